@@ -1,0 +1,33 @@
+"""The napari-unet engine: model, data, training, prediction, attacks and model files.
+
+Imports neither napari nor Qt (``tests/test_core_isolation.py`` proves it), so it runs
+in scripts, on clusters and in the command line.
+"""
+
+from .errors import ModelFileError, UserInputError
+from .images import Normalization, channels_first
+from .labels import ClassInfo
+from .metrics import dice_iou_per_class, instance_f1
+from .model import PRESETS, UNet, UNetConfig, count_parameters
+from .model_file import load_model, save_model
+from .prediction import PredictionConfig, PredictionProgress, PredictionResult, predict
+from .stopping import StopFlag, run_to_completion
+from .trained_model import TrainedModel
+from .training import (
+    Trainer,
+    TrainingConfig,
+    TrainingResult,
+    TrainingStarted,
+    TrainingStep,
+    ValidationScores,
+    train,
+)
+
+__all__ = [
+    "ClassInfo", "ModelFileError", "Normalization", "PRESETS", "PredictionConfig",
+    "PredictionProgress", "PredictionResult", "StopFlag", "TrainedModel", "Trainer",
+    "TrainingConfig", "TrainingResult", "TrainingStarted", "TrainingStep", "UNet",
+    "UNetConfig", "UserInputError", "ValidationScores", "channels_first", "count_parameters",
+    "dice_iou_per_class", "instance_f1", "load_model", "predict", "run_to_completion",
+    "save_model", "train",
+]

@@ -1,0 +1,178 @@
+"""Tiled, batched, memory-bounded prediction of whole images and stacks.
+
+A 2D model runs over every 2D slice of an N-D stack, a 3D model over every volume.
+Tiles of all slices stream through one batched forward pass; a slice's blended
+probabilities live only until its last tile is done, then become class labels. So
+memory holds the output labels, a few slices' worth of probabilities in flight and a
+batch of tiles, whatever the stack length, unless probabilities are requested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .device import autocast, configure_cpu_threads, memory_format, select_device
+from .errors import UserInputError
+from .images import Normalization, channels_first, check_spatial
+from .instances import instance_labels
+from .stopping import StopFlag
+from .tiling import blend_weights, tile_grid
+from .trained_model import TrainedModel
+
+DEFAULT_TILE = {2: 512, 3: 96}
+DEFAULT_OVERLAP = {2: 32, 3: 16}
+
+
+@dataclass(frozen=True)
+class PredictionConfig:
+    """Settings of a prediction run."""
+
+    tile: int | None = None  # max tile edge; default per dims, DEFAULT_TILE
+    overlap: int | None = None  # min overlap between tiles; DEFAULT_OVERLAP
+    batch_size: int = 4
+    probabilities: bool = False
+    instances: bool = False
+    min_object_size: int = 16
+    split_touching: bool = True
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1.")
+        if self.tile is not None and self.tile < 8:
+            raise ValueError("tile must be at least 8 pixels.")
+        if self.overlap is not None and self.overlap < 0:
+            raise ValueError("overlap must not be negative.")
+
+
+@dataclass(frozen=True)
+class PredictionProgress:
+    done: int  # slices (2D model) or volumes (3D model) finished
+    total: int
+    index: tuple[int, ...]  # leading index of the unit just finished
+
+
+@dataclass
+class PredictionResult:
+    """Outputs, shaped like the image without channels.
+
+    labels: class values 1..K (uint8 or uint16), 0 where not predicted (stopped runs).
+    probabilities: ``(K, *shape)`` float32, or None.
+    instances: uint32 instance ids (0 = background), or None.
+    completed: bool array over the leading (slice) indices, True where finished.
+    """
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+    instances: np.ndarray | None
+    completed: np.ndarray
+    stopped: bool
+
+
+def predict(
+    model: TrainedModel,
+    image: np.ndarray,
+    *,
+    config: PredictionConfig | None = None,
+    channel_axis: int | None = None,
+    rgb: bool = False,
+    indices: list[tuple[int, ...]] | None = None,
+    stop: StopFlag | None = None,
+) -> Generator[PredictionProgress, None, PredictionResult]:
+    """Segment ``image`` with ``model``; yields progress per unit, returns the result.
+
+    ``indices`` restricts work to some leading indices (e.g. the slice in view).
+    """
+    cfg = config or PredictionConfig()
+    stop = stop or StopFlag()
+    image_cf = channels_first(image, channel_axis, rgb)
+    dims = model.spatial_dims
+    check_spatial(image_cf, dims)
+    if image_cf.shape[0] != model.in_channels:
+        raise UserInputError(
+            f"The model expects {model.in_channels} channel(s) but the image has "
+            f"{image_cf.shape[0]}. Use a model trained on {image_cf.shape[0]}-channel images, "
+            "or pick the matching image."
+        )
+    shape = image_cf.shape[1:]
+    lead_shape, spatial = shape[: len(shape) - dims], shape[len(shape) - dims:]
+    k = model.num_classes
+    labels = np.zeros(shape, np.uint8 if k < 256 else np.uint16)
+    probs = np.zeros((k,) + shape, np.float32) if cfg.probabilities else None
+    instances = np.zeros(shape, np.uint32) if cfg.instances else None
+    completed = np.zeros(lead_shape, bool)
+    todo = list(np.ndindex(*lead_shape)) if indices is None else [tuple(i) for i in indices]
+    for idx in todo:
+        if len(idx) != len(lead_shape) or any(not 0 <= i < n for i, n in zip(idx, lead_shape)):
+            raise UserInputError(f"Slice index {idx} is outside the image (leading shape {lead_shape}).")
+    low, high = model.normalization.statistics(image_cf)
+
+    device = select_device(cfg.device)
+    if device.type == "cpu":
+        configure_cpu_threads(cfg.threads)
+    net = model.network.to(device, memory_format=memory_format(device, dims)).eval()
+    tile = cfg.tile or DEFAULT_TILE[dims]
+    overlap = cfg.overlap if cfg.overlap is not None else DEFAULT_OVERLAP[dims]
+    tile_size, windows = tile_grid(spatial, (tile,) * dims, (overlap,) * dims,
+                                   model.config.size_multiple)
+    weights = [torch.from_numpy(blend_weights(tile_size, w, spatial, (overlap,) * dims))
+               for w in windows]
+    weight_sum = torch.zeros(spatial)
+    for w, win in zip(weights, windows):
+        weight_sum[win] += w
+
+    def tiles() -> Iterator[tuple[tuple[int, ...], int, np.ndarray]]:
+        for idx in todo:
+            chunk = Normalization.apply(np.asarray(image_cf[(slice(None),) + idx]), low, high)
+            for t, win in enumerate(windows):
+                yield idx, t, chunk[(slice(None),) + win]
+
+    in_flight: dict[tuple[int, ...], list] = {}  # idx -> [accumulator (K, *S), tiles left]
+    done = 0
+    batch: list[tuple[tuple[int, ...], int, np.ndarray]] = []
+    stream = tiles()
+    stopped = False
+    with torch.inference_mode():
+        while True:
+            item = next(stream, None)
+            if item is not None:
+                batch.append(item)
+                if len(batch) < cfg.batch_size:
+                    continue
+            if not batch:
+                break
+            if stop.requested:
+                stopped = True
+                break
+            x = torch.from_numpy(np.stack([b[2] for b in batch])).to(device)
+            x = x.contiguous(memory_format=memory_format(device, dims))
+            with autocast(device):
+                out = net(x)
+            p = out.float().softmax(1).cpu()
+            for (idx, t, _), prob in zip(batch, p):
+                if idx not in in_flight:
+                    in_flight[idx] = [torch.zeros((k,) + tuple(spatial)), len(windows)]
+                entry = in_flight[idx]
+                entry[0][(slice(None),) + windows[t]] += prob * weights[t]
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del in_flight[idx]
+                    full = entry[0].div_(weight_sum)
+                    labels[idx] = (full.argmax(0) + 1).numpy()
+                    if probs is not None:
+                        probs[(slice(None),) + idx] = full.numpy()
+                    if instances is not None:
+                        instances[idx] = instance_labels(
+                            labels[idx], min_size=cfg.min_object_size,
+                            split_touching=cfg.split_touching)
+                    completed[idx] = True
+                    done += 1
+                    yield PredictionProgress(done, len(todo), idx)
+            batch = []
+    return PredictionResult(labels, probs, instances, completed, stopped)
+

@@ -1,0 +1,361 @@
+"""Training a U-Net from painted labels, as a generator of typed events.
+
+>>> trainer = Trainer(images, labels, config=TrainingConfig(max_time=30))
+>>> result = run_to_completion(trainer.run(), print)   # or iterate in a GUI thread
+
+The best model so far is kept in ``trainer.best`` at every moment, so a stop or an
+error never loses it; ``TrainingConfig.checkpoint`` also writes it to disk atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .augment import AugmentConfig, augment_batch
+from .device import autocast, configure_cpu_threads, memory_format, select_device
+from .errors import UserInputError
+from .images import Normalization
+from .labels import ClassInfo, TargetEncoder, class_info_from_labels
+from .losses import confusion_counts, dice_from_confusion, segmentation_loss
+from .model import UNet, UNetConfig
+from .stopping import StopFlag
+from .trained_model import TrainedModel
+from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
+
+DEFAULT_PATCH = {2: (128, 128), 3: (32, 64, 64)}
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Settings of one training run. At least one of ``max_time`` / ``max_steps`` is set."""
+
+    max_time: float | None = 60.0  # seconds
+    max_steps: int | None = None
+    batch_size: int = 8
+    patch_size: tuple[int, ...] | None = None  # default per spatial_dims, DEFAULT_PATCH
+    learning_rate: float = 3e-3
+    finetune_learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_fraction: float = 0.05
+    validation_fraction: float = 0.15
+    validate_every_steps: int = 25
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int | None = 0
+    device: str = "auto"
+    threads: int | None = None
+    checkpoint: str | None = None  # path: the best model is saved there atomically
+    adversarial_eps: float = 0.0  # > 0: PGD adversarial fine-tuning (normalized units)
+    adversarial_steps: int = 3
+
+    def __post_init__(self) -> None:
+        if self.max_time is None and self.max_steps is None:
+            raise ValueError("Set a time budget (max_time) or a number of steps (max_steps).")
+        if self.max_time is not None and self.max_time <= 0:
+            raise ValueError(f"max_time must be positive, got {self.max_time}.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError("validation_fraction must be in [0, 1).")
+
+
+@dataclass(frozen=True)
+class TrainingStarted:
+    classes: ClassInfo
+    painted_pixels: int
+    validation_pixels: int
+    units: int
+    device: str
+    max_steps: int | None
+    max_time: float | None
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    step: int
+    loss: float
+    learning_rate: float
+    elapsed: float  # seconds
+    eta: float | None  # seconds left, None if unknown
+    progress: float  # 0..1
+
+
+@dataclass(frozen=True)
+class ValidationScores:
+    step: int
+    dice: tuple[float | None, ...]  # per class, None where the class is not in validation
+    mean_dice: float | None
+    elapsed: float
+    improved: bool
+
+
+@dataclass
+class TrainingResult:
+    model: TrainedModel  # the best model of the run
+    steps: int
+    elapsed: float
+    stop_reason: str  # "max_steps", "max_time" or "stopped"
+    best_validation_dice: float | None
+    losses: list[float]
+    validations: list[ValidationScores]
+
+
+TrainingEvent = TrainingStarted | TrainingStep | ValidationScores
+
+
+class Trainer:
+    """Trains a new model, or fine-tunes ``init`` (a :class:`TrainedModel`), on painted labels.
+
+    Parameters
+    ----------
+    images: arrays ``(*leading, *spatial)``, or with channels at ``channel_axis`` / RGB last.
+    labels: one integer array per image, shaped like the image without channels.
+    dense: labels are dense masks (every value a class) rather than sparse strokes.
+    init: a trained model to fine-tune (the "Retrain" step).
+    model_config: architecture of a new model; ``in_channels`` and ``num_classes`` are
+        filled in from the data.
+    """
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        *,
+        dense: bool = False,
+        init: TrainedModel | None = None,
+        model_config: UNetConfig | None = None,
+        config: TrainingConfig | None = None,
+        normalization: Normalization | None = None,
+        channel_axis: int | None = None,
+        rgb: bool = False,
+        stop: StopFlag | None = None,
+    ) -> None:
+        self.config = config or TrainingConfig()
+        self.stop = stop or StopFlag()
+        self.init = init
+        cfg = self.config
+        if cfg.seed is not None:
+            torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.device = select_device(cfg.device)
+        if self.device.type == "cpu":
+            configure_cpu_threads(cfg.threads)
+
+        labels = [np.asarray(lab) for lab in labels]
+        if init is not None:
+            if init.classes.dense != dense and dense:
+                raise UserInputError("This model was trained on sparse strokes; fine-tune it "
+                                     "with sparse labels (0 = unpainted, 1..K = classes).")
+            classes = init.classes
+            if not classes.dense:
+                class_info_from_labels(labels, dense=False, num_classes=classes.num_classes)
+            net_cfg = init.config
+            self.normalization = init.normalization
+        else:
+            classes = class_info_from_labels(labels, dense=dense)
+            base = model_config or UNetConfig()
+            first = np.asarray(images[0]) if len(images) else np.zeros((1, 1))
+            c = _channels(first, channel_axis, rgb)
+            net_cfg = replace(base, in_channels=c, num_classes=classes.num_classes)
+            self.normalization = normalization or Normalization()
+        self.classes = classes
+        self.net_config = net_cfg
+        patch = cfg.patch_size or DEFAULT_PATCH[net_cfg.spatial_dims]
+        if len(patch) != net_cfg.spatial_dims:
+            raise ValueError(f"patch_size {patch} does not match a {net_cfg.spatial_dims}D model.")
+        self.data: TrainingData = build_training_data(
+            images, labels, TargetEncoder(classes), self.normalization,
+            net_cfg.spatial_dims, tuple(patch), net_cfg.in_channels,
+            cfg.validation_fraction, self.rng, channel_axis, rgb,
+        )
+        self.network = UNet(net_cfg)
+        if init is not None:
+            self.network.load_state_dict(init.state_on_cpu())
+        fmt = memory_format(self.device, net_cfg.spatial_dims)
+        self.network.to(self.device, memory_format=fmt)
+        self._format = fmt
+        self.best: TrainedModel = self._snapshot(val_dice=None, steps=0, seconds=0.0)
+        self._best_score: float = -math.inf
+
+    # ------------------------------------------------------------------ helpers
+    def _snapshot(self, val_dice: float | None, steps: int, seconds: float) -> TrainedModel:
+        summary: dict[str, Any] = dict(self.init.summary) if self.init else {}
+        rounds = list(summary.get("rounds", []))
+        rounds.append({
+            "round": len(rounds) + 1,
+            "steps": steps,
+            "seconds": round(seconds, 2),
+            "painted_pixels": self.data.painted_pixels,
+            "validation_dice": val_dice,
+            "finetuned": self.init is not None,
+        })
+        summary["rounds"] = rounds
+        net = UNet(self.net_config)
+        net.load_state_dict({k: v.detach().cpu().clone()
+                             for k, v in self.network.state_dict().items()})
+        net.eval()
+        return TrainedModel(net, self.classes, self.normalization, summary)
+
+    def _lr(self, progress: float) -> float:
+        cfg = self.config
+        base = cfg.finetune_learning_rate if self.init is not None else cfg.learning_rate
+        if progress < cfg.warmup_fraction:
+            return base * max(progress / cfg.warmup_fraction, 0.05)
+        t = (progress - cfg.warmup_fraction) / max(1 - cfg.warmup_fraction, 1e-9)
+        return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+    def _progress(self, step: int, elapsed: float) -> float:
+        cfg = self.config
+        parts = []
+        if cfg.max_steps:
+            parts.append(step / cfg.max_steps)
+        if cfg.max_time:
+            parts.append(elapsed / cfg.max_time)
+        return min(1.0, max(parts))
+
+    def _validate(self, windows: list[tuple[np.ndarray, np.ndarray]]) -> list[float | None]:
+        k = self.classes.num_classes
+        conf = torch.zeros(k, k, dtype=torch.long)
+        was_training = self.network.training
+        self.network.eval()
+        with torch.inference_mode(), autocast(self.device):
+            for i in range(0, len(windows), self.config.batch_size):
+                chunk = windows[i: i + self.config.batch_size]
+                x = torch.from_numpy(np.stack([w[0] for w in chunk])).to(self.device)
+                y = torch.from_numpy(np.stack([w[1] for w in chunk]))
+                pred = self.network(x.contiguous(memory_format=self._format)).argmax(1).cpu()
+                conf += confusion_counts(pred, y, k)
+        self.network.train(was_training)
+        return dice_from_confusion(conf)
+
+    def _save_checkpoint(self) -> None:
+        if self.config.checkpoint:
+            from .model_file import save_model  # local import: model_file imports this package
+
+            save_model(self.best, Path(self.config.checkpoint))
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> Generator[TrainingEvent, None, TrainingResult]:
+        """Train; yields :class:`TrainingStarted`, then :class:`TrainingStep` and
+        :class:`ValidationScores` events; returns a :class:`TrainingResult`."""
+        cfg = self.config
+        dev = self.device
+        sampler = PatchSampler(self.data, self.rng)
+        windows = validation_windows(self.data)
+        weights = torch.from_numpy(self.data.class_weights()).to(dev)
+        lr0 = self._lr(0.0)
+        opt = torch.optim.AdamW(self.network.parameters(), lr=lr0, weight_decay=cfg.weight_decay)
+        gen = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else
+                                            int(time.time_ns() % 2**31))
+        attack = None
+        if cfg.adversarial_eps > 0:
+            from .attacks.adversarial_training import AdversarialBatch
+
+            attack = AdversarialBatch(cfg.adversarial_eps, cfg.adversarial_steps)
+        yield TrainingStarted(self.classes, self.data.painted_pixels, self.data.validation_pixels,
+                              len(self.data.units), str(dev), cfg.max_steps, cfg.max_time)
+        start = time.perf_counter()
+        losses: list[float] = []
+        validations: list[ValidationScores] = []
+        step = 0
+        reason = "max_steps"
+        ema: float | None = None
+        self.network.train()
+        while True:
+            elapsed = time.perf_counter() - start
+            if self.stop.requested:
+                reason = "stopped"
+                break
+            if cfg.max_steps is not None and step >= cfg.max_steps:
+                reason = "max_steps"
+                break
+            if cfg.max_time is not None and elapsed >= cfg.max_time:
+                reason = "max_time"
+                break
+            progress = self._progress(step, elapsed)
+            lr = self._lr(progress)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            xb, yb = sampler.sample(cfg.batch_size)
+            x = torch.from_numpy(xb).to(dev)
+            y = torch.from_numpy(yb).to(dev)
+            x, y = augment_batch(x, y, cfg.augment, gen)
+            x = x.contiguous(memory_format=self._format)
+            if attack is not None:
+                x = attack.perturb(self.network, x, y, weights)
+            with autocast(dev):
+                logits = self.network(x)
+            loss = segmentation_loss(logits, y, weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise UserInputError("Training diverged (the loss is not finite). The best "
+                                     "model so far is kept; try a lower learning rate.")
+            losses.append(value)
+            ema = value if ema is None else 0.9 * ema + 0.1 * value
+            elapsed = time.perf_counter() - start
+            progress = self._progress(step, elapsed)
+            eta = elapsed / progress - elapsed if progress > 0 else None
+            yield TrainingStep(step, value, lr, elapsed, eta, progress)
+            last = (cfg.max_steps is not None and step >= cfg.max_steps) or progress >= 1.0
+            if step % cfg.validate_every_steps == 0 or last:
+                validations.append(self._record(windows, step, elapsed, ema))
+                yield validations[-1]
+        elapsed = time.perf_counter() - start
+        if step and (not validations or validations[-1].step != step):
+            validations.append(self._record(windows, step, elapsed, ema))
+            yield validations[-1]
+        best = self.best
+        best.summary["rounds"][-1]["seconds"] = round(elapsed, 2)
+        return TrainingResult(
+            model=best,
+            steps=step,
+            elapsed=elapsed,
+            stop_reason=reason,
+            best_validation_dice=best.summary["rounds"][-1]["validation_dice"],
+            losses=losses,
+            validations=validations,
+        )
+
+    def _record(self, windows: list, step: int, elapsed: float, ema: float | None) -> ValidationScores:
+        """Score validation pixels (or, without them, the smoothed loss); keep the best model."""
+        dice: tuple[float | None, ...] = ()
+        mean: float | None = None
+        if windows:
+            dice = tuple(self._validate(windows))
+            scored = [d for d in dice if d is not None]
+            mean = float(np.mean(scored)) if scored else None
+        score = mean if mean is not None else -(ema if ema is not None else math.inf)
+        improved = score >= self._best_score
+        if improved:
+            self._best_score = score
+            self.best = self._snapshot(mean, step, elapsed)
+            self._save_checkpoint()
+        return ValidationScores(step, dice, mean, elapsed, improved)
+
+
+def _channels(image: np.ndarray, channel_axis: int | None, rgb: bool) -> int:
+    if rgb:
+        return int(image.shape[-1])
+    if channel_axis is not None:
+        return int(image.shape[channel_axis])
+    return 1
+
+
+def train(
+    images: Sequence[np.ndarray], labels: Sequence[np.ndarray], **kwargs: Any
+) -> Generator[TrainingEvent, None, TrainingResult]:
+    """Shortcut for ``Trainer(images, labels, **kwargs).run()``."""
+    return Trainer(images, labels, **kwargs).run()

@@ -1,0 +1,212 @@
+"""Turning images and painted labels into training patches and validation windows.
+
+Only the parts of the data that hold painted pixels are kept: with a 2D model, the
+painted 2D slices of any stack; with a 3D model, the painted volumes. Each such *unit*
+is normalized once, padded to at least one patch, and split into training and
+validation pixels by blocks (so validation pixels are spatially apart from training
+pixels, as a held-back stroke would be).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UserInputError
+from .images import Normalization, channels_first, check_spatial
+from .labels import IGNORE, TargetEncoder, check_labels
+
+VALIDATION_BLOCK = {2: 32, 3: 16}
+MIN_PIXELS_FOR_VALIDATION = 100
+
+
+@dataclass
+class Unit:
+    """One normalized training unit. image: (C, *S) float32; targets: (*S) int64."""
+
+    image: np.ndarray
+    targets: np.ndarray  # training targets, validation pixels set to IGNORE
+    validation: np.ndarray  # validation targets, training pixels set to IGNORE
+
+
+@dataclass
+class TrainingData:
+    units: list[Unit]
+    patch_size: tuple[int, ...]
+    num_classes: int
+    class_pixels: np.ndarray  # (K,) painted training pixels per class
+    validation_pixels: int
+
+    @property
+    def painted_pixels(self) -> int:
+        return int(self.class_pixels.sum()) + self.validation_pixels
+
+    def class_weights(self) -> np.ndarray:
+        """Inverse square-root frequency weights, mean 1, for the classes that are painted."""
+        counts = self.class_pixels.astype(np.float64)
+        w = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
+        w *= (counts > 0).sum() / max(w.sum(), 1e-12)
+        return w.astype(np.float32)
+
+
+def build_training_data(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    encoder: TargetEncoder,
+    normalization: Normalization,
+    spatial_dims: int,
+    patch_size: tuple[int, ...],
+    in_channels: int,
+    validation_fraction: float,
+    rng: np.random.Generator,
+    channel_axis: int | None = None,
+    rgb: bool = False,
+) -> TrainingData:
+    """Collect painted units from all images; see the module docstring."""
+    if len(images) != len(labels):
+        raise UserInputError(f"Got {len(images)} images but {len(labels)} label images; "
+                             "give one label image per image.")
+    if not images:
+        raise UserInputError("No training images were given.")
+    units: list[Unit] = []
+    for n, (image, lab) in enumerate(zip(images, labels)):
+        image_cf = channels_first(image, channel_axis, rgb)
+        check_spatial(image_cf, spatial_dims)
+        if image_cf.shape[0] != in_channels:
+            raise UserInputError(
+                f"Image {n + 1} has {image_cf.shape[0]} channel(s) but the model expects "
+                f"{in_channels}. Pick an image with {in_channels} channel(s) or train a new model."
+            )
+        lab = np.asarray(lab)
+        check_labels(lab, image_cf.shape[1:], name=f"labels of image {n + 1}")
+        low, high = normalization.statistics(image_cf)
+        lead_shape = lab.shape[: lab.ndim - spatial_dims]
+        for lead in np.ndindex(*lead_shape):
+            targets = encoder.encode(np.asarray(lab[lead]))
+            if not (targets != IGNORE).any():
+                continue
+            chunk = np.asarray(image_cf[(slice(None),) + lead])
+            norm = Normalization.apply(chunk, low, high)
+            units.append(_make_unit(norm, targets, patch_size))
+    if not units:
+        raise UserInputError("No painted pixels found. Paint a few strokes of each class first.")
+    k = encoder.classes.num_classes
+    _split_validation(units, spatial_dims, validation_fraction, k, rng)
+    class_pixels = np.zeros(k, np.int64)
+    val = 0
+    for u in units:
+        t = u.targets[u.targets != IGNORE]
+        class_pixels += np.bincount(t, minlength=k)[:k]
+        val += int((u.validation != IGNORE).sum())
+    return TrainingData(units, patch_size, k, class_pixels, val)
+
+
+def _make_unit(norm: np.ndarray, targets: np.ndarray, patch: tuple[int, ...]) -> Unit:
+    """Pad a unit to at least ``patch`` in every axis (reflect image, ignore targets)."""
+    pads = [(0, max(0, p - s)) for p, s in zip(patch, targets.shape)]
+    if any(after for _, after in pads):
+        mode = "reflect" if all(after < s for (_, after), s in zip(pads, targets.shape)) else "edge"
+        norm = np.pad(norm, [(0, 0)] + pads, mode=mode)
+        targets = np.pad(targets, pads, constant_values=IGNORE)
+    return Unit(norm, targets, np.full_like(targets, IGNORE))
+
+
+def _split_validation(units: list[Unit], dims: int, fraction: float, k: int,
+                      rng: np.random.Generator) -> None:
+    """Move the painted pixels of a random ``fraction`` of blocks to validation.
+
+    Nothing is held back when there are too few painted pixels, or when a class would
+    lose all its training pixels.
+    """
+    total = sum(int((u.targets != IGNORE).sum()) for u in units)
+    if fraction <= 0 or total < MIN_PIXELS_FOR_VALIDATION:
+        return
+    block = VALIDATION_BLOCK[dims]
+    chosen = []
+    for u in units:
+        grid = tuple(-(-s // block) for s in u.targets.shape)
+        pick = rng.random(grid) < fraction
+        mask = pick
+        for axis in range(dims):
+            mask = np.repeat(mask, block, axis=axis)
+        mask = mask[tuple(slice(0, s) for s in u.targets.shape)] & (u.targets != IGNORE)
+        chosen.append(mask)
+    remaining = np.zeros(k, np.int64)
+    for u, mask in zip(units, chosen):
+        kept = u.targets[(u.targets != IGNORE) & ~mask]
+        remaining += np.bincount(kept, minlength=k)[:k]
+    painted = np.zeros(k, np.int64)
+    for u in units:
+        painted += np.bincount(u.targets[u.targets != IGNORE], minlength=k)[:k]
+    if ((painted > 0) & (remaining == 0)).any() or not any(m.any() for m in chosen):
+        return
+    for u, mask in zip(units, chosen):
+        u.validation[mask] = u.targets[mask]
+        u.targets[mask] = IGNORE
+
+
+class PatchSampler:
+    """Draws training patches centred near painted pixels, classes drawn uniformly.
+
+    Each patch is placed so that a randomly chosen painted pixel of a randomly chosen
+    class falls at a random position inside it: a few strokes on a large image still
+    give every batch something to learn from.
+    """
+
+    def __init__(self, data: TrainingData, rng: np.random.Generator) -> None:
+        self.data = data
+        self.rng = rng
+        self._by_class: list[tuple[np.ndarray, np.ndarray]] = []
+        for c in range(data.num_classes):
+            unit_ids, flat = [], []
+            for i, u in enumerate(data.units):
+                idx = np.flatnonzero(u.targets == c)
+                unit_ids.append(np.full(idx.size, i, np.int32))
+                flat.append(idx)
+            ids = np.concatenate(unit_ids) if unit_ids else np.zeros(0, np.int32)
+            if ids.size:
+                self._by_class.append((ids, np.concatenate(flat)))
+        if not self._by_class:
+            raise UserInputError("No painted training pixels left.")
+
+    def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return images ``(B, C, *P)`` float32 and targets ``(B, *P)`` int64."""
+        xs, ys = [], []
+        p = self.data.patch_size
+        for _ in range(batch_size):
+            ids, flat = self._by_class[self.rng.integers(len(self._by_class))]
+            j = self.rng.integers(ids.size)
+            unit = self.data.units[int(ids[j])]
+            centre = np.unravel_index(int(flat[j]), unit.targets.shape)
+            start = [
+                int(np.clip(c - self.rng.integers(0, size), 0, s - size))
+                for c, size, s in zip(centre, p, unit.targets.shape)
+            ]
+            window = tuple(slice(a, a + size) for a, size in zip(start, p))
+            xs.append(unit.image[(slice(None),) + window])
+            ys.append(unit.targets[window])
+        return np.stack(xs), np.stack(ys)
+
+
+def validation_windows(data: TrainingData) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Patches that cover every validation pixel once: [(image (C, *P), targets (*P))].
+
+    A pixel already scored by an earlier window is ignored in later ones.
+    """
+    windows = []
+    p = data.patch_size
+    for u in data.units:
+        remaining = u.validation.copy()
+        while True:
+            idx = np.flatnonzero(remaining != IGNORE)
+            if idx.size == 0:
+                break
+            centre = np.unravel_index(int(idx[0]), remaining.shape)
+            start = [int(np.clip(c - size // 4, 0, s - size))
+                     for c, size, s in zip(centre, p, remaining.shape)]
+            window = tuple(slice(a, a + size) for a, size in zip(start, p))
+            windows.append((u.image[(slice(None),) + window], remaining[window].copy()))
+            remaining[window] = IGNORE
+    return windows

@@ -1,0 +1,1 @@
+"""napari widgets: thin Qt/magicgui views that translate layers into core calls."""
