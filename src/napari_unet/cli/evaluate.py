@@ -1,0 +1,78 @@
+"""``napari-unet evaluate``: Dice and IoU per class (and instance F1) as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from napari_unet.core.errors import UserInputError
+from napari_unet.core.image_io import read_image
+from napari_unet.core.metrics import dense_to_classes, dice_iou_per_class, instance_f1
+
+from ._inputs import check_pairs
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score predictions against ground truth (JSON)")
+    p.add_argument("--pred", nargs="+", required=True, metavar="P",
+                   help="predicted class labels (1..K), or instance labels with --instances")
+    p.add_argument("--truth", nargs="+", required=True, metavar="T",
+                   help="ground truth: classes 1..K, or a dense mask containing 0 (e.g. 0/255), "
+                        "whose sorted values become classes 1..K; instance ids with --instances")
+    p.add_argument("--instances", action="store_true",
+                   help="also report F1 of instance matching at IoU 0.5")
+    p.set_defaults(run=run)
+
+
+def _truth_classes(truth: np.ndarray) -> np.ndarray:
+    return dense_to_classes(truth) if (truth == 0).any() else truth
+
+
+def run(args: argparse.Namespace) -> int:
+    check_pairs(args.pred, args.truth, "predictions", "truths")
+    per_image = []
+    totals: dict[int, list[int]] = {}
+    matched = {"true_positives": 0, "predicted": 0, "true": 0}
+    for p_path, t_path in zip(args.pred, args.truth):
+        pred, truth = read_image(p_path), read_image(t_path)
+        if pred.shape != truth.shape:
+            raise UserInputError(f"{p_path} has shape {pred.shape} but {t_path} has shape "
+                                 f"{truth.shape}; compare images of the same size.")
+        entry: dict = {"pred": p_path, "truth": t_path}
+        if args.instances:
+            f1 = instance_f1(pred, truth, 0.5)
+            entry["instance_f1"] = f1
+            for key in matched:
+                matched[key] += f1[key]
+            pred, truth = (pred > 0).astype(np.uint8) + 1, (truth > 0).astype(np.uint8) + 1
+        else:
+            truth = _truth_classes(truth)
+        scores = dice_iou_per_class(pred, truth)
+        entry["classes"] = {str(c): s for c, s in scores.items()}
+        per_image.append(entry)
+        for c in scores:
+            p, t = pred == c, truth == c
+            tp = int((p & t).sum())
+            totals.setdefault(c, [0, 0, 0])
+            totals[c][0] += tp
+            totals[c][1] += int(p.sum())
+            totals[c][2] += int(t.sum())
+    overall = {}
+    for c, (tp, n_pred, n_true) in sorted(totals.items()):
+        union = n_pred + n_true - tp
+        overall[str(c)] = {"dice": 1.0 if n_pred + n_true == 0 else 2 * tp / (n_pred + n_true),
+                           "iou": 1.0 if union == 0 else tp / union}
+    report: dict = {"classes": overall, "images": per_image}
+    if args.instances:
+        tp, n_pred, n_true = matched["true_positives"], matched["predicted"], matched["true"]
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_true if n_true else 0.0
+        report["instance_f1"] = {
+            "iou_threshold": 0.5,
+            "f1": 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall),
+            "precision": precision, "recall": recall, **matched,
+        }
+    print(json.dumps(report, indent=2))
+    return 0

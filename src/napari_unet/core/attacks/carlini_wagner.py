@@ -1,0 +1,146 @@
+"""Carlini-Wagner L2 attack (Carlini & Wagner 2017), for dense predictions.
+
+Minimizes ``||delta||_2^2 + c * sum_pixels max(margin, -kappa)`` with Adam on a tanh-space
+variable ``w``: ``x' = lo + (hi - lo) * (tanh(w) + 1) / 2`` always lies in the box
+``[lo, hi]`` = valid intensity range (intersected with the L-inf ball of radius ``eps``
+when ``eps`` is given), so no clipping is needed. The margin sum runs over pixels, like
+the squared norm, so ``c`` does not depend on the image size.
+
+An iterate *succeeds* when at least ``min_fooled`` of the counted pixels are fooled; the
+smallest-L2 successful iterate is kept per sample (or, with no success, the one fooling
+most pixels). With ``search_steps > 0`` the constant ``c`` is binary-searched per sample:
+halved towards the last failure after a success, multiplied by 10 (or bisected) after a
+failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import torch
+
+from ..device import autocast
+from ..stopping import StopFlag
+from .base import Attack, AttackStep, damage
+from .objectives import margin
+
+_TANH_LIMIT = 1 - 1e-6
+
+
+class CarliniWagnerL2(Attack):
+    """Carlini-Wagner L2.
+
+    Parameters
+    ----------
+    eps: optional L-inf cap (normalized units) intersected with the valid range; ``None``
+        = only the valid range.
+    c: trade-off constant (initial value when searching).
+    kappa: confidence margin in logits.
+    steps: Adam steps per search round.
+    search_steps: rounds of binary search over ``c`` (0 = fixed ``c``).
+    learning_rate: Adam step size on ``w``.
+    min_fooled: fraction of counted pixels that must be fooled for success.
+    """
+
+    name = "cw"
+
+    def __init__(
+        self, eps: float | None = None, *, c: float = 1.0, kappa: float = 0.0, steps: int = 100,
+        search_steps: int = 0, learning_rate: float = 0.01, min_fooled: float = 0.95,
+        target: int | None = None,
+    ) -> None:
+        super().__init__(eps, target=target)
+        if c <= 0:
+            raise ValueError(f"c must be positive, got {c}.")
+        if kappa < 0:
+            raise ValueError(f"kappa must be >= 0, got {kappa}.")
+        if steps < 1 or search_steps < 0:
+            raise ValueError("steps must be >= 1 and search_steps >= 0.")
+        if not 0 < min_fooled <= 1:
+            raise ValueError(f"min_fooled must be in (0, 1], got {min_fooled}.")
+        self.c = c
+        self.kappa = kappa
+        self.steps = steps
+        self.search_steps = search_steps
+        self.learning_rate = learning_rate
+        self.min_fooled = min_fooled
+
+    @property
+    def iterations(self) -> int:
+        return self.steps * (self.search_steps + 1)
+
+    def describe(self) -> str:
+        search = f", {self.search_steps} search rounds" if self.search_steps else ""
+        return (f"{super().describe()}, c {self.c:g}, kappa {self.kappa:g}, "
+                f"{self.steps} Adam steps{search}")
+
+    def _box(self, x, lower, upper) -> tuple[torch.Tensor, torch.Tensor]:
+        if lower is None:
+            lower = x.amin(dim=tuple(range(1, x.ndim)), keepdim=True)
+        if upper is None:
+            upper = x.amax(dim=tuple(range(1, x.ndim)), keepdim=True)
+        lo = torch.minimum(torch.as_tensor(lower, dtype=x.dtype, device=x.device).expand_as(x), x)
+        hi = torch.maximum(torch.as_tensor(upper, dtype=x.dtype, device=x.device).expand_as(x), x)
+        if self.eps is not None:
+            lo = torch.maximum(lo, x - self.eps)
+            hi = torch.minimum(hi, x + self.eps)
+        return lo, hi
+
+    def _perturb(self, network, x, targets, lower, upper, mask, stop: StopFlag
+                 ) -> Generator[AttackStep, None, torch.Tensor]:
+        lo, hi = self._box(x, lower, upper)
+        span = (hi - lo).clamp(min=1e-12)
+        w0 = torch.atanh(((x - lo) / span * 2 - 1).clamp(-_TANH_LIMIT, _TANH_LIMIT))
+        b = x.shape[0]
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        c = torch.full((b,), float(self.c), dtype=torch.float64, device=x.device)
+        c_low = torch.zeros_like(c)
+        c_high = torch.full_like(c, float("inf"))
+        best = x.clone()
+        best_l2 = torch.full_like(c, float("inf"))
+        best_success = torch.zeros(b, dtype=torch.bool, device=x.device)
+        best_damage = torch.full_like(c, -1.0)
+        done, total = 0, self.iterations
+
+        def image(w: torch.Tensor) -> torch.Tensor:
+            x_adv = lo + span * (torch.tanh(w) + 1) / 2
+            return x + (x_adv - x) * mask if mask is not None else x_adv
+
+        for _round in range(self.search_steps + 1):
+            w = w0.clone().requires_grad_(True)
+            opt = torch.optim.Adam([w], lr=self.learning_rate)
+            round_success = torch.zeros(b, dtype=torch.bool, device=x.device)
+            for _ in range(self.steps):
+                if stop.requested:
+                    return best
+                x_adv = image(w)
+                with autocast(x.device):
+                    logits = network(x_adv)
+                logits = logits.float()
+                l2 = (x_adv - x).pow(2).flatten(1).sum(1)
+                f = margin(logits, targets, self.targeted, self.kappa).flatten(1).sum(1)
+                loss = (l2 + c.to(l2.dtype) * f).sum()
+                (grad,) = torch.autograd.grad(loss, w)
+                # bookkeeping on the iterate just evaluated
+                with torch.no_grad():
+                    hit = damage(logits.detach(), targets, self.targeted)
+                    success = hit >= self.min_fooled
+                    l2d = l2.detach().double()
+                    better = torch.where(
+                        success, ~best_success | (l2d < best_l2),
+                        ~best_success & ((hit > best_damage)
+                                         | ((hit == best_damage) & (l2d < best_l2))))
+                    best = torch.where(better.view(shape), x_adv.detach(), best)
+                    best_l2 = torch.where(better, l2d, best_l2)
+                    best_damage = torch.where(better, hit, best_damage)
+                    best_success |= success
+                    round_success |= success
+                w.grad = grad
+                opt.step()
+                done += 1
+                yield AttackStep(done, total, float(-loss.detach()), float(best_damage.mean()))
+            # binary search of c, per sample
+            c_high = torch.where(round_success, torch.minimum(c_high, c), c_high)
+            c_low = torch.where(round_success, c_low, torch.maximum(c_low, c))
+            c = torch.where(torch.isinf(c_high), c * 10, (c_low + c_high) / 2)
+        return best

@@ -1,0 +1,100 @@
+"""How much an attack hurt, and how big the perturbation was."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..metrics import dice_iou_per_class
+
+
+@dataclass(frozen=True)
+class AttackMetrics:
+    """Scores of one attacked image.
+
+    dice_clean / dice_adversarial, iou_*: mean over classes of the clean and adversarial
+        predictions against the reference (the truth when given, else the clean prediction,
+        which then scores 1). Per-class values in ``per_class`` as
+        ``{class: {"dice_clean", "dice_adversarial", "iou_clean", "iou_adversarial"}}``.
+    fraction_changed: fraction of evaluated pixels whose predicted class changed.
+    linf, l2: size of the perturbation in normalized units; ``*_raw`` in raw intensities.
+    snr_db: ``10 log10(sum image^2 / sum perturbation^2)`` over attacked pixels (raw units;
+        infinite when nothing changed).
+    eps, eps_raw: the budget in normalized units and per channel in raw units.
+    pixels: number of evaluated pixels.
+    """
+
+    dice_clean: float
+    dice_adversarial: float
+    iou_clean: float
+    iou_adversarial: float
+    fraction_changed: float
+    linf: float
+    l2: float
+    linf_raw: float
+    l2_raw: float
+    snr_db: float
+    eps: float | None
+    eps_raw: tuple[float, ...] | None
+    pixels: int
+    per_class: dict
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["eps_raw"] = list(self.eps_raw) if self.eps_raw is not None else None
+        out["per_class"] = {str(k): v for k, v in self.per_class.items()}
+        for key, value in out.items():  # JSON has no infinity
+            if isinstance(value, float) and not math.isfinite(value):
+                out[key] = None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return out
+
+
+def attack_metrics(
+    clean_pred: np.ndarray, adv_pred: np.ndarray, reference: np.ndarray, eval_mask: np.ndarray,
+    image_cf: np.ndarray, perturbation_cf: np.ndarray, low: np.ndarray, span: np.ndarray,
+    eps: float | None, attacked: np.ndarray, num_classes: int | None,
+) -> AttackMetrics:
+    """Compute :class:`AttackMetrics`.
+
+    Shapes: predictions, ``reference``, ``eval_mask`` and ``attacked`` are ``(*S)``;
+    ``image_cf`` and ``perturbation_cf`` are ``(C, *S)``; ``low``, ``span`` are ``(C,)``.
+    """
+    ref = reference[eval_mask]
+    cp, ap = clean_pred[eval_mask], adv_pred[eval_mask]
+    classes = (list(range(1, num_classes + 1)) if num_classes else
+               sorted(set(np.unique(ref).tolist()) | set(np.unique(cp).tolist())
+                      | set(np.unique(ap).tolist())))
+    per_class: dict[int, dict[str, float]] = {}
+    if ref.size:
+        clean_scores = dice_iou_per_class(cp, ref, classes)
+        adv_scores = dice_iou_per_class(ap, ref, classes)
+        for c in classes:
+            per_class[c] = {"dice_clean": clean_scores[c]["dice"],
+                            "dice_adversarial": adv_scores[c]["dice"],
+                            "iou_clean": clean_scores[c]["iou"],
+                            "iou_adversarial": adv_scores[c]["iou"]}
+
+    def mean(key: str) -> float:
+        return float(np.mean([v[key] for v in per_class.values()])) if per_class else math.nan
+
+    sel = (slice(None),) + (attacked,) if attacked.any() else None
+    if sel is not None:
+        p_raw = perturbation_cf[sel].astype(np.float64)  # (C, N)
+        p_norm = p_raw / span[:, None]
+        signal = float(np.square(image_cf[sel].astype(np.float64)).sum())
+        noise = float(np.square(p_raw).sum())
+        snr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
+        linf, l2 = float(np.abs(p_norm).max(initial=0)), float(np.sqrt(np.square(p_norm).sum()))
+        linf_raw, l2_raw = float(np.abs(p_raw).max(initial=0)), float(math.sqrt(noise))
+    else:
+        snr, linf, l2, linf_raw, l2_raw = math.inf, 0.0, 0.0, 0.0, 0.0
+    return AttackMetrics(
+        dice_clean=mean("dice_clean"), dice_adversarial=mean("dice_adversarial"),
+        iou_clean=mean("iou_clean"), iou_adversarial=mean("iou_adversarial"),
+        fraction_changed=float((cp != ap).mean()) if cp.size else 0.0,
+        linf=linf, l2=l2, linf_raw=linf_raw, l2_raw=l2_raw, snr_db=snr,
+        eps=eps, eps_raw=None if eps is None else tuple(float(eps * s) for s in span),
+        pixels=int(eval_mask.sum()), per_class=per_class,
+    )

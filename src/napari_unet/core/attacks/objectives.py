@@ -1,0 +1,85 @@
+"""Pixel-wise attack objectives: higher value = more adversarial.
+
+Every objective takes ``logits (B, K, *S)`` and ``targets (B, *S)`` (int64 class index,
+-1 = pixel not counted) and returns a scalar. Untargeted objectives push pixels away
+from ``targets``; targeted ones pull them towards ``targets``. Averages run over the
+counted pixels of the whole batch, so the value does not depend on the image size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+# (logits, targets, targeted, step (1-based), steps) -> scalar to maximize
+Objective = Callable[[torch.Tensor, torch.Tensor, bool, int, int], torch.Tensor]
+
+
+def _pixel_ce(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross entropy per pixel ``(B, *S)`` (0 where not counted) and the counted mask."""
+    valid = targets >= 0
+    ce = F.cross_entropy(logits.float(), targets.clamp(min=0), reduction="none")
+    return ce * valid, valid
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
+                  step: int = 1, steps: int = 1) -> torch.Tensor:
+    """Mean pixel cross entropy; negated when targeted (the plain PGD/FGSM objective)."""
+    ce, valid = _pixel_ce(logits, targets)
+    value = ce.sum() / valid.sum().clamp(min=1)
+    return -value if targeted else value
+
+
+def segpgd(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
+           step: int = 1, steps: int = 1) -> torch.Tensor:
+    """SegPGD objective (Gu et al., ECCV 2022).
+
+    ``(1 - l) * CE`` over pixels not yet fooled plus ``l * CE`` over pixels already fooled,
+    with ``l = (t - 1) / (2 T)`` rising from 0 to 1/2: early steps spend the budget on the
+    pixels that still resist, instead of piling up loss on pixels that are already wrong.
+    """
+    ce, valid = _pixel_ce(logits, targets)
+    pred = logits.argmax(1)
+    fooled = (pred == targets) if targeted else (pred != targets)
+    lam = (step - 1) / (2.0 * max(steps, 1))
+    weight = torch.where(fooled, lam, 1.0 - lam)
+    value = (weight * ce).sum() / valid.sum().clamp(min=1)
+    return -value if targeted else value
+
+
+def margin(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
+           kappa: float = 0.0) -> torch.Tensor:
+    """Carlini-Wagner margin per pixel ``(B, *S)``, >= -kappa; 0 where not counted.
+
+    Untargeted: ``z_y - max_{j != y} z_j``; targeted: ``max_{j != t} z_j - z_t``. A pixel
+    is fooled with confidence ``kappa`` once its value reaches ``-kappa``.
+    """
+    valid = targets >= 0
+    t = targets.clamp(min=0)
+    z = logits.float()
+    z_t = z.gather(1, t.unsqueeze(1)).squeeze(1)
+    others = z.masked_fill(F.one_hot(t, z.shape[1]).movedim(-1, 1).bool(), float("-inf"))
+    z_other = others.amax(1)
+    value = (z_other - z_t) if targeted else (z_t - z_other)
+    return value.clamp(min=-kappa) * valid
+
+
+def dag(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
+        step: int = 1, steps: int = 1) -> torch.Tensor:
+    """Dense Adversary Generation objective (Xie et al., ICCV 2017).
+
+    Sum, over the pixels *not yet fooled* only, of ``z_adv - z_true``: the adversarial
+    label ``adv`` is the strongest other class (untargeted) or the target class
+    (targeted). Pixels already fooled drop out, as in DAG's active set.
+    """
+    valid = targets >= 0
+    pred = logits.argmax(1)
+    fooled = (pred == targets) if targeted else (pred != targets)
+    active = valid & ~fooled
+    value = -margin(logits, targets, targeted, kappa=float("inf"))  # z_adv - z_true
+    return (value * active).sum() / valid.sum().clamp(min=1)
+
+
+OBJECTIVES: dict[str, Objective] = {"ce": cross_entropy, "segpgd": segpgd, "dag": dag}

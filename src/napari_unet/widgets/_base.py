@@ -1,0 +1,112 @@
+"""Common plumbing of the napari-unet widgets: the viewer, its model store, layer
+choices kept up to date, the running job, and clean shutdown when the viewer closes
+or a layer in use is removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magicgui.widgets import ComboBox, Container
+from napari.layers import Layer
+
+from ._jobs import Job, notify_warning
+from ._layers import image_layers
+from .model_store import ModelStore, store_for
+
+
+class ViewerWidget(Container):
+    """A magicgui Container bound to one napari viewer.
+
+    Subclasses put their sub-widgets in ``self._x`` attributes, call
+    :meth:`_finish_setup` at the end of ``__init__``, and run long work via
+    :meth:`_run_job`, listing the layers the job uses.
+    """
+
+    def __init__(self, napari_viewer: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._viewer = napari_viewer
+        self._store: ModelStore = store_for(napari_viewer)
+        self._closed = False
+        self._job: Job | None = None
+        self._job_layers: list[Layer] = []
+
+    # ------------------------------------------------------------------ setup
+    def _image_picker(self, label: str = "Image") -> ComboBox:
+        return ComboBox(label=label, choices=lambda _w: image_layers(self._viewer),
+                        tooltip="The image layer to work on (RGB or one channel; "
+                                "a stack is processed slice by slice by a 2D model).")
+
+    def _finish_setup(self) -> None:
+        for widget in self._list_labels(self):
+            widget.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+        events = self._viewer.layers.events
+        events.inserted.connect(self._on_layers_changed)
+        events.removed.connect(self._on_layer_removed)
+        events.reordered.connect(self._on_layers_changed)
+        self._store.connect(self._on_model_changed)
+        self.native.destroyed.connect(self._on_destroyed)
+        self.reset_choices()
+
+    @staticmethod
+    def _list_labels(container: Container) -> list:
+        from magicgui.widgets import Label
+
+        found = []
+        for widget in container:
+            if isinstance(widget, Label):
+                found.append(widget)
+            elif isinstance(widget, Container):
+                found.extend(ViewerWidget._list_labels(widget))
+        return found
+
+    # ------------------------------------------------------------------ events
+    def _on_layers_changed(self, *_: Any) -> None:
+        if not self._closed:
+            self.reset_choices()
+
+    def _on_layer_removed(self, event: Any) -> None:
+        if self._closed:
+            return
+        layer = getattr(event, "value", None)
+        if self.running and any(layer is used for used in self._job_layers):
+            self._job.request_stop()
+            notify_warning(f"{self._job.what} stopped: the layer '{layer.name}' was removed.")
+        self.reset_choices()
+
+    def _on_model_changed(self, model: Any) -> None:
+        """Override to show the current model."""
+
+    def _on_destroyed(self, *_: Any) -> None:
+        """The widget (or the whole viewer) is closing: stop work, drop connections."""
+        self.close_jobs()
+
+    def close_jobs(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._job is not None:
+            self._job.request_stop()
+        events = self._viewer.layers.events
+        for emitter, cb in ((events.inserted, self._on_layers_changed),
+                            (events.removed, self._on_layer_removed),
+                            (events.reordered, self._on_layers_changed)):
+            try:
+                emitter.disconnect(cb)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        self._store.disconnect(self._on_model_changed)
+
+    # ------------------------------------------------------------------ jobs
+    @property
+    def running(self) -> bool:
+        return self._job is not None and not self._job.done
+
+    def stop(self) -> None:
+        """Ask the running job to stop at its next step (results so far are kept)."""
+        if self.running:
+            self._job.request_stop()
+
+    def _run_job(self, job: Job, layers: list[Layer]) -> Job:
+        self._job = job
+        self._job_layers = list(layers)
+        return job.start()

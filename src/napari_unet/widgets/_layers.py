@@ -1,0 +1,154 @@
+"""Layer helpers shared by the widgets: picking layers, reading data, plugin-owned outputs.
+
+Layers the plugin creates carry ``layer.metadata["napari_unet"] = {"role", "source"}``
+(``source`` = the unique id of the image they belong to). Outputs are found by that
+tag, never by name, so a user's layer is never overwritten, and a re-run updates the
+plugin's own layer in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer
+
+OWNER_KEY = "napari_unet"
+# plugin outputs that are never offered as training labels (others, like the
+# segmentation and quick labels, are meant to be corrected and trained on)
+NOT_TRAINING_ROLES = {"preview", "instances"}
+SEEDED_ROLES = {"segmentation", "quick labels"}
+
+
+# ------------------------------------------------------------------ reading layers
+def image_array(layer: Image) -> np.ndarray:
+    """The full-resolution data of an image layer as a numpy array (channels kept)."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    return np.asarray(data)
+
+
+def spatial_shape(layer: Image) -> tuple[int, ...]:
+    """Shape of the image without its RGB channel axis: the shape labels must have."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    shape = tuple(data.shape)
+    return shape[:-1] if layer.rgb else shape
+
+
+def labels_array(layer: Labels) -> np.ndarray:
+    data = layer.data[0] if layer.multiscale else layer.data
+    return np.asarray(data)
+
+
+def image_layers(viewer: Any) -> list[tuple[str, Image]]:
+    return [(lay.name, lay) for lay in viewer.layers
+            if isinstance(lay, Image) and not is_plugin_layer(lay)]
+
+
+def labels_layers(viewer: Any, shape: tuple[int, ...] | None = None,
+                  include_outputs: bool = False) -> list[tuple[str, Labels]]:
+    """Labels layers (optionally only those shaped ``shape``), user layers first."""
+    out = []
+    for lay in viewer.layers:
+        if not isinstance(lay, Labels):
+            continue
+        if shape is not None and tuple(labels_array_shape(lay)) != tuple(shape):
+            continue
+        if not include_outputs and role_of(lay) in NOT_TRAINING_ROLES:
+            continue
+        out.append((lay.name, lay))
+    return out
+
+
+def labels_array_shape(layer: Labels) -> tuple[int, ...]:
+    data = layer.data[0] if layer.multiscale else layer.data
+    return tuple(data.shape)
+
+
+def class_counts(labels: np.ndarray) -> dict[int, int]:
+    """``{value: pixel count}`` of the non-zero values of ``labels``."""
+    values, counts = np.unique(labels, return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts) if v != 0}
+
+
+def colour_hex(layer: Labels, value: int) -> str:
+    """The napari display colour of label ``value`` as ``#rrggbb``."""
+    try:
+        rgba = np.asarray(layer.get_color(value), dtype=float).ravel()
+    except Exception:  # noqa: BLE001 - colour is cosmetic, never fail on it
+        return "#888888"
+    if rgba.size < 3:
+        return "#888888"
+    r, g, b = (int(round(255 * c)) for c in rgba[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def current_index(viewer: Any, layer: Layer, lead_dims: int) -> tuple[int, ...]:
+    """Index of the slice in view along the first ``lead_dims`` data axes of ``layer``."""
+    if lead_dims <= 0:
+        return ()
+    pos = np.asarray(layer.world_to_data(viewer.dims.point))
+    shape = spatial_shape(layer) if isinstance(layer, Image) else labels_array_shape(layer)
+    return tuple(int(np.clip(round(float(p)), 0, n - 1)) for p, n in zip(pos[:lead_dims], shape))
+
+
+# ------------------------------------------------------------------ plugin-owned outputs
+def is_plugin_layer(layer: Layer) -> bool:
+    return isinstance(layer.metadata.get(OWNER_KEY), dict)
+
+
+def role_of(layer: Layer) -> str | None:
+    tag = layer.metadata.get(OWNER_KEY)
+    return tag.get("role") if isinstance(tag, dict) else None
+
+
+def source_id(image: Layer) -> str:
+    return str(image.unique_id)
+
+
+def find_output(viewer: Any, image: Layer, role: str) -> Layer | None:
+    """The plugin-owned layer of ``role`` made for ``image``, if it still exists."""
+    for lay in viewer.layers:
+        tag = lay.metadata.get(OWNER_KEY)
+        if isinstance(tag, dict) and tag.get("role") == role and tag.get("source") == source_id(image):
+            return lay
+    return None
+
+
+def write_output(
+    viewer: Any, image: Image, role: str, data: np.ndarray, *, kind: str = "labels",
+    where: np.ndarray | tuple | None = None, extra_leading: int = 0, **kwargs: Any,
+) -> Layer:
+    """Create or update the plugin-owned ``<image> <role>`` layer.
+
+    data: the full output array. ``where`` (a boolean mask over the leading axes, or an
+    index tuple) limits the update of an existing layer to those slices, keeping the
+    rest (e.g. slices done before a stop). ``extra_leading``: axes in front of the
+    image's axes (e.g. the class axis of probabilities) get scale 1, translate 0.
+    Scale and translate follow the image layer.
+    """
+    layer = find_output(viewer, image, role)
+    scale = (1.0,) * extra_leading + tuple(image.scale)
+    translate = (0.0,) * extra_leading + tuple(image.translate)
+    if layer is not None and layer.data.shape == data.shape and layer.data.dtype == data.dtype:
+        if where is None:
+            layer.data[...] = data
+        elif isinstance(where, tuple):
+            lead = (slice(None),) * extra_leading
+            layer.data[lead + where] = data[lead + where]
+        else:
+            lead = (slice(None),) * extra_leading
+            layer.data[lead + (where,)] = data[lead + (where,)]
+        layer.scale, layer.translate = scale, translate
+        layer.refresh()
+        return layer
+    if layer is not None:
+        layer.data = data
+        layer.scale, layer.translate = scale, translate
+        return layer
+    meta = {OWNER_KEY: {"role": role, "source": source_id(image)}}
+    name = f"{image.name} {role}"
+    if kind == "labels":
+        return viewer.add_labels(data, name=name, scale=scale, translate=translate,
+                                 metadata=meta, **kwargs)
+    return viewer.add_image(data, name=name, scale=scale, translate=translate,
+                            metadata=meta, **kwargs)

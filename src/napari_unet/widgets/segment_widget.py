@@ -1,0 +1,170 @@
+"""The Segment widget: run the current model on the slice in view or a whole stack.
+
+Outputs are plugin-owned layers ``<image> segmentation`` (class values 1..K, the values
+the strokes use, so a corrected segmentation is training data), ``<image> instances``,
+``<image> probabilities`` and ``<image> uncertainty``; a re-run updates them in place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+
+from napari_unet.core import (
+    PredictionConfig, PredictionProgress, PredictionResult, StopFlag, UserInputError,
+    load_model, predict,
+)
+
+from ._base import ViewerWidget
+from ._jobs import Job, notify_error, notify_info
+from ._layers import current_index, image_array, spatial_shape, write_output
+from .settings import PersistentValues
+
+
+def entropy_uncertainty(probabilities: np.ndarray) -> np.ndarray:
+    """Per-pixel entropy of ``(K, *shape)`` class probabilities, scaled to 0..1 (float32).
+
+    0 = the model is sure of one class, 1 = all classes equally likely.
+    """
+    p = np.clip(probabilities.astype(np.float32, copy=False), 1e-7, 1.0)
+    k = p.shape[0]
+    h = -(p * np.log(p)).sum(axis=0)
+    return (h / np.log(k)).astype(np.float32) if k > 1 else np.zeros(p.shape[1:], np.float32)
+
+
+class SegmentWidget(ViewerWidget):
+    """Segment an image layer with the viewer's current model."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(napari_viewer, labels=True)
+        self._image = self._image_picker()
+        self._model_info = Label(label="Model", value="none yet: train one or load a file")
+        self._load = PushButton(text="Load model file…")
+        self._scope = ComboBox(
+            label="Segment", choices=[("the slice in view", "slice"), ("the whole stack", "stack")],
+            value="stack", tooltip="The slice in view is quick for checking; the whole stack "
+                                   "runs slice by slice and can be stopped, keeping finished slices.")
+        self._instances = CheckBox(text="Separate objects (instances layer)", value=False)
+        self._probabilities = CheckBox(text="Class probabilities layer", value=False)
+        self._uncertainty = CheckBox(text="Uncertainty layer (where to paint next)", value=False,
+                                     tooltip="Bright where the model hesitates between classes: "
+                                             "paint corrections there, then Retrain.")
+        self._segment = PushButton(text="Segment")
+        self._stop = PushButton(text="Stop (keep finished slices)", enabled=False)
+        self._status = Label(value="")
+        self.extend([
+            self._image, self._model_info, self._load, self._scope, self._instances,
+            self._probabilities, self._uncertainty,
+            Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
+            self._status,
+        ])
+        self._segment.changed.connect(lambda *_: self.segment())
+        self._stop.changed.connect(lambda *_: self.stop())
+        self._load.changed.connect(lambda *_: self._ask_load())
+        self._settings = PersistentValues("segment", {
+            "scope": self._scope, "instances": self._instances,
+            "probabilities": self._probabilities, "uncertainty": self._uncertainty,
+        })
+        self._finish_setup()
+        self._on_model_changed(self._store.model)
+
+    def _on_model_changed(self, model: Any) -> None:
+        if not self._closed:
+            self._model_info.value = (model.describe() if model is not None
+                                      else "none yet: train one or load a file")
+
+    def load_model_from(self, path: str | Path) -> None:
+        try:
+            model = load_model(path)
+        except (OSError, ValueError) as err:
+            notify_error(err, "Load model")
+            return
+        self._store.set(model, Path(path))
+
+    def _ask_load(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "Load model", "",
+                                              "napari-unet model (*.pt)")
+        if path:
+            self.load_model_from(path)
+
+    def segment(self) -> Job | None:
+        """Segment the chosen image with the current model, in a worker."""
+        try:
+            if self.running:
+                raise UserInputError("Segmentation is already running: wait or press Stop.")
+            image_layer = self._image.value
+            if image_layer is None:
+                raise UserInputError("Open an image first (File > Open, or File > Open Sample).")
+            model = self._store.model
+            if model is None:
+                raise UserInputError("No model yet: train one in the Train widget or load a "
+                                     "model file.")
+            lead = len(spatial_shape(image_layer)) - model.spatial_dims
+            if lead < 0:
+                raise UserInputError(f"This {model.spatial_dims}D model needs an image with "
+                                     f"{model.spatial_dims} spatial axes; the image has "
+                                     f"{len(spatial_shape(image_layer))}.")
+        except ValueError as err:
+            notify_error(err, "Segmentation")
+            return None
+        index = current_index(self._viewer, image_layer, lead) if self._scope.value == "slice" else None
+        want_probs = self._probabilities.value or self._uncertainty.value
+        config = PredictionConfig(probabilities=want_probs, instances=self._instances.value)
+        model = model.copy()  # training may replace the current model meanwhile
+        image = image_array(image_layer)
+        rgb = bool(image_layer.rgb)
+        indices = None if index is None else [index]
+
+        def work(stop: StopFlag):
+            result = yield from predict(model, image, config=config, rgb=rgb, indices=indices,
+                                        stop=stop)
+            return result
+
+        total = 1 if index is not None else int(np.prod(spatial_shape(image_layer)[:lead], dtype=int))
+        job = Job(work, what="Segmentation", total=max(total, 1), on_event=self._on_event,
+                  on_done=lambda result: self._show(image_layer, result, index, lead),
+                  on_finished=self._on_finished)
+        self._segment.enabled = False
+        self._stop.enabled = True
+        self._status.value = "Segmenting…"
+        return self._run_job(job, [image_layer])
+
+    def _on_event(self, event: PredictionProgress) -> None:
+        if self._closed or not isinstance(event, PredictionProgress):
+            return
+        if self._job is not None:
+            self._job.set_progress(event.done)
+        self._status.value = f"slice {event.done} of {event.total} done"
+
+    def _show(self, image_layer: Any, result: PredictionResult, index: tuple | None,
+              lead: int) -> None:
+        if self._closed or image_layer not in self._viewer.layers:
+            return
+        where: Any = index if index is not None else (result.completed if lead else None)
+        v = self._viewer
+        write_output(v, image_layer, "segmentation", result.labels, where=where)
+        if result.instances is not None:
+            write_output(v, image_layer, "instances", result.instances, where=where)
+        if result.probabilities is not None and self._probabilities.value:
+            write_output(v, image_layer, "probabilities", result.probabilities, kind="image",
+                         where=where, extra_leading=1, colormap="viridis",
+                         contrast_limits=(0.0, 1.0), visible=False)
+        if result.probabilities is not None and self._uncertainty.value:
+            write_output(v, image_layer, "uncertainty", entropy_uncertainty(result.probabilities),
+                         kind="image", where=where, colormap="magma",
+                         contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7)
+        done = int(np.count_nonzero(result.completed))
+        message = (f"Stopped: {done} slice(s) segmented and kept." if result.stopped
+                   else "Segmentation done. Correct mistakes with the brush, then Retrain.")
+        self._status.value = message
+        notify_info(message)
+
+    def _on_finished(self) -> None:
+        if not self._closed:
+            self._segment.enabled = True
+            self._stop.enabled = False

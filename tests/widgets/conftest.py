@@ -1,0 +1,70 @@
+"""Fixtures of the widget tests: real ISBI data from ``<repo>/../shared/data``, settings
+and sample caches in temporary folders, and small fast training settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_unet.core.simulated_strokes import simulate_strokes
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+ISBI = DATA / "isbi2012"
+# small patches and batches: a training step takes a fraction of a second on 2 cores
+FAST_TRAINING = {"batch_size": 2, "patch_size": (64, 64), "validate_every_steps": 10}
+JOB_TIMEOUT_MS = 180_000
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_UNET_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("NAPARI_UNET_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def isbi_crop() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 256x256 crop of ISBI slice 0: image uint8, true classes (1 membrane, 2 cell), strokes."""
+    if not (ISBI / "images" / "0.png").exists():
+        pytest.skip(f"real data not found in {ISBI}")
+    from skimage.io import imread
+
+    image = imread(ISBI / "images" / "0.png")[:256, :256]
+    mask = imread(ISBI / "labels" / "0.png")[:256, :256]
+    truth = np.where(mask > 127, 2, 1).astype(np.uint8)
+    strokes = simulate_strokes(truth, seed=0).astype(np.uint8)
+    return image, truth, strokes
+
+
+@pytest.fixture
+def notifications():
+    """Messages of the napari notifications shown during the test."""
+    from napari.utils.notifications import notification_manager
+
+    seen: list = []
+
+    def record(event):
+        notification = getattr(event, "notification", event)
+        seen.append((str(getattr(notification, "severity", "")), str(notification.message)))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+@pytest.fixture
+def fast_training() -> dict:
+    """TrainingConfig overrides that keep a test's training to seconds."""
+    return dict(FAST_TRAINING)
+
+
+@pytest.fixture
+def wait_for(qtbot):
+    """``wait_for(job)``: process Qt events until a widget's job has finished."""
+
+    def wait(job, timeout: int = JOB_TIMEOUT_MS) -> None:
+        assert job is not None, "the widget refused to start the job"
+        qtbot.waitUntil(lambda: job.done, timeout=timeout)
+
+    return wait
