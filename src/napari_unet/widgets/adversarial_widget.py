@@ -1,0 +1,273 @@
+"""The Adversarial widget: attack the current model on an image, see what breaks.
+
+Thin over :mod:`napari_unet.core.attacks`: it collects settings, runs the attack (or a
+robustness curve) as a :class:`~._jobs.Job`, and shows the outputs as plugin-owned
+layers (perturbation, adversarial image, its prediction, changed pixels), the metrics
+as text and the curve as a matplotlib plot exportable as CSV and PNG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import (
+    ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
+)
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+
+from napari_unet.core import TrainedModel, UserInputError, load_model
+from napari_unet.core.attacks import (
+    ATTACKS, DEFAULT_STEPS, AttackResult, RobustnessCurve, make_attack, robustness_curve,
+)
+
+from ._base import ViewerWidget
+from ._jobs import Job, notify_error, notify_info
+from ._layers import image_array, write_output
+
+PERTURBATION_COLORMAP = "PiYG"  # diverging; contrast limits symmetric around 0
+
+
+class CurvePlot:
+    """Dice against eps (in 1/255 of the normalized range)."""
+
+    def __init__(self) -> None:
+        self.figure = Figure(figsize=(3.2, 2.0), dpi=90, tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(160)
+        self.ax = self.figure.add_subplot(111)
+        self.show(None)
+
+    def show(self, curve: RobustnessCurve | None) -> None:
+        ax = self.ax
+        ax.clear()
+        ax.set_xlabel("eps (x 1/255 of normalized range)", fontsize=7)
+        ax.set_ylabel("Dice", fontsize=7)
+        ax.set_ylim(0, 1.02)
+        ax.tick_params(labelsize=7)
+        if curve is not None and curve.rows:
+            ax.plot([e * 255 for e in curve.eps], curve.dice, "o-", lw=1.2, label=curve.attack)
+            ax.legend(fontsize=7)
+        self.canvas.draw_idle()
+
+
+class AdversarialWidget(ViewerWidget):
+    """Pick image, model, attack, eps, steps, target; Run / Curve / Stop; see the damage."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(napari_viewer, labels=True)
+        self._image = self._image_picker()
+        self._model_info = Label(value="No model: train one or load a model file.")
+        self._load = PushButton(text="Load model file...")
+        self._attack = ComboBox(label="Attack", choices=list(ATTACKS), value="segpgd",
+                                tooltip="fgsm / pgd / segpgd / dag: L-inf; cw: L2 (eps caps it)")
+        self._eps = FloatSpinBox(label="eps (x 1/255)", value=4.0, min=0.0, max=255.0, step=0.5,
+                                 tooltip="L-inf budget in 1/255 of the normalized range; "
+                                         "the raw-intensity value is shown with the results")
+        self._steps = SpinBox(label="Steps", value=DEFAULT_STEPS["segpgd"], min=1, max=10000)
+        self._target = ComboBox(label="Target", choices=[("untargeted", None)], value=None,
+                                tooltip="push every pixel towards this class (e.g. make "
+                                        "objects vanish into background)")
+        self._curve_eps = LineEdit(label="Curve eps", value="1, 2, 4, 8",
+                                   tooltip="eps values (x 1/255) of the robustness curve")
+        self._run = PushButton(text="Run attack")
+        self._run_curve = PushButton(text="Robustness curve")
+        self._stop = PushButton(text="Stop", enabled=False)
+        self._results = Label(value="")
+        self._export_csv_btn = PushButton(text="Export CSV...", enabled=False)
+        self._export_png_btn = PushButton(text="Export PNG...", enabled=False)
+        self.extend([self._image, self._model_info, self._load, self._attack, self._eps,
+                     self._steps, self._target,
+                     Container(widgets=[self._run, self._stop], layout="horizontal", labels=False),
+                     self._results, self._curve_eps, self._run_curve,
+                     Container(widgets=[self._export_csv_btn, self._export_png_btn],
+                               layout="horizontal", labels=False)])
+        self._plot = CurvePlot()
+        self.native.layout().addWidget(self._plot.canvas)
+        self.result: AttackResult | None = None
+        self.curve: RobustnessCurve | None = None
+        self._load.changed.connect(self._ask_model_file)
+        self._attack.changed.connect(lambda name: setattr(self._steps, "value", DEFAULT_STEPS[name]))
+        self._run.changed.connect(self.run_attack)
+        self._run_curve.changed.connect(self.run_curve)
+        self._stop.changed.connect(self.stop)
+        self._export_csv_btn.changed.connect(lambda: self._ask_export("csv"))
+        self._export_png_btn.changed.connect(lambda: self._ask_export("png"))
+        self._finish_setup()
+        self._on_model_changed(self._store.model)
+
+    # ------------------------------------------------------------------ model
+    def _on_model_changed(self, model: TrainedModel | None) -> None:
+        if model is None:
+            self._model_info.value = "No model: train one or load a model file."
+            self._target.choices = [("untargeted", None)]
+            return
+        self._model_info.value = model.describe()
+        self._target.choices = [("untargeted", None)] + [
+            (f"{i} {name}", i) for i, name in enumerate(model.classes.names, start=1)]
+
+    def load_model_file(self, path: str | Path) -> None:
+        """Load a model file and make it the viewer's current model."""
+        try:
+            model = load_model(path)
+        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
+            notify_error(err, "Loading the model")
+            return
+        self._store.set(model, Path(path))
+
+    def _ask_model_file(self, *_: Any) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _f = QFileDialog.getOpenFileName(self.native, "Load model", "", "Models (*.pt)")
+        if path:
+            self.load_model_file(path)
+
+    # ------------------------------------------------------------------ inputs
+    def _inputs(self) -> tuple[Any, TrainedModel, np.ndarray]:
+        layer = self._image.value
+        if layer is None:
+            raise UserInputError("Add or pick an image layer to attack.")
+        model = self._store.model
+        if model is None:
+            raise UserInputError("No model yet: train one in the Train widget or load a file.")
+        return layer, model, image_array(layer)
+
+    def _make(self, eps255: float):
+        return make_attack(self._attack.value, eps255 / 255.0, self._steps.value,
+                           self._target.value)
+
+    def _set_running(self, running: bool) -> None:
+        self._run.enabled = self._run_curve.enabled = not running
+        self._stop.enabled = running
+
+    def _start(self, work, what: str, on_done, layer) -> Job | None:
+        if self.running:
+            return None
+        self._set_running(True)
+
+        def on_event(ev: Any) -> None:
+            job.set_progress(100 * ev.progress)
+
+        job = Job(work, what=what, total=100, on_event=on_event, on_done=on_done,
+                  on_finished=lambda: self._set_running(False))
+        return self._run_job(job, [layer])
+
+    # ------------------------------------------------------------------ attack
+    def run_attack(self, *_: Any) -> Job | None:
+        """Attack the picked image with the current model (in a thread)."""
+        try:
+            layer, model, data = self._inputs()
+            attack = self._make(self._eps.value)
+        except (UserInputError, ValueError) as err:
+            notify_error(err, "Attack")
+            return None
+        model = model.copy()  # the training widget may change the shared model meanwhile
+
+        def work(stop):
+            return (yield from attack.run(model, data, rgb=layer.rgb, stop=stop))
+
+        return self._start(work, f"Attack ({attack.name})", lambda r: self._show(layer, r), layer)
+
+    def _show(self, layer: Any, result: AttackResult) -> None:
+        self.result = result
+        pert = result.perturbation
+        if layer.rgb:
+            pert = pert.mean(-1)
+        limit = float(np.abs(pert).max()) or 1.0
+        write_output(self._viewer, layer, "perturbation", pert.astype(np.float32), kind="image",
+                     colormap=PERTURBATION_COLORMAP, contrast_limits=(-limit, limit))
+        pl = _find(self._viewer, layer, "perturbation")
+        if pl is not None:
+            pl.contrast_limits = (-limit, limit)
+        adv = write_output(self._viewer, layer, "adversarial", result.adversarial, kind="image",
+                           rgb=layer.rgb)
+        if not layer.rgb:
+            adv.contrast_limits = layer.contrast_limits
+        write_output(self._viewer, layer, "adversarial prediction",
+                     result.adversarial_prediction, kind="labels")
+        write_output(self._viewer, layer, "changed pixels", result.changed.astype(np.uint8),
+                     kind="labels")
+        self._results.value = format_metrics(result)
+        if result.stopped:
+            notify_info("Attack stopped: slices not attacked keep the clean image.")
+
+    # ------------------------------------------------------------------ curve
+    def curve_eps(self) -> list[float]:
+        """The curve's eps values in 1/255 units, parsed from the text field."""
+        try:
+            values = [float(v) for v in self._curve_eps.value.replace(";", ",").split(",") if v.strip()]
+        except ValueError:
+            raise UserInputError("Curve eps: give numbers separated by commas, e.g. 1, 2, 4, 8.") from None
+        if not values or any(v < 0 for v in values):
+            raise UserInputError("Curve eps: give at least one value >= 0.")
+        return values
+
+    def run_curve(self, *_: Any) -> Job | None:
+        """Dice against several eps in one run (in a thread); plots the curve."""
+        try:
+            layer, model, data = self._inputs()
+            values = self.curve_eps()
+            self._make(values[0])
+        except (UserInputError, ValueError) as err:
+            notify_error(err, "Robustness curve")
+            return None
+        model = model.copy()
+
+        def work(stop):
+            return (yield from robustness_curve(self._make_eps, model, data,
+                                                [v / 255 for v in values], rgb=layer.rgb,
+                                                stop=stop))
+
+        return self._start(work, "Robustness curve", self._show_curve, layer)
+
+    def _make_eps(self, eps: float):
+        return self._make(eps * 255.0)
+
+    def _show_curve(self, curve: RobustnessCurve) -> None:
+        self.curve = curve
+        self._plot.show(curve)
+        self._export_csv_btn.enabled = self._export_png_btn.enabled = bool(curve.rows)
+        if curve.stopped:
+            notify_info("Robustness curve stopped: the points done so far are shown.")
+
+    def export_csv(self, path: str | Path) -> Path:
+        if self.curve is None or not self.curve.rows:
+            raise UserInputError("Run a robustness curve first.")
+        return self.curve.to_csv(path)
+
+    def export_png(self, path: str | Path) -> Path:
+        path = Path(path)
+        self._plot.figure.savefig(path, dpi=150)
+        return path
+
+    def _ask_export(self, kind: str) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _f = QFileDialog.getSaveFileName(self.native, f"Export curve as {kind.upper()}",
+                                               f"robustness.{kind}", f"{kind.upper()} (*.{kind})")
+        if path:
+            try:
+                (self.export_csv if kind == "csv" else self.export_png)(path)
+            except (OSError, UserInputError) as err:
+                notify_error(err, "Export")
+
+
+def _find(viewer: Any, layer: Any, role: str):
+    from ._layers import find_output
+
+    return find_output(viewer, layer, role)
+
+
+def format_metrics(result: AttackResult) -> str:
+    """The figures shown in the widget, one per line."""
+    m = result.metrics
+    eps = ("unbounded" if m.eps is None else
+           f"{m.eps * 255:.3g}/255 normalized = {', '.join(f'{e:.3g}' for e in m.eps_raw)} raw")
+    return (f"eps {eps}\n"
+            f"Dice clean {m.dice_clean:.3f} -> adversarial {m.dice_adversarial:.3f}\n"
+            f"IoU clean {m.iou_clean:.3f} -> adversarial {m.iou_adversarial:.3f}\n"
+            f"pixels changed {100 * m.fraction_changed:.2f}%\n"
+            f"L-inf {m.linf:.4f} ({m.linf_raw:.3g} raw), L2 {m.l2:.3f} ({m.l2_raw:.4g} raw)\n"
+            f"SNR {m.snr_db:.1f} dB")
