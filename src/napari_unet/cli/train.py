@@ -33,7 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", metavar="MODEL", default=None, help="fine-tune this model file")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--adversarial-eps", type=float, default=0.0, metavar="EPS",
-                   help="PGD adversarial fine-tuning with this L-inf budget (normalized units)")
+                   help="train on PGD adversarial examples made on the fly with this L-inf "
+                        "budget (normalized intensity units, e.g. 0.0157 = 4/255); 0 = off")
+    p.add_argument("--adversarial-steps", type=int, default=3, metavar="N",
+                   help="PGD steps per adversarial batch (default 3)")
     add_device(p)
     p.set_defaults(run=run)
 
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--init is a {init.spatial_dims}D model but --ndim {args.ndim} was given.")
     config = TrainingConfig(max_time=max_time, max_steps=args.steps, seed=args.seed,
                             device=args.device, checkpoint=args.out,
-                            adversarial_eps=args.adversarial_eps)
+                            adversarial_eps=args.adversarial_eps,
+                            adversarial_steps=args.adversarial_steps)
     stop = StopFlag()
     trainer = Trainer(images, labels, dense=args.dense, init=init,
                       model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2),

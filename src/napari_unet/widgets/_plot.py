@@ -16,11 +16,21 @@ class TrainingPlot:
     """
 
     def __init__(self, min_interval: float = 1.0) -> None:
-        self.figure = Figure(figsize=(3.2, 1.8), dpi=90, tight_layout=True)
+        self.figure = Figure(figsize=(3.2, 1.8), dpi=90)
+        self.figure.subplots_adjust(left=0.14, right=0.86, bottom=0.22, top=0.95)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(150)
         self.ax = self.figure.add_subplot(111)
         self.ax_dice = self.ax.twinx()
+        (self._loss_line,) = self.ax.plot([], [], color="tab:blue", lw=1)
+        (self._dice_line,) = self.ax_dice.plot([], [], "o-", color="tab:orange", ms=3, lw=1)
+        self.ax.set_xlabel("training step", fontsize=7)
+        self.ax.set_ylabel("loss", color="tab:blue", fontsize=7)
+        self.ax_dice.set_ylim(0, 1)
+        self.ax_dice.set_ylabel("validation Dice", color="tab:orange", fontsize=7)
+        self.ax_dice.yaxis.set_label_position("right")
+        for a in (self.ax, self.ax_dice):
+            a.tick_params(labelsize=6)
         self.min_interval = min_interval
         self._last_draw = 0.0
         self.clear()
@@ -49,20 +59,15 @@ class TrainingPlot:
         self.redraw()
 
     def redraw(self, force: bool = False) -> None:
+        """Update the two lines in place (no re-layout: cheap on the GUI thread)."""
         now = time.perf_counter()
         if not force and now - self._last_draw < self.min_interval:
             return
         self._last_draw = now
-        ax, ax2 = self.ax, self.ax_dice
-        ax.clear()
-        ax2.clear()
-        ax.plot(self.steps, self.losses, color="tab:blue", lw=1)
-        ax.set_xlabel("training step", fontsize=7)
-        ax.set_ylabel("loss", color="tab:blue", fontsize=7)
-        ax2.plot(self.val_steps, self.dice, "o-", color="tab:orange", ms=3, lw=1)
-        ax2.set_ylim(0, 1)
-        ax2.set_ylabel("validation Dice", color="tab:orange", fontsize=7)
-        ax2.yaxis.set_label_position("right")
-        for a in (ax, ax2):
-            a.tick_params(labelsize=6)
+        self._loss_line.set_data(self.steps, self.losses)
+        self._dice_line.set_data(self.val_steps, self.dice)
+        self.ax.relim()
+        self.ax.autoscale_view()
+        if self.steps:
+            self.ax.set_xlim(0, max(self.steps[-1], 1))
         self.canvas.draw_idle()

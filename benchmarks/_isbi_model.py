@@ -1,0 +1,34 @@
+"""Shared by the attack benchmarks: ISBI slices and a default model trained on them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "isbi2012"
+
+
+def isbi(index: int, crop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    from skimage.io import imread
+
+    image = np.asarray(imread(DATA / "images" / f"{index}.png"))
+    truth = np.asarray(imread(DATA / "labels" / f"{index}.png"))
+    return (image[:crop, :crop], truth[:crop, :crop]) if crop else (image, truth)
+
+
+def default_model(path: str | None, seconds: float, crop: int | None, seed: int = 0):
+    """Load ``path``, or train the default ("fast") U-Net on dense labels of slices 0-2."""
+    from napari_unet.core import Trainer, TrainingConfig, load_model, run_to_completion
+
+    if path:
+        return load_model(path)
+    pairs = [isbi(i, crop) for i in range(3)]
+    start = time.perf_counter()
+    trainer = Trainer([p[0] for p in pairs], [p[1] for p in pairs], dense=True,
+                      config=TrainingConfig(max_time=seconds, seed=seed))
+    result = run_to_completion(trainer.run())
+    print(f"trained {result.steps} steps in {time.perf_counter() - start:.0f} s, "
+          f"validation Dice {result.best_validation_dice:.3f}")
+    return result.model
