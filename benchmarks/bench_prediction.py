@@ -7,21 +7,26 @@ Run from the repository root::
 
 Inputs: a 2048x2048 image and a 32x512x512 stack (random uint8: speed does not depend on
 content), the default model (``UNetConfig()``, untrained weights, eval mode). Compared in
-one run, each the fastest of ``--repeats`` runs:
+one run, each the fastest of ``--repeats`` runs (methods run in turn, round-robin):
 
-* ``napari-unet predict``: :func:`napari_unet.core.predict` with its defaults (tile 512,
-  overlap 32, batch 4), end to end: normalization, tiles, forward, softmax, blending, labels.
+* ``napari-unet predict``: :func:`napari_unet.core.predict` with its defaults (tile, overlap
+  and batch from ``core.prediction``), end to end: normalization, tiles, forward, softmax,
+  blending, labels. On the 2D image also with ``tile=--alt-tile`` (default 512).
 * ``raw forward (whole)``: one forward of the whole normalized image under
   ``torch.inference_mode`` (2D image only), nothing else.
-* ``raw forward (tiles)``: forward of non-overlapping tiles of the tile size (batch 4),
+* ``raw forward (tiles)``: forward of non-overlapping tiles of the default tile size
+  (same batch rule),
   nothing else: the floor any tiled method can reach.
 * ``MONAI sliding window``: ``monai.inferers.sliding_window_inference`` with the same
-  model, ``roi_size`` = tile, ``overlap`` = 32 / 512, ``mode="gaussian"``, same
-  ``sw_batch_size``, plus the same normalization, softmax and argmax, so it does the same job.
+  model, ``roi_size`` = the tile size ``predict`` actually runs, ``overlap`` = overlap /
+  tile (so both run the same windows), ``mode="gaussian"``, same
+  ``sw_batch_size``, plus the same normalization, softmax and argmax, so it does the same job
+  (all planes of the stack in one call, so MONAI batches windows across planes too).
 
 GFLOP/s counts the model's FLOPs (``torch.utils.flop_counter.FlopCounterMode``: convolutions
 and transposed convolutions) of the tiles each method actually runs, against a 4096x4096
-float32 matmul timed in the same run: the practical limit of this CPU.
+float32 matmul timed in the same run: the practical limit of this CPU. (Edge tiles of the
+plain-tiles baseline are counted in proportion to their pixels.)
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import io
 import pstats
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +64,21 @@ from napari_unet.core import (  # noqa: E402
 )
 from napari_unet.core.device import configure_cpu_threads  # noqa: E402
 from napari_unet.core.labels import ClassInfo  # noqa: E402
-from napari_unet.core.prediction import DEFAULT_OVERLAP, DEFAULT_TILE  # noqa: E402
+from napari_unet.core import prediction as core_prediction  # noqa: E402
 from napari_unet.core.tiling import tile_grid  # noqa: E402
 
-TILE = DEFAULT_TILE[2]
-OVERLAP = DEFAULT_OVERLAP[2]
-BATCH = PredictionConfig().batch_size
+TILE = core_prediction.DEFAULT_TILE[2]  # the core's defaults, whatever they are today
+OVERLAP = core_prediction.DEFAULT_OVERLAP[2]
+VARIANT_TILE, VARIANT_BATCH = 512, 4  # --variants: fixed work, comparable across versions
+
+
+def batch_for(tile_size: tuple[int, ...]) -> int:
+    """Tiles per forward pass that ``predict`` uses for tiles of ``tile_size`` by default."""
+    fixed = PredictionConfig().batch_size
+    if fixed:
+        return fixed
+    budget = getattr(core_prediction, "DEFAULT_BATCH_PIXELS", 4 * 512 * 512)
+    return max(1, budget // int(np.prod(tile_size)))
 
 
 def default_model() -> TrainedModel:
@@ -107,9 +122,9 @@ def run_raw_whole(net: torch.nn.Module, x: np.ndarray) -> None:
         net(torch.from_numpy(x)[None])
 
 
-def raw_tiles(x: np.ndarray) -> list[torch.Tensor]:
+def raw_tiles(x: np.ndarray, batch: int) -> list[torch.Tensor]:
     """Non-overlapping ``TILE`` tiles of a normalized ``(1, *lead, Y, X)`` array, in
-    batches of up to ``BATCH`` tiles of one shape: ``(b, 1, ty, tx)`` tensors (edge tiles
+    batches of up to ``batch`` tiles of one shape: ``(b, 1, ty, tx)`` tensors (edge tiles
     may be smaller)."""
     planes = x.reshape((-1,) + x.shape[-2:])
     tiles = [torch.from_numpy(np.ascontiguousarray(p[y:y + TILE, xx:xx + TILE]))
@@ -119,8 +134,8 @@ def raw_tiles(x: np.ndarray) -> list[torch.Tensor]:
     by_shape: dict[tuple[int, ...], list[torch.Tensor]] = {}
     for t in tiles:
         by_shape.setdefault(tuple(t.shape), []).append(t)
-    return [torch.stack(group[i:i + BATCH])[:, None]
-            for group in by_shape.values() for i in range(0, len(group), BATCH)]
+    return [torch.stack(group[i:i + batch])[:, None]
+            for group in by_shape.values() for i in range(0, len(group), batch)]
 
 
 def run_raw_tiles(net: torch.nn.Module, batches: list[torch.Tensor]) -> None:
@@ -129,30 +144,32 @@ def run_raw_tiles(net: torch.nn.Module, batches: list[torch.Tensor]) -> None:
             net(b)
 
 
-def run_monai(net: torch.nn.Module, model: TrainedModel, image: np.ndarray) -> np.ndarray:
-    """MONAI sliding window over every 2D plane, with our normalization, softmax, argmax."""
+def run_monai(net: torch.nn.Module, model: TrainedModel, image: np.ndarray,
+              roi: tuple[int, int], batch: int) -> np.ndarray:
+    """MONAI sliding window over every 2D plane, with our normalization, softmax, argmax.
+
+    All planes go in as one batch ``(N, 1, Y, X)``, so MONAI batches windows of different
+    planes together (``sw_batch_size`` at a time), as our prediction does."""
     from monai.inferers import sliding_window_inference
 
     x = normalized(model, image)  # (1, *lead, Y, X)
     planes = torch.from_numpy(x.reshape((-1, 1) + image.shape[-2:]))  # (N, 1, Y, X)
-    labels = np.empty((planes.shape[0],) + image.shape[-2:], np.uint8)
     with torch.inference_mode():
-        for i in range(planes.shape[0]):
-            logits = sliding_window_inference(
-                planes[i:i + 1], roi_size=(TILE, TILE), sw_batch_size=BATCH, predictor=net,
-                overlap=OVERLAP / TILE, mode="gaussian")
-            labels[i] = (logits.softmax(1).argmax(1)[0] + 1).numpy()
+        logits = sliding_window_inference(
+            planes, roi_size=roi, sw_batch_size=batch, predictor=net,
+            overlap=OVERLAP / max(roi), mode="gaussian")
+        labels = (logits.softmax(1).argmax(1) + 1).to(torch.uint8).numpy()
     return labels.reshape(image.shape)
 
 
-def monai_tiles(shape: tuple[int, int]) -> int:
+def monai_tiles(shape: tuple[int, int], roi: tuple[int, int]) -> int:
     """Windows MONAI runs over one ``shape`` plane (its ``_get_scan_interval`` rule)."""
     count = 1
-    for length in shape:
-        if length <= TILE:
+    for length, r in zip(shape, roi):
+        if length <= r:
             continue
-        interval = int(TILE * (1 - OVERLAP / TILE))
-        count *= int(np.ceil((length - TILE) / interval)) + 1
+        interval = int(r * (1 - OVERLAP / max(roi)))
+        count *= int(np.ceil((length - r) / interval)) + 1
     return count
 
 
@@ -188,8 +205,8 @@ def fold_batchnorm(net: torch.nn.Module) -> torch.nn.Module:
 def forward_variants(net: torch.nn.Module, tiles: int, repeats: int, peak: float) -> list[list]:
     """Raw forward of ``tiles`` 512x512 tiles (batch 4) under variants of the same model:
     where could the convolutions go faster? Rows: variant, seconds, Mpx/s, GFLOP/s, % of matmul."""
-    x = torch.randn(tiles, 1, TILE, TILE)
-    flops = model_flops(net, (1, 1, TILE, TILE)) * tiles
+    x = torch.randn(tiles, 1, VARIANT_TILE, VARIANT_TILE)
+    flops = model_flops(net, (1, 1, VARIANT_TILE, VARIANT_TILE)) * tiles
     folded = fold_batchnorm(net)
     variants = {
         "contiguous (as core does on CPU)": (net, torch.contiguous_format),
@@ -199,13 +216,14 @@ def forward_variants(net: torch.nn.Module, tiles: int, repeats: int, peak: float
     }
     try:
         with torch.inference_mode():
-            frozen = torch.jit.freeze(torch.jit.trace(net, x[:BATCH]))
+            frozen = torch.jit.freeze(torch.jit.trace(net, x[:VARIANT_BATCH]))
         variants["torch.jit.trace + freeze"] = (frozen, torch.contiguous_format)
     except Exception as err:  # noqa: BLE001 - a prototype: report and go on
         print(f"(torch.jit.freeze variant skipped: {err})")
     rows = []
     for name, (model, fmt) in variants.items():
-        batches = [x[i:i + BATCH].contiguous(memory_format=fmt) for i in range(0, tiles, BATCH)]
+        batches = [x[i:i + VARIANT_BATCH].contiguous(memory_format=fmt)
+                   for i in range(0, tiles, VARIANT_BATCH)]
 
         def run(model=model, batches=batches) -> None:
             with torch.inference_mode():
@@ -215,13 +233,13 @@ def forward_variants(net: torch.nn.Module, tiles: int, repeats: int, peak: float
         run()  # warm-up: oneDNN primitives, jit profiling
         seconds, _ = best_time(run, repeats)
         gflops = flops / seconds / 1e9
-        rows.append([name, seconds, tiles * TILE * TILE / seconds / 1e6, gflops,
+        rows.append([name, seconds, tiles * VARIANT_TILE**2 / seconds / 1e6, gflops,
                      f"{100 * gflops / peak:.0f}%"])
     return rows
 
 
 def bench_case(name: str, image: np.ndarray, model: TrainedModel, repeats: int,
-               peak: float, monai: bool) -> list[dict]:
+               peak: float, monai: bool, alt_tile: int = 0) -> list[dict]:
     """All methods on one input; returns one row dict per method."""
     net = model.network
     plane = image.shape[-2:]
@@ -230,7 +248,9 @@ def bench_case(name: str, image: np.ndarray, model: TrainedModel, repeats: int,
     tile_size, windows = tile_grid(plane, (TILE, TILE), (OVERLAP, OVERLAP),
                                    model.config.size_multiple)
     ours_flops = model_flops(net, (1, 1) + tile_size) * len(windows) * planes
-    tile_flops = model_flops(net, (1, 1, min(TILE, plane[0]), min(TILE, plane[1])))
+    raw_tile = (min(TILE, plane[0]), min(TILE, plane[1]))
+    tile_flops = model_flops(net, (1, 1) + raw_tile)
+    batch = batch_for(tile_size)
     rows = []
 
     def add(method: str, seconds: float, flops: float | None, tiles: int | None) -> None:
@@ -242,28 +262,42 @@ def bench_case(name: str, image: np.ndarray, model: TrainedModel, repeats: int,
         })
 
     x = normalized(model, image)
-    batches = raw_tiles(x)
+    batches = raw_tiles(x, batch_for(raw_tile))
     raw_tile_count = sum(len(b) for b in batches)
-    raw_tile_flops = tile_flops * raw_tile_count
-    t_ours, labels = best_time(lambda: run_ours(model, image), repeats)
-    add("napari-unet predict", t_ours, ours_flops, len(windows) * planes)
-    if image.ndim == 2 and max(plane) > 2 * TILE:
-        # Same code, larger tiles: fewer overlapping pixels (see tiling.axis_tiles).
-        big = 2 * TILE
-        size, wins = tile_grid(plane, (big, big), (OVERLAP, OVERLAP), model.config.size_multiple)
-        t_big, _ = best_time(lambda: run_ours(model, image, tile=big), repeats)
-        add(f"napari-unet predict, tile {big}", t_big,
-            model_flops(net, (1, 1) + size) * len(wins), len(wins))
+    # (label, function, FLOPs, tiles); run round-robin so that a change of the machine's
+    # load during the run hits every method alike; each keeps its fastest run.
+    methods: list[tuple[str, Callable[[], object], float, int]] = [
+        ("napari-unet predict", lambda: run_ours(model, image), ours_flops,
+         len(windows) * planes)]
+    if alt_tile and alt_tile != TILE and max(plane) > alt_tile:
+        # Same code, another tile size (e.g. the old default 512): the cost of more overlap.
+        size, wins = tile_grid(plane, (alt_tile, alt_tile), (OVERLAP, OVERLAP),
+                               model.config.size_multiple)
+        methods.append((f"napari-unet predict, tile {alt_tile}",
+                        lambda: run_ours(model, image, tile=alt_tile),
+                        model_flops(net, (1, 1) + size) * len(wins) * planes, len(wins) * planes))
     if image.ndim == 2:
-        t_whole, _ = best_time(lambda: run_raw_whole(net, x), repeats)
-        add("raw forward (whole)", t_whole, model_flops(net, (1, 1) + plane), 1)
-    t_tiles, _ = best_time(lambda: run_raw_tiles(net, batches), repeats)
-    add("raw forward (tiles)", t_tiles, raw_tile_flops, raw_tile_count)
+        methods.append(("raw forward (whole)", lambda: run_raw_whole(net, x),
+                        model_flops(net, (1, 1) + plane), 1))
+    methods.append(("raw forward (tiles)", lambda: run_raw_tiles(net, batches),
+                    tile_flops * sum(b.numel() for b in batches) / np.prod(raw_tile),
+                    raw_tile_count))
     if monai:
-        t_monai, monai_labels = best_time(lambda: run_monai(net, model, image), repeats)
-        n = monai_tiles(plane) * planes
-        add("MONAI sliding window", t_monai, tile_flops * n, n)
-        agree = float((monai_labels == labels).mean())
+        # Same windows as ours: roi_size = our tile size, overlap = OVERLAP / tile.
+        roi = (tile_size[0], tile_size[1])
+        n = monai_tiles(plane, roi) * planes
+        methods.append(("MONAI sliding window", lambda: run_monai(net, model, image, roi, batch),
+                        model_flops(net, (1, 1) + roi) * n, n))
+    best = {label: float("inf") for label, *_ in methods}
+    outputs: dict[str, object] = {}
+    for _ in range(max(1, repeats)):
+        for label, fn, _flops, _tiles in methods:
+            seconds, outputs[label] = best_time(fn, 1)
+            best[label] = min(best[label], seconds)
+    for label, _fn, flops, tiles in methods:
+        add(label, best[label], flops, tiles)
+    if monai:
+        agree = float((outputs["MONAI sliding window"] == outputs["napari-unet predict"]).mean())
         rows[-1]["label_agreement_with_ours"] = agree
     return rows
 
@@ -273,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="runs per method (best kept)")
     parser.add_argument("--size", type=int, default=2048, help="edge of the 2D image")
     parser.add_argument("--slices", type=int, default=32, help="slices of the 512x512 stack")
+    parser.add_argument("--inputs", choices=("both", "image", "stack"), default="both",
+                        help="which input(s) to run")
+    parser.add_argument("--alt-tile", type=int, default=512,
+                        help="also run predict with this tile size on the 2D image (0: no)")
     parser.add_argument("--no-monai", action="store_true", help="skip the MONAI comparison")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of napari-unet predict on the 2D image")
@@ -313,8 +351,12 @@ def main(argv: list[str] | None = None) -> int:
             write_json(args.json, {"machine": machine, "matmul_gflop_per_s": peak,
                                    "variants": variant_rows})
             return 0
-    rows = bench_case(f"{args.size}x{args.size}", image, model, args.repeats, peak, monai)
-    rows += bench_case(f"{args.slices}x512x512", stack, model, args.repeats, peak, monai)
+    rows = []
+    if args.inputs in ("both", "image"):
+        rows += bench_case(f"{args.size}x{args.size}", image, model, args.repeats, peak, monai,
+                           args.alt_tile)
+    if args.inputs in ("both", "stack"):
+        rows += bench_case(f"{args.slices}x512x512", stack, model, args.repeats, peak, monai)
     peak_after = matmul_gflops()
     machine["load_average_after"] = machine_summary()["load_average"]
 
@@ -340,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"speed-up vs MONAI x{m['seconds'] / ours['seconds']:.2f} "
                          f"(labels agree on {100 * m['label_agreement_with_ours']:.1f}% of pixels)")
         print("  ".join(lines))
-    if args.profile:
+    if args.profile and args.inputs != "stack":
         print("\ncProfile of napari-unet predict on the 2D image (own time):")
         print(profile_ours(model, image, 15))
     write_json(args.json, {"machine": machine, "matmul_gflop_per_s": peak,

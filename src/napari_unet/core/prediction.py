@@ -23,17 +23,20 @@ from .stopping import StopFlag
 from .tiling import blend_weights, tile_grid
 from .trained_model import TrainedModel
 
-DEFAULT_TILE = {2: 512, 3: 96}
+DEFAULT_TILE = {2: 1024, 3: 128}
 DEFAULT_OVERLAP = {2: 32, 3: 16}
+# pixels (voxels) per batch of tiles: bounds memory (~1 GB of activations for the
+# default model) whatever the tile size
+DEFAULT_BATCH_PIXELS = 2**21
 
 
 @dataclass(frozen=True)
 class PredictionConfig:
     """Settings of a prediction run."""
 
-    tile: int | None = None  # max tile edge; default per dims, DEFAULT_TILE
+    tile: int | None = None  # nominal tile edge (tiles are at most tile + overlap); DEFAULT_TILE
     overlap: int | None = None  # min overlap between tiles; DEFAULT_OVERLAP
-    batch_size: int = 4
+    batch_size: int | None = None  # tiles per forward pass; default: DEFAULT_BATCH_PIXELS / tile
     probabilities: bool = False
     instances: bool = False
     min_object_size: int = 16
@@ -42,7 +45,7 @@ class PredictionConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch_size must be at least 1.")
         if self.tile is not None and self.tile < 8:
             raise ValueError("tile must be at least 8 pixels.")
@@ -122,6 +125,7 @@ def predict(
                                    model.config.size_multiple)
     weights = [torch.from_numpy(blend_weights(tile_size, w, spatial, (overlap,) * dims))
                for w in windows]
+    batch_size = cfg.batch_size or max(1, DEFAULT_BATCH_PIXELS // int(np.prod(tile_size)))
     weight_sum = torch.zeros(spatial)
     for w, win in zip(weights, windows):
         weight_sum[win] += w
@@ -142,7 +146,7 @@ def predict(
             item = next(stream, None)
             if item is not None:
                 batch.append(item)
-                if len(batch) < cfg.batch_size:
+                if len(batch) < batch_size:
                     continue
             if not batch:
                 break
