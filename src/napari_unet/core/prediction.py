@@ -159,24 +159,45 @@ def predict(
                 out = net(x)
             p = out.float().softmax(1).cpu()
             for (idx, t, _), prob in zip(batch, p):
-                if idx not in in_flight:
-                    in_flight[idx] = [torch.zeros((k,) + tuple(spatial)), len(windows)]
-                entry = in_flight[idx]
-                entry[0][(slice(None),) + windows[t]] += prob * weights[t]
-                entry[1] -= 1
-                if entry[1] == 0:
+                if len(windows) == 1:  # one tile covers the slice: nothing to blend
+                    full = prob
+                else:
+                    if idx not in in_flight:
+                        in_flight[idx] = [torch.zeros((k,) + tuple(spatial)), len(windows)]
+                    entry = in_flight[idx]
+                    entry[0][(slice(None),) + windows[t]].addcmul_(prob, weights[t])
+                    entry[1] -= 1
+                    if entry[1] > 0:
+                        continue
                     del in_flight[idx]
-                    full = entry[0].div_(weight_sum)
-                    labels[idx] = (full.argmax(0) + 1).numpy()
-                    if probs is not None:
-                        probs[(slice(None),) + idx] = full.numpy()
-                    if instances is not None:
-                        instances[idx] = instance_labels(
-                            labels[idx], min_size=cfg.min_object_size,
-                            split_touching=cfg.split_touching)
-                    completed[idx] = True
-                    done += 1
-                    yield PredictionProgress(done, len(todo), idx)
+                    full = entry[0]
+                    if probs is not None:  # the class choice needs no normalization
+                        full.div_(weight_sum)
+                labels[idx] = class_values(full).numpy()
+                if probs is not None:
+                    probs[(slice(None),) + idx] = full.numpy()
+                if instances is not None:
+                    instances[idx] = instance_labels(
+                        labels[idx], min_size=cfg.min_object_size,
+                        split_touching=cfg.split_touching)
+                completed[idx] = True
+                done += 1
+                yield PredictionProgress(done, len(todo), idx)
             batch = []
     return PredictionResult(labels, probs, instances, completed, stopped)
+
+
+def class_values(scores: torch.Tensor) -> torch.Tensor:
+    """Class values 1..K (uint8) of the highest score along the first axis of ``(K, *S)``.
+
+    A running maximum over classes: much faster on the CPU than ``argmax(0)``, which
+    reduces across the slowest-varying axis.
+    """
+    best = scores[0]
+    values = torch.ones(scores.shape[1:], dtype=torch.uint8)
+    for c in range(1, scores.shape[0]):
+        higher = scores[c] > best
+        best = torch.maximum(best, scores[c])
+        values[higher] = c + 1
+    return values
 
