@@ -62,7 +62,7 @@ def blend_weights(
     """Separable weight of one tile; edges on the image border keep full weight (no seams,
     no darkening at the border). Shape: ``tile_size``."""
     weight = np.ones((), np.float32)
-    for axis, (size, win, length, o) in enumerate(zip(tile_size, window, shape, overlap)):
+    for size, win, length, o in zip(tile_size, window, shape, overlap):
         w = _ramp(size, o)
         if win.start == 0:
             w[: size // 2] = 1.0

@@ -4,12 +4,15 @@ or a layer in use is removed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from magicgui.widgets import ComboBox, Container
 from napari.layers import Layer
 
-from ._jobs import Job, notify_warning
+from napari_unet.core import load_model
+
+from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import image_layers
 from .model_store import ModelStore, store_for
 
@@ -95,6 +98,25 @@ class ViewerWidget(Container):
             except (TypeError, ValueError, RuntimeError):
                 pass
         self._store.disconnect(self._on_model_changed)
+
+    # ------------------------------------------------------------------ model files
+    def load_model_from(self, path: str | Path) -> None:
+        """Load a model file into this viewer's store (shared by all widgets)."""
+        try:
+            model = load_model(path)
+        except (OSError, ValueError) as err:
+            notify_error(err, "Load model")
+            return
+        self._store.set(model, Path(path))
+        notify_info(f"Loaded {model.describe()}")
+
+    def _ask_load(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "Load model", "",
+                                              "napari-unet model (*.pt)")
+        if path:
+            self.load_model_from(path)
 
     # ------------------------------------------------------------------ jobs
     @property

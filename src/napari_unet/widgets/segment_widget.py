@@ -7,7 +7,6 @@ the strokes use, so a corrected segmentation is training data), ``<image> instan
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 
 from napari_unet.core import (
     PredictionConfig, PredictionProgress, PredictionResult, StopFlag, UserInputError,
-    load_model, predict,
+    predict,
 )
 
 from ._base import ViewerWidget
@@ -76,21 +75,7 @@ class SegmentWidget(ViewerWidget):
             self._model_info.value = (model.describe() if model is not None
                                       else "none yet: train one or load a file")
 
-    def load_model_from(self, path: str | Path) -> None:
-        try:
-            model = load_model(path)
-        except (OSError, ValueError) as err:
-            notify_error(err, "Load model")
-            return
-        self._store.set(model, Path(path))
 
-    def _ask_load(self) -> None:
-        from qtpy.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getOpenFileName(self.native, "Load model", "",
-                                              "napari-unet model (*.pt)")
-        if path:
-            self.load_model_from(path)
 
     def segment(self) -> Job | None:
         """Segment the chosen image with the current model, in a worker."""

@@ -17,7 +17,7 @@ from qtpy.QtCore import QTimer
 
 from napari_unet.core import (
     PRESETS, StopFlag, Trainer, TrainingConfig, TrainingResult, TrainingStarted, TrainingStep,
-    UNetConfig, UserInputError, ValidationScores, load_model, predict, save_model,
+    UNetConfig, UserInputError, ValidationScores, predict, save_model,
 )
 
 from ._base import ViewerWidget
@@ -254,14 +254,6 @@ class TrainWidget(ViewerWidget):
         notify_info(f"Model saved to {saved}")
         return saved
 
-    def load_model_from(self, path: str | Path) -> None:
-        try:
-            model = load_model(path)
-        except (OSError, ValueError) as err:
-            notify_error(err, "Load model")
-            return
-        self._store.set(model, Path(path))
-        notify_info(f"Loaded {model.describe()}")
 
     def _ask_save(self) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -271,13 +263,6 @@ class TrainWidget(ViewerWidget):
         if path:
             self.save_model_to(path)
 
-    def _ask_load(self) -> None:
-        from qtpy.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getOpenFileName(self.native, "Load model", "",
-                                              "napari-unet model (*.pt)")
-        if path:
-            self.load_model_from(path)
 
     # ------------------------------------------------------------------ training
     def _config(self, max_time: float | None) -> TrainingConfig:
