@@ -1,8 +1,10 @@
 """Open napari with the synthetic sample (image + painted strokes) and the Train and
-Segment widgets docked: the napari-unet loop, ready to go.
+Segment widgets docked, and train a first model from the strokes right away (a short
+budget, live loss and preview), so the loop is ready to go: segment, correct, retrain.
 
     python scripts/demo.py                       # interactive
-    python scripts/demo.py --screenshot demo.png # save a screenshot and exit
+    python scripts/demo.py --train-seconds 0     # no first model: press Start training
+    python scripts/demo.py --screenshot demo.png # train, segment, save a screenshot, exit
 
 Without a display (a server, CI), ``--screenshot`` re-runs itself under ``xvfb-run``.
 """
@@ -35,9 +37,23 @@ def _need_display(args: argparse.Namespace) -> int | None:
     return subprocess.call([xvfb, "-a", sys.executable, *sys.argv], env=env)
 
 
+def _wait(job) -> None:
+    """Process Qt events until a widget's background job has finished."""
+    import time
+
+    from qtpy.QtWidgets import QApplication
+
+    while job is not None and not job.done:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--screenshot", metavar="PATH", help="save a screenshot and exit")
+    parser.add_argument("--screenshot", metavar="PATH",
+                        help="train, segment, save a screenshot and exit")
+    parser.add_argument("--train-seconds", type=int, default=20,
+                        help="train a first model for this long at start (0 = don't)")
     args = parser.parse_args(argv)
     code = _need_display(args)
     if code is not None:
@@ -50,21 +66,27 @@ def main(argv: list[str] | None = None) -> int:
         from napari_unet.widgets.train_widget import TrainWidget
     except ImportError as err:
         print(f"Missing dependency ({err}). Install the plugin first:\n"
-              "  python -m pip install -e '.[qt]'", file=sys.stderr)
+              "  bash scripts/setup_venv.sh", file=sys.stderr)
         return 2
     viewer = napari.Viewer(title="napari-unet demo", show=True)
     for data, meta, kind in synthetic_sample():
         getattr(viewer, f"add_{kind}")(data, **meta)
     viewer.layers.selection.active = viewer.layers["synthetic nuclei strokes"]
-    segment = viewer.window.add_dock_widget(SegmentWidget(viewer), name="Segment", area="right")
-    train = viewer.window.add_dock_widget(TrainWidget(viewer), name="Train", area="right",
-                                          tabify=True)
+    train_widget, segment_widget = TrainWidget(viewer), SegmentWidget(viewer)
+    segment = viewer.window.add_dock_widget(segment_widget, name="Segment", area="right")
+    train = viewer.window.add_dock_widget(train_widget, name="Train", area="right", tabify=True)
     train.raise_()  # Train on top: the loop starts there
-    del segment
+    job = None
+    if args.train_seconds > 0:
+        train_widget._max_time.value, train_widget._max_steps.value = args.train_seconds, 0
+        job = train_widget.start_training()  # in a thread worker: the window stays live
     if args.screenshot:
         from qtpy.QtWidgets import QApplication
 
         viewer.window._qt_window.resize(1280, 860)
+        _wait(job)
+        if job is not None and train_widget._store.model is not None:
+            _wait(segment_widget.segment())
         for _ in range(20):
             QApplication.processEvents()
         viewer.screenshot(args.screenshot, canvas_only=False)

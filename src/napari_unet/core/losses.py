@@ -47,9 +47,12 @@ def confusion_counts(pred: torch.Tensor, targets: torch.Tensor, k: int) -> torch
 
 
 def dice_from_confusion(conf: torch.Tensor) -> list[float | None]:
-    """Per-class Dice 2TP / (2TP + FP + FN); None for a class absent from truth and prediction."""
+    """Per-class Dice 2TP / (2TP + FP + FN); None for a class with no true pixels
+    (its Dice would only say whether it was wrongly predicted, which the Dice of the
+    other classes already counts)."""
     tp = conf.diag().double()
     fp = conf.sum(0).double() - tp
-    fn = conf.sum(1).double() - tp
-    denom = 2 * tp + fp + fn
-    return [None if d == 0 else float(2 * t / d) for t, d in zip(tp, denom)]
+    truth = conf.sum(1).double()
+    fn = truth - tp
+    return [None if n == 0 else float(2 * t / (2 * t + p + f))
+            for t, p, f, n in zip(tp, fp, fn, truth)]

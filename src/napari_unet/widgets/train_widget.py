@@ -62,6 +62,17 @@ def merge_training_labels(layers: list[Labels]) -> np.ndarray:
     return merged
 
 
+def _show_as_text(table: Table, rows: list[list[str]]) -> None:
+    """Show cells exactly as formatted (magicgui would turn "0.029" into "2.900e-02")."""
+    from qtpy.QtWidgets import QTableWidgetItem
+
+    native = table.native
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            native.setItem(r, c, QTableWidgetItem(text))
+    native.resizeColumnsToContents()
+
+
 class TrainWidget(ViewerWidget):
     """Train a new model from strokes, or continue / retrain the current one."""
 
@@ -238,6 +249,7 @@ class TrainWidget(ViewerWidget):
             rows.append([str(r.get("painted_pixels")), "–" if dice is None else f"{dice:.3f}",
                          "–" if seconds is None else f"{float(seconds):.1f}"])
         self._history.value = {"data": rows, "index": index, "columns": HISTORY_COLUMNS}
+        _show_as_text(self._history, rows)
 
     def save_model_to(self, path: str | Path) -> Path | None:
         model = self._store.model

@@ -8,9 +8,16 @@ the squared norm, so ``c`` does not depend on the image size.
 
 An iterate *succeeds* when at least ``min_fooled`` of the counted pixels are fooled; the
 smallest-L2 successful iterate is kept per sample (or, with no success, the one fooling
-most pixels). With ``search_steps > 0`` the constant ``c`` is binary-searched per sample:
-halved towards the last failure after a success, multiplied by 10 (or bisected) after a
-failure.
+most pixels). With ``search_steps > 0`` the constant ``c`` is binary-searched per sample
+*in log space* (geometric mean of the last success and the last failure; x10 or /10 while
+one side is still unknown): the useful ``c`` spans decades.
+
+Scale of ``c``: the hinge gradient of one pixel w.r.t. the input is of the order of the
+logit sensitivity (tens per normalized unit), while the L2 gradient is ``2 delta`` (about
+0.02 at delta = 2.5/255). With ``c`` near 1 the L2 term is negligible and Adam, whose first
+steps are sign-like and dense, just walks an iterative-FGSM path (L2 about that of a PGD
+perturbation); with ``c`` around 1e-3 the L2 term counts and the perturbation concentrates
+on the pixels that flip, which is what makes CW sparse. Hence the default ``c = 1e-3``.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ class CarliniWagnerL2(Attack):
     ----------
     eps: optional L-inf cap (normalized units) intersected with the valid range; ``None``
         = only the valid range.
-    c: trade-off constant (initial value when searching).
+    c: trade-off constant on the summed hinge (initial value when searching; see the
+        module docstring for its scale).
     kappa: confidence margin in logits.
     steps: Adam steps per search round.
     search_steps: rounds of binary search over ``c`` (0 = fixed ``c``).
@@ -45,7 +53,7 @@ class CarliniWagnerL2(Attack):
     name = "cw"
 
     def __init__(
-        self, eps: float | None = None, *, c: float = 1.0, kappa: float = 0.0, steps: int = 100,
+        self, eps: float | None = None, *, c: float = 1e-3, kappa: float = 0.0, steps: int = 100,
         search_steps: int = 0, learning_rate: float = 0.01, min_fooled: float = 0.95,
         target: int | None = None,
     ) -> None:
@@ -139,8 +147,9 @@ class CarliniWagnerL2(Attack):
                 opt.step()
                 done += 1
                 yield AttackStep(done, total, float(-loss.detach()), float(best_damage.mean()))
-            # binary search of c, per sample
+            # binary search of c in log space, per sample
             c_high = torch.where(round_success, torch.minimum(c_high, c), c_high)
             c_low = torch.where(round_success, c_low, torch.maximum(c_low, c))
-            c = torch.where(torch.isinf(c_high), c * 10, (c_low + c_high) / 2)
+            c = torch.where(torch.isinf(c_high), c * 10,
+                            torch.where(c_low > 0, (c_low * c_high).sqrt(), c / 10))
         return best

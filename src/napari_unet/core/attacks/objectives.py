@@ -32,6 +32,23 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
     return -value if targeted else value
 
 
+def class_balance(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Per-pixel weights ``(B, *S)`` making every class present in a sample weigh the same.
+
+    A pixel of class ``k`` gets ``N / (K_present * N_k)`` (``N`` counted pixels of its
+    sample, ``N_k`` of them of class ``k``), 0 where not counted; the weights average to 1
+    over the counted pixels. Mean Dice averages over classes, not pixels: with plain pixel
+    averaging the loss spends the budget on the majority class (Croce et al. 2024 use the
+    same balancing for mIoU).
+    """
+    valid = targets >= 0
+    t = targets.clamp(min=0)
+    counts = F.one_hot(t, num_classes).mul(valid.unsqueeze(-1)).flatten(1, -2).sum(1)  # (B, K)
+    present = (counts > 0).sum(1, keepdim=True).clamp(min=1)
+    per_class = valid.flatten(1).sum(1, keepdim=True) / (present * counts.clamp(min=1))
+    return per_class.gather(1, t.flatten(1)).view_as(t).to(torch.float32) * valid
+
+
 def segpgd(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
            step: int = 1, steps: int = 1) -> torch.Tensor:
     """SegPGD objective (Gu et al., ECCV 2022).
@@ -45,6 +62,18 @@ def segpgd(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
     fooled = (pred == targets) if targeted else (pred != targets)
     lam = (step - 1) / (2.0 * max(steps, 1))
     weight = torch.where(fooled, lam, 1.0 - lam)
+    value = (weight * ce).sum() / valid.sum().clamp(min=1)
+    return -value if targeted else value
+
+
+def segpgd_balanced(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
+                    step: int = 1, steps: int = 1) -> torch.Tensor:
+    """:func:`segpgd` with every pixel also weighted by :func:`class_balance`."""
+    ce, valid = _pixel_ce(logits, targets)
+    pred = logits.argmax(1)
+    fooled = (pred == targets) if targeted else (pred != targets)
+    lam = (step - 1) / (2.0 * max(steps, 1))
+    weight = torch.where(fooled, lam, 1.0 - lam) * class_balance(targets, logits.shape[1])
     value = (weight * ce).sum() / valid.sum().clamp(min=1)
     return -value if targeted else value
 
@@ -82,4 +111,6 @@ def dag(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
     return (value * active).sum() / valid.sum().clamp(min=1)
 
 
-OBJECTIVES: dict[str, Objective] = {"ce": cross_entropy, "segpgd": segpgd, "dag": dag}
+OBJECTIVES: dict[str, Objective] = {
+    "ce": cross_entropy, "segpgd": segpgd, "segpgd_balanced": segpgd_balanced, "dag": dag,
+}
