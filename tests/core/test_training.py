@@ -71,7 +71,8 @@ def test_an_error_mid_run_leaves_the_best_model(isbi_crops, isbi_strokes, tmp_pa
     for event in work:
         if isinstance(event, ValidationScores):
             break
-    work.throw(RuntimeError("simulated crash"))  # the error propagates ...
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        work.throw(RuntimeError("simulated crash"))  # the error propagates ...
     assert trainer.best.rounds[-1]["steps"] == 10  # ... the best model is still there
     assert load_model(checkpoint).rounds[-1]["steps"] == 10
 

@@ -22,8 +22,8 @@ import torch
 from .augment import AugmentConfig, augment_batch
 from .device import autocast, configure_cpu_threads, memory_format, select_device
 from .errors import UserInputError
-from .images import Normalization
-from .labels import ClassInfo, TargetEncoder, class_info_from_labels
+from .images import Normalization, channels_first
+from .labels import ClassInfo, TargetEncoder, check_labels, class_info_from_labels
 from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
 from .stopping import StopFlag
@@ -151,6 +151,12 @@ class Trainer:
             configure_cpu_threads(cfg.threads)
 
         labels = [np.asarray(lab) for lab in labels]
+        if len(images) != len(labels):
+            raise UserInputError(f"Got {len(images)} images but {len(labels)} label images; "
+                                 "give one label image per image.")
+        for n, (image, lab) in enumerate(zip(images, labels)):  # shapes before classes
+            check_labels(lab, channels_first(image, channel_axis, rgb).shape[1:],
+                         name=f"labels of image {n + 1}")
         if init is not None:
             if init.classes.dense != dense and dense:
                 raise UserInputError("This model was trained on sparse strokes; fine-tune it "

@@ -148,12 +148,20 @@ class PGD(IterativeLinf):
 
 
 class SegPGD(IterativeLinf):
-    """SegPGD (Gu et al. 2022): PGD whose loss first targets the pixels still correct."""
+    """SegPGD (Gu et al. 2022): PGD whose loss first targets the pixels still correct.
+
+    Loss ``(1 - l_t) * CE`` over pixels not yet fooled plus ``l_t * CE`` over pixels
+    already fooled, ``l_t = (t - 1) / (2 T)``, summed over pixels and divided by their
+    number. ``balanced=True`` (default) also weights each pixel by the inverse frequency of
+    its reference class (:func:`.objectives.class_balance`), so the loss follows the mean
+    Dice over classes rather than pixel accuracy; ``balanced=False`` is Gu et al. as
+    published. Same eps, step size, random start and best-iterate rule as :class:`PGD`.
+    """
 
     name = "segpgd"
 
-    def __init__(self, eps: float, steps: int = 10, **kwargs) -> None:
-        kwargs.setdefault("objective", "segpgd")
+    def __init__(self, eps: float, steps: int = 10, *, balanced: bool = True, **kwargs) -> None:
+        kwargs.setdefault("objective", "segpgd_balanced" if balanced else "segpgd")
         super().__init__(eps, steps, **kwargs)
 
 
