@@ -70,7 +70,7 @@ def main() -> None:
     for label, m in (("before", model), ("plain fine-tune (control)", plain),
                      (f"adversarial fine-tune {args.eps:g}/255", robust)):
         print(f"{label:30s}" + "".join(f"{d:8.4f}" for d in curve(m, slices, args.attack_steps))
-              + "", flush=True)
+              , flush=True)
 
 
 if __name__ == "__main__":

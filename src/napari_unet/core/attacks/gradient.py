@@ -9,6 +9,7 @@ weaker.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator
 
 import torch
@@ -17,7 +18,7 @@ from torch import nn
 from ..device import autocast
 from ..stopping import StopFlag
 from .base import Attack, AttackStep, damage, project_linf
-from .objectives import OBJECTIVES, Objective
+from .objectives import OBJECTIVES, Objective, segpgd
 
 
 class IterativeLinf(Attack):
@@ -151,17 +152,24 @@ class SegPGD(IterativeLinf):
     """SegPGD (Gu et al. 2022): PGD whose loss first targets the pixels still correct.
 
     Loss ``(1 - l_t) * CE`` over pixels not yet fooled plus ``l_t * CE`` over pixels
-    already fooled, ``l_t = (t - 1) / (2 T)``, summed over pixels and divided by their
-    number. ``balanced=True`` (default) also weights each pixel by the inverse frequency of
-    its reference class (:func:`.objectives.class_balance`), so the loss follows the mean
-    Dice over classes rather than pixel accuracy; ``balanced=False`` is Gu et al. as
-    published. Same eps, step size, random start and best-iterate rule as :class:`PGD`.
+    already fooled, ``l_t = (t - 1) / (2 T)`` (see :func:`.objectives.segpgd`). Same eps,
+    step size, random start and best-iterate rule as :class:`PGD`.
+
+    confident: a pixel counts as fooled once its reference-class probability is below this
+        (default 0.25); ``1.0`` = Gu et al.'s argmax test, which lets just-flipped pixels
+        drift back and is weaker than CE-PGD at small eps.
+    balanced: weight pixels by inverse class frequency (:func:`.objectives.class_balance`).
     """
 
     name = "segpgd"
 
-    def __init__(self, eps: float, steps: int = 10, *, balanced: bool = True, **kwargs) -> None:
-        kwargs.setdefault("objective", "segpgd_balanced" if balanced else "segpgd")
+    def __init__(self, eps: float, steps: int = 10, *, confident: float = 0.25,
+                 balanced: bool = False, **kwargs) -> None:
+        if not 0 < confident <= 1:
+            raise ValueError(f"confident must be in (0, 1], got {confident}.")
+        if "objective" not in kwargs:
+            kwargs["objective"] = functools.partial(segpgd, confident=confident,
+                                                    balanced=balanced)
         super().__init__(eps, steps, **kwargs)
 
 

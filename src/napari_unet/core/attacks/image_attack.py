@@ -250,7 +250,10 @@ def attack_image(
                 break
             yield AttackProgress(unit, units, ev.step, ev.total,
                                  (unit + ev.step / max(ev.total, 1)) / units, ev.damage)
-        adv_raw = x_adv[0].double().cpu().numpy() * span64.reshape(bshape) + low64.reshape(bshape)
+        # raw = clean + delta * span: untouched pixels stay exactly the clean value (going
+        # back from the float32 normalized image would add float32 round-off, ~1e-5 raw)
+        delta_n = (x_adv[0] - x[0]).double().cpu().numpy()
+        adv_raw = raw + delta_n * span64.reshape(bshape)
         adv_raw = _to_dtype(adv_raw, raw, out_dtype, rmin, rmax, dims)
         adv_cf[(slice(None),) + region] = adv_raw
         pert_cf[(slice(None),) + region] = adv_raw.astype(np.float64) - raw

@@ -49,31 +49,45 @@ def class_balance(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     return per_class.gather(1, t.flatten(1)).view_as(t).to(torch.float32) * valid
 
 
+def _fooled(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
+            confident: float) -> torch.Tensor:
+    """Pixels fooled *with confidence* ``(B, *S)`` bool.
+
+    Untargeted: misclassified and the reference class has probability below ``confident``;
+    targeted: the target is predicted with probability at least ``1 - confident``.
+    ``confident = 1`` is the plain argmax test.
+    """
+    pred = logits.argmax(1)
+    hit = (pred == targets) if targeted else (pred != targets)
+    if confident >= 1.0:
+        return hit
+    p_ref = torch.softmax(logits.float(), 1).gather(1, targets.clamp(min=0).unsqueeze(1))[:, 0]
+    return hit & ((p_ref >= 1.0 - confident) if targeted else (p_ref < confident))
+
+
 def segpgd(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
-           step: int = 1, steps: int = 1) -> torch.Tensor:
+           step: int = 1, steps: int = 1, *, confident: float = 0.25,
+           balanced: bool = False) -> torch.Tensor:
     """SegPGD objective (Gu et al., ECCV 2022).
 
     ``(1 - l) * CE`` over pixels not yet fooled plus ``l * CE`` over pixels already fooled,
-    with ``l = (t - 1) / (2 T)`` rising from 0 to 1/2: early steps spend the budget on the
-    pixels that still resist, instead of piling up loss on pixels that are already wrong.
+    with ``l = (t - 1) / (2 T)`` rising from 0 to 1/2, summed and divided by the number of
+    counted pixels: early steps spend the budget on the pixels that still resist, instead
+    of piling up loss on pixels that are already wrong.
+
+    confident: a pixel counts as fooled only once misclassified *and* its reference-class
+        probability is below this (default 0.25; 1.0 = Gu et al.'s argmax test). With the
+        argmax test a pixel that has just crossed the boundary loses (almost) all its
+        weight and drifts back: at small eps, where every flip is marginal, Gu et al.'s
+        SegPGD then does less damage than plain CE-PGD (measured on ISBI models).
+    balanced: also weight pixels by :func:`class_balance`.
     """
     ce, valid = _pixel_ce(logits, targets)
-    pred = logits.argmax(1)
-    fooled = (pred == targets) if targeted else (pred != targets)
+    fooled = _fooled(logits, targets, targeted, confident)
     lam = (step - 1) / (2.0 * max(steps, 1))
     weight = torch.where(fooled, lam, 1.0 - lam)
-    value = (weight * ce).sum() / valid.sum().clamp(min=1)
-    return -value if targeted else value
-
-
-def segpgd_balanced(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
-                    step: int = 1, steps: int = 1) -> torch.Tensor:
-    """:func:`segpgd` with every pixel also weighted by :func:`class_balance`."""
-    ce, valid = _pixel_ce(logits, targets)
-    pred = logits.argmax(1)
-    fooled = (pred == targets) if targeted else (pred != targets)
-    lam = (step - 1) / (2.0 * max(steps, 1))
-    weight = torch.where(fooled, lam, 1.0 - lam) * class_balance(targets, logits.shape[1])
+    if balanced:
+        weight = weight * class_balance(targets, logits.shape[1])
     value = (weight * ce).sum() / valid.sum().clamp(min=1)
     return -value if targeted else value
 
@@ -111,6 +125,4 @@ def dag(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
     return (value * active).sum() / valid.sum().clamp(min=1)
 
 
-OBJECTIVES: dict[str, Objective] = {
-    "ce": cross_entropy, "segpgd": segpgd, "segpgd_balanced": segpgd_balanced, "dag": dag,
-}
+OBJECTIVES: dict[str, Objective] = {"ce": cross_entropy, "segpgd": segpgd, "dag": dag}
