@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         getattr(viewer, f"add_{kind}")(data, **meta)
     viewer.layers.selection.active = viewer.layers["synthetic nuclei strokes"]
     train_widget, segment_widget = TrainWidget(viewer), SegmentWidget(viewer)
-    segment = viewer.window.add_dock_widget(segment_widget, name="Segment", area="right")
+    viewer.window.add_dock_widget(segment_widget, name="Segment", area="right")
     train = viewer.window.add_dock_widget(train_widget, name="Train", area="right", tabify=True)
     train.raise_()  # Train on top: the loop starts there
     job = None

@@ -116,10 +116,18 @@ class Normalization:
         """Normalize a ``(C, ...)`` chunk with per-channel statistics; returns float32."""
         check_finite(chunk_cf)
         shape = (-1,) + (1,) * (chunk_cf.ndim - 1)
-        out = chunk_cf.astype(np.float32, copy=True)
-        out -= low.reshape(shape)
-        out /= (high - low).reshape(shape)
-        return out
+        scale = (1.0 / (high - low)).astype(np.float32).reshape(shape)
+        try:  # PyTorch's element-wise ops use all cores; NumPy's use one
+            import torch
+
+            out = torch.from_numpy(np.ascontiguousarray(chunk_cf)).to(torch.float32, copy=True)
+            out.sub_(torch.from_numpy(low.reshape(shape))).mul_(torch.from_numpy(scale))
+            return out.numpy()
+        except (TypeError, RuntimeError):  # dtypes PyTorch cannot take (e.g. uint32)
+            out = chunk_cf.astype(np.float32, copy=True)
+            out -= low.reshape(shape)
+            out *= scale
+            return out
 
     def to_dict(self) -> dict[str, float]:
         return {"low_percentile": self.low_percentile, "high_percentile": self.high_percentile}

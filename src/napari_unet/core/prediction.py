@@ -157,7 +157,10 @@ def predict(
             x = x.contiguous(memory_format=memory_format(device, dims))
             with autocast(device):
                 out = net(x)
-            p = out.float().softmax(1).cpu()
+            # one tile per slice and no probabilities asked: the class of the largest
+            # logit is the class of the largest probability, no softmax needed
+            scores_only = len(windows) == 1 and probs is None
+            p = (out.float() if scores_only else out.float().softmax(1)).cpu()
             for (idx, t, _), prob in zip(batch, p):
                 if len(windows) == 1:  # one tile covers the slice: nothing to blend
                     full = prob
