@@ -21,8 +21,8 @@ def test_gui_ticks_while_training(make_napari_viewer, qtbot, isbi_crop, wait_for
     viewer.add_labels(strokes, name="strokes")
     train = TrainWidget(viewer)
     viewer.window.add_dock_widget(train)
-    train._preset.value = "tiny"
-    train._max_time.value, train._max_steps.value = 0, 30
+    train._preset.value = "fast"  # the default model
+    train._max_time.value, train._max_steps.value = 0, 80
     train._live_preview.value = True
     train.training_overrides = dict(fast_training, patch_size=(128, 128), batch_size=4)
     ticks: list[float] = []

@@ -352,6 +352,13 @@ class Trainer:
         return ValidationScores(step, dice, mean, elapsed, improved)
 
 
+def warm_up() -> None:
+    """Build a throw-away optimizer once, so PyTorch's first-use imports (``torch._dynamo``,
+    about 1 s of module loading that holds the GIL) happen now, not in a training thread
+    while the GUI must stay responsive. Cheap after the first call."""
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
 def _channels(image: np.ndarray, channel_axis: int | None, rgb: bool) -> int:
     if rgb:
         return int(image.shape[-1])

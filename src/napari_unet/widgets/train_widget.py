@@ -10,21 +10,47 @@ from typing import Any
 
 import numpy as np
 from magicgui.widgets import (
-    CheckBox, ComboBox, Container, Label, PushButton, Select, SpinBox, Table,
+    CheckBox,
+    ComboBox,
+    Container,
+    Label,
+    PushButton,
+    Select,
+    SpinBox,
+    Table,
 )
 from napari.layers import Image, Labels
 from qtpy.QtCore import QTimer
 
 from napari_unet.core import (
-    PRESETS, StopFlag, Trainer, TrainingConfig, TrainingResult, TrainingStarted, TrainingStep,
-    UNetConfig, UserInputError, ValidationScores, predict, save_model,
+    PRESETS,
+    StopFlag,
+    Trainer,
+    TrainingConfig,
+    TrainingResult,
+    TrainingStarted,
+    TrainingStep,
+    UNetConfig,
+    UserInputError,
+    ValidationScores,
+    predict,
+    save_model,
 )
+from napari_unet.core.training import warm_up
 
 from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info
 from ._layers import (
-    class_counts, colour_hex, current_index, image_array, labels_array,
-    SEEDED_ROLES, labels_layers, role_of, spatial_shape, write_output,
+    SEEDED_ROLES,
+    class_counts,
+    colour_hex,
+    current_index,
+    image_array,
+    labels_array,
+    labels_layers,
+    role_of,
+    spatial_shape,
+    write_output,
 )
 from ._plot import TrainingPlot
 from .settings import PersistentValues
@@ -78,6 +104,7 @@ class TrainWidget(ViewerWidget):
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
+        warm_up()  # PyTorch's first-use imports here, not during a run
         self._image = self._image_picker()
         self._labels = ComboBox(
             label="Strokes", choices=self._labels_choices,
