@@ -3,7 +3,7 @@ sample. Run under Xvfb on a machine with no display:
 
     xvfb-run -a python scripts/make_screenshots.py docs/screenshots
 
-Trains the "tiny" model for a short time (about a minute in all on 2 CPU cores).
+Trains the default ("fast") model for a short time (about a minute in all on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def main(out: str = "docs/screenshots") -> int:
 
     # 1. train from the painted strokes
     dock_t.raise_()
-    train._preset.value = "tiny"
+    train._preset.value = "fast"
     train._max_time.value, train._max_steps.value = 25, 0
     train.training_overrides = {"validate_every_steps": 5}  # frequent live previews
     wait(train.start_training())

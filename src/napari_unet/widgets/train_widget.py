@@ -90,9 +90,11 @@ def merge_training_labels(layers: list[Labels]) -> np.ndarray:
 
 def _show_as_text(table: Table, rows: list[list[str]]) -> None:
     """Show cells exactly as formatted (magicgui would turn "0.029" into "2.900e-02")."""
-    from qtpy.QtWidgets import QTableWidgetItem
+    from qtpy.QtWidgets import QStyledItemDelegate, QTableWidgetItem
 
     native = table.native
+    if type(native.itemDelegate()) is not QStyledItemDelegate:
+        native.setItemDelegate(QStyledItemDelegate(native))  # magicgui's reformats numbers
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
             native.setItem(r, c, QTableWidgetItem(text))
