@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from napari_unet.core import PredictionConfig, PredictionProgress, load_model, predict
+from napari_unet.core import (
+    PredictionConfig, PredictionProgress, load_model, predict, run_to_completion,
+)
 from napari_unet.core.image_io import read_image, write_tiff
 
 from ._inputs import add_device
@@ -34,16 +36,13 @@ def run(args: argparse.Namespace) -> int:
         rgb = model.in_channels in (3, 4) and image.ndim >= 3 and image.shape[-1] == model.in_channels
         channel_axis = 0 if (model.in_channels > 1 and not rgb) else None
         bar = ProgressBar(Path(path).name)
-        work = predict(model, image, config=config, rgb=rgb, channel_axis=channel_axis)
-        while True:
-            try:
-                event = next(work)
-            except StopIteration as end:
-                result = end.value
-                break
-            if isinstance(event, PredictionProgress):
-                bar.total = event.total
-                bar.update(event.done, f"{event.done}/{event.total}")
+
+        def show(event: PredictionProgress, bar: ProgressBar = bar) -> None:
+            bar.total = event.total
+            bar.update(event.done, f"{event.done}/{event.total}")
+
+        result = run_to_completion(
+            predict(model, image, config=config, rgb=rgb, channel_axis=channel_axis), show)
         bar.close()
         stem = Path(path).stem
         write_tiff(out_dir / f"{stem}.tif", result.labels)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from napari_unet.core import (
     StopFlag, Trainer, TrainingConfig, TrainingStep, UNetConfig, ValidationScores, load_model,
-    save_model,
+    run_to_completion, save_model,
 )
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
@@ -62,19 +62,18 @@ def run(args: argparse.Namespace) -> int:
                       model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2),
                       config=config, stop=stop)
     bar = ProgressBar("training", total=1.0)
-    work = trainer.run()
+    progress = 0.0
+
+    def show(event: object) -> None:
+        nonlocal progress
+        if isinstance(event, TrainingStep):
+            progress = event.progress
+            bar.update(progress, f"step {event.step} loss {event.loss:.3f}")
+        elif isinstance(event, ValidationScores) and event.mean_dice is not None:
+            bar.update(progress, f"validation Dice {event.mean_dice:.3f}")
+
     try:
-        while True:
-            try:
-                event = next(work)
-            except StopIteration as end:
-                result = end.value
-                break
-            if isinstance(event, TrainingStep):
-                bar.update(event.progress, f"step {event.step} loss {event.loss:.3f}")
-            elif isinstance(event, ValidationScores) and event.mean_dice is not None:
-                bar.update(event.elapsed / max_time if max_time else 0.0,
-                           f"validation Dice {event.mean_dice:.3f}")
+        result = run_to_completion(trainer.run(), show)
     except KeyboardInterrupt:
         bar.close()
         save_model(trainer.best, args.out)
