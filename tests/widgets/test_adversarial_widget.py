@@ -100,7 +100,7 @@ def test_errors_become_notifications(widget, qtbot, tmp_path, monkeypatch):
     assert w.run_curve() is None
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")
-    w.load_model_file(bad)
+    w.load_model_from(bad)
     store_for(viewer).set(None)
     assert w.run_attack() is None
     assert len(shown) == 3 and "Curve eps" in shown[0] and "No model" in shown[2]
@@ -110,7 +110,7 @@ def test_load_model_file_sets_current_model(widget, isbi, tmp_path):
     viewer, w = widget
     store_for(viewer).set(None)
     save_model(isbi[1], tmp_path / "m.pt")
-    w.load_model_file(tmp_path / "m.pt")
+    w.load_model_from(tmp_path / "m.pt")
     assert store_for(viewer).model is not None
     assert "U-Net" in w._model_info.value
     assert [c[1] if isinstance(c, tuple) else c for c in w._target.choices][-1] == 2

@@ -18,7 +18,7 @@ from magicgui.widgets import (
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
-from napari_unet.core import TrainedModel, UserInputError, load_model
+from napari_unet.core import TrainedModel, UserInputError
 from napari_unet.core.attacks import (
     ATTACKS, DEFAULT_STEPS, AttackResult, RobustnessCurve, make_attack, robustness_curve,
 )
@@ -88,7 +88,7 @@ class AdversarialWidget(ViewerWidget):
         self.native.layout().addWidget(self._plot.canvas)
         self.result: AttackResult | None = None
         self.curve: RobustnessCurve | None = None
-        self._load.changed.connect(self._ask_model_file)
+        self._load.changed.connect(lambda *_: self._ask_load())
         self._attack.changed.connect(lambda name: setattr(self._steps, "value", DEFAULT_STEPS[name]))
         self._run.changed.connect(self.run_attack)
         self._run_curve.changed.connect(self.run_curve)
@@ -108,21 +108,7 @@ class AdversarialWidget(ViewerWidget):
         self._target.choices = [("untargeted", None)] + [
             (f"{i} {name}", i) for i, name in enumerate(model.classes.names, start=1)]
 
-    def load_model_file(self, path: str | Path) -> None:
-        """Load a model file and make it the viewer's current model."""
-        try:
-            model = load_model(path)
-        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
-            notify_error(err, "Loading the model")
-            return
-        self._store.set(model, Path(path))
 
-    def _ask_model_file(self, *_: Any) -> None:
-        from qtpy.QtWidgets import QFileDialog
-
-        path, _f = QFileDialog.getOpenFileName(self.native, "Load model", "", "Models (*.pt)")
-        if path:
-            self.load_model_file(path)
 
     # ------------------------------------------------------------------ inputs
     def _inputs(self) -> tuple[Any, TrainedModel, np.ndarray]:
