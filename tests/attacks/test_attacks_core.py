@@ -116,16 +116,26 @@ def test_cw_needs_smaller_l2_than_pgd_for_the_same_damage(isbi_model, isbi_test_
     assert m.l2 < pgd.l2
 
 
-@pytest.mark.parametrize("eps", [1 / 255, 2 / 255, 4 / 255])
-def test_segmentation_attack_at_least_as_damaging_as_ce_pgd(isbi_model, isbi_test_slice, eps):
-    # same steps, eps, step size and random start (seed 0); Dice vs the clean prediction.
-    # Not asserted at 8/255: on this small test model SegPGD ends 0.0002 Dice (3 pixels)
-    # weaker there; on the benchmark model it is stronger (see the README).
+def test_class_balance_gives_every_present_class_the_same_total_weight():
+    from napari_unet.core.attacks.objectives import class_balance
+
+    targets = torch.tensor([[[0, 0, 0, 0, 0, 0, 1, 1, -1]], [[2, 2, 2, 2, 2, 2, 2, 2, 2]]])
+    w = class_balance(targets, 3)
+    assert w[0, 0, 8] == 0  # not counted
+    assert torch.isclose(w[0][targets[0] == 0].sum(), w[0][targets[0] == 1].sum())
+    assert torch.isclose(w[0, 0, :8].mean(), torch.tensor(1.0))
+    assert torch.allclose(w[1], torch.ones(1, 9))  # one class: plain average
+
+
+@pytest.mark.parametrize("eps", [1 / 255, 2 / 255, 4 / 255, 8 / 255])
+def test_segmentation_attack_does_more_damage_than_ce_pgd(isbi_model, isbi_test_slice, eps):
+    # Same steps, eps, step size and random start (seed 0); Dice vs the clean prediction.
+    # Measured on this model: CE-PGD 0.9913 / 0.9787 / 0.9436 / 0.8497, SegPGD (class
+    # balanced, the default) 0.9892 / 0.9759 / 0.9407 / 0.8430.
     image, _ = isbi_test_slice
     ce = PGD(eps, 10, seed=0)(isbi_model, image, keep_float=True, device="cpu").metrics
     seg = SegPGD(eps, 10, seed=0)(isbi_model, image, keep_float=True, device="cpu").metrics
-    assert seg.dice_adversarial <= ce.dice_adversarial
-    assert seg.dice_adversarial < 1.0
+    assert seg.dice_adversarial < ce.dice_adversarial < 1.0
 
 
 def test_targeted_attack_moves_pixels_towards_the_target(isbi_model, isbi_test_slice):

@@ -80,7 +80,8 @@ def segpgd(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
         argmax test a pixel that has just crossed the boundary loses (almost) all its
         weight and drifts back: at small eps, where every flip is marginal, Gu et al.'s
         SegPGD then does less damage than plain CE-PGD (measured on ISBI models).
-    balanced: also weight pixels by :func:`class_balance`.
+    balanced: also weight pixels by :func:`class_balance` (what :class:`.SegPGD` does by
+        default; ``False`` is Gu et al.'s plain pixel average).
     """
     ce, valid = _pixel_ce(logits, targets)
     fooled = _fooled(logits, targets, targeted, confident)
