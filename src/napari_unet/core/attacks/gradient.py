@@ -153,18 +153,19 @@ class SegPGD(IterativeLinf):
 
     Loss ``(1 - l_t) * CE`` over pixels not yet fooled plus ``l_t * CE`` over pixels
     already fooled, ``l_t = (t - 1) / (2 T)`` (see :func:`.objectives.segpgd`), each pixel
-    weighted by the inverse frequency of its reference class. Same eps, step size, random
-    start and best-iterate rule as :class:`PGD`.
+    the model still gets right weighted by the inverse frequency of its class among the
+    pixels still right. Same eps, step size, random start and best-iterate rule as
+    :class:`PGD`.
 
     confident: a pixel counts as fooled once its reference-class probability is below this
         (default 0.25); ``1.0`` = Gu et al.'s argmax test, which lets just-flipped pixels
         drift back and is weaker than CE-PGD at small eps.
-    balanced: weight pixels by inverse class frequency (:func:`.objectives.class_balance`,
-        default ``True``). Segmentation is scored by Dice averaged over classes, where a pixel
-        of a thin, rare class (membranes, small nuclei) weighs more than one of the
-        background; the plain pixel average spends the budget on the majority class. With the
-        weighting SegPGD beats CE-PGD at every eps on every ISBI model measured, without it
-        it ties CE-PGD at small eps (README, "Adversarial robustness").
+    balanced: class-balanced weights (default ``True``, see :func:`.objectives.segpgd`).
+        Segmentation is scored by Dice averaged over classes, where a pixel of a thin, rare
+        class (membranes, small nuclei) weighs more than one of the background; the plain
+        pixel average spends the budget on the majority class. With the weighting SegPGD
+        does more damage than CE-PGD at every eps measured, against the clean prediction
+        and against the truth; without it, it ties CE-PGD at small eps (README).
     """
 
     name = "segpgd"
