@@ -1,7 +1,7 @@
 """Robustness curve before and after PGD adversarial fine-tuning, and its clean Dice cost.
 
     python -u benchmarks/bench_robust_finetune.py [--model MODEL.pt | --train-steps N]
-        [--quick] [--eps 4] [--finetune-steps 30]
+        [--quick] [--eps 4] [--finetune-steps 200]
 
 Trains (or loads) the default model on ISBI slices 0-2, then fine-tunes two copies for
 the same number of steps (batch 4, 128x128 patches, seed 1): one plainly (control) and
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="256x256 crops")
     parser.add_argument("--train-steps", type=int, default=None)
     parser.add_argument("--eps", type=float, default=4.0, help="training eps, x 1/255")
-    parser.add_argument("--finetune-steps", type=int, default=30)
+    parser.add_argument("--finetune-steps", type=int, default=200)
     parser.add_argument("--attack-steps", type=int, default=10)
     args = parser.parse_args()
     crop = 256 if args.quick else None
