@@ -110,3 +110,34 @@ def test_segment_stack_stop_keeps_finished_slices(make_napari_viewer, qtbot, isb
     assert done[0]  # the finished slices are kept ...
     assert all(np.isin(seg.data[i], [1, 2]).all() for i in range(6) if done[i])
     assert all(not seg.data[i].any() for i in range(6) if not done[i])  # ... the rest stay 0
+
+
+def test_robust_training_option_trains_on_adversarial_batches(
+        make_napari_viewer, isbi_crop, wait_for, fast_training, monkeypatch):
+    from napari_unet.core.attacks.adversarial_training import AdversarialBatch
+
+    made: list[tuple[float, int]] = []
+    perturb = AdversarialBatch.perturb
+
+    def counting_perturb(self, network, x, y, class_weights=None):
+        made.append((self.eps, x.shape[0]))
+        out = perturb(self, network, x, y, class_weights)
+        assert out.shape == x.shape and (out - x).abs().max() <= self.eps + 1e-6
+        return out
+
+    monkeypatch.setattr(AdversarialBatch, "perturb", counting_perturb)
+    image, _truth, strokes = isbi_crop
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="em")
+    viewer.add_labels(strokes, name="strokes")
+    train = TrainWidget(viewer)
+    train._preset.value = "tiny"
+    train._max_time.value = 0
+    train._max_steps.value = 5
+    train._robust_eps.value = 4.0
+    train.training_overrides = fast_training
+    wait_for(train.start_training())
+    assert store_for(viewer).model is not None
+    assert len(made) == 5 and all(abs(eps - 4 / 255) < 1e-9 for eps, _n in made)
+    train.close()
+    assert TrainWidget(viewer)._robust_eps.value == 4.0  # remembered between sessions

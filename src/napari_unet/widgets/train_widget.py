@@ -13,6 +13,7 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FloatSpinBox,
     Label,
     PushButton,
     Select,
@@ -140,6 +141,12 @@ class TrainWidget(ViewerWidget):
         self._live_preview = CheckBox(text="Live preview of the slice in view", value=True,
                                       tooltip="Every few seconds, show the current model's "
                                               "prediction of the slice in view in a 'preview' layer.")
+        self._robust_eps = FloatSpinBox(
+            label="Robust training eps (/255)", min=0.0, max=32.0, step=1.0, value=0.0,
+            tooltip="0 = off. Otherwise train on adversarial versions of the patches made on "
+                    "the fly (PGD, 3 steps) with this perturbation size, in 1/255 of the "
+                    "normalized intensity range: the model becomes harder to fool (check it "
+                    "with the Adversarial attack widget). A step takes about 3x longer.")
         self._start = PushButton(text="Start training")
         self._stop = PushButton(text="Stop (keep best model)", enabled=False)
         self._status = Label(value="Paint a few strokes of each class, then Start training.")
@@ -162,8 +169,8 @@ class TrainWidget(ViewerWidget):
         files = Container(widgets=[self._save, self._load], layout="horizontal", labels=False)
         self.extend([
             self._image, self._labels, self._classes, self._label_kind, self._model_source,
-            self._preset, self._dims, self._max_time, self._max_steps, self._live_preview,
-            buttons, self._status,
+            self._preset, self._dims, self._max_time, self._max_steps, self._robust_eps,
+            self._live_preview, buttons, self._status,
         ])
         self._plot = TrainingPlot()
         self.native.layout().addWidget(self._plot.canvas)
@@ -198,7 +205,7 @@ class TrainWidget(ViewerWidget):
             "label_kind": self._label_kind, "model_source": self._model_source,
             "preset": self._preset, "dims": self._dims, "max_time": self._max_time,
             "max_steps": self._max_steps, "live_preview": self._live_preview,
-            "retrain_time": self._retrain_time,
+            "retrain_time": self._retrain_time, "robust_eps": self._robust_eps,
         })
         self._finish_setup()
         self._retrain_from.value = [lay for _n, lay in self._retrain_choices()]
@@ -310,8 +317,9 @@ class TrainWidget(ViewerWidget):
         steps = self._max_steps.value or None
         if not max_time and not steps:
             raise UserInputError("Set a time budget or a number of steps (both are 0).")
-        return TrainingConfig(max_time=max_time or None, max_steps=steps,
-                              **self.training_overrides)
+        options: dict[str, Any] = {"adversarial_eps": self._robust_eps.value / 255}
+        options.update(self.training_overrides)
+        return TrainingConfig(max_time=max_time or None, max_steps=steps, **options)
 
     def start_training(self) -> Job | None:
         """Start training with the widget's settings (a new model or the current one)."""
