@@ -11,12 +11,17 @@ one run, each the fastest of ``--repeats`` runs (methods run in turn, round-robi
 
 * ``napari-unet predict``: :func:`napari_unet.core.predict` with its defaults (tile, overlap
   and batch from ``core.prediction``), end to end: normalization, tiles, forward, softmax,
-  blending, labels. On the 2D image also with ``tile=--alt-tile`` (default 512).
+  blending, labels. Also with ``tile=--alt-tile`` (default 1024) and batches of 2^21 px,
+  the accelerator defaults (and the CPU defaults before they got their own).
 * ``raw forward (whole)``: one forward of the whole normalized image under
   ``torch.inference_mode`` (2D image only), nothing else.
 * ``raw forward (tiles)``: forward of non-overlapping tiles of the default tile size
   (same batch rule),
   nothing else: the floor any tiled method can reach.
+* ``raw forward (same windows)`` (when a plane needs several tiles): forward of exactly the
+  overlapping windows ``predict`` runs, nothing else: the overhead against it is the tiling
+  machinery alone (normalization, softmax, blending, labels); against plain tiles it also
+  includes the overlap (~13% more pixels for 544² windows on 2048²).
 * ``MONAI sliding window``: ``monai.inferers.sliding_window_inference`` with the same
   model, ``roi_size`` = the tile size ``predict`` actually runs, ``overlap`` = overlap /
   tile (so both run the same windows), ``mode="gaussian"``, same
@@ -67,18 +72,15 @@ from napari_unet.core.labels import ClassInfo  # noqa: E402
 from napari_unet.core import prediction as core_prediction  # noqa: E402
 from napari_unet.core.tiling import tile_grid  # noqa: E402
 
-TILE = core_prediction.DEFAULT_TILE[2]  # the core's defaults, whatever they are today
+CPU = torch.device("cpu")
+TILE = core_prediction.default_tile(CPU, 2)  # the core's CPU defaults, whatever they are today
 OVERLAP = core_prediction.DEFAULT_OVERLAP[2]
 VARIANT_TILE, VARIANT_BATCH = 512, 4  # --variants: fixed work, comparable across versions
 
 
 def batch_for(tile_size: tuple[int, ...]) -> int:
-    """Tiles per forward pass that ``predict`` uses for tiles of ``tile_size`` by default."""
-    fixed = PredictionConfig().batch_size
-    if fixed:
-        return fixed
-    budget = getattr(core_prediction, "DEFAULT_BATCH_PIXELS", 4 * 512 * 512)
-    return max(1, budget // int(np.prod(tile_size)))
+    """Tiles per forward pass that ``predict`` uses on the CPU for tiles of ``tile_size``."""
+    return PredictionConfig().batch_size or core_prediction.default_batch_size(tile_size, CPU)
 
 
 def default_model() -> TrainedModel:
@@ -111,8 +113,9 @@ def normalized(model: TrainedModel, image: np.ndarray) -> np.ndarray:
     return Normalization.apply(image_cf, low, high)
 
 
-def run_ours(model: TrainedModel, image: np.ndarray, tile: int | None = None) -> np.ndarray:
-    config = PredictionConfig(device="cpu", tile=tile)
+def run_ours(model: TrainedModel, image: np.ndarray, tile: int | None = None,
+             batch_size: int | None = None) -> np.ndarray:
+    config = PredictionConfig(device="cpu", tile=tile, batch_size=batch_size)
     return run_to_completion(predict(model, image, config=config)).labels
 
 
@@ -136,6 +139,15 @@ def raw_tiles(x: np.ndarray, batch: int) -> list[torch.Tensor]:
         by_shape.setdefault(tuple(t.shape), []).append(t)
     return [torch.stack(group[i:i + batch])[:, None]
             for group in by_shape.values() for i in range(0, len(group), batch)]
+
+
+def window_tiles(x: np.ndarray, windows: list[tuple[slice, ...]], batch: int
+                 ) -> list[torch.Tensor]:
+    """Exactly ``predict``'s overlapping windows of a normalized ``(1, *lead, Y, X)`` array,
+    in batches of up to ``batch``: ``(b, 1, ty, tx)`` tensors."""
+    planes = x.reshape((-1,) + x.shape[-2:])
+    tiles = [torch.from_numpy(np.ascontiguousarray(p[w])) for p in planes for w in windows]
+    return [torch.stack(tiles[i:i + batch])[:, None] for i in range(0, len(tiles), batch)]
 
 
 def run_raw_tiles(net: torch.nn.Module, batches: list[torch.Tensor]) -> None:
@@ -269,12 +281,14 @@ def bench_case(name: str, image: np.ndarray, model: TrainedModel, repeats: int,
     methods: list[tuple[str, Callable[[], object], float, int]] = [
         ("napari-unet predict", lambda: run_ours(model, image), ours_flops,
          len(windows) * planes)]
-    if alt_tile and alt_tile != TILE and max(plane) > alt_tile:
-        # Same code, another tile size (e.g. the old default 512): the cost of more overlap.
+    if alt_tile and alt_tile != TILE:
+        # Same code with the accelerator defaults (tile 1024, batches of 2^21 px), which
+        # were also the CPU defaults before: what the CPU-specific defaults buy.
         size, wins = tile_grid(plane, (alt_tile, alt_tile), (OVERLAP, OVERLAP),
                                model.config.size_multiple)
-        methods.append((f"napari-unet predict, tile {alt_tile}",
-                        lambda: run_ours(model, image, tile=alt_tile),
+        alt_batch = max(1, 2**21 // int(np.prod(size)))
+        methods.append((f"predict, tile {alt_tile} batch {alt_batch}",
+                        lambda: run_ours(model, image, tile=alt_tile, batch_size=alt_batch),
                         model_flops(net, (1, 1) + size) * len(wins) * planes, len(wins) * planes))
     if image.ndim == 2:
         methods.append(("raw forward (whole)", lambda: run_raw_whole(net, x),
@@ -282,6 +296,12 @@ def bench_case(name: str, image: np.ndarray, model: TrainedModel, repeats: int,
     methods.append(("raw forward (tiles)", lambda: run_raw_tiles(net, batches),
                     tile_flops * sum(b.numel() for b in batches) / np.prod(raw_tile),
                     raw_tile_count))
+    if len(windows) > 1:
+        # The same overlapping windows as predict, forward only: what the tiling machinery
+        # (normalization, softmax, blending, labels) adds, apart from the overlap itself.
+        same = window_tiles(x, windows, batch)
+        methods.append(("raw forward (same windows)", lambda: run_raw_tiles(net, same),
+                        ours_flops, len(windows) * planes))
     if monai:
         # Same windows as ours: roi_size = our tile size, overlap = OVERLAP / tile.
         roi = (tile_size[0], tile_size[1])
@@ -319,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slices", type=int, default=32, help="slices of the 512x512 stack")
     parser.add_argument("--inputs", choices=("both", "image", "stack"), default="both",
                         help="which input(s) to run")
-    parser.add_argument("--alt-tile", type=int, default=512,
-                        help="also run predict with this tile size on the 2D image (0: no)")
+    parser.add_argument("--alt-tile", type=int, default=1024,
+                        help="also run predict with this tile size and batches of 2^21 px "
+                             "(the accelerator defaults; 0: no)")
     parser.add_argument("--no-monai", action="store_true", help="skip the MONAI comparison")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of napari-unet predict on the 2D image")
@@ -366,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_case(f"{args.size}x{args.size}", image, model, args.repeats, peak, monai,
                            args.alt_tile)
     if args.inputs in ("both", "stack"):
-        rows += bench_case(f"{args.slices}x512x512", stack, model, args.repeats, peak, monai)
+        rows += bench_case(f"{args.slices}x512x512", stack, model, args.repeats, peak, monai,
+                           args.alt_tile)
     peak_after = matmul_gflops()
     machine["load_average_after"] = machine_summary()["load_average"]
 
@@ -383,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         by = {r["method"]: r for r in rows if r["input"] == name}
         ours = by["napari-unet predict"]
         lines = [f"{name}:"]
-        for base in ("raw forward (whole)", "raw forward (tiles)"):
+        for base in ("raw forward (whole)", "raw forward (tiles)", "raw forward (same windows)"):
             if base in by:
                 over = ours["seconds"] / by[base]["seconds"] - 1
                 lines.append(f"overhead vs {base} {100 * over:+.0f}%")

@@ -147,3 +147,15 @@ def test_small_and_odd_images(trained, shape):
     image = np.random.default_rng(0).integers(0, 255, shape).astype(np.uint8)
     result = run_to_completion(predict(trained.model, image, config=PredictionConfig(tile=64)))
     assert result.labels.shape == shape and (result.labels > 0).all()
+
+
+def test_tile_and_batch_defaults_depend_on_the_device():
+    from napari_unet.core.prediction import default_batch_size, default_tile
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    # the CPU runs one cache-sized tile per pass; a GPU large tiles in large batches
+    assert default_tile(cpu, 2) == 512 and default_tile(gpu, 2) == 1024
+    assert default_batch_size((544, 544), cpu) == 1 and default_batch_size((256, 256), cpu) == 4
+    assert default_batch_size((512, 512), gpu) == 8
+    assert default_tile(cpu, 3) == default_tile(gpu, 3) == 128
+    assert default_batch_size((144, 144, 144), cpu) == 1

@@ -1,7 +1,8 @@
 """Tiled, batched, memory-bounded prediction of whole images and stacks.
 
 A 2D model runs over every 2D slice of an N-D stack, a 3D model over every volume.
-Tiles of all slices stream through one batched forward pass; a slice's blended
+Tiles of all slices stream through batched forward passes (batch size by device, see
+:data:`DEFAULT_BATCH_PIXELS`); a slice's blended
 probabilities live only until its last tile is done, then become class labels. So
 memory holds the output labels, a few slices' worth of probabilities in flight and a
 batch of tiles, whatever the stack length, unless probabilities are requested.
@@ -23,20 +24,40 @@ from .stopping import StopFlag
 from .tiling import blend_weights, tile_grid
 from .trained_model import TrainedModel
 
-DEFAULT_TILE = {2: 1024, 3: 128}
+# Defaults by device kind ("cpu" or "accelerator") and spatial dims. On the CPU a forward
+# pass is fastest when one tile's activations stay in the cache: a single 512x512 tile ran
+# 1.7x faster per pixel than a batch of eight, and 1.5x faster than one 1024x1024 tile
+# (benchmarks/bench_prediction.py, README). A GPU wants large tiles and batches to stay busy.
+DEFAULT_TILE = {"cpu": {2: 512, 3: 128}, "accelerator": {2: 1024, 3: 128}}
 DEFAULT_OVERLAP = {2: 32, 3: 16}
-# pixels (voxels) per batch of tiles: bounds memory (~1 GB of activations for the
-# default model) whatever the tile size
-DEFAULT_BATCH_PIXELS = 2**21
+# pixels (voxels) per batch of tiles; on an accelerator this also bounds memory (~1 GB of
+# activations for the default model) whatever the tile size
+DEFAULT_BATCH_PIXELS = {"cpu": 2**18, "accelerator": 2**21}
+
+
+def device_kind(device: torch.device) -> str:
+    """``"cpu"`` or ``"accelerator"``: the key of :data:`DEFAULT_TILE` and friends."""
+    return "cpu" if device.type == "cpu" else "accelerator"
+
+
+def default_tile(device: torch.device, dims: int) -> int:
+    """Nominal tile edge for ``dims``-D prediction on ``device``."""
+    return DEFAULT_TILE[device_kind(device)][dims]
+
+
+def default_batch_size(tile_size: tuple[int, ...], device: torch.device) -> int:
+    """Tiles of ``tile_size`` per forward pass on ``device`` (at least 1)."""
+    budget = DEFAULT_BATCH_PIXELS[device_kind(device)]
+    return max(1, budget // int(np.prod(tile_size)))
 
 
 @dataclass(frozen=True)
 class PredictionConfig:
     """Settings of a prediction run."""
 
-    tile: int | None = None  # nominal tile edge (tiles are at most tile + overlap); DEFAULT_TILE
+    tile: int | None = None  # nominal tile edge (tiles are at most tile + overlap); default_tile
     overlap: int | None = None  # min overlap between tiles; DEFAULT_OVERLAP
-    batch_size: int | None = None  # tiles per forward pass; default: DEFAULT_BATCH_PIXELS / tile
+    batch_size: int | None = None  # tiles per forward pass; default_batch_size
     probabilities: bool = False
     instances: bool = False
     min_object_size: int = 16
@@ -119,13 +140,13 @@ def predict(
     if device.type == "cpu":
         configure_cpu_threads(cfg.threads)
     net = model.network.to(device, memory_format=memory_format(device, dims)).eval()
-    tile = cfg.tile or DEFAULT_TILE[dims]
+    tile = cfg.tile or default_tile(device, dims)
     overlap = cfg.overlap if cfg.overlap is not None else DEFAULT_OVERLAP[dims]
     tile_size, windows = tile_grid(spatial, (tile,) * dims, (overlap,) * dims,
                                    model.config.size_multiple)
     weights = [torch.from_numpy(blend_weights(tile_size, w, spatial, (overlap,) * dims))
                for w in windows]
-    batch_size = cfg.batch_size or max(1, DEFAULT_BATCH_PIXELS // int(np.prod(tile_size)))
+    batch_size = cfg.batch_size or default_batch_size(tile_size, device)
     weight_sum = torch.zeros(spatial)
     for w, win in zip(weights, windows):
         weight_sum[win] += w
