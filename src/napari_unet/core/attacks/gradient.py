@@ -164,8 +164,10 @@ class SegPGD(IterativeLinf):
         Segmentation is scored by Dice averaged over classes, where a pixel of a thin, rare
         class (membranes, small nuclei) weighs more than one of the background; the plain
         pixel average spends the budget on the majority class. With the weighting SegPGD
-        does more damage than CE-PGD at every eps measured, against the clean prediction
-        and against the truth; without it, it ties CE-PGD at small eps (README).
+        did more damage than CE-PGD at every eps against the clean prediction (three
+        models) and against the truth (benchmark model); without it, it ties CE-PGD at
+        small eps. Against the truth on a weak model, ``False`` was stronger at 1-4/255
+        (README).
     """
 
     name = "segpgd"
