@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,16 @@ class ValidationScores:
     improved: bool
 
 
+@dataclass(frozen=True)
+class BestModelUpdated:
+    """Yielded after a :class:`ValidationScores` that improved: ``model`` is the new best
+    model, a snapshot the trainer never changes again (safe to use in another thread)."""
+
+    step: int
+    validation_dice: float | None
+    model: TrainedModel
+
+
 @dataclass
 class TrainingResult:
     model: TrainedModel  # the best model of the run
@@ -109,7 +119,7 @@ class TrainingResult:
     validations: list[ValidationScores]
 
 
-TrainingEvent = TrainingStarted | TrainingStep | ValidationScores
+TrainingEvent = TrainingStarted | TrainingStep | ValidationScores | BestModelUpdated
 
 
 class Trainer:
@@ -251,8 +261,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> Generator[TrainingEvent, None, TrainingResult]:
-        """Train; yields :class:`TrainingStarted`, then :class:`TrainingStep` and
-        :class:`ValidationScores` events; returns a :class:`TrainingResult`."""
+        """Train; yields :class:`TrainingStarted`, then :class:`TrainingStep`,
+        :class:`ValidationScores` and :class:`BestModelUpdated` events; returns a
+        :class:`TrainingResult`."""
         cfg = self.config
         dev = self.device
         sampler = PatchSampler(self.data, self.rng)
@@ -318,12 +329,12 @@ class Trainer:
             last = (cfg.max_steps is not None and step >= cfg.max_steps) or progress >= 1.0
             if step % cfg.validate_every_steps == 0 or last:
                 validations.append(self._record(windows, step, elapsed, ema))
-                yield validations[-1]
+                yield from self._validation_events(validations[-1])
         elapsed = time.perf_counter() - start
         if step and (not validations or validations[-1].step != step):
             validations.append(self._record(windows, step, elapsed, ema))
-            yield validations[-1]
-        best = self.best
+            yield from self._validation_events(validations[-1])
+        best = self.best.copy()  # the snapshots already yielded stay as they were
         best.summary["rounds"][-1]["seconds"] = round(elapsed, 2)
         return TrainingResult(
             model=best,
@@ -334,6 +345,11 @@ class Trainer:
             losses=losses,
             validations=validations,
         )
+
+    def _validation_events(self, scores: ValidationScores) -> Iterator[TrainingEvent]:
+        yield scores
+        if scores.improved:
+            yield BestModelUpdated(scores.step, scores.mean_dice, self.best)
 
     def _record(self, windows: list, step: int, elapsed: float, ema: float | None) -> ValidationScores:
         """Score validation pixels (or, without them, the smoothed loss); keep the best model."""

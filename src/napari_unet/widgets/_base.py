@@ -12,8 +12,11 @@ from napari.layers import Layer
 
 from napari_unet.core import load_model
 
+from napari_unet.core import UserInputError
+
 from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import image_layers
+from ._session import JobSession, JobState
 from .model_store import ModelStore, store_for
 
 
@@ -22,7 +25,8 @@ class ViewerWidget(Container):
 
     Subclasses put their sub-widgets in ``self._x`` attributes, call
     :meth:`_finish_setup` at the end of ``__init__``, and run long work via
-    :meth:`_run_job`, listing the layers the job uses.
+    :meth:`_start_job`, listing the layers the job uses. ``self.session`` holds the
+    state of the widget's jobs; override :meth:`_on_state` to follow it (buttons).
     """
 
     def __init__(self, napari_viewer: Any, **kwargs: Any) -> None:
@@ -32,6 +36,7 @@ class ViewerWidget(Container):
         self._closed = False
         self._job: Job | None = None
         self._job_layers: list[Layer] = []
+        self.session = JobSession()
 
     # ------------------------------------------------------------------ setup
     def _image_picker(self, label: str = "Image") -> ComboBox:
@@ -48,6 +53,7 @@ class ViewerWidget(Container):
         events.reordered.connect(self._on_layers_changed)
         self._store.connect(self._on_model_changed)
         self.native.destroyed.connect(self._on_destroyed)
+        self.session.state_changed.connect(self._state_changed)
         self.reset_choices()
 
     @staticmethod
@@ -72,12 +78,19 @@ class ViewerWidget(Container):
             return
         layer = getattr(event, "value", None)
         if self.running and any(layer is used for used in self._job_layers):
-            self._job.request_stop()
+            self.session.request_stop()
             notify_warning(f"{self._job.what} stopped: the layer '{layer.name}' was removed.")
         self.reset_choices()
 
     def _on_model_changed(self, model: Any) -> None:
         """Override to show the current model."""
+
+    def _state_changed(self, state: JobState) -> None:
+        if not self._closed:
+            self._on_state(state)
+
+    def _on_state(self, state: JobState) -> None:
+        """Override to follow the job's state (enable buttons...); never called once closed."""
 
     def _on_destroyed(self, *_: Any) -> None:
         """The widget (or the whole viewer) is closing: stop work, drop connections."""
@@ -87,8 +100,7 @@ class ViewerWidget(Container):
         if self._closed:
             return
         self._closed = True
-        if self._job is not None:
-            self._job.request_stop()
+        self.session.request_stop()
         events = self._viewer.layers.events
         for emitter, cb in ((events.inserted, self._on_layers_changed),
                             (events.removed, self._on_layer_removed),
@@ -121,14 +133,23 @@ class ViewerWidget(Container):
     # ------------------------------------------------------------------ jobs
     @property
     def running(self) -> bool:
-        return self._job is not None and not self._job.done
+        return self.session.active
 
-    def stop(self) -> None:
+    def stop(self, *_: Any) -> None:
         """Ask the running job to stop at its next step (results so far are kept)."""
-        if self.running:
-            self._job.request_stop()
+        self.session.request_stop()
 
-    def _run_job(self, job: Job, layers: list[Layer]) -> Job:
+    def _start_job(self, work: Any, *, what: str, layers: list[Layer], **options: Any) -> Job | None:
+        """Run ``work`` as this widget's job (see :class:`Job` for ``options``).
+
+        Returns None, with a notification, if another job of this widget is running.
+        """
+        job = Job(work, what=what, session=self.session, **options)
+        try:
+            job.start()
+        except UserInputError as err:
+            notify_error(err, what)
+            return None
         self._job = job
         self._job_layers = list(layers)
-        return job.start()
+        return job

@@ -20,6 +20,7 @@ from napari_unet.core import (
 from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info
 from ._layers import current_index, image_array, spatial_shape, write_output
+from ._session import JobState
 from .settings import PersistentValues
 
 
@@ -111,13 +112,18 @@ class SegmentWidget(ViewerWidget):
             return result
 
         total = 1 if index is not None else int(np.prod(spatial_shape(image_layer)[:lead], dtype=int))
-        job = Job(work, what="Segmentation", total=max(total, 1), on_event=self._on_event,
-                  on_done=lambda result: self._show(image_layer, result, index, lead),
-                  on_finished=self._on_finished)
-        self._segment.enabled = False
-        self._stop.enabled = True
-        self._status.value = "Segmenting…"
-        return self._run_job(job, [image_layer])
+        job = self._start_job(work, what="Segmentation", layers=[image_layer],
+                              total=max(total, 1), on_event=self._on_event,
+                              on_done=lambda result: self._show(image_layer, result, index, lead))
+        if job is not None:
+            self._status.value = "Segmenting…"
+        return job
+
+    def _on_state(self, state: JobState) -> None:
+        self._segment.enabled = not state.active
+        self._stop.enabled = state.active
+        if state is JobState.FAILED:
+            self._status.value = f"Failed: {self.session.error}"
 
     def _on_event(self, event: PredictionProgress) -> None:
         if self._closed or not isinstance(event, PredictionProgress):
@@ -148,8 +154,3 @@ class SegmentWidget(ViewerWidget):
                    else "Segmentation done. Correct mistakes with the brush, then Retrain.")
         self._status.value = message
         notify_info(message)
-
-    def _on_finished(self) -> None:
-        if not self._closed:
-            self._segment.enabled = True
-            self._stop.enabled = False
