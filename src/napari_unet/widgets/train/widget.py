@@ -17,38 +17,17 @@ from napari_unet.core.training import warm_up
 
 from .._base import ViewerWidget
 from .._jobs import Job, notify_error, notify_info
-from .._layers import SEEDED_ROLES, image_array, labels_array, role_of
+from .._layers import image_array, labels_array
 from .._session import JobState
 from ..settings import PersistentValues
 from .data_section import DataSection
 from .history_view import HistoryView
+from .learn_from import merge_training_labels
 from .model_section import ModelSection
 from .preview import LivePreview
 from .retrain_section import RetrainSection
 from .run_section import RunSection, done_message
 from .session import TrainRequest, TrainSession, training_work
-
-
-def merge_training_labels(layers: list[Labels]) -> np.ndarray:
-    """Merge label layers into one training array: strokes win over segmentation.
-
-    Plugin-made segmentation layers are laid down first, the user's own layers (strokes)
-    on top, so a painted pixel always overrides the model's prediction; 0 = unpainted.
-    """
-    if not layers:
-        raise UserInputError("Pick at least one labels layer to learn from (your strokes "
-                             "and/or the corrected segmentation).")
-    ordered = sorted(layers, key=lambda lay: 0 if role_of(lay) in SEEDED_ROLES else 1)
-    merged = np.array(labels_array(ordered[0]), copy=True)
-    for lay in ordered[1:]:
-        data = labels_array(lay)
-        if data.shape != merged.shape:
-            raise UserInputError(f"The labels layers have different shapes ({merged.shape} and "
-                                 f"{data.shape}); pick layers made for the same image.")
-        painted = data != 0
-        merged = merged.astype(np.promote_types(merged.dtype, data.dtype), copy=False)
-        merged[painted] = data[painted]
-    return merged
 
 
 class TrainWidget(ViewerWidget):
@@ -86,7 +65,7 @@ class TrainWidget(ViewerWidget):
             "retrain_time": self._retrain_time, "robust_eps": self._robust_eps,
         })
         self._finish_setup()
-        self._retrain_from.value = self.retrain_section.offered()
+        self._retrain_from.value = self.retrain_section.defaults()
         self._on_model_changed(self._store.model)
         self.data.watch_labels()
 
@@ -99,6 +78,7 @@ class TrainWidget(ViewerWidget):
         self._max_time, self._max_steps, self._robust_eps, self._live_preview = r.settings
         self._start, self._stop, self._status, self._plot = r.start, r.stop, r.status, r.plot
         self._retrain_from, self._retrain_time, self._retrain = t.learn_from, t.time, t.retrain
+        self._whole_layer = t.whole_layer
         self._history = self.history.table
 
     # ------------------------------------------------------------------ choices
@@ -110,13 +90,13 @@ class TrainWidget(ViewerWidget):
 
     def _on_image_changed(self, *_: Any) -> None:
         self._labels.reset_choices()
-        self.retrain_section.select_all_if_empty()
+        self.retrain_section.select_defaults_if_empty()
 
     def _on_layers_changed(self, event: Any = None) -> None:
         super()._on_layers_changed()
         new = getattr(event, "value", None)
         if not self._closed and isinstance(new, Labels):
-            self.retrain_section.add_if_offered(new)
+            self.retrain_section.add_if_default(new)
 
     # ------------------------------------------------------------------ model
     def _on_model_changed(self, model: Any) -> None:
@@ -187,7 +167,7 @@ class TrainWidget(ViewerWidget):
                                      "'Start training' + 'continue current model' on masks, or "
                                      "train a new model from strokes.")
             layers = list(self._retrain_from.value)
-            labels = merge_training_labels(layers)
+            labels = self.retrain_labels()
             config = self.run_section.config(self._retrain_time.value, self.training_overrides)
             request = TrainRequest("Retraining", image_array(image_layer), labels,
                                    bool(image_layer.rgb), False, config, init=model)
@@ -195,6 +175,11 @@ class TrainWidget(ViewerWidget):
             notify_error(err, "Retraining")
             return None
         return self._launch(request, image_layer, layers)
+
+    def retrain_labels(self) -> np.ndarray:
+        """The labels Retrain learns from: the ticked layers, merged (see :mod:`.learn_from`)."""
+        return merge_training_labels(list(self._retrain_from.value),
+                                     whole_layers=self.retrain_section.whole_layer.value)
 
     def _require_image(self) -> Image:
         if self.running:
