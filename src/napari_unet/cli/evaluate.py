@@ -12,13 +12,14 @@ from napari_unet.core.image_io import read_image
 from napari_unet.core.metrics import dense_to_classes, dice_iou_per_class, instance_f1
 
 from ._inputs import check_pairs
+from ._validate import existing_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score predictions against ground truth (JSON)")
-    p.add_argument("--pred", nargs="+", required=True, metavar="P",
+    p.add_argument("--pred", nargs="+", required=True, metavar="P", type=existing_file,
                    help="predicted class labels (1..K), or instance labels with --instances")
-    p.add_argument("--truth", nargs="+", required=True, metavar="T",
+    p.add_argument("--truth", nargs="+", required=True, metavar="T", type=existing_file,
                    help="ground truth: classes 1..K, or a dense mask containing 0 (e.g. 0/255), "
                         "whose sorted values become classes 1..K; instance ids with --instances")
     p.add_argument("--instances", action="store_true",

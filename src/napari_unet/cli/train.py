@@ -13,44 +13,48 @@ from napari_unet.core import (
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
 
-from ._inputs import add_device, check_pairs
+from ._inputs import add_channels, add_device, check_pairs, image_layout
+from ._validate import (
+    existing_file, float_in_range, int_in_range, output_file, positive_float, positive_int, seed,
+)
 from ._progress import ProgressBar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model from images and (sparse or dense) labels")
-    p.add_argument("--images", nargs="+", required=True, metavar="IMG", help="TIFF or PNG images")
-    p.add_argument("--labels", nargs="+", required=True, metavar="LAB",
+    p.add_argument("--images", nargs="+", required=True, metavar="IMG", type=existing_file,
+                   help="TIFF or PNG images")
+    p.add_argument("--labels", nargs="+", required=True, metavar="LAB", type=existing_file,
                    help="one label image per image: 0 = unpainted, 1..K = classes (or --dense)")
-    p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.pt)")
-    p.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--out", required=True, metavar="MODEL", type=output_file, help="model file to write (.pt)")
+    p.add_argument("--max-time", type=positive_float, default=None, metavar="SECONDS",
                    help="time budget in seconds (default 60 unless --steps is given)")
-    p.add_argument("--steps", type=int, default=None, metavar="N", help="number of training steps")
+    p.add_argument("--steps", type=positive_int, default=None, metavar="N", help="number of training steps")
     p.add_argument("--dense", action="store_true",
                    help="labels are dense masks: every value is a class (e.g. 0/255)")
     p.add_argument("--ndim", type=int, choices=(2, 3), default=None,
                    help="2D model (slice by slice, default) or 3D model (volumes)")
-    p.add_argument("--init", metavar="MODEL", default=None, help="fine-tune this model file")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--adversarial-eps", type=float, default=0.0, metavar="EPS",
+    p.add_argument("--init", metavar="MODEL", default=None, type=existing_file, help="fine-tune this model file")
+    p.add_argument("--seed", type=seed, default=0, help="random seed 0..2**32-1 (default 0)")
+    p.add_argument("--adversarial-eps", type=float_in_range(0.0, 1.0), default=0.0, metavar="EPS",
                    help="train on PGD adversarial examples made on the fly with this L-inf "
                         "budget (normalized intensity units, e.g. 0.0157 = 4/255); 0 = off")
-    p.add_argument("--adversarial-steps", type=int, default=3, metavar="N",
+    p.add_argument("--adversarial-steps", type=int_in_range(1, 100), default=3, metavar="N",
                    help="PGD steps per adversarial batch (default 3)")
+    add_channels(p)
     add_device(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_pairs(args.images, args.labels, "images", "labels")
-    if args.steps is not None and args.steps < 1:
-        raise UserInputError("--steps must be at least 1.")
-    if args.max_time is not None and args.max_time <= 0:
-        raise UserInputError("--max-time must be positive.")
     max_time = args.max_time if (args.max_time is not None or args.steps is not None) else 60.0
-    images = [read_image(p) for p in args.images]
-    labels = [read_image(p) for p in args.labels]
     init = load_model(args.init) if args.init else None
+    layouts = [image_layout(read_image(p), p, args, init.in_channels if init else None)
+               for p in args.images]
+    images = [image for image, _, _ in layouts]
+    rgb, channel_axis = layouts[0][1], layouts[0][2]
+    labels = [read_image(p) for p in args.labels]
     if init is not None and args.ndim is not None and init.spatial_dims != args.ndim:
         raise UserInputError(f"--init is a {init.spatial_dims}D model but --ndim {args.ndim} was given.")
     config = TrainingConfig(max_time=max_time, max_steps=args.steps, seed=args.seed,
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     stop = StopFlag()
     trainer = Trainer(images, labels, dense=args.dense, init=init,
                       model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2),
-                      config=config, stop=stop)
+                      config=config, stop=stop, rgb=rgb, channel_axis=channel_axis)
     bar = ProgressBar("training", total=1.0)
     progress = 0.0
 
