@@ -16,6 +16,7 @@ from napari_unet.core.attacks import ATTACKS, DEFAULT_STEPS, make_attack
 from napari_unet.core.errors import UserInputError
 
 from ._inputs import add_channels, add_device, image_layout
+from ._outputs import plan_outputs
 from ._validate import existing_file, float_in_range, int_in_range, output_dir
 
 
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_unet.core import load_model, run_to_completion
     from napari_unet.core.image_io import read_image, write_tiff
 
+    plans = plan_outputs(args.images, args.out_dir, ["_adversarial", "_perturbation"],
+                         protected=[args.model])
     model = load_model(args.model)
     if args.target is not None and args.target > model.num_classes:
         raise UserInputError(f"--target {args.target} does not exist: the model has classes "
@@ -52,18 +55,14 @@ def run(args: argparse.Namespace) -> int:
         attack = make_attack(args.attack, args.eps, args.steps, args.target)
     except ValueError as err:
         raise UserInputError(str(err)) from None
-    out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserInputError(f"--out-dir {out_dir} exists and is not a folder.")
     report = {"model": str(args.model), "attack": attack.describe(), "images": []}
-    for name in args.images:
+    for name, plan in zip(args.images, plans):
         path = Path(name)
         image, rgb, channel_axis = image_layout(read_image(path), name, args, model.in_channels)
         result = run_to_completion(attack.run(model, image, rgb=rgb, channel_axis=channel_axis,
                                               device=args.device))
-        adv_path = write_tiff(out_dir / f"{path.stem}_adversarial.tif", result.adversarial)
-        pert_path = write_tiff(out_dir / f"{path.stem}_perturbation.tif",
-                               result.perturbation.astype("float32"))
+        adv_path = write_tiff(plan["_adversarial"], result.adversarial)
+        pert_path = write_tiff(plan["_perturbation"], result.perturbation.astype("float32"))
         entry = {"image": str(path), "adversarial": str(adv_path),
                  "perturbation": str(pert_path), **result.to_dict()}
         report["images"].append(entry)

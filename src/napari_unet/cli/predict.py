@@ -11,6 +11,7 @@ from napari_unet.core import (
 from napari_unet.core.image_io import read_image, write_tiff
 
 from ._inputs import add_channels, add_device, image_layout
+from ._outputs import plan_outputs
 from ._validate import existing_file, output_dir
 from ._progress import ProgressBar
 
@@ -29,11 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    suffixes = ["", *(["_instances"] if args.instances else []),
+                *(["_probabilities"] if args.probabilities else [])]
+    plans = plan_outputs(args.images, args.out_dir, suffixes, protected=[args.model])
     model = load_model(args.model)
-    out_dir = Path(args.out_dir)
     config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
                               device=args.device)
-    for path in args.images:
+    for path, plan in zip(args.images, plans):
         image, rgb, channel_axis = image_layout(read_image(path), path, args, model.in_channels)
         bar = ProgressBar(Path(path).name)
 
@@ -44,11 +47,10 @@ def run(args: argparse.Namespace) -> int:
         result = run_to_completion(
             predict(model, image, config=config, rgb=rgb, channel_axis=channel_axis), show)
         bar.close()
-        stem = Path(path).stem
-        write_tiff(out_dir / f"{stem}.tif", result.labels)
+        write_tiff(plan[""], result.labels)
         if result.instances is not None:
-            write_tiff(out_dir / f"{stem}_instances.tif", result.instances)
+            write_tiff(plan["_instances"], result.instances)
         if result.probabilities is not None:
-            write_tiff(out_dir / f"{stem}_probabilities.tif", result.probabilities)
-        print(f"{path} -> {out_dir / (stem + '.tif')}")
+            write_tiff(plan["_probabilities"], result.probabilities)
+        print(f"{path} -> {plan['']}")
     return 0
