@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from napari_unet.core import (
     PredictionConfig, PredictionProgress, load_model, predict, run_to_completion,
 )
+from napari_unet.core.device import describe_compute, precision_policy, select_device
 from napari_unet.core.image_io import read_image, write_tiff
+from napari_unet.core.oom import OutOfMemoryRetry
 
 from ._inputs import add_device
 from ._progress import ProgressBar
@@ -31,13 +34,18 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
                               device=args.device)
+    device = select_device(args.device)
+    print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     for path in args.images:
         image = read_image(path)
         rgb = model.in_channels in (3, 4) and image.ndim >= 3 and image.shape[-1] == model.in_channels
         channel_axis = 0 if (model.in_channels > 1 and not rgb) else None
         bar = ProgressBar(Path(path).name)
 
-        def show(event: PredictionProgress, bar: ProgressBar = bar) -> None:
+        def show(event: PredictionProgress | OutOfMemoryRetry, bar: ProgressBar = bar) -> None:
+            if isinstance(event, OutOfMemoryRetry):
+                print(event.message, file=sys.stderr)
+                return
             bar.total = event.total
             bar.update(event.done, f"{event.done}/{event.total}")
 

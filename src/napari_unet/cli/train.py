@@ -7,9 +7,10 @@ import sys
 from dataclasses import replace
 
 from napari_unet.core import (
-    StopFlag, Trainer, TrainingConfig, TrainingStep, UNetConfig, ValidationScores, load_model,
-    run_to_completion, save_model,
+    StopFlag, Trainer, TrainingConfig, TrainingStarted, TrainingStep, UNetConfig, ValidationScores,
+    load_model, run_to_completion, save_model,
 )
+from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
 
@@ -66,7 +67,12 @@ def run(args: argparse.Namespace) -> int:
 
     def show(event: object) -> None:
         nonlocal progress
-        if isinstance(event, TrainingStep):
+        if isinstance(event, TrainingStarted):
+            print(event.compute, file=sys.stderr)
+        elif isinstance(event, TrainingOutOfMemory):
+            bar.close()
+            print(event.message, file=sys.stderr)
+        elif isinstance(event, TrainingStep):
             progress = event.progress
             bar.update(progress, f"step {event.step} loss {event.loss:.3f}")
         elif isinstance(event, ValidationScores) and event.mean_dice is not None:
@@ -86,4 +92,4 @@ def run(args: argparse.Namespace) -> int:
           f"validation Dice {dice:.3f}" if dice is not None else
           f"trained {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason})")
     print(f"model saved to {args.out}")
-    return 0
+    return 1 if result.stop_reason == "out_of_memory" else 0  # stopped early: say so
