@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from napari_unet.core import (
     PredictionConfig, PredictionProgress, load_model, predict, run_to_completion,
 )
+from napari_unet.core.device import describe_compute, precision_policy, select_device
 from napari_unet.core.image_io import read_image, write_tiff
+from napari_unet.core.oom import OutOfMemoryRetry
 
 from ._inputs import add_channels, add_device, image_layout
 from ._outputs import plan_outputs
@@ -36,11 +39,16 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
                               device=args.device)
+    device = select_device(args.device)
+    print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     for path, plan in zip(args.images, plans):
         image, rgb, channel_axis = image_layout(read_image(path), path, args, model.in_channels)
         bar = ProgressBar(Path(path).name)
 
-        def show(event: PredictionProgress, bar: ProgressBar = bar) -> None:
+        def show(event: PredictionProgress | OutOfMemoryRetry, bar: ProgressBar = bar) -> None:
+            if isinstance(event, OutOfMemoryRetry):
+                print(event.message, file=sys.stderr)
+                return
             bar.total = event.total
             bar.update(event.done, f"{event.done}/{event.total}")
 

@@ -8,9 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from napari_unet.core import (
-    StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingStep, UNetConfig, ValidationScores,
-    load_model, run_to_completion,
+    StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingStarted, TrainingStep, UNetConfig,
+    ValidationScores, load_model, run_to_completion,
 )
+from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
 from napari_unet.core.model_file import is_model_file, save_model_or_rescue
@@ -58,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
     seen = {"progress": 0.0, "step": 0}
 
     def show(event: object) -> None:
-        if isinstance(event, TrainingStep):
+        if isinstance(event, TrainingStarted):
+            print(event.compute, file=sys.stderr)
+        elif isinstance(event, TrainingOutOfMemory):
+            bar.close()
+            print(event.message, file=sys.stderr)
+        elif isinstance(event, TrainingStep):
             seen["progress"], seen["step"] = event.progress, event.step
             bar.update(event.progress, f"step {event.step} loss {event.loss:.3f}")
         elif isinstance(event, ValidationScores) and event.mean_dice is not None:
@@ -74,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     dice = result.best_validation_dice
     print(f"trained {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason})"
           + (f"; validation Dice {dice:.3f}" if dice is not None else ""))
-    return save_learned(result.model, args.out, f"stopped after {result.steps} steps", 0)
+    code = 1 if result.stop_reason == "out_of_memory" else 0  # stopped early: say so
+    return save_learned(result.model, args.out, f"stopped after {result.steps} steps", code)
 
 
 def _make_trainer(args: argparse.Namespace) -> Trainer:
