@@ -105,20 +105,31 @@ def _train_widget(make_napari_viewer, isbi_crop, fast_training):
     return viewer, train
 
 
-def test_training_runtime_error_fails_cleanly_and_keeps_the_best_model(
-        make_napari_viewer, qtbot, isbi_crop, fast_training, notifications, wait_for,
-        monkeypatch):
+def _fail_training_after(monkeypatch, steps: int, error: BaseException):
+    """Make the loss of training step ``steps + 1`` raise ``error``; returns the real loss."""
     import napari_unet.core.training as training
 
     real_loss, calls = training.segmentation_loss, []
 
-    def loss_then_out_of_memory(*args, **kwargs):
+    def loss_then_error(*args, **kwargs):
         calls.append(1)
-        if len(calls) > 15:  # after the validation of step 10 kept a best model
-            raise OOM("CUDA out of memory. Tried to allocate 1.50 GiB")
+        if len(calls) > steps:
+            raise error
         return real_loss(*args, **kwargs)
 
-    monkeypatch.setattr(training, "segmentation_loss", loss_then_out_of_memory)
+    monkeypatch.setattr(training, "segmentation_loss", loss_then_error)
+    return real_loss
+
+
+def test_training_runtime_error_fails_cleanly_and_keeps_the_best_model(
+        make_napari_viewer, qtbot, isbi_crop, fast_training, notifications, wait_for,
+        monkeypatch):
+    """The RuntimeError of a thread left in inference mode, after the validation of step
+    10 kept a best model: napari's worker swallowed it and the widget stayed stuck."""
+    import napari_unet.core.training as training
+
+    real_loss = _fail_training_after(monkeypatch, 15, RuntimeError(
+        "Inference tensors cannot be saved for backward."))
     viewer, train = _train_widget(make_napari_viewer, isbi_crop, fast_training)
     job = train.start_training()
     wait_for(job)
@@ -131,13 +142,27 @@ def test_training_runtime_error_fails_cleanly_and_keeps_the_best_model(
     assert "best of the failed run" in train._model_info.value
     assert "Failed" in train._status.value and "best model so far" in train._status.value
     errors = _errors(notifications)
-    assert any("Training ran out of memory" in m and "step 10" in m for m in errors), errors
+    assert any("Training failed (RuntimeError: Inference tensors" in m and "step 10" in m
+               for m in errors), errors
 
     monkeypatch.setattr(training, "segmentation_loss", real_loss)  # Start works again
     train._max_steps.value = 3
     wait_for(train.start_training())
     assert train.session.state is JobState.DONE
     assert store_for(viewer).model.rounds[-1]["steps"] == 3
+
+
+def test_training_out_of_memory_ends_with_the_best_model_and_advice(
+        make_napari_viewer, qtbot, isbi_crop, fast_training, notifications, wait_for,
+        monkeypatch):
+    _fail_training_after(monkeypatch, 15, OOM("CUDA out of memory. Tried to allocate 1.5 GiB"))
+    viewer, train = _train_widget(make_napari_viewer, isbi_crop, fast_training)
+    wait_for(train.start_training())
+    assert train.session.state is JobState.DONE and train._start.enabled
+    assert store_for(viewer).model.rounds[-1]["steps"] == 10
+    warnings = [msg for sev, msg in notifications if "warning" in sev.lower()]
+    assert any("out of memory" in m for m in warnings), notifications
+    assert "out of memory" in train._status.value
 
 
 def test_segmentation_runtime_error_fails_cleanly(make_napari_viewer, qtbot, isbi_crop,

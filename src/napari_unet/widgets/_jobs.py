@@ -21,19 +21,16 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from superqt.utils import GeneratorWorker
 
 from napari_unet.core import StopFlag, UserInputError
+from napari_unet.core.oom import is_out_of_memory
 
 from ._session import JobSession
-
-
-def _out_of_memory(err: BaseException) -> bool:
-    return "out of memory" in str(err).lower() or type(err).__name__ == "OutOfMemoryError"
 
 
 def failure_message(err: BaseException, what: str, note: str = "") -> str:
     """What went wrong in ``what`` and what to do about it, for a notification."""
     if isinstance(err, (UserInputError, ValueError)):
         return f"{what}: {err}{note}"  # user errors name the fix themselves
-    if _out_of_memory(err):
+    if is_out_of_memory(err):
         return (f"{what} ran out of memory ({type(err).__name__}: {err}).{note} Try a smaller "
                 "model size, a smaller image or a single slice, or close other programs; "
                 "then start again.")

@@ -9,9 +9,7 @@ from magicgui.widgets import ComboBox, Label
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
 
-from .._layers import (
-    class_counts, colour_hex, image_layers, labels_array, labels_layers, spatial_shape,
-)
+from .._layers import class_counts, colour_hex, labels_array, labels_layers, spatial_shape
 
 CLASS_NAMES = {1: "background", 2: "object"}
 
@@ -28,13 +26,11 @@ def classes_text(layer: Labels | None) -> str:
 
 
 class DataSection:
-    """``image``, ``labels`` (the strokes), ``classes`` and ``label_kind`` widgets."""
+    """``image`` (the picker given), ``labels`` (the strokes), ``classes`` and ``label_kind``."""
 
-    def __init__(self, viewer: Any, parent_native: Any) -> None:
+    def __init__(self, viewer: Any, image: ComboBox, parent_native: Any) -> None:
         self._viewer = viewer
-        self.image = ComboBox(label="Image", choices=lambda _w: image_layers(viewer),
-                              tooltip="The image layer to work on (RGB or one channel; "
-                                      "a stack is processed slice by slice by a 2D model).")
+        self.image = image
         self.labels = ComboBox(
             label="Strokes", choices=self.labels_choices,
             tooltip="The Labels layer you painted: 1 = background, 2 = object, 3.. = more "

@@ -12,10 +12,12 @@ from napari_unet.core import (
     TrainingConfig, TrainingResult, TrainingStarted, TrainingStep, UserInputError,
     ValidationScores,
 )
+from napari_unet.core.oom import TrainingOutOfMemory
 
 from .._plot import TrainingPlot
 
-STOP_REASONS = {"stopped": "stopped", "max_time": "time budget used", "max_steps": "all steps done"}
+STOP_REASONS = {"stopped": "stopped", "max_time": "time budget used",
+                "max_steps": "all steps done", "out_of_memory": "out of memory"}
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -88,6 +90,8 @@ class RunSection:
                                      f"about {fmt_time(event.eta)} left · loss {event.loss:.3f}")
         elif isinstance(event, ValidationScores):
             self.plot.add_dice(event.step, event.mean_dice)
+        elif isinstance(event, TrainingOutOfMemory):
+            self.status.value = event.message
 
     def set_running(self, running: bool) -> None:
         self.start.enabled = not running

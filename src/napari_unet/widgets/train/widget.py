@@ -13,10 +13,11 @@ from napari.layers import Image, Labels
 from napari_unet.core import (
     BestModelUpdated, TrainingResult, TrainingStep, UserInputError, save_model,
 )
+from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.training import warm_up
 
 from .._base import ViewerWidget
-from .._jobs import Job, notify_error, notify_info
+from .._jobs import Job, notify_error, notify_info, notify_warning
 from .._layers import image_array, labels_array
 from .._session import JobState
 from ..settings import PersistentValues
@@ -37,7 +38,7 @@ class TrainWidget(ViewerWidget):
         super().__init__(napari_viewer, labels=True)
         warm_up()  # PyTorch's first-use imports here, not during a run
         self.session = TrainSession()
-        self.data = DataSection(napari_viewer, self.native)
+        self.data = DataSection(napari_viewer, self._image_picker(), self.native)
         self.model_section = ModelSection()
         self.run_section = RunSection()
         self.retrain_section = RetrainSection(self.data.labels_choices)
@@ -52,6 +53,7 @@ class TrainWidget(ViewerWidget):
         self._alias_widgets()
         # extra TrainingConfig fields (batch_size, patch_size...) for scripts and tests
         self.training_overrides: dict[str, Any] = {}
+        self._out_of_memory: TrainingOutOfMemory | None = None
         self.data.image.changed.connect(self._on_image_changed)
         self.run_section.start.changed.connect(lambda *_: self.start_training())
         self.run_section.stop.changed.connect(self.stop)
@@ -190,6 +192,7 @@ class TrainWidget(ViewerWidget):
         return layer
 
     def _launch(self, request: TrainRequest, image_layer: Image, used: list[Labels]) -> Job | None:
+        self._out_of_memory: TrainingOutOfMemory | None = None
         job = self._start_job(training_work(request), what=request.what,
                               layers=[image_layer, *used], on_event=self._on_event,
                               on_done=self._on_done, on_error=self._on_error,
@@ -212,6 +215,8 @@ class TrainWidget(ViewerWidget):
             self.session.record_best(event)  # even once closed: a failure keeps it
         if self._closed:
             return
+        if isinstance(event, TrainingOutOfMemory):
+            self._out_of_memory = event
         self.run_section.show_event(event)
         if isinstance(event, TrainingStep) and self._job is not None:
             self._job.set_progress(100 * event.progress)
@@ -219,10 +224,13 @@ class TrainWidget(ViewerWidget):
     def _on_done(self, result: TrainingResult) -> None:
         self._store.set(result.model, None)
         message = done_message(result)
+        oom = result.stop_reason == "out_of_memory" and self._out_of_memory is not None
+        if oom:
+            message = f"{message} {self._out_of_memory.message}"
         if not self._closed:
             self._plot.redraw(force=True)
             self._status.value = message
-        notify_info(message)
+        (notify_warning if oom else notify_info)(message)
 
     def _on_error(self, err: BaseException) -> None:
         """Keep the best model of the failed run, say what failed and what is kept."""
