@@ -21,7 +21,7 @@ from .blockwise import Block
 from .sources import read
 
 
-def _face_pairs(instances, a: Block, b: Block, axis: int, offsets: dict, ) -> np.ndarray:
+def _face_pairs(instances, a: Block, b: Block, axis: int, offsets: dict) -> np.ndarray:
     """Global ids ``(P, 2)`` of objects touching across the face between ``a`` and ``b``
     (``b`` follows ``a`` along spatial ``axis``)."""
     last = list(a.region)
@@ -55,13 +55,13 @@ def stitch_unit(instances, blocks: Sequence[Block], min_size: int) -> None:
     edges = np.concatenate(pairs)
     graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])),
                        shape=(total + 1, total + 1))
-    _, component = connected_components(graph, directed=False)
-    size = np.bincount(component, weights=np.concatenate(sizes), minlength=total + 1)
-    first_node = np.full(component.max() + 1, total + 1)
+    count, component = connected_components(graph, directed=False)
+    size = np.bincount(component, weights=np.concatenate(sizes), minlength=count)
+    first_node = np.full(count, total + 1)
     np.minimum.at(first_node, component[1:], np.arange(1, total + 1))
     kept = np.flatnonzero((size >= max(min_size, 1)) & (first_node <= total))
     kept = kept[np.argsort(first_node[kept])]
-    new_id = np.zeros(component.max() + 1, np.uint32)
+    new_id = np.zeros(count, np.uint32)
     new_id[kept] = np.arange(1, kept.size + 1, dtype=np.uint32)
     lut = new_id[component]
     lut[0] = 0

@@ -198,6 +198,21 @@ def _resume(paths: dict[str, Path], wanted: dict[str, bool], fingerprint: dict) 
     return _sink_from(groups)
 
 
+def open_sink(out_dir: str | Path, stem: str, *, instances: bool, probabilities: bool
+              ) -> PredictionSink:
+    """Open the outputs that :func:`zarr_sink` created, for writing (cluster workers)."""
+    import zarr
+
+    out_dir = Path(out_dir)
+    groups = {"labels": zarr.open_group(str(out_dir / f"{stem}.zarr"), mode="r+")}
+    if instances:
+        groups["instances"] = zarr.open_group(str(out_dir / f"{stem}_instances.zarr"), mode="r+")
+    if probabilities:
+        groups["probabilities"] = zarr.open_group(str(out_dir / f"{stem}_probabilities.zarr"),
+                                                  mode="r+")
+    return _sink_from(groups)
+
+
 def _sink_from(groups: dict[str, Any]) -> PredictionSink:
     return PredictionSink(
         labels=groups["labels"]["0"],
