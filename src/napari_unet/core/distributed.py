@@ -56,8 +56,7 @@ def predict_on_cluster(
     job = prepare_job(local, model.spatial_dims, in_channels=model.in_channels,
                       normalization=model.normalization, channel_axis=channel_axis, rgb=rgb)
     plan = block_plan(model, job.shape, cfg)
-    marks = {"statistics": [job.low.tolist(), job.high.tolist()], **(fingerprint or {})}
-    sink = zarr_sink(out_dir, stem, plan, model.num_classes, cfg, fingerprint=marks,
+    sink = zarr_sink(out_dir, stem, plan, model.num_classes, cfg, fingerprint=fingerprint or {},
                      info=info, channel_axis=channel_axis)
     todo = [b for b in plan.blocks() if not sink.is_done(b)]
     model_future = client.scatter(model, broadcast=True, hash=False)
