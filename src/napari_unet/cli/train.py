@@ -7,7 +7,8 @@ import sys
 from dataclasses import replace
 
 from napari_unet.core import (
-    StopFlag, Trainer, TrainingConfig, TrainingStep, UNetConfig, ValidationScores, load_model,
+    PRESETS, StopFlag, Trainer, TrainingConfig, TrainingStep, UNetConfig, ValidationScores,
+    load_model,
     run_to_completion, save_model,
 )
 from napari_unet.core.errors import UserInputError
@@ -30,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="labels are dense masks: every value is a class (e.g. 0/255)")
     p.add_argument("--ndim", type=int, choices=(2, 3), default=None,
                    help="2D model (slice by slice, default) or 3D model (volumes)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help="model size: tiny, fast (default), large or classic "
+                        "(depth and width as in the Train widget)")
     p.add_argument("--init", metavar="MODEL", default=None, help="fine-tune this model file")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--adversarial-eps", type=float, default=0.0, metavar="EPS",
@@ -53,13 +57,17 @@ def run(args: argparse.Namespace) -> int:
     init = load_model(args.init) if args.init else None
     if init is not None and args.ndim is not None and init.spatial_dims != args.ndim:
         raise UserInputError(f"--init is a {init.spatial_dims}D model but --ndim {args.ndim} was given.")
+    if init is not None and args.preset is not None:
+        raise UserInputError("--preset sets the size of a new model; --init keeps the size of "
+                             "the model it fine-tunes. Give one of them.")
     config = TrainingConfig(max_time=max_time, max_steps=args.steps, seed=args.seed,
                             device=args.device, checkpoint=args.out,
                             adversarial_eps=args.adversarial_eps,
                             adversarial_steps=args.adversarial_steps)
     stop = StopFlag()
     trainer = Trainer(images, labels, dense=args.dense, init=init,
-                      model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2),
+                      model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2,
+                                           **PRESETS[args.preset or "fast"]),
                       config=config, stop=stop)
     bar = ProgressBar("training", total=1.0)
     progress = 0.0
