@@ -183,20 +183,14 @@ def run_blocks(
     stream = tiles()
     with torch.inference_mode():
         while True:
-            item = next(stream, None)
+            item, held = next(stream, None), None
             if item is not None:
-                same = not batch or batch[0][2].shape == item[2].shape
-                if same:
+                if not batch or batch[0][2].shape == item[2].shape:
                     batch.append(item)
                     if len(batch) < tiling.batch_size:
                         continue
-                else:  # a tile of another shape: run the batch so far, then start anew
-                    yield from _finish(_forward(network, device, dims, batch, probabilities,
-                                                windows_of, blocks),
-                                       batch, blocks, windows_of, in_flight, num_classes,
-                                       probabilities)
-                    batch = [item]
-                    continue
+                else:  # a tile of another shape: run the batch so far first
+                    held = item
             if not batch:
                 return False
             if stop.requested:
@@ -204,7 +198,7 @@ def run_blocks(
             out = _forward(network, device, dims, batch, probabilities, windows_of, blocks)
             yield from _finish(out, batch, blocks, windows_of, in_flight, num_classes,
                                probabilities)
-            batch = []
+            batch = [held] if held is not None else []
 
 
 def _forward(network, device, dims, batch, probabilities, windows_of, blocks) -> torch.Tensor:

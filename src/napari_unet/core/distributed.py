@@ -19,6 +19,7 @@ shared file system.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Generator
 from pathlib import Path
@@ -65,7 +66,7 @@ def predict_on_cluster(
             plan, cfg)
     pending, done, stopped = iter(todo), 0, False
     running = as_completed([client.submit(predict_block_task, *args, block, pure=False)
-                            for block, _ in zip(pending, range(window))])
+                            for block in itertools.islice(pending, window)])
     for future in running:
         block: Block = future.result()
         done += 1
