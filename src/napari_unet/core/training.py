@@ -54,6 +54,7 @@ class TrainingConfig:
     checkpoint: str | None = None  # path: the best model is saved there atomically
     adversarial_eps: float = 0.0  # > 0: PGD adversarial fine-tuning (normalized units)
     adversarial_steps: int = 3
+    snapshot_every: float | None = None  # seconds: yield a ModelSnapshot this often (previews)
 
     def __post_init__(self) -> None:
         if self.max_time is None and self.max_steps is None:
@@ -66,6 +67,8 @@ class TrainingConfig:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in [0, 1).")
+        if self.snapshot_every is not None and not self.snapshot_every > 0:
+            raise ValueError(f"snapshot_every must be positive, got {self.snapshot_every}.")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,19 @@ class ValidationScores:
     improved: bool
 
 
+@dataclass(frozen=True)
+class ModelSnapshot:
+    """The model as it is at ``step`` (not the best one), for a live preview.
+
+    ``model`` is a copy made in the training thread; training never touches it again,
+    so another thread may predict with it.
+    """
+
+    step: int
+    elapsed: float  # seconds
+    model: TrainedModel
+
+
 @dataclass
 class TrainingResult:
     model: TrainedModel  # the best model of the run
@@ -109,7 +125,7 @@ class TrainingResult:
     validations: list[ValidationScores]
 
 
-TrainingEvent = TrainingStarted | TrainingStep | ValidationScores
+TrainingEvent = TrainingStarted | TrainingStep | ValidationScores | ModelSnapshot
 
 
 class Trainer:
@@ -252,7 +268,8 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def run(self) -> Generator[TrainingEvent, None, TrainingResult]:
         """Train; yields :class:`TrainingStarted`, then :class:`TrainingStep` and
-        :class:`ValidationScores` events; returns a :class:`TrainingResult`."""
+        :class:`ValidationScores` events (and :class:`ModelSnapshot` every
+        ``config.snapshot_every`` seconds); returns a :class:`TrainingResult`."""
         cfg = self.config
         dev = self.device
         sampler = PatchSampler(self.data, self.rng)
@@ -275,6 +292,7 @@ class Trainer:
         step = 0
         reason = "max_steps"
         ema: float | None = None
+        last_snapshot = 0.0
         self.network.train()
         while True:
             elapsed = time.perf_counter() - start
@@ -315,6 +333,9 @@ class Trainer:
             progress = self._progress(step, elapsed)
             eta = elapsed / progress - elapsed if progress > 0 else None
             yield TrainingStep(step, value, lr, elapsed, eta, progress)
+            if cfg.snapshot_every is not None and elapsed - last_snapshot >= cfg.snapshot_every:
+                last_snapshot = elapsed
+                yield ModelSnapshot(step, elapsed, self._snapshot(None, step, elapsed))
             last = (cfg.max_steps is not None and step >= cfg.max_steps) or progress >= 1.0
             if step % cfg.validate_every_steps == 0 or last:
                 validations.append(self._record(windows, step, elapsed, ema))

@@ -18,20 +18,37 @@ from .model_store import ModelStore, store_for
 
 
 class ViewerWidget(Container):
-    """A magicgui Container bound to one napari viewer.
+    """A magicgui Container bound to one napari viewer, in a vertical scroll area.
 
     Subclasses put their sub-widgets in ``self._x`` attributes, call
     :meth:`_finish_setup` at the end of ``__init__``, and run long work via
-    :meth:`_run_job`, listing the layers the job uses.
+    :meth:`_run_job`, listing the layers the job uses. Plain Qt widgets go into
+    ``self.content.layout()``.
+
+    ``native`` is the scroll area (napari docks ``native``), so a tall widget scrolls
+    instead of making the window taller than a laptop screen.
     """
 
     def __init__(self, napari_viewer: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(scrollable=True, **kwargs)
+        from qtpy.QtWidgets import QFrame
+
+        self.root_native_widget.setFrameShape(QFrame.Shape.NoFrame)
         self._viewer = napari_viewer
         self._store: ModelStore = store_for(napari_viewer)
         self._closed = False
         self._job: Job | None = None
         self._job_layers: list[Layer] = []
+
+    @property
+    def native(self) -> Any:
+        """The outermost Qt widget (the scroll area): what napari puts in its dock."""
+        return self.root_native_widget
+
+    @property
+    def content(self) -> Any:
+        """The Qt widget inside the scroll area, holding the layout of the sub-widgets."""
+        return self.root_native_widget.widget()
 
     # ------------------------------------------------------------------ setup
     def _image_picker(self, label: str = "Image") -> ComboBox:
