@@ -9,12 +9,45 @@ from typing import Any
 
 from magicgui.widgets import ComboBox, Container
 from napari.layers import Layer
+from qtpy.QtCore import QEvent, QObject
 
 from napari_unet.core import load_model
 
 from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import image_layers
 from .model_store import ModelStore, store_for
+
+
+COMBO_MIN_CHARACTERS = 14  # a closed drop-down list is at least this wide
+WRAPPED_LABEL_MIN_WIDTH = 120  # px; longer texts wrap onto more lines
+
+
+class _MinimumWidthFollower(QObject):
+    """Keeps a vertical scroll area at least as wide as its content's minimum width
+    plus the scroll bar, also after the content changes (napari's style sheet, new
+    texts), so the dock never cuts the widget sideways."""
+
+    def __init__(self, area: Any) -> None:
+        super().__init__(area)
+        self._area = area
+        area.widget().installEventFilter(self)
+        self.update()
+
+    def update(self) -> None:
+        from qtpy.QtWidgets import QStyle
+
+        area = self._area
+        bar = area.verticalScrollBar()
+        extent = max(bar.sizeHint().width(),
+                     area.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, bar))
+        slack = 2 * area.frameWidth() + 2  # napari's style draws the bar a pixel wider
+        area.setMinimumWidth(area.widget().minimumSizeHint().width() + extent + slack)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.StyleChange,
+                            QEvent.Type.Show):
+            self.update()
+        return False
 
 
 class ViewerWidget(Container):
@@ -57,8 +90,7 @@ class ViewerWidget(Container):
                                 "a stack is processed slice by slice by a 2D model).")
 
     def _finish_setup(self) -> None:
-        for widget in self._list_labels(self):
-            widget.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+        self._fit_narrow_dock()
         events = self._viewer.layers.events
         events.inserted.connect(self._on_layers_changed)
         events.removed.connect(self._on_layer_removed)
@@ -67,16 +99,31 @@ class ViewerWidget(Container):
         self.native.destroyed.connect(self._on_destroyed)
         self.reset_choices()
 
-    @staticmethod
-    def _list_labels(container: Container) -> list:
-        from magicgui.widgets import Label
+    def _fit_narrow_dock(self) -> None:
+        """Keep the widget narrow, and never narrower than its content: long messages
+        wrap, drop-down lists show their full text only when open, and the scroll
+        area is as wide as the content plus its scroll bar (no sideways cut)."""
+        from magicgui.widgets import ComboBox, Label
+        from qtpy.QtWidgets import QComboBox
 
+        for widget in self._list_widgets(self, Label):
+            widget.native.setWordWrap(True)
+            widget.native.setMinimumWidth(WRAPPED_LABEL_MIN_WIDTH)  # else Qt asks for ~400 px
+        for widget in self._list_widgets(self, ComboBox):
+            widget.native.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            widget.native.setMinimumContentsLength(COMBO_MIN_CHARACTERS)
+        self._width_follower = _MinimumWidthFollower(self.native)
+
+    @staticmethod
+    def _list_widgets(container: Container, kind: type) -> list:
+        """The widgets of type ``kind`` in ``container`` and its sub-containers."""
         found = []
         for widget in container:
-            if isinstance(widget, Label):
+            if isinstance(widget, kind):
                 found.append(widget)
             elif isinstance(widget, Container):
-                found.extend(ViewerWidget._list_labels(widget))
+                found.extend(ViewerWidget._list_widgets(widget, kind))
         return found
 
     # ------------------------------------------------------------------ events
