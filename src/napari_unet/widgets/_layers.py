@@ -89,7 +89,8 @@ def colour_hex(layer: Labels, value: int) -> str | None:
 # ------------------------------------------------------------------ result colours
 BACKGROUND_CLASS = 1
 TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
-_COLOURED_VALUES = 256  # explicit colours for 0..255; larger values get napari's cycle
+_COLOURED_VALUES = 256  # explicit colours for 0..255; larger values share one
+NAPARI_DEFAULT_LABEL_CYCLE = (49, 0.5)  # colours and seed of a new napari Labels layer
 
 
 CLASS_COLOURED_ROLES = {"segmentation", "preview"}
@@ -110,7 +111,7 @@ def class_colormap() -> DirectLabelColormap:
     Every other value has the colour napari gives it in a new Labels layer, i.e. the
     colour the same class has in the user's strokes: class 2 is cyan in both.
     """
-    cycle = label_colormap()  # napari's default for new Labels layers
+    cycle = label_colormap(*NAPARI_DEFAULT_LABEL_CYCLE, background_value=0)
     values = np.arange(_COLOURED_VALUES)
     colours = cycle.map(values)
     colour_dict: dict[int | None, Any] = {int(v): tuple(c) for v, c in zip(values, colours)}
