@@ -93,7 +93,7 @@ _COLOURED_VALUES = 256  # explicit colours for 0..255; larger values share one
 NAPARI_DEFAULT_LABEL_CYCLE = (49, 0.5)  # colours and seed of a new napari Labels layer
 
 
-CLASS_COLOURED_ROLES = {"segmentation", "preview"}
+CLASS_COLOURED_ROLES = {"segmentation", "preview", "adversarial prediction"}
 
 
 def output_style(role: str) -> dict[str, Any]:
