@@ -104,11 +104,13 @@ class ViewerWidget(Container):
         wrap, drop-down lists show their full text only when open, and the scroll
         area is as wide as the content plus its scroll bar (no sideways cut)."""
         from magicgui.widgets import ComboBox, Label
-        from qtpy.QtWidgets import QComboBox
+        from qtpy.QtWidgets import QComboBox, QSizePolicy
 
         for widget in self._list_widgets(self, Label):
             widget.native.setWordWrap(True)
             widget.native.setMinimumWidth(WRAPPED_LABEL_MIN_WIDTH)  # else Qt asks for ~400 px
+            widget.native.setSizePolicy(QSizePolicy.Policy.Expanding,  # use the width there is
+                                        QSizePolicy.Policy.Preferred)
         for widget in self._list_widgets(self, ComboBox):
             widget.native.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
