@@ -9,10 +9,10 @@ from typing import Any
 
 from magicgui.widgets import ComboBox, Container
 from napari.layers import Layer
-from qtpy.QtCore import QEvent, QObject
 
 from napari_unet.core import load_model
 
+from ._fit import RefitOn, fit_scroll_area_width
 from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import image_layers
 from .model_store import ModelStore, store_for
@@ -20,34 +20,6 @@ from .model_store import ModelStore, store_for
 
 COMBO_MIN_CHARACTERS = 14  # a closed drop-down list is at least this wide
 WRAPPED_LABEL_MIN_WIDTH = 120  # px; longer texts wrap onto more lines
-
-
-class _MinimumWidthFollower(QObject):
-    """Keeps a vertical scroll area at least as wide as its content's minimum width
-    plus the scroll bar, also after the content changes (napari's style sheet, new
-    texts), so the dock never cuts the widget sideways."""
-
-    def __init__(self, area: Any) -> None:
-        super().__init__(area)
-        self._area = area
-        area.widget().installEventFilter(self)
-        self.update()
-
-    def update(self) -> None:
-        from qtpy.QtWidgets import QStyle
-
-        area = self._area
-        bar = area.verticalScrollBar()
-        extent = max(bar.sizeHint().width(),
-                     area.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, bar))
-        slack = 2 * area.frameWidth() + 2  # napari's style draws the bar a pixel wider
-        area.setMinimumWidth(area.widget().minimumSizeHint().width() + extent + slack)
-
-    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
-        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.StyleChange,
-                            QEvent.Type.Show):
-            self.update()
-        return False
 
 
 class ViewerWidget(Container):
@@ -115,7 +87,16 @@ class ViewerWidget(Container):
             widget.native.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             widget.native.setMinimumContentsLength(COMBO_MIN_CHARACTERS)
-        self._width_follower = _MinimumWidthFollower(self.native)
+        area = self.native
+        RefitOn(self.content, lambda: fit_scroll_area_width(area))
+
+    def _insert_qt_after(self, widget: Any, qt_widget: Any) -> None:
+        """Put a plain Qt widget (a plot) in the layout just below the row of ``widget``."""
+        row = widget.native
+        while row.parentWidget() is not self.content:
+            row = row.parentWidget()
+        layout = self.content.layout()
+        layout.insertWidget(layout.indexOf(row) + 1, qt_widget)
 
     @staticmethod
     def _list_widgets(container: Container, kind: type) -> list:
