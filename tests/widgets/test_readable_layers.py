@@ -9,25 +9,10 @@ import pytest
 from matplotlib.colors import to_hex
 from napari.utils.theme import get_theme
 
-from napari_unet.core import PRESETS, Trainer, TrainingConfig, UNetConfig, run_to_completion
 from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.adversarial_widget import AdversarialWidget
 from napari_unet.widgets.model_store import store_for
 from napari_unet.widgets.segment_widget import SegmentWidget
-
-
-@pytest.fixture(scope="module")
-def small_model():
-    """The tiny preset trained for 10 steps on strokes of a real ISBI crop, and its image."""
-    from tests.conftest import isbi_slice
-    from napari_unet.core.simulated_strokes import simulate_strokes
-
-    image, truth = isbi_slice(0, crop=256)
-    strokes = simulate_strokes(truth, seed=0).astype(np.uint8)
-    trainer = Trainer([image], [strokes], model_config=UNetConfig(**PRESETS["tiny"]),
-                      config=TrainingConfig(max_time=None, max_steps=10, seed=0, batch_size=2,
-                                            patch_size=(64, 64)))
-    return image, run_to_completion(trainer.run()).model
 
 
 def _alpha(layer, value: int) -> float:
@@ -35,8 +20,8 @@ def _alpha(layer, value: int) -> float:
 
 
 def test_segmentation_draws_background_transparent_and_objects_opaque(
-        make_napari_viewer, small_model, wait_for):
-    image, model = small_model
+        make_napari_viewer, tiny_isbi_model, wait_for):
+    image, model = tiny_isbi_model
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
     strokes = viewer.add_labels(np.zeros(image.shape, np.uint8), name="strokes")
@@ -54,8 +39,8 @@ def test_segmentation_draws_background_transparent_and_objects_opaque(
 
 
 def test_probability_and_uncertainty_layers_add_light_over_the_image(
-        make_napari_viewer, small_model, wait_for):
-    image, model = small_model
+        make_napari_viewer, tiny_isbi_model, wait_for):
+    image, model = tiny_isbi_model
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
     store_for(viewer).set(model)
@@ -81,3 +66,50 @@ def test_plots_take_napari_theme_colours_and_follow_changes(make_napari_viewer, 
     tick = plot.ax.get_xticklabels()[0]
     assert to_hex(tick.get_color()) == colours.text.as_hex()
     assert to_hex(plot.ax.xaxis.label.get_color()) == colours.text.as_hex()
+
+
+def test_class_swatches_have_the_colours_of_strokes_and_results(
+        make_napari_viewer, isbi_crop, tiny_isbi_model, wait_for):
+    from napari_unet.widgets._layers import colour_hex
+    from napari_unet.widgets.train_widget import TrainWidget
+
+    image, _truth, strokes_data = isbi_crop
+    viewer = make_napari_viewer()
+    em = viewer.add_image(image, name="em")
+    strokes = viewer.add_labels(strokes_data, name="strokes")
+    train = TrainWidget(viewer)
+    text = train._classes.value
+    for value in (1, 2):
+        assert f"color:{colour_hex(strokes, value)}" in text  # the strokes' own colours
+    assert "clear in results" in text
+    # the segmentation draws class 2 in the swatch's colour, class 1 not at all
+    store_for(viewer).set(tiny_isbi_model[1])
+    wait_for(SegmentWidget(viewer).segment())
+    seg = find_output(viewer, em, "segmentation")
+    assert colour_hex(seg, 2) == colour_hex(strokes, 2) and colour_hex(seg, 1) is None
+    train._labels.value = seg  # learning from the corrected segmentation: a hollow swatch
+    train.data.update_classes()
+    assert "&#9633; 1 background" in train._classes.value
+
+
+def test_live_preview_appears_before_the_first_validation_without_background_colour(
+        make_napari_viewer, qtbot, isbi_crop, fast_training, wait_for):
+    from napari_unet.widgets.train_widget import TrainWidget
+
+    image, _truth, strokes = isbi_crop
+    viewer = make_napari_viewer()
+    em = viewer.add_image(image, name="em")
+    viewer.add_labels(strokes, name="strokes")
+    train = TrainWidget(viewer)
+    train._preset.value = "tiny"
+    train._live_preview.value = True
+    train._max_time.value, train._max_steps.value = 0, 100_000
+    train.training_overrides = {**fast_training, "validate_every_steps": 100_000}
+    job = train.start_training()
+    qtbot.waitUntil(lambda: find_output(viewer, em, "preview") is not None, timeout=120_000)
+    assert train._plot.dice == [] and len(train._plot.losses) > 0  # no validation yet
+    train.stop()
+    wait_for(job)
+    preview = find_output(viewer, em, "preview")
+    assert _alpha(preview, 1) == 0 and _alpha(preview, 2) == 1
+    assert set(np.unique(preview.data)) <= {0, 1, 2}
