@@ -52,7 +52,8 @@ class SegmentWidget(ViewerWidget):
                                      tooltip="Bright where the model hesitates between classes: "
                                              "paint corrections there, then Retrain.")
         self._segment = PushButton(text="Segment")
-        self._stop = PushButton(text="Stop (keep finished slices)", enabled=False)
+        self._stop = PushButton(text="Stop", enabled=False,
+                                tooltip="End now and keep the slices already segmented.")
         self._status = Label(value="")
         self.extend([
             self._image, self._model_info, self._load, self._scope, self._instances,
