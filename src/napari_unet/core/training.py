@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .augment import AugmentConfig, augment_batch
+from .augment import AugmentConfig, augment_batch, context_factor
 from .device import autocast, configure_cpu_threads, memory_format, select_device
 from .errors import UserInputError
 from .images import Normalization, channels_first
@@ -211,6 +211,12 @@ class Trainer:
         net.eval()
         return TrainedModel(net, self.classes, self.normalization, summary)
 
+    def _context(self) -> tuple[float, ...]:
+        """Window / patch size per spatial axis for the warps (3D: none along Z)."""
+        factor = context_factor(self.config.augment)
+        dims = self.net_config.spatial_dims
+        return (1.0,) * (dims - 2) + (factor, factor)
+
     def _lr(self, progress: float) -> float:
         cfg = self.config
         base = cfg.finetune_learning_rate if self.init is not None else cfg.learning_rate
@@ -255,7 +261,7 @@ class Trainer:
         :class:`ValidationScores` events; returns a :class:`TrainingResult`."""
         cfg = self.config
         dev = self.device
-        sampler = PatchSampler(self.data, self.rng)
+        sampler = PatchSampler(self.data, self.rng, self._context())
         windows = validation_windows(self.data)
         weights = torch.from_numpy(self.data.class_weights()).to(dev)
         lr0 = self._lr(0.0)
@@ -294,7 +300,7 @@ class Trainer:
             xb, yb = sampler.sample(cfg.batch_size)
             x = torch.from_numpy(xb).to(dev)
             y = torch.from_numpy(yb).to(dev)
-            x, y = augment_batch(x, y, cfg.augment, gen)
+            x, y = augment_batch(x, y, cfg.augment, gen, self.data.patch_size)
             x = x.contiguous(memory_format=self._format)
             if attack is not None:
                 x = attack.perturb(self.network, x, y, weights)
