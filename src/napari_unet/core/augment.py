@@ -10,7 +10,10 @@ its own parameters (nnU-Net-style, Isensee et al. 2021):
   patches :func:`context_factor` times larger so a zoomed-out patch still sees image
   (not padding) in its corners.
 * intensity: brightness / contrast, gamma, Gaussian blur, simulated low resolution,
-  Gaussian and signal-dependent (Poisson-like) noise.
+  Gaussian and Poisson (shot) noise.
+
+The transforms themselves are :mod:`napari_unet.core.transforms`; this module draws their
+random parameters per patch and keeps the targets on the same geometry.
 
 3D batches are rotated and zoomed in the YX plane only (Z often has another spacing).
 """
@@ -22,6 +25,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from .transforms import (
+    affine_grid_for, downsample_upsample, gamma, gaussian_blur, gaussian_noise, poisson_noise,
+)
 
 
 @dataclass(frozen=True)
@@ -116,102 +123,65 @@ def _flip(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch
     return x, y
 
 
-def affine_matrices(cfg: AugmentConfig, b: int, dims: int, gen: torch.Generator) -> torch.Tensor:
-    """Per-patch matrices ``(B, dims, dims)`` from output to source coordinates, in pixels,
-    in grid order (x, y[, z]): rotation by any angle, 1 / zoom, random flips (YX plane)."""
+def _geometry(cfg: AugmentConfig, b: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Per-patch rotation (degrees), zoom factor and x-flip sign, each ``(B,)``."""
     lo, hi = cfg.zoom
-    zoom = torch.exp(_uniform((b,), math.log(lo), math.log(hi), gen))
-    angle = _uniform((b,), 0.0, 2 * math.pi, gen) if cfg.rotate else torch.zeros(b)
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    m = torch.eye(dims).repeat(b, 1, 1)
-    m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = cos, -sin, sin, cos
-    if cfg.flips:
-        sign = torch.where(_chance(b, 0.5, gen), -1.0, 1.0)
-        m[:, :, 0] *= sign.unsqueeze(1)
-        if dims == 3:
-            m[:, 2, 2] = torch.where(_chance(b, 0.5, gen), -1.0, 1.0)
-    return m
+    factor = torch.exp(_uniform((b,), math.log(lo), math.log(hi), gen)).double()
+    degrees = _uniform((b,), 0.0, 360.0, gen).double() if cfg.rotate else torch.zeros(b).double()
+    sign = torch.where(_chance(b, 0.5, gen), -1.0, 1.0) if cfg.flips else torch.ones(b)
+    return degrees, factor, sign
 
 
 def _warp(x: torch.Tensor, y: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator,
           size: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Resample the centred ``size`` patch of each window through its random affine map:
-    image bilinear (reflected at the border), targets nearest (ignored outside)."""
-    dims = x.ndim - 2
-    b = x.shape[0]
-    window = x.shape[2:]
-    m = affine_matrices(cfg, b, dims, gen).to(x.device)
-    axes = [torch.arange(s, device=x.device, dtype=torch.float32) - (s - 1) / 2 for s in size]
-    out = torch.stack(torch.meshgrid(*axes, indexing="ij")[::-1], dim=-1)  # (*P, dims) x, y, z
-    src = torch.einsum("bij,...j->b...i", m, out)  # pixels from the window centre
-    half = torch.tensor([(w - 1) / 2 for w in reversed(window)], device=x.device)
-    grid = src / half.clamp(min=0.5)  # normalized [-1, 1], align_corners=True
+    """Resample the centred ``size`` patch of each window through a random rotation, zoom
+    and flip (:func:`transforms.affine_grid_for`, rescaled from patch to window): image
+    bilinear (reflected at the border), targets nearest on the same grid (ignored outside)."""
+    b, dims = x.shape[0], x.ndim - 2
+    degrees, factor, sign = _geometry(cfg, b, gen)
+    grid = affine_grid_for((b, 1) + size, degrees, factor)  # normalized to the patch
+    shrink = [(p - 1) / max(w - 1, 1) for p, w in zip(reversed(size), reversed(x.shape[2:]))]
+    grid = grid * torch.tensor(shrink, dtype=grid.dtype)  # ... now to the window
+    grid[..., 0] *= sign.view(-1, *[1] * dims).to(grid.dtype)
+    if dims == 3 and cfg.flips:
+        grid[..., 2] *= torch.where(_chance(b, 0.5, gen), -1.0, 1.0).view(-1, 1, 1, 1)
+    grid = grid.to(x.device)
     xw = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
     yw = F.grid_sample((y + 1).unsqueeze(1).float(), grid, mode="nearest",
                        padding_mode="zeros", align_corners=True)
     return xw, yw.squeeze(1).long() - 1  # shifted back: 0 (outside / ignored) -> -1
 
 
+def _where(chosen: torch.Tensor, value: torch.Tensor, neutral: float) -> torch.Tensor:
+    """Per-sample strengths ``(B,)``: ``value`` where ``chosen``, else the neutral value."""
+    return torch.where(chosen, value, torch.full_like(value, neutral)).double()
+
+
 def _intensity(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Per-patch brightness/contrast, gamma, blur, low resolution and noise."""
+    """Per-patch gamma, brightness/contrast, blur, low resolution and noise
+    (the functions of :mod:`napari_unet.core.transforms`)."""
     b, c = x.shape[:2]
     dims = x.ndim - 2
-    shape = (b, c) + (1,) * dims
     if cfg.gamma > 0:
-        g = torch.exp(_uniform(shape, -math.log1p(cfg.gamma), math.log1p(cfg.gamma), gen))
-        g = torch.where(_chance(b, 0.5, gen).view(-1, *[1] * (dims + 1)), g, torch.ones(()))
-        x = _gamma(x, g.to(x.device))
+        g = torch.exp(_uniform((b,), -math.log1p(cfg.gamma), math.log1p(cfg.gamma), gen))
+        x = gamma(x, _where(_chance(b, 0.5, gen), g, 1.0))
     if cfg.intensity_scale or cfg.intensity_shift:
+        shape = (b, c) + (1,) * dims
         scale = 1 + _uniform(shape, -1, 1, gen) * cfg.intensity_scale
         shift = _uniform(shape, -1, 1, gen) * cfg.intensity_shift
         x = x * scale.to(x.device) + shift.to(x.device)
-    blurred = torch.nonzero(_chance(b, 0.2, gen)).flatten().tolist() if cfg.blur > 0 else []
-    coarse = (torch.nonzero(_chance(b, 0.2, gen)).flatten().tolist()
-              if cfg.low_resolution > 1 else [])
-    if blurred or coarse:
-        x = x.clone()  # rows are replaced below; never write into the caller's tensor
-    for i in blurred:
-        x[i] = _blur(x[i: i + 1], float(_uniform((1,), 0.3, cfg.blur, gen)))[0]
-    for i in coarse:
-        x[i] = _low_resolution(x[i: i + 1], float(_uniform((1,), 1.0, cfg.low_resolution, gen)))[0]
+    if cfg.blur > 0:
+        sigma = _uniform((b,), 0.3, max(cfg.blur, 0.3), gen)
+        x = gaussian_blur(x, _where(_chance(b, 0.2, gen), sigma, 0.0))
+    if cfg.low_resolution > 1:
+        factor = _uniform((b,), 1.0, cfg.low_resolution, gen)
+        x = downsample_upsample(x, _where(_chance(b, 0.2, gen), factor, 1.0))
     if cfg.noise > 0:
-        noisy = _chance(b, 1 / 3, gen).view(-1, *[1] * (dims + 1)).to(x.device)
-        sigma = _uniform(shape, 0.0, cfg.noise, gen).to(x.device)
-        shot = _chance(b, 0.5, gen).view(-1, *[1] * (dims + 1)).to(x.device)
-        amplitude = torch.where(shot, x.clamp(min=0).sqrt(), torch.ones((), device=x.device))
-        noise = torch.randn(x.shape, generator=gen).to(x.device) * sigma * amplitude
-        x = torch.where(noisy, x + noise, x)
+        sigma = _uniform((b,), 0.01, max(cfg.noise, 0.01), gen)
+        noisy, shot = _chance(b, 1 / 3, gen), _chance(b, 0.5, gen)
+        x = gaussian_noise(x, _where(noisy & ~shot, sigma, 0.0), gen)
+        x = poisson_noise(x, _where(noisy & shot, 1 / sigma**2, math.inf), gen)
     return x
-
-
-def _gamma(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """``lo + (hi - lo) * ((x - lo) / (hi - lo)) ** g`` per patch and channel (range kept)."""
-    flat = x.flatten(2)
-    lo = flat.amin(-1).view(g.shape)
-    hi = flat.amax(-1).view(g.shape)
-    span = (hi - lo).clamp(min=1e-6)
-    return lo + span * ((x - lo) / span).clamp(0, 1) ** g
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(1, C, *S)`` along the last two (YX) axes."""
-    radius = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    shape = x.shape
-    flat = x.reshape(-1, 1, shape[-2], shape[-1])
-    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1))
-    return flat.reshape(shape)
-
-
-def _low_resolution(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """Down-sample ``(1, C, *S)`` in YX by ``factor`` (nearest) and back (bilinear)."""
-    shape = x.shape
-    flat = x.reshape(-1, 1, shape[-2], shape[-1])
-    small = F.interpolate(flat, scale_factor=1 / factor, mode="nearest")
-    return F.interpolate(small, size=shape[-2:], mode="bilinear", align_corners=False).reshape(shape)
 
 
 def _elastic(
