@@ -10,7 +10,7 @@ from napari_unet.core import (
 )
 from napari_unet.core.image_io import read_image, write_tiff
 
-from ._inputs import add_device
+from ._inputs import add_device, image_layout
 from ._progress import ProgressBar
 
 
@@ -33,8 +33,7 @@ def run(args: argparse.Namespace) -> int:
                               device=args.device)
     for path in args.images:
         image = read_image(path)
-        rgb = model.in_channels in (3, 4) and image.ndim >= 3 and image.shape[-1] == model.in_channels
-        channel_axis = 0 if (model.in_channels > 1 and not rgb) else None
+        rgb, channel_axis = image_layout(model.in_channels, image.shape)
         bar = ProgressBar(Path(path).name)
 
         def show(event: PredictionProgress, bar: ProgressBar = bar) -> None:

@@ -68,8 +68,16 @@ def save_model(model: TrainedModel, path: str | os.PathLike) -> Path:
 
 
 def load_model(path: str | os.PathLike, expected_channels: int | None = None) -> TrainedModel:
-    """Read a model file safely; raise :class:`ModelFileError` with a clear message."""
+    """Read a model file safely; raise :class:`ModelFileError` with a clear message.
+
+    A ``.zip`` is a bioimage.io package, read by :mod:`.bioimageio_package` (only those
+    napari-unet exported).
+    """
     path = Path(path)
+    if path.suffix.lower() == ".zip":
+        from .bioimageio_package import load_package
+
+        return load_package(path, expected_channels)
     if not path.is_file():
         raise ModelFileError(f"Model file {path} does not exist.")
     if not zipfile.is_zipfile(path):
