@@ -9,7 +9,7 @@ from napari_unet.core import channels_first, load_model
 from napari_unet.core.bioimageio_export import ExportOptions, export_bioimageio
 from napari_unet.core.image_io import read_image
 
-from ._inputs import image_layout
+from ._inputs import add_channels, image_layout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,13 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what the model was trained on, for the documentation "
                         "(default: names the sample image)")
     p.add_argument("--description", default="", help="one-paragraph description")
+    add_channels(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    image = read_image(args.sample_image)
-    rgb, channel_axis = image_layout(model.in_channels, image.shape)
+    image, rgb, channel_axis = image_layout(read_image(args.sample_image), args.sample_image,
+                                            args, model.in_channels)
     options = ExportOptions(
         name=args.name or f"napari-unet {Path(args.model).stem}",
         trained_on=args.trained_on or (

@@ -178,6 +178,9 @@ def export_bioimageio(model: TrainedModel, sample_cf: np.ndarray, out: str | os.
     out = Path(out)
     if out.suffix.lower() != ".zip":
         raise UserInputError(f"A bioimage.io package is a .zip file; got {out.name}.")
+    if out.exists() and not package.is_napari_unet_package(out):
+        raise UserInputError(f"{out} exists and is not a package napari-unet exported; it is "
+                             "left untouched. Choose another file name.")
     options = options or ExportOptions()
     if len(options.name.strip()) < 5:
         raise UserInputError(f"The package name {options.name!r} is too short: bioimage.io "

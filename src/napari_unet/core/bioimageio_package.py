@@ -25,6 +25,7 @@ from .errors import ModelFileError
 from .images import Normalization
 from .labels import ClassInfo
 from .model import UNet, UNetConfig
+from .model_file import _check_finite_weights, _check_state_matches
 from .trained_model import TrainedModel
 
 MARKER = "napari_unet.json"
@@ -35,6 +36,15 @@ PACKAGE_FORMAT_VERSION = 1
 def is_package(path: str | os.PathLike) -> bool:
     """Whether ``path`` names a bioimage.io package (a ``.zip`` file), whoever made it."""
     return Path(path).suffix.lower() == ".zip"
+
+
+def is_napari_unet_package(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a zip archive holding napari-unet's :data:`MARKER`."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return MARKER in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _read_marker(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
@@ -64,7 +74,7 @@ def _read_state_dict(archive: zipfile.ZipFile, name: str, path: Path) -> dict[st
     try:
         state = torch.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError,
-            AttributeError, TypeError) as err:
+            AttributeError, TypeError, KeyError, IndexError, MemoryError) as err:
         raise ModelFileError(
             f"{path}: the weights could not be loaded safely (corrupt, or objects other than "
             f"weights, which napari-unet never executes). Details: {str(err).splitlines()[0]}"
@@ -85,13 +95,20 @@ def load_package(path: str | os.PathLike, expected_channels: int | None = None) 
         marker = _read_marker(archive, path)
         state = _read_state_dict(archive, marker["weights"], path)
     meta = marker.get("metadata", {})
-    try:
-        network = UNet(UNetConfig.from_dict(meta["unet"]))
+    try:  # the same checks as a .pt model file: metadata against the stored tensors first
+        config = UNetConfig.from_dict(meta["unet"])
+        _check_state_matches(config, state)
+        network = UNet(config)
         network.load_state_dict(state)
         classes = ClassInfo.from_dict(meta["classes"])
         normalization = Normalization(**meta["normalization"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise ModelFileError(f"{path} is damaged or incomplete: {str(err).splitlines()[0]}") from None
+    except ModelFileError as err:
+        raise ModelFileError(f"{path} is damaged: {err}") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError,
+            IndexError) as err:
+        raise ModelFileError(f"{path} is damaged or incomplete: {type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else ''}") from None
+    _check_finite_weights(path, state)
     if classes.num_classes != network.config.num_classes:
         raise ModelFileError(f"{path} is inconsistent: {classes.num_classes} class names for "
                              f"{network.config.num_classes} outputs.")
