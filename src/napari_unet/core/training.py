@@ -25,7 +25,9 @@ from .device import (
 )
 from .errors import UserInputError
 from .images import Normalization, channels_first
-from .labels import ClassInfo, TargetEncoder, check_labels, class_info_from_labels
+from .labels import (
+    ClassInfo, TargetEncoder, check_labels, class_info_from_labels, finetuning_encoder,
+)
 from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
 from .oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
@@ -163,17 +165,14 @@ class Trainer:
         for n, (image, lab) in enumerate(zip(images, labels)):  # shapes before classes
             check_labels(lab, channels_first(image, channel_axis, rgb).shape[1:],
                          name=f"labels of image {n + 1}")
-        if init is not None:
-            if init.classes.dense != dense and dense:
-                raise UserInputError("This model was trained on sparse strokes; fine-tune it "
-                                     "with sparse labels (0 = unpainted, 1..K = classes).")
+        if init is not None:  # the model's classes, but these labels' sparse/dense meaning
             classes = init.classes
-            if not classes.dense:
-                class_info_from_labels(labels, dense=False, num_classes=classes.num_classes)
+            encoder = finetuning_encoder(classes, labels, dense)
             net_cfg = init.config
             self.normalization = init.normalization
         else:
             classes = class_info_from_labels(labels, dense=dense)
+            encoder = TargetEncoder(classes)
             base = model_config or UNetConfig()
             first = np.asarray(images[0]) if len(images) else np.zeros((1, 1))
             c = _channels(first, channel_axis, rgb)
@@ -185,7 +184,7 @@ class Trainer:
         if len(patch) != net_cfg.spatial_dims:
             raise ValueError(f"patch_size {patch} does not match a {net_cfg.spatial_dims}D model.")
         self.data: TrainingData = build_training_data(
-            images, labels, TargetEncoder(classes), self.normalization,
+            images, labels, encoder, self.normalization,
             net_cfg.spatial_dims, tuple(patch), net_cfg.in_channels,
             cfg.validation_fraction, self.rng, channel_axis, rgb,
         )
@@ -197,6 +196,7 @@ class Trainer:
         self._format = fmt
         self.best: TrainedModel = self._snapshot(val_dice=None, steps=0, seconds=0.0)
         self._best_score: float = -math.inf
+        self.checkpoint_error: OSError | None = None
 
     # ------------------------------------------------------------------ helpers
     def _snapshot(self, val_dice: float | None, steps: int, seconds: float) -> TrainedModel:
@@ -250,10 +250,17 @@ class Trainer:
         return dice_from_confusion(conf)
 
     def _save_checkpoint(self) -> None:
+        """Write the best model to ``config.checkpoint``; a disk that refuses (full,
+        read-only) does not stop training: the error is kept in ``checkpoint_error`` and
+        the caller saves ``best`` elsewhere (see ``model_file.save_model_or_rescue``)."""
         if self.config.checkpoint:
             from .model_file import save_model  # local import: model_file imports this package
 
-            save_model(self.best, Path(self.config.checkpoint))
+            try:
+                save_model(self.best, Path(self.config.checkpoint))
+                self.checkpoint_error = None
+            except OSError as err:
+                self.checkpoint_error = err
 
     # ------------------------------------------------------------------ the run
     def run(self) -> Generator[TrainingEvent, None, TrainingResult]:
