@@ -133,6 +133,9 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
         )
     try:
         meta = json.loads(payload["metadata"])
+        for key in ("unet", "classes", "normalization"):
+            if not isinstance(meta, dict) or not isinstance(meta.get(key), dict):
+                raise ModelFileError(f"its metadata has no valid {key!r} section.")
         config = UNetConfig.from_dict(meta["unet"])
         classes = ClassInfo.from_dict(meta["classes"])
         normalization = Normalization(**meta["normalization"])
