@@ -14,6 +14,7 @@ flushed to disk, then renamed over the destination (:mod:`.atomic_write`).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -59,7 +60,9 @@ def save_model(model: TrainedModel, path: str | os.PathLike) -> Path:
         "metadata": json.dumps(model_metadata(model)),
         "state_dict": model.state_on_cpu(),
     }
-    return atomic_write(path, lambda handle: torch.save(payload, handle))
+    buffer = io.BytesIO()  # serialized in memory first: torch's zip writer reports a full
+    torch.save(payload, buffer)  # disk as RuntimeError("unexpected pos"), a write as OSError
+    return atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
 
 
 def rescue_folders() -> list[Path]:
