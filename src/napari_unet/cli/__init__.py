@@ -1,4 +1,4 @@
-"""The ``napari-unet`` command line: train, predict, evaluate, attack.
+"""The ``napari-unet`` command line: train, predict, evaluate, attack, robustness.
 
 Each subcommand is a module with ``register(subparsers)`` and ``run(args) -> int``.
 Any bad input ends with exit code 2 and one line naming the problem, never a traceback.
@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ("train", "predict", "evaluate", "attack")
+SUBCOMMANDS = ("train", "predict", "evaluate", "attack", "robustness")
 EXIT_BAD_INPUT = 2
 
 

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="model file (.pt)")
     parser.add_argument("--images", required=True, nargs="+", help="TIFF or PNG images")
     parser.add_argument("--attack", required=True, choices=sorted(ATTACKS),
-                        help="fgsm, pgd, segpgd, dag (L-inf) or cw (L2, eps caps it)")
+                        help="fgsm, pgd, segpgd, dag, eot (L-inf) or cw (L2, eps caps it)")
     parser.add_argument("--eps", required=True, type=float,
                         help="L-inf budget in normalized intensity units (e.g. 0.0157 = 4/255)")
     parser.add_argument("--steps", type=int, default=None,
@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out-dir", required=True, help="output folder")
     parser.add_argument("--target", type=int, default=None,
                         help="targeted attack: push pixels to this class value (1..K)")
+    parser.add_argument("--eot-samples", type=int, default=8,
+                        help="eot: random rotations/zooms/noise per step (default 8)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.set_defaults(run=run)
 
@@ -43,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--eps must be >= 0 (normalized units), got {args.eps}.")
     if args.steps is not None and args.steps < 1:
         raise UserInputError(f"--steps must be at least 1, got {args.steps}.")
+    if args.eot_samples < 1:
+        raise UserInputError(f"--eot-samples must be at least 1, got {args.eot_samples}.")
     if args.target is not None and args.target < 1:
         raise UserInputError(f"--target is a class value 1..K, got {args.target}.")
     model = load_model(args.model)
@@ -50,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--target {args.target} does not exist: the model has classes "
                              f"1..{model.num_classes}.")
     try:
-        attack = make_attack(args.attack, args.eps, args.steps, args.target)
+        options = {"samples": args.eot_samples} if args.attack == "eot" else {}
+        attack = make_attack(args.attack, args.eps, args.steps, args.target, **options)
     except ValueError as err:
         raise UserInputError(str(err)) from None
     out_dir = Path(args.out_dir)

@@ -9,7 +9,7 @@ import numpy as np
 
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
-from napari_unet.core.metrics import dense_to_classes, dice_iou_per_class, instance_f1
+from napari_unet.core.metrics import dice_iou_per_class, instance_f1, truth_classes
 
 from ._inputs import check_pairs
 
@@ -24,10 +24,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instances", action="store_true",
                    help="also report F1 of instance matching at IoU 0.5")
     p.set_defaults(run=run)
-
-
-def _truth_classes(truth: np.ndarray) -> np.ndarray:
-    return dense_to_classes(truth) if (truth == 0).any() else truth
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                 matched[key] += f1[key]
             pred, truth = (pred > 0).astype(np.uint8) + 1, (truth > 0).astype(np.uint8) + 1
         else:
-            truth = _truth_classes(truth)
+            truth = truth_classes(truth)
         scores = dice_iou_per_class(pred, truth)
         entry["classes"] = {str(c): s for c, s in scores.items()}
         per_image.append(entry)
