@@ -34,7 +34,7 @@ def test_attack_command_writes_images_and_json(isbi_model, isbi_test_slice, tmp_
         assert key in entry
 
 
-def test_attack_command_bad_input_exits_2(isbi_model, tmp_path, capsys):
+def test_attack_command_missing_image_or_bad_target_exits_2_with_one_line(isbi_model, tmp_path, capsys):
     model_path = tmp_path / "model.pt"
     save_model(isbi_model, model_path)
     code = main(["attack", "--model", str(model_path), "--images", str(tmp_path / "none.tif"),
