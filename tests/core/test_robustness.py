@@ -23,8 +23,8 @@ from tests.conftest import isbi_slice
 
 @pytest.fixture(scope="module")
 def held_out():
-    """A 128x128 crop of ISBI slice 5 (not trained on) and its classes."""
-    image, classes = isbi_slice(5, crop=128)
+    """A 128x128 crop of ISBI slice 6 (not trained on) and its classes."""
+    image, classes = isbi_slice(6, crop=128)
     return image, classes
 
 
