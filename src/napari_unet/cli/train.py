@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "budget (normalized intensity units, e.g. 0.0157 = 4/255); 0 = off")
     p.add_argument("--adversarial-steps", type=int, default=3, metavar="N",
                    help="PGD steps per adversarial batch (default 3)")
+    p.add_argument("--natural-perturbations", type=float, nargs="?", const=1.0, default=0.0,
+                   metavar="S", help="train on random rotations (±30°), zooms (0.8-1.25), "
+                        "blur, contrast (gamma) and noise at strength S in (0, 1] (1 without "
+                        "a value; default off): the perturbations of `napari-unet robustness`")
     add_device(p)
     p.set_defaults(run=run)
 
@@ -47,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError("--steps must be at least 1.")
     if args.max_time is not None and args.max_time <= 0:
         raise UserInputError("--max-time must be positive.")
+    if not 0.0 <= args.natural_perturbations <= 1.0:
+        raise UserInputError(f"--natural-perturbations is a strength in [0, 1], got "
+                             f"{args.natural_perturbations}.")
     max_time = args.max_time if (args.max_time is not None or args.steps is not None) else 60.0
     images = [read_image(p) for p in args.images]
     labels = [read_image(p) for p in args.labels]
@@ -56,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainingConfig(max_time=max_time, max_steps=args.steps, seed=args.seed,
                             device=args.device, checkpoint=args.out,
                             adversarial_eps=args.adversarial_eps,
-                            adversarial_steps=args.adversarial_steps)
+                            adversarial_steps=args.adversarial_steps,
+                            natural_perturbations=args.natural_perturbations)
     stop = StopFlag()
     trainer = Trainer(images, labels, dense=args.dense, init=init,
                       model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2),

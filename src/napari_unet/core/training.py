@@ -26,6 +26,7 @@ from .images import Normalization, channels_first
 from .labels import ClassInfo, TargetEncoder, check_labels, class_info_from_labels
 from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
+from .natural_augment import perturb_batch
 from .stopping import StopFlag
 from .trained_model import TrainedModel
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
@@ -54,6 +55,7 @@ class TrainingConfig:
     checkpoint: str | None = None  # path: the best model is saved there atomically
     adversarial_eps: float = 0.0  # > 0: PGD adversarial fine-tuning (normalized units)
     adversarial_steps: int = 3
+    natural_perturbations: float = 0.0  # 0..1: random rotation/zoom/blur/contrast/noise
 
     def __post_init__(self) -> None:
         if self.max_time is None and self.max_steps is None:
@@ -66,6 +68,9 @@ class TrainingConfig:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in [0, 1).")
+        if not 0.0 <= self.natural_perturbations <= 1.0:
+            raise ValueError("natural_perturbations is a strength in [0, 1], got "
+                             f"{self.natural_perturbations}.")
 
 
 @dataclass(frozen=True)
@@ -295,6 +300,7 @@ class Trainer:
             x = torch.from_numpy(xb).to(dev)
             y = torch.from_numpy(yb).to(dev)
             x, y = augment_batch(x, y, cfg.augment, gen)
+            x, y = perturb_batch(x, y, cfg.natural_perturbations, gen)
             x = x.contiguous(memory_format=self._format)
             if attack is not None:
                 x = attack.perturb(self.network, x, y, weights)
