@@ -94,6 +94,8 @@ def test_evaluate_instances_reports_matching_f1(tmp_path, capsys):
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    for name in ("a.tif", "b.tif", "c.tif"):  # exist, so the pairing check is what fails
+        (tmp_path / name).write_bytes(b"")
     proc = subprocess.run([sys.executable, "-m", "napari_unet.cli", *args],
                           capture_output=True, text=True)
     assert proc.returncode == 2

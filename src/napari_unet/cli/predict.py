@@ -3,52 +3,62 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from napari_unet.core import (
     PredictionConfig, PredictionProgress, load_model, predict, run_to_completion,
 )
+from napari_unet.core.device import describe_compute, precision_policy, select_device
 from napari_unet.core.image_io import read_image, write_tiff
+from napari_unet.core.oom import OutOfMemoryRetry
 
-from ._inputs import add_device
+from ._inputs import add_channels, add_device, image_layout
+from ._outputs import plan_outputs
+from ._validate import existing_file, output_dir
 from ._progress import ProgressBar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="segment images; writes DIR/<stem>.tif (classes 1..K)")
-    p.add_argument("--model", required=True, help="model file (.pt)")
-    p.add_argument("--images", nargs="+", required=True, metavar="IMG")
-    p.add_argument("--out-dir", required=True, metavar="DIR")
+    p.add_argument("--model", required=True, type=existing_file, help="model file (.pt)")
+    p.add_argument("--images", nargs="+", required=True, metavar="IMG", type=existing_file)
+    p.add_argument("--out-dir", required=True, metavar="DIR", type=output_dir)
     p.add_argument("--instances", action="store_true", help="also write <stem>_instances.tif")
     p.add_argument("--probabilities", action="store_true",
                    help="also write <stem>_probabilities.tif (K, ...) float32")
+    add_channels(p)
     add_device(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    suffixes = ["", *(["_instances"] if args.instances else []),
+                *(["_probabilities"] if args.probabilities else [])]
+    plans = plan_outputs(args.images, args.out_dir, suffixes, protected=[args.model])
     model = load_model(args.model)
-    out_dir = Path(args.out_dir)
     config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
                               device=args.device)
-    for path in args.images:
-        image = read_image(path)
-        rgb = model.in_channels in (3, 4) and image.ndim >= 3 and image.shape[-1] == model.in_channels
-        channel_axis = 0 if (model.in_channels > 1 and not rgb) else None
+    device = select_device(args.device)
+    print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
+    for path, plan in zip(args.images, plans):
+        image, rgb, channel_axis = image_layout(read_image(path), path, args, model.in_channels)
         bar = ProgressBar(Path(path).name)
 
-        def show(event: PredictionProgress, bar: ProgressBar = bar) -> None:
+        def show(event: PredictionProgress | OutOfMemoryRetry, bar: ProgressBar = bar) -> None:
+            if isinstance(event, OutOfMemoryRetry):
+                print(event.message, file=sys.stderr)
+                return
             bar.total = event.total
             bar.update(event.done, f"{event.done}/{event.total}")
 
         result = run_to_completion(
             predict(model, image, config=config, rgb=rgb, channel_axis=channel_axis), show)
         bar.close()
-        stem = Path(path).stem
-        write_tiff(out_dir / f"{stem}.tif", result.labels)
+        write_tiff(plan[""], result.labels)
         if result.instances is not None:
-            write_tiff(out_dir / f"{stem}_instances.tif", result.instances)
+            write_tiff(plan["_instances"], result.instances)
         if result.probabilities is not None:
-            write_tiff(out_dir / f"{stem}_probabilities.tif", result.probabilities)
-        print(f"{path} -> {out_dir / (stem + '.tif')}")
+            write_tiff(plan["_probabilities"], result.probabilities)
+        print(f"{path} -> {plan['']}")
     return 0

@@ -11,15 +11,16 @@ batch of tiles, whatever the stack length, unless probabilities are requested.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from .device import autocast, configure_cpu_threads, memory_format, select_device
+from .device import configure_cpu_threads, memory_format, precision_policy, select_device
 from .errors import UserInputError
 from .images import Normalization, channels_first, check_spatial
 from .instances import instance_labels
+from .oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
 from .stopping import StopFlag
 from .tiling import blend_weights, tile_grid
 from .trained_model import TrainedModel
@@ -31,7 +32,8 @@ from .trained_model import TrainedModel
 DEFAULT_TILE = {"cpu": {2: 512, 3: 128}, "accelerator": {2: 1024, 3: 128}}
 DEFAULT_OVERLAP = {2: 32, 3: 16}
 # pixels (voxels) per batch of tiles; on an accelerator this also bounds memory (~1 GB of
-# activations for the default model) whatever the tile size
+# activations for the default model) whatever the tile size. Used on an accelerator only
+# when its free memory is unknown: otherwise see oom.accelerator_batch_pixels.
 DEFAULT_BATCH_PIXELS = {"cpu": 2**18, "accelerator": 2**21}
 
 
@@ -41,13 +43,19 @@ def device_kind(device: torch.device) -> str:
 
 
 def default_tile(device: torch.device, dims: int) -> int:
-    """Nominal tile edge for ``dims``-D prediction on ``device``."""
-    return DEFAULT_TILE[device_kind(device)][dims]
+    """Nominal tile edge for ``dims``-D prediction on ``device``: on an accelerator with
+    less free memory than two 1024x1024 tiles need, 512."""
+    tile = DEFAULT_TILE[device_kind(device)][dims]
+    if dims == 2 and device.type != "cpu" and accelerator_batch_pixels(device) < 2 * tile**2:
+        return tile // 2
+    return tile
 
 
 def default_batch_size(tile_size: tuple[int, ...], device: torch.device) -> int:
     """Tiles of ``tile_size`` per forward pass on ``device`` (at least 1)."""
-    budget = DEFAULT_BATCH_PIXELS[device_kind(device)]
+    kind = device_kind(device)
+    budget = (DEFAULT_BATCH_PIXELS[kind] if kind == "cpu" else
+              accelerator_batch_pixels(device, fallback=DEFAULT_BATCH_PIXELS[kind]))
     return max(1, budget // int(np.prod(tile_size)))
 
 
@@ -64,6 +72,7 @@ class PredictionConfig:
     split_touching: bool = True
     device: str = "auto"
     threads: int | None = None
+    precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
@@ -107,12 +116,31 @@ def predict(
     rgb: bool = False,
     indices: list[tuple[int, ...]] | None = None,
     stop: StopFlag | None = None,
-) -> Generator[PredictionProgress, None, PredictionResult]:
+) -> Generator[PredictionProgress | OutOfMemoryRetry, None, PredictionResult]:
     """Segment ``image`` with ``model``; yields progress per unit, returns the result.
 
     ``indices`` restricts work to some leading indices (e.g. the slice in view).
+    On out-of-memory, retries with fewer tiles per batch, then smaller tiles, and yields
+    an ``oom.OutOfMemoryRetry`` event each time.
     """
     cfg = config or PredictionConfig()
+    device = select_device(cfg.device)
+    return retry_smaller_tiles(
+        lambda tile: _predict(model, image, replace(cfg, tile=tile), channel_axis, rgb,
+                              indices, stop),
+        cfg.tile or default_tile(device, model.spatial_dims), device)
+
+
+def _predict(
+    model: TrainedModel,
+    image: np.ndarray,
+    cfg: PredictionConfig,
+    channel_axis: int | None,
+    rgb: bool,
+    indices: list[tuple[int, ...]] | None,
+    stop: StopFlag | None,
+) -> Generator[PredictionProgress | OutOfMemoryRetry, None, PredictionResult]:
+    """:func:`predict` with the tile edge ``cfg.tile`` set."""
     stop = stop or StopFlag()
     image_cf = channels_first(image, channel_axis, rgb)
     dims = model.spatial_dims
@@ -140,13 +168,15 @@ def predict(
     if device.type == "cpu":
         configure_cpu_threads(cfg.threads)
     net = model.network.to(device, memory_format=memory_format(device, dims)).eval()
-    tile = cfg.tile or default_tile(device, dims)
+    tile = cfg.tile
     overlap = cfg.overlap if cfg.overlap is not None else DEFAULT_OVERLAP[dims]
     tile_size, windows = tile_grid(spatial, (tile,) * dims, (overlap,) * dims,
                                    model.config.size_multiple)
     weights = [torch.from_numpy(blend_weights(tile_size, w, spatial, (overlap,) * dims))
                for w in windows]
-    batch_size = cfg.batch_size or default_batch_size(tile_size, device)
+    forward = RetryingForward(net, device, cfg.batch_size or default_batch_size(tile_size, device))
+    batch_size = forward.batch_size
+    precision = precision_policy(device, cfg.precision)
     weight_sum = torch.zeros(spatial)
     for w, win in zip(weights, windows):
         weight_sum[win] += w
@@ -176,8 +206,9 @@ def predict(
                 break
             x = torch.from_numpy(np.stack([b[2] for b in batch])).to(device)
             x = x.contiguous(memory_format=memory_format(device, dims))
-            with autocast(device):
-                out = net(x)
+            with precision.autocast():
+                out = forward(x)  # fewer tiles at a time on out-of-memory
+            yield from forward.drain()
             # one tile per slice and no probabilities asked: the class of the largest
             # logit is the class of the largest probability, no softmax needed
             scores_only = len(windows) == 1 and probs is None

@@ -20,13 +20,18 @@ import numpy as np
 import torch
 
 from .augment import AugmentConfig, augment_batch
-from .device import autocast, configure_cpu_threads, memory_format, select_device
+from .device import (
+    configure_cpu_threads, describe_compute, memory_format, precision_policy, select_device,
+)
 from .errors import UserInputError
 from .images import Normalization, channels_first
-from .labels import ClassInfo, TargetEncoder, check_labels, class_info_from_labels
+from .labels import (
+    ClassInfo, TargetEncoder, check_labels, class_info_from_labels, finetuning_encoder,
+)
 from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
 from .natural_augment import perturb_batch
+from .oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
 from .stopping import StopFlag
 from .trained_model import TrainedModel
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
@@ -55,6 +60,7 @@ class TrainingConfig:
     checkpoint: str | None = None  # path: the best model is saved there atomically
     adversarial_eps: float = 0.0  # > 0: PGD adversarial fine-tuning (normalized units)
     adversarial_steps: int = 3
+    precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
     natural_perturbations: float = 0.0  # 0..1: random rotation/zoom/blur/contrast/noise
 
     def __post_init__(self) -> None:
@@ -82,6 +88,7 @@ class TrainingStarted:
     device: str
     max_steps: int | None
     max_time: float | None
+    compute: str = ""  # "device: cuda:0 (NVIDIA T4), precision: float16 + gradient scaling"
 
 
 @dataclass(frozen=True)
@@ -108,13 +115,13 @@ class TrainingResult:
     model: TrainedModel  # the best model of the run
     steps: int
     elapsed: float
-    stop_reason: str  # "max_steps", "max_time" or "stopped"
+    stop_reason: str  # "max_steps", "max_time", "stopped" or "out_of_memory"
     best_validation_dice: float | None
     losses: list[float]
     validations: list[ValidationScores]
 
 
-TrainingEvent = TrainingStarted | TrainingStep | ValidationScores
+TrainingEvent = TrainingStarted | TrainingStep | ValidationScores | TrainingOutOfMemory
 
 
 class Trainer:
@@ -152,6 +159,7 @@ class Trainer:
             torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.device = select_device(cfg.device)
+        self.precision = precision_policy(self.device, cfg.precision)
         if self.device.type == "cpu":
             configure_cpu_threads(cfg.threads)
 
@@ -162,17 +170,14 @@ class Trainer:
         for n, (image, lab) in enumerate(zip(images, labels)):  # shapes before classes
             check_labels(lab, channels_first(image, channel_axis, rgb).shape[1:],
                          name=f"labels of image {n + 1}")
-        if init is not None:
-            if init.classes.dense != dense and dense:
-                raise UserInputError("This model was trained on sparse strokes; fine-tune it "
-                                     "with sparse labels (0 = unpainted, 1..K = classes).")
+        if init is not None:  # the model's classes, but these labels' sparse/dense meaning
             classes = init.classes
-            if not classes.dense:
-                class_info_from_labels(labels, dense=False, num_classes=classes.num_classes)
+            encoder = finetuning_encoder(classes, labels, dense)
             net_cfg = init.config
             self.normalization = init.normalization
         else:
             classes = class_info_from_labels(labels, dense=dense)
+            encoder = TargetEncoder(classes)
             base = model_config or UNetConfig()
             first = np.asarray(images[0]) if len(images) else np.zeros((1, 1))
             c = _channels(first, channel_axis, rgb)
@@ -184,7 +189,7 @@ class Trainer:
         if len(patch) != net_cfg.spatial_dims:
             raise ValueError(f"patch_size {patch} does not match a {net_cfg.spatial_dims}D model.")
         self.data: TrainingData = build_training_data(
-            images, labels, TargetEncoder(classes), self.normalization,
+            images, labels, encoder, self.normalization,
             net_cfg.spatial_dims, tuple(patch), net_cfg.in_channels,
             cfg.validation_fraction, self.rng, channel_axis, rgb,
         )
@@ -196,6 +201,7 @@ class Trainer:
         self._format = fmt
         self.best: TrainedModel = self._snapshot(val_dice=None, steps=0, seconds=0.0)
         self._best_score: float = -math.inf
+        self.checkpoint_error: OSError | None = None
 
     # ------------------------------------------------------------------ helpers
     def _snapshot(self, val_dice: float | None, steps: int, seconds: float) -> TrainedModel:
@@ -238,7 +244,7 @@ class Trainer:
         conf = torch.zeros(k, k, dtype=torch.long)
         was_training = self.network.training
         self.network.eval()
-        with torch.inference_mode(), autocast(self.device):
+        with torch.inference_mode(), self.precision.autocast():
             for i in range(0, len(windows), self.config.batch_size):
                 chunk = windows[i: i + self.config.batch_size]
                 x = torch.from_numpy(np.stack([w[0] for w in chunk])).to(self.device)
@@ -249,10 +255,17 @@ class Trainer:
         return dice_from_confusion(conf)
 
     def _save_checkpoint(self) -> None:
+        """Write the best model to ``config.checkpoint``; a disk that refuses (full,
+        read-only) does not stop training: the error is kept in ``checkpoint_error`` and
+        the caller saves ``best`` elsewhere (see ``model_file.save_model_or_rescue``)."""
         if self.config.checkpoint:
             from .model_file import save_model  # local import: model_file imports this package
 
-            save_model(self.best, Path(self.config.checkpoint))
+            try:
+                save_model(self.best, Path(self.config.checkpoint))
+                self.checkpoint_error = None
+            except OSError as err:
+                self.checkpoint_error = err
 
     # ------------------------------------------------------------------ the run
     def run(self) -> Generator[TrainingEvent, None, TrainingResult]:
@@ -272,8 +285,10 @@ class Trainer:
             from .attacks.adversarial_training import AdversarialBatch
 
             attack = AdversarialBatch(cfg.adversarial_eps, cfg.adversarial_steps)
+        scaler = self.precision.make_scaler()  # float16: scale the loss, skip inf steps
         yield TrainingStarted(self.classes, self.data.painted_pixels, self.data.validation_pixels,
-                              len(self.data.units), str(dev), cfg.max_steps, cfg.max_time)
+                              len(self.data.units), str(dev), cfg.max_steps, cfg.max_time,
+                              describe_compute(dev, self.precision))
         start = time.perf_counter()
         losses: list[float] = []
         validations: list[ValidationScores] = []
@@ -296,20 +311,14 @@ class Trainer:
             lr = self._lr(progress)
             for group in opt.param_groups:
                 group["lr"] = lr
-            xb, yb = sampler.sample(cfg.batch_size)
-            x = torch.from_numpy(xb).to(dev)
-            y = torch.from_numpy(yb).to(dev)
-            x, y = augment_batch(x, y, cfg.augment, gen)
-            x, y = perturb_batch(x, y, cfg.natural_perturbations, gen)
-            x = x.contiguous(memory_format=self._format)
-            if attack is not None:
-                x = attack.perturb(self.network, x, y, weights)
-            with autocast(dev):
-                logits = self.network(x)
-            loss = segmentation_loss(logits, y, weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            try:
+                loss = self._train_step(sampler, gen, attack, weights, opt, scaler)
+            except Exception as err:  # noqa: BLE001 - only out-of-memory is handled
+                if not is_out_of_memory(err):
+                    raise
+                yield self._out_of_memory(step)
+                reason = "out_of_memory"
+                break
             step += 1
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -326,7 +335,7 @@ class Trainer:
                 validations.append(self._record(windows, step, elapsed, ema))
                 yield validations[-1]
         elapsed = time.perf_counter() - start
-        if step and (not validations or validations[-1].step != step):
+        if step and reason != "out_of_memory" and (not validations or validations[-1].step != step):
             validations.append(self._record(windows, step, elapsed, ema))
             yield validations[-1]
         best = self.best
@@ -340,6 +349,42 @@ class Trainer:
             losses=losses,
             validations=validations,
         )
+
+    def _train_step(self, sampler: PatchSampler, gen: torch.Generator, attack: Any,
+                    weights: torch.Tensor, opt: torch.optim.Optimizer,
+                    scaler: torch.amp.GradScaler | None) -> torch.Tensor:
+        """One optimizer step on a fresh batch; returns the loss. With a scaler (float16),
+        the loss is scaled before ``backward`` and a step whose gradients are not finite
+        is skipped, as :class:`torch.amp.GradScaler` does."""
+        cfg, dev = self.config, self.device
+        xb, yb = sampler.sample(cfg.batch_size)
+        x = torch.from_numpy(xb).to(dev)
+        y = torch.from_numpy(yb).to(dev)
+        x, y = augment_batch(x, y, cfg.augment, gen)
+        x, y = perturb_batch(x, y, cfg.natural_perturbations, gen)
+        x = x.contiguous(memory_format=self._format)
+        if attack is not None:
+            x = attack.perturb(self.network, x, y, weights)
+        with self.precision.autocast():
+            logits = self.network(x)
+        loss = segmentation_loss(logits, y, weights)
+        opt.zero_grad(set_to_none=True)
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)  # unscales; skips the step if a gradient is inf or nan
+            scaler.update()
+        return loss
+
+    def _out_of_memory(self, step: int) -> TrainingOutOfMemory:
+        """Stop event after an out-of-memory error: the cache freed, what to lower said."""
+        free_device_memory(self.device)
+        patch = self.config.patch_size or DEFAULT_PATCH[self.net_config.spatial_dims]
+        return TrainingOutOfMemory(step, training_advice(
+            step, self.device, self.config.batch_size, tuple(patch),
+            self.net_config.base_channels))
 
     def _record(self, windows: list, step: int, elapsed: float, ema: float | None) -> ValidationScores:
         """Score validation pixels (or, without them, the smoothed loss); keep the best model."""
