@@ -36,6 +36,7 @@ from .stopping import StopFlag
 from .trained_model import TrainedModel
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
 
+MIN_RELIABLE_PIXELS = 500  # held-out pixels per class for a validation Dice to mean much
 DEFAULT_PATCH = {2: (128, 128), 3: (32, 64, 64)}
 
 
@@ -103,11 +104,21 @@ class TrainingStep:
 
 @dataclass(frozen=True)
 class ValidationScores:
+    """Dice of the held-out painted pixels; ``pixels`` says how many each class rests on."""
+
     step: int
     dice: tuple[float | None, ...]  # per class, None where the class is not in validation
     mean_dice: float | None
     elapsed: float
     improved: bool
+    pixels: tuple[int, ...] = ()  # held-out pixels per class
+
+    @property
+    def reliable(self) -> bool:
+        """Every scored class rests on at least :data:`MIN_RELIABLE_PIXELS` held-out pixels;
+        below that a Dice of 1.000 says little (a few dozen pixels of one stroke)."""
+        counted = [n for n, d in zip(self.pixels, self.dice) if d is not None]
+        return bool(counted) and min(counted) >= MIN_RELIABLE_PIXELS
 
 
 @dataclass
@@ -245,7 +256,9 @@ class Trainer:
             parts.append(elapsed / cfg.max_time)
         return min(1.0, max(parts))
 
-    def _validate(self, windows: list[tuple[np.ndarray, np.ndarray]]) -> list[float | None]:
+    def _validate(self, windows: list[tuple[np.ndarray, np.ndarray]]
+                  ) -> tuple[list[float | None], list[int]]:
+        """Per-class Dice of the validation windows, and held-out pixels per class."""
         k = self.classes.num_classes
         conf = torch.zeros(k, k, dtype=torch.long)
         was_training = self.network.training
@@ -258,7 +271,7 @@ class Trainer:
                 pred = self.network(x.contiguous(memory_format=self._format)).argmax(1).cpu()
                 conf += confusion_counts(pred, y, k)
         self.network.train(was_training)
-        return dice_from_confusion(conf)
+        return dice_from_confusion(conf), conf.sum(1).tolist()
 
     def _save_checkpoint(self) -> None:
         """Write the best model to ``config.checkpoint``; a disk that refuses (full,
@@ -395,9 +408,11 @@ class Trainer:
     def _record(self, windows: list, step: int, elapsed: float, ema: float | None) -> ValidationScores:
         """Score validation pixels (or, without them, the smoothed loss); keep the best model."""
         dice: tuple[float | None, ...] = ()
+        pixels: tuple[int, ...] = ()
         mean: float | None = None
         if windows:
-            dice = tuple(self._validate(windows))
+            scores, counts = self._validate(windows)
+            dice, pixels = tuple(scores), tuple(int(n) for n in counts)
             scored = [d for d in dice if d is not None]
             mean = float(np.mean(scored)) if scored else None
         score = mean if mean is not None else -(ema if ema is not None else math.inf)
@@ -406,7 +421,7 @@ class Trainer:
             self._best_score = score
             self.best = self._snapshot(mean, step, elapsed)
             self._save_checkpoint()
-        return ValidationScores(step, dice, mean, elapsed, improved)
+        return ValidationScores(step, dice, mean, elapsed, improved, pixels)
 
 
 def warm_up() -> None:
