@@ -14,6 +14,7 @@ flushed to disk, then renamed over the destination (:mod:`.atomic_write`).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -59,7 +60,9 @@ def save_model(model: TrainedModel, path: str | os.PathLike) -> Path:
         "metadata": json.dumps(model_metadata(model)),
         "state_dict": model.state_on_cpu(),
     }
-    return atomic_write(path, lambda handle: torch.save(payload, handle))
+    buffer = io.BytesIO()  # serialized in memory first: torch's zip writer reports a full
+    torch.save(payload, buffer)  # disk as RuntimeError("unexpected pos"), a write as OSError
+    return atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
 
 
 def rescue_folders() -> list[Path]:
@@ -138,6 +141,9 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
         )
     try:
         meta = json.loads(payload["metadata"])
+        for key in ("unet", "classes", "normalization"):
+            if not isinstance(meta, dict) or not isinstance(meta.get(key), dict):
+                raise ModelFileError(f"its metadata has no valid {key!r} section.")
         config = UNetConfig.from_dict(meta["unet"])
         classes = ClassInfo.from_dict(meta["classes"])
         normalization = Normalization(**meta["normalization"])
