@@ -159,8 +159,11 @@ def prediction_rows(model: TrainedModel, stack: np.ndarray, device: torch.device
     runs = [(b, auto, True) for b in batches]
     runs += [(batch, p, layout) for layout in (True, False) for p in PRECISIONS
              if (batch, p, layout) not in runs]
-    return [bench_prediction(model, stack, device, b, p, layout, reference, repeats)
-            for b, p, layout in runs]
+    rows = []
+    for b, p, layout in runs:
+        rows.append(bench_prediction(model, stack, device, b, p, layout, reference, repeats))
+        print(f"# {rows[-1]}", file=sys.stderr, flush=True)  # progress of a long sweep
+    return rows
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -197,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         row, model = bench_training(device, images, classes, source, args.steps, precision,
                                     args.seed)
         rows.append(row)
+        print(f"# {row}", file=sys.stderr, flush=True)
         if precision == "auto":
             trained = model
         if precision_policy(device).dtype is None:
