@@ -1,13 +1,12 @@
 """Make the README screenshots: napari at 1366x768 (a laptop screen) with the widgets
-docked, each widget in use during the loop, on a real fluorescence nuclei image
-(``../shared/data/nuclei2d``; the synthetic sample when it is missing; see
-``_real_sample.py``). Run under Xvfb on a machine with no display:
+docked, each widget in use during the loop, on the demo's real image (the nuclei of
+``../shared/data/nuclei2d`` when it is there; see ``demo.demo_data``). Run under Xvfb on a
+machine with no display:
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/make_screenshots.py docs/screenshots
 
-Strokes are painted (simulated) on the left half of the image only; the right half is
-never painted, so the Dice printed for it is an honest measure on unseen nuclei. Trains
-the default ("fast") model for 150 steps (about a minute in all on 2 idle CPU cores).
+Prints the Dice of the objects on the pixels that were not painted, as the demo does.
+Trains the default ("fast") model for 150 steps (about a minute in all on 2 idle CPU cores).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _real_sample import load_sample, unseen_half_dice
+from demo import demo_data, report_validation
 
 WINDOW = (1366, 768)
 TRAIN_STEPS = 150  # steps rather than seconds: the same model on a busy or an idle machine
@@ -74,11 +73,12 @@ def main(out: str = "docs/screenshots") -> int:
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    name, image_data, strokes_data, truth = load_sample()
+    layers, truth, source = demo_data()
+    print(f"image: {source}")
     viewer = napari.Viewer(title="napari-unet")
     viewer.window._qt_window.resize(*WINDOW)
-    image = viewer.add_image(image_data, name=name)
-    strokes = viewer.add_labels(strokes_data, name=f"{name} strokes")
+    image = viewer.add_image(layers[0][0], **layers[0][1])
+    strokes = viewer.add_labels(layers[1][0], **layers[1][1])
     s = Shooter(viewer, folder)
 
     def show(role: str, visible: bool = True) -> None:
@@ -105,7 +105,7 @@ def main(out: str = "docs/screenshots") -> int:
     segment._uncertainty.value = True
     s.wait(segment.segment())
     seg = find_output(viewer, image, "segmentation")
-    print(f"Dice of the nuclei on the unpainted right half: {unseen_half_dice(seg.data, truth):.3f}")
+    report_validation(viewer, image.name, strokes.name, truth)
     show("preview", False)
     show("uncertainty", False)
     viewer.layers.selection.active = seg
@@ -121,7 +121,8 @@ def main(out: str = "docs/screenshots") -> int:
     s.shot("0_window_1366x768.png")
 
     # 3. correct part of the segmentation (as with the brush), retrain
-    seg.data[:128, :128] = truth[:128, :128]
+    corner = (0,) * (seg.data.ndim - 2) + (slice(None, 128), slice(None, 128))
+    seg.data[corner] = truth[:128, :128]
     seg.refresh()
     train._retrain_time.value = 20
     train._retrain_from.value = [strokes, seg]

@@ -160,8 +160,9 @@ class ViewerWidget(Container):
     def _ask_load(self) -> None:
         from qtpy.QtWidgets import QFileDialog
 
-        path, _ = QFileDialog.getOpenFileName(self.native, "Load model", "",
-                                              "napari-unet model (*.pt)")
+        path, _ = QFileDialog.getOpenFileName(
+            self.native, "Load model", "",
+            "napari-unet model or bioimage.io package it exported (*.pt *.zip)")
         if path:
             self.load_model_from(path)
 
