@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,7 @@ def run_forest(image, strokes, dev, seed: int) -> dict:
     from sklearn.ensemble import RandomForestClassifier
 
     painted = strokes > 0
+    warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")
     forest = RandomForestClassifier(n_estimators=100, n_jobs=available_cpu_cores(),
                                     random_state=seed)
     forest.fit(forest_features(image)[painted], strokes[painted])

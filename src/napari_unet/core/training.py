@@ -123,6 +123,18 @@ class ValidationScores:
         counted = [n for n, d in zip(self.pixels, self.dice) if d is not None]
         return bool(counted) and min(counted) >= MIN_RELIABLE_PIXELS
 
+    def summary(self) -> str:
+        """One line for people: the Dice, the pixels it rests on, and whether that is enough."""
+        if self.mean_dice is None:
+            return "Validation: no held-out pixels (paint more strokes to get a figure)."
+        counted = [n for n, d in zip(self.pixels, self.dice) if d is not None]
+        text = (f"Validation Dice {self.mean_dice:.3f} on {sum(counted):,} held-out pixels "
+                f"(fewest in one class: {min(counted):,})")
+        if self.reliable:
+            return text + "."
+        return (text + f": unreliable, under {MIN_RELIABLE_PIXELS} pixels per class. Paint "
+                "more strokes (on other images too) before trusting it.")
+
 
 @dataclass(frozen=True)
 class ModelSnapshot:
