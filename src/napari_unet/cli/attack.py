@@ -15,23 +15,31 @@ from pathlib import Path
 from napari_unet.core.attacks import ATTACKS, DEFAULT_STEPS, make_attack
 from napari_unet.core.errors import UserInputError
 
+from ._inputs import add_channels, add_device, image_layout
+from ._outputs import plan_outputs
+from ._validate import existing_file, float_in_range, int_in_range, output_dir
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "attack", help="make adversarial images and measure the damage",
         description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="model file (.pt)")
-    parser.add_argument("--images", required=True, nargs="+", help="TIFF or PNG images")
+    parser.add_argument("--model", required=True, type=existing_file, help="model file (.pt)")
+    parser.add_argument("--images", required=True, nargs="+", type=existing_file,
+                        help="TIFF or PNG images")
     parser.add_argument("--attack", required=True, choices=sorted(ATTACKS),
-                        help="fgsm, pgd, segpgd, dag (L-inf) or cw (L2, eps caps it)")
-    parser.add_argument("--eps", required=True, type=float,
+                        help="fgsm, pgd, segpgd, dag, eot (L-inf) or cw (L2, eps caps it)")
+    parser.add_argument("--eps", required=True, type=float_in_range(0.0, 1.0),
                         help="L-inf budget in normalized intensity units (e.g. 0.0157 = 4/255)")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--steps", type=int_in_range(1, 100_000), default=None,
                         help=f"iterations (defaults: {DEFAULT_STEPS})")
-    parser.add_argument("--out-dir", required=True, help="output folder")
-    parser.add_argument("--target", type=int, default=None,
+    parser.add_argument("--out-dir", required=True, type=output_dir, help="output folder")
+    parser.add_argument("--target", type=int_in_range(1, 255), default=None,
                         help="targeted attack: push pixels to this class value (1..K)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--eot-samples", type=int_in_range(1, 1000), default=8,
+                        help="eot: random rotations/zooms/noise per step (default 8)")
+    add_channels(parser)
+    add_device(parser)
     parser.set_defaults(run=run)
 
 
@@ -39,32 +47,25 @@ def run(args: argparse.Namespace) -> int:
     from napari_unet.core import load_model, run_to_completion
     from napari_unet.core.image_io import read_image, write_tiff
 
-    if not args.eps >= 0:
-        raise UserInputError(f"--eps must be >= 0 (normalized units), got {args.eps}.")
-    if args.steps is not None and args.steps < 1:
-        raise UserInputError(f"--steps must be at least 1, got {args.steps}.")
-    if args.target is not None and args.target < 1:
-        raise UserInputError(f"--target is a class value 1..K, got {args.target}.")
+    plans = plan_outputs(args.images, args.out_dir, ["_adversarial", "_perturbation"],
+                         protected=[args.model])
     model = load_model(args.model)
     if args.target is not None and args.target > model.num_classes:
         raise UserInputError(f"--target {args.target} does not exist: the model has classes "
                              f"1..{model.num_classes}.")
     try:
-        attack = make_attack(args.attack, args.eps, args.steps, args.target)
+        options = {"samples": args.eot_samples} if args.attack == "eot" else {}
+        attack = make_attack(args.attack, args.eps, args.steps, args.target, **options)
     except ValueError as err:
         raise UserInputError(str(err)) from None
-    out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserInputError(f"--out-dir {out_dir} exists and is not a folder.")
     report = {"model": str(args.model), "attack": attack.describe(), "images": []}
-    for name in args.images:
+    for name, plan in zip(args.images, plans):
         path = Path(name)
-        image = read_image(path)
-        rgb = image.ndim == 3 and image.shape[-1] in (3, 4) and model.in_channels in (3, 4)
-        result = run_to_completion(attack.run(model, image, rgb=rgb, device=args.device))
-        adv_path = write_tiff(out_dir / f"{path.stem}_adversarial.tif", result.adversarial)
-        pert_path = write_tiff(out_dir / f"{path.stem}_perturbation.tif",
-                               result.perturbation.astype("float32"))
+        image, rgb, channel_axis = image_layout(read_image(path), name, args, model.in_channels)
+        result = run_to_completion(attack.run(model, image, rgb=rgb, channel_axis=channel_axis,
+                                              device=args.device))
+        adv_path = write_tiff(plan["_adversarial"], result.adversarial)
+        pert_path = write_tiff(plan["_perturbation"], result.perturbation.astype("float32"))
         entry = {"image": str(path), "adversarial": str(adv_path),
                  "perturbation": str(pert_path), **result.to_dict()}
         report["images"].append(entry)

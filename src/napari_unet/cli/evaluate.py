@@ -9,16 +9,18 @@ import numpy as np
 
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
-from napari_unet.core.metrics import dense_to_classes, dice_iou_per_class, instance_f1
+from napari_unet.core.labels import MAX_CLASSES, integer_labels
+from napari_unet.core.metrics import dice_iou_per_class, instance_f1, truth_classes
 
 from ._inputs import check_pairs
+from ._validate import existing_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score predictions against ground truth (JSON)")
-    p.add_argument("--pred", nargs="+", required=True, metavar="P",
+    p.add_argument("--pred", nargs="+", required=True, metavar="P", type=existing_file,
                    help="predicted class labels (1..K), or instance labels with --instances")
-    p.add_argument("--truth", nargs="+", required=True, metavar="T",
+    p.add_argument("--truth", nargs="+", required=True, metavar="T", type=existing_file,
                    help="ground truth: classes 1..K, or a dense mask containing 0 (e.g. 0/255), "
                         "whose sorted values become classes 1..K; instance ids with --instances")
     p.add_argument("--instances", action="store_true",
@@ -26,8 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _truth_classes(truth: np.ndarray) -> np.ndarray:
-    return dense_to_classes(truth) if (truth == 0).any() else truth
+def _check_class_count(labels: np.ndarray, path: str) -> None:
+    count = np.unique(labels).size
+    if count > MAX_CLASSES:
+        raise UserInputError(f"{path} holds {count} different values, more than the "
+                             f"{MAX_CLASSES} classes a segmentation has; for instance labels "
+                             "use --instances.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     totals: dict[int, list[int]] = {}
     matched = {"true_positives": 0, "predicted": 0, "true": 0}
     for p_path, t_path in zip(args.pred, args.truth):
-        pred, truth = read_image(p_path), read_image(t_path)
+        pred = integer_labels(read_image(p_path), p_path)
+        truth = integer_labels(read_image(t_path), t_path)
         if pred.shape != truth.shape:
             raise UserInputError(f"{p_path} has shape {pred.shape} but {t_path} has shape "
                                  f"{truth.shape}; compare images of the same size.")
@@ -48,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
                 matched[key] += f1[key]
             pred, truth = (pred > 0).astype(np.uint8) + 1, (truth > 0).astype(np.uint8) + 1
         else:
-            truth = _truth_classes(truth)
+            _check_class_count(pred, p_path)
+            _check_class_count(truth, t_path)
+            truth = truth_classes(truth)
         scores = dice_iou_per_class(pred, truth)
         entry["classes"] = {str(c): s for c, s in scores.items()}
         per_image.append(entry)

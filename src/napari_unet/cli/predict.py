@@ -11,23 +11,30 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from collections.abc import Generator
+import sys
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from napari_unet.core import (
     PredictionConfig, PredictionProgress, TrainedModel, load_model, predict, run_to_completion,
 )
-from napari_unet.core.device import available_cpu_cores
+from napari_unet.core.device import (
+    available_cpu_cores, describe_compute, precision_policy, select_device,
+)
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import OpenedImage, open_image, write_tiff
+from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
+from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction import block_plan
-from napari_unet.core.zarr_io import zarr_sink
+from napari_unet.core.zarr_io import is_zarr_path, zarr_sink
 
-from ._inputs import add_device
+from ._inputs import add_channels, add_device, image_layout
+from ._outputs import plan_outputs
 from ._progress import ProgressBar
+from ._validate import existing_file, output_dir
 
 OUT_FORMATS = ("auto", "tiff", "zarr")
 
@@ -35,13 +42,21 @@ OUT_FORMATS = ("auto", "tiff", "zarr")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="segment images; writes DIR/<stem>.tif or DIR/<stem>.zarr "
                                        "(classes 1..K)")
-    p.add_argument("--model", required=True, help="model file (.pt)")
-    p.add_argument("--images", nargs="+", required=True, metavar="IMG",
+    p.add_argument("--model", required=True, type=existing_file, help="model file (.pt)")
+    p.add_argument("--images", nargs="+", required=True, metavar="IMG", type=existing_image,
                    help="TIFF, PNG, zarr array or OME-Zarr image (.zarr; level 0 is used)")
-    p.add_argument("--out-dir", required=True, metavar="DIR")
+    p.add_argument("--out-dir", required=True, metavar="DIR", type=output_dir)
     p.add_argument("--instances", action="store_true", help="also write <stem>_instances")
     p.add_argument("--probabilities", action="store_true",
                    help="also write <stem>_probabilities (K, ...) float32")
+    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, metavar="PIXELS",
+                   help="with --instances: drop objects smaller than this (pixels; voxels "
+                        f"for a 3D model); default {DEFAULT_MIN_SIZE}")
+    p.add_argument("--split-strength", type=float, default=DEFAULT_SPLIT_STRENGTH,
+                   metavar="S", help="with --instances: 0 never splits touching objects, 1 "
+                                     "splits at the widest necks; a neck narrower than S times "
+                                     f"the smaller object's width is cut; default "
+                                     f"{DEFAULT_SPLIT_STRENGTH}")
     p.add_argument("--out-format", choices=OUT_FORMATS, default="auto",
                    help="auto (default): zarr for zarr inputs and cluster runs, TIFF otherwise")
     cluster = p.add_mutually_exclusive_group()
@@ -51,8 +66,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="run on a local dask cluster of N worker processes")
     p.add_argument("--block", type=int, default=None, metavar="PX",
                    help="block edge for images larger than one block (default 4096 in 2D)")
+    add_channels(p)
     add_device(p)
     p.set_defaults(run=run)
+
+
+def existing_image(text: str) -> str:
+    """An image file that exists, or a zarr folder."""
+    path = Path(text)
+    if path.is_dir() and is_zarr_path(path):
+        return text
+    return existing_file(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,24 +89,39 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     out_dir = Path(args.out_dir)
     config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
-                              device=args.device, block=args.block)
+                              device=args.device, min_object_size=args.min_size,
+                              split_strength=args.split_strength, block=args.block)
+    device = select_device(args.device)
+    print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     if args.workers is not None:  # the cores shared out among the worker processes
         config = replace(config, threads=max(1, available_cpu_cores() // args.workers))
     opened = [open_image(path) for path in args.images]  # bad paths fail before any work
+    zarr_out = [on_cluster or args.out_format == "zarr" or (
+        args.out_format == "auto" and bool(image.info)) for image in opened]
+    tiff_inputs = [p for p, z in zip(args.images, zarr_out) if not z]
+    suffixes = ["", *(["_instances"] if args.instances else []),
+                *(["_probabilities"] if args.probabilities else [])]
+    plan_outputs(tiff_inputs, out_dir, suffixes, protected=[args.model])  # refuses clashes
+    for path, image, to_zarr in zip(args.images, opened, zarr_out):
+        if to_zarr and (out_dir / f"{image.stem}.zarr").resolve() == Path(path).resolve():
+            raise UserInputError(f"Writing {out_dir / (image.stem + '.zarr')} would replace the "
+                                 f"input {path}; choose another --out-dir.")
     with _client(args) as client:
-        for path, image in zip(args.images, opened):
-            zarr_out = client is not None or args.out_format == "zarr" or (
-                args.out_format == "auto" and bool(image.info))
-            target = _predict_one(model, image, config, out_dir, zarr_out, client,
+        for path, image, to_zarr in zip(args.images, opened, zarr_out):
+            target = _predict_one(model, image, path, args, config, out_dir, to_zarr, client,
                                   _fingerprint(args.model, path, config))
             print(f"{path} -> {target}")
     return 0
 
 
-def _predict_one(model: TrainedModel, image: OpenedImage, config: PredictionConfig,
-                 out_dir: Path, zarr_out: bool, client: Any, fingerprint: dict) -> Path:
+def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argparse.Namespace,
+                 config: PredictionConfig, out_dir: Path, zarr_out: bool, client: Any,
+                 fingerprint: dict) -> Path:
     """Predict one image; returns the path of its class labels."""
-    rgb, channel_axis = _layout(model, image)
+    if image.channel_axis is not None and getattr(args, "channel_axis", None) is None:
+        args = argparse.Namespace(**{**vars(args), "channel_axis": image.channel_axis})
+    data, rgb, channel_axis = image_layout(image.data, path, args, model.in_channels)
+    image = replace(image, data=data)
     if client is not None:
         from napari_unet.core.distributed import predict_on_cluster
 
@@ -114,19 +153,13 @@ def _predict_one(model: TrainedModel, image: OpenedImage, config: PredictionConf
     return out_dir / f"{image.stem}.tif"
 
 
-def _layout(model: TrainedModel, image: OpenedImage) -> tuple[bool, int | None]:
-    """(rgb, channel_axis) of an image for ``model``: OME channel axis, RGB last, or axis 0."""
-    shape = image.data.shape
-    if image.channel_axis is not None:
-        return False, image.channel_axis
-    rgb = model.in_channels in (3, 4) and len(shape) >= 3 and shape[-1] == model.in_channels
-    return rgb, 0 if (model.in_channels > 1 and not rgb) else None
-
-
 def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -> Any:
     bar = ProgressBar(label)
 
-    def show(event: PredictionProgress) -> None:
+    def show(event: PredictionProgress | OutOfMemoryRetry) -> None:
+        if isinstance(event, OutOfMemoryRetry):
+            print(event.message, file=sys.stderr)
+            return
         bar.total = event.total
         bar.update(event.done, f"{event.done}/{event.total} blocks")
 

@@ -5,28 +5,36 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from napari_unet.core import (
-    PRESETS, StopFlag, Trainer, TrainingConfig, TrainingStep, UNetConfig, ValidationScores,
-    load_model,
-    run_to_completion, save_model,
+    PRESETS, StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingStarted, TrainingStep,
+    UNetConfig, ValidationScores, load_model, run_to_completion,
 )
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
+from napari_unet.core.model_file import is_model_file, save_model_or_rescue
+from napari_unet.core.oom import TrainingOutOfMemory
 
-from ._inputs import add_device, check_pairs
+from ._inputs import add_channels, add_device, check_pairs, image_layout
+from ._validate import (
+    existing_file, float_in_range, int_in_range, output_file, positive_float, positive_int, seed,
+)
 from ._progress import ProgressBar
+
+EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model from images and (sparse or dense) labels")
-    p.add_argument("--images", nargs="+", required=True, metavar="IMG", help="TIFF or PNG images")
-    p.add_argument("--labels", nargs="+", required=True, metavar="LAB",
+    p.add_argument("--images", nargs="+", required=True, metavar="IMG", type=existing_file,
+                   help="TIFF or PNG images")
+    p.add_argument("--labels", nargs="+", required=True, metavar="LAB", type=existing_file,
                    help="one label image per image: 0 = unpainted, 1..K = classes (or --dense)")
-    p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.pt)")
-    p.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--out", required=True, metavar="MODEL", type=output_file, help="model file to write (.pt)")
+    p.add_argument("--max-time", type=positive_float, default=None, metavar="SECONDS",
                    help="time budget in seconds (default 60 unless --steps is given)")
-    p.add_argument("--steps", type=int, default=None, metavar="N", help="number of training steps")
+    p.add_argument("--steps", type=positive_int, default=None, metavar="N", help="number of training steps")
     p.add_argument("--dense", action="store_true",
                    help="labels are dense masks: every value is a class (e.g. 0/255)")
     p.add_argument("--ndim", type=int, choices=(2, 3), default=None,
@@ -34,64 +42,106 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
                    help="model size: tiny, fast (default), large or classic "
                         "(depth and width as in the Train widget)")
-    p.add_argument("--init", metavar="MODEL", default=None, help="fine-tune this model file")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--adversarial-eps", type=float, default=0.0, metavar="EPS",
+    p.add_argument("--init", metavar="MODEL", default=None, type=existing_file, help="fine-tune this model file")
+    p.add_argument("--seed", type=seed, default=0, help="random seed 0..2**32-1 (default 0)")
+    p.add_argument("--adversarial-eps", type=float_in_range(0.0, 1.0), default=0.0, metavar="EPS",
                    help="train on PGD adversarial examples made on the fly with this L-inf "
                         "budget (normalized intensity units, e.g. 0.0157 = 4/255); 0 = off")
-    p.add_argument("--adversarial-steps", type=int, default=3, metavar="N",
+    p.add_argument("--adversarial-steps", type=int_in_range(1, 100), default=3, metavar="N",
                    help="PGD steps per adversarial batch (default 3)")
+    p.add_argument("--natural-perturbations", type=float_in_range(0.0, 1.0), nargs="?",
+                   const=1.0, default=0.0, metavar="S",
+                   help="train on random rotations (±30°), zooms (0.8-1.25), blur, contrast "
+                        "(gamma) and noise at strength S in (0, 1] (1 without a value; default "
+                        "off): the perturbations of `napari-unet robustness`")
+    add_channels(p)
     add_device(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_pairs(args.images, args.labels, "images", "labels")
-    if args.steps is not None and args.steps < 1:
-        raise UserInputError("--steps must be at least 1.")
-    if args.max_time is not None and args.max_time <= 0:
-        raise UserInputError("--max-time must be positive.")
+    check_replaceable(args.out)
+    trainer = _make_trainer(args)
+    bar = ProgressBar("training", total=1.0)
+    seen = {"progress": 0.0, "step": 0}
+
+    def show(event: object) -> None:
+        if isinstance(event, TrainingStarted):
+            print(event.compute, file=sys.stderr)
+        elif isinstance(event, TrainingOutOfMemory):
+            bar.close()
+            print(event.message, file=sys.stderr)
+        elif isinstance(event, TrainingStep):
+            seen["progress"], seen["step"] = event.progress, event.step
+            bar.update(event.progress, f"step {event.step} loss {event.loss:.3f}")
+        elif isinstance(event, ValidationScores) and event.mean_dice is not None:
+            bar.update(seen["progress"], f"validation Dice {event.mean_dice:.3f}")
+
+    try:
+        result = run_to_completion(trainer.run(), show)
+    except KeyboardInterrupt:
+        bar.close()
+        return save_learned(trainer.best, args.out, f"interrupted at step {seen['step']}",
+                            EXIT_INTERRUPTED)
+    bar.close()
+    dice = result.best_validation_dice
+    print(f"trained {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason})"
+          + (f"; validation Dice {dice:.3f}" if dice is not None else ""))
+    code = EXIT_BAD_INPUT if result.stop_reason == "out_of_memory" else 0  # as cli.main does
+    return save_learned(result.model, args.out, f"stopped after {result.steps} steps", code)
+
+
+def _make_trainer(args: argparse.Namespace) -> Trainer:
+    """Read the files and build the :class:`Trainer` (everything before the first step)."""
     max_time = args.max_time if (args.max_time is not None or args.steps is not None) else 60.0
-    images = [read_image(p) for p in args.images]
-    labels = [read_image(p) for p in args.labels]
     init = load_model(args.init) if args.init else None
     if init is not None and args.ndim is not None and init.spatial_dims != args.ndim:
         raise UserInputError(f"--init is a {init.spatial_dims}D model but --ndim {args.ndim} was given.")
     if init is not None and args.preset is not None:
         raise UserInputError("--preset sets the size of a new model; --init keeps the size of "
                              "the model it fine-tunes. Give one of them.")
+    layouts = [image_layout(read_image(p), p, args, init.in_channels if init else None)
+               for p in args.images]
+    if len({(rgb, axis) for _, rgb, axis in layouts}) > 1:
+        raise UserInputError("The images have different channel layouts; use --rgb or "
+                             "--channel-axis N to say where the channels are.")
+    labels = [read_image(p) for p in args.labels]
     config = TrainingConfig(max_time=max_time, max_steps=args.steps, seed=args.seed,
                             device=args.device, checkpoint=args.out,
                             adversarial_eps=args.adversarial_eps,
-                            adversarial_steps=args.adversarial_steps)
-    stop = StopFlag()
-    trainer = Trainer(images, labels, dense=args.dense, init=init,
-                      model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2,
-                                           **PRESETS[args.preset or "fast"]),
-                      config=config, stop=stop)
-    bar = ProgressBar("training", total=1.0)
-    progress = 0.0
+                            adversarial_steps=args.adversarial_steps,
+                            natural_perturbations=args.natural_perturbations)
+    return Trainer([image for image, _, _ in layouts], labels, dense=args.dense, init=init,
+                   model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2,
+                                        **PRESETS[args.preset or "fast"]),
+                   config=config, stop=StopFlag(), rgb=layouts[0][1],
+                   channel_axis=layouts[0][2])
 
-    def show(event: object) -> None:
-        nonlocal progress
-        if isinstance(event, TrainingStep):
-            progress = event.progress
-            bar.update(progress, f"step {event.step} loss {event.loss:.3f}")
-        elif isinstance(event, ValidationScores) and event.mean_dice is not None:
-            bar.update(progress, f"validation Dice {event.mean_dice:.3f}")
 
-    try:
-        result = run_to_completion(trainer.run(), show)
-    except KeyboardInterrupt:
-        bar.close()
-        save_model(trainer.best, args.out)
-        print(f"interrupted: best model so far saved to {args.out}", file=sys.stderr)
-        return 130
-    bar.close()
-    save_model(result.model, args.out)
-    dice = result.best_validation_dice
-    print(f"trained {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason}); "
-          f"validation Dice {dice:.3f}" if dice is not None else
-          f"trained {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason})")
-    print(f"model saved to {args.out}")
-    return 0
+def check_replaceable(out: str) -> None:
+    """``--out`` may replace only a napari-unet model file, never e.g. a labels TIFF."""
+    if Path(out).exists() and not is_model_file(out):
+        raise UserInputError(f"--out {out} exists and is not a napari-unet model file; "
+                             "refusing to replace it. Choose another file name.")
+
+
+def save_learned(model: TrainedModel, out: str, what: str, code: int) -> int:
+    """Save ``model`` to ``out`` only if it learned (took a step and was validated), so an
+    early stop never replaces a good model with an untrained one. A disk that refuses the
+    write gets the model kept in a rescue folder. Prints one line; returns the exit code."""
+    if not model.rounds or not model.rounds[-1].get("steps"):
+        state = "left unchanged" if Path(out).exists() else "not written"
+        print(f"{what}, before the model was first validated: no model saved ({out} {state}).",
+              file=sys.stderr)
+        return code or EXIT_BAD_INPUT
+    outcome = save_model_or_rescue(model, out)
+    if outcome.error is not None:
+        print(f"{what}: could not write {out} ({outcome.error.strerror or outcome.error}); the "
+              f"model was saved to {outcome.path} instead ({out} is unchanged).", file=sys.stderr)
+        return code or EXIT_BAD_INPUT
+    dice = model.rounds[-1].get("validation_dice")
+    score = f", validation Dice {dice:.3f}" if isinstance(dice, float) else ""
+    print(f"{what}: model of step {model.rounds[-1]['steps']}{score} saved to {out}",
+          file=sys.stdout if code == 0 else sys.stderr)
+    return code

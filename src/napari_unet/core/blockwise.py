@@ -17,8 +17,9 @@ yields each block's scores as soon as its last tile is done.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -152,15 +153,18 @@ class BlockScores:
 
 
 def run_blocks(
-    network: torch.nn.Module, device: torch.device, source_cf, low: np.ndarray,
-    high: np.ndarray, blocks: Sequence[Block], tiling: Tiling, num_classes: int,
-    probabilities: bool, stop: StopFlag,
-) -> Generator[BlockScores, None, bool]:
+    forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device, source_cf,
+    low: np.ndarray, high: np.ndarray, blocks: Sequence[Block], tiling: Tiling,
+    num_classes: int, probabilities: bool, stop: StopFlag, precision: Any = None,
+) -> Generator[Any, None, bool]:
     """Predict ``blocks`` of the channels-first ``source_cf``; yields :class:`BlockScores`
-    as blocks finish; returns True if stopped.
+    as blocks finish (and whatever ``forward.drain()`` returns after each batch, e.g.
+    out-of-memory retries); returns True if stopped.
 
-    ``network`` is already on ``device`` in eval mode. Tiles of consecutive blocks share
-    batches when they have the same shape.
+    ``forward`` runs the network (already on ``device`` in eval mode) on ``(B, C, *T)``;
+    ``precision`` has an ``autocast()`` context (default: :func:`.device.autocast`);
+    ``probabilities``: blocks must carry normalized probabilities. Tiles of consecutive
+    blocks share batches when they have the same shape.
     """
     dims = len(blocks[0].read) if blocks else 0
     cache: dict[tuple[int, ...], _Windows] = {}
@@ -195,19 +199,20 @@ def run_blocks(
                 return False
             if stop.requested:
                 return True
-            out = _forward(network, device, dims, batch, probabilities, windows_of, blocks)
+            with precision.autocast() if precision is not None else autocast(device):
+                out = _forward(forward, device, dims, batch, probabilities, windows_of, blocks)
+            yield from getattr(forward, "drain", list)()
             yield from _finish(out, batch, blocks, windows_of, in_flight, num_classes,
                                probabilities)
             batch = [held] if held is not None else []
 
 
-def _forward(network, device, dims, batch, probabilities, windows_of, blocks) -> torch.Tensor:
+def _forward(forward, device, dims, batch, probabilities, windows_of, blocks) -> torch.Tensor:
     """Scores ``(B, K, *T)`` of a batch of tiles: softmax, or raw logits when a block is
     one tile and no probabilities are asked (the largest logit is the largest probability)."""
     x = torch.from_numpy(np.stack([b[2] for b in batch])).to(device)
     x = x.contiguous(memory_format=memory_format(device, dims))
-    with autocast(device):
-        out = network(x)
+    out = forward(x)
     single = all(len(windows_of(blocks[n]).windows) == 1 for n, _, _ in batch)
     return (out.float() if single and not probabilities else out.float().softmax(1)).cpu()
 

@@ -27,8 +27,10 @@ from typing import Any
 
 from .blockwise import Block, BlockPlan
 from .image_job import network_on, prepare_job
+from .oom import OutOfMemoryRetry
 from .prediction import (
-    PredictionConfig, PredictionProgress, PredictionResult, block_plan, tiling_for, write_block,
+    PredictionConfig, PredictionProgress, PredictionResult, block_plan, predict_blocks,
+    write_block,
 )
 from .sources import SourceSpec, open_spec
 from .stitching import stitch_unit
@@ -91,7 +93,6 @@ def predict_block_task(model: TrainedModel, image: SourceSpec | Any, out_dir: st
                        low, high, channel_axis: int | None, rgb: bool, plan: BlockPlan,
                        cfg: PredictionConfig, block: Block) -> Block:
     """Runs on a worker: predict one block and write it (and its marker) into the store."""
-    from .blockwise import run_blocks
     from .images import channels_first
     from .stopping import run_to_completion
 
@@ -101,11 +102,11 @@ def predict_block_task(model: TrainedModel, image: SourceSpec | Any, out_dir: st
     threads = cfg.threads or _worker_threads()
     with _WORKER_LOCK, network_on(model.network, cfg.device, threads,
                                   len(plan.spatial)) as device:
-        work = run_blocks(model.network, device, source_cf, low, high, [block],
-                          tiling_for(model, device, cfg, plan), model.num_classes,
-                          cfg.probabilities, StopFlag())
+        work = predict_blocks(model, device, source_cf, low, high, [block], plan, cfg,
+                              StopFlag())
         for finished in _drain(work, run_to_completion):
-            write_block(sink, finished, plan, cfg)
+            if not isinstance(finished, OutOfMemoryRetry):
+                write_block(sink, finished, plan, cfg)
     return block
 
 

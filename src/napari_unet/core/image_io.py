@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic_write import atomic_write
 from .errors import UserInputError
 from .sources import SourceSpec
 from .zarr_io import is_zarr_path, open_zarr_image
@@ -43,8 +42,7 @@ def open_image(path: str | os.PathLike) -> OpenedImage:
                            path.name[: -len(".zarr")] if path.suffix == ".zarr" else path.name,
                            channel)
     if path.suffix.lower() in (".tif", ".tiff"):
-        if not path.is_file():
-            raise UserInputError(f"Image file {path} does not exist.")
+        check_readable_file(path, "Image")
         return OpenedImage(open_tiff_lazy(path), SourceSpec(str(path), kind="tiff"), {},
                            path.stem)
     return OpenedImage(read_image(path), None, {}, path.stem)
@@ -66,35 +64,51 @@ def open_tiff_lazy(path: str | os.PathLike) -> Any:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a TIFF or PNG file into an array, with a clear error for other files."""
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"Image file {path} does not exist.")
+    check_readable_file(path, "Image file")
     suffix = path.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
-            return np.asarray(tifffile.imread(path))
-        if suffix == ".png":
+            image = np.asarray(tifffile.imread(path))
+        elif suffix == ".png":
             from skimage.io import imread
 
-            return np.asarray(imread(path))
+            image = np.asarray(imread(path))
+        else:
+            raise UserInputError(f"{path}: unsupported file type {suffix!r}; use TIFF, PNG or zarr.")
+    except UserInputError:
+        raise
+    except MemoryError:
+        raise UserInputError(f"{path} does not fit in memory.") from None
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear message
         raise UserInputError(f"Could not read {path}: {err}") from None
-    raise UserInputError(f"{path}: unsupported file type {suffix!r}; use TIFF, PNG or zarr.")
+    if image.size == 0 or image.ndim < 2:
+        raise UserInputError(f"{path} holds no image (shape {image.shape}); an image needs at "
+                             "least two axes of length 1 or more.")
+    return image
+
+
+def check_readable_file(path: Path, what: str) -> None:
+    """Raise :class:`UserInputError` saying exactly why ``path`` cannot be read as a file."""
+    if path.is_dir():
+        raise UserInputError(f"{what} {path} is a directory, not a file.")
+    if not path.exists():
+        raise UserInputError(f"{what} {path} does not exist.")
+    if not path.is_file():
+        raise UserInputError(f"{what} {path} is not a regular file.")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise UserInputError(f"Cannot read {what.lower()} {path}: "
+                             f"{err.strerror or err}.") from None
 
 
 def write_tiff(path: str | os.PathLike, data: np.ndarray) -> Path:
-    """Write ``data`` as a TIFF, atomically (temporary file, then rename)."""
+    """Write ``data`` as a TIFF atomically (see :mod:`.atomic_write`), user's normal mode."""
     import tifffile
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        tifffile.imwrite(tmp, data, compression="zlib" if data.dtype != np.float32 else None)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    compression = "zlib" if data.dtype != np.float32 else None
+    return atomic_write(path, lambda handle: tifffile.imwrite(handle, data,
+                                                             compression=compression))

@@ -117,32 +117,98 @@ def class_info_from_labels(
 
 @dataclass
 class TargetEncoder:
-    """Maps label images to targets (class index 0..K-1, or -1 = ignore)."""
+    """Maps label images to targets (class index 0..K-1, or -1 = ignore).
+
+    ``values[i]`` is the label value that means class index ``i`` (default: the classes'
+    ``source_values``); ``dense`` says whether these labels are dense masks, where every
+    value is a class, or sparse strokes, where 0 means unpainted (default: ``classes.dense``).
+    The mapping is a sorted search over the K values, so memory does not depend on how
+    large the label values are (a dense mask holding 5e8 costs nothing extra).
+    """
 
     classes: ClassInfo
-    _lut: np.ndarray = field(init=False, repr=False)
+    values: tuple[int, ...] | None = None
+    dense: bool | None = None
+    _keys: np.ndarray = field(init=False, repr=False)
+    _index: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        size = max(self.classes.source_values) + 1
-        lut = np.full(size, IGNORE, np.int64)
-        for index, value in enumerate(self.classes.source_values):
-            lut[value] = index
-        if not self.classes.dense:
-            lut[0] = IGNORE
-        self._lut = lut
+        values = self.classes.source_values if self.values is None else self.values
+        if self.dense is None:
+            self.dense = self.classes.dense
+        pairs = sorted((int(v), i) for i, v in enumerate(values) if self.dense or int(v) != 0)
+        self._keys = np.array([v for v, _ in pairs], np.int64)
+        self._index = np.array([i for _, i in pairs], np.int64)
 
     def encode(self, labels: np.ndarray) -> np.ndarray:
         """``labels`` (any int shape) -> int64 targets of the same shape."""
-        lab = labels.astype(np.int64, copy=False)
-        too_big = lab >= self._lut.size
-        if too_big.any():
-            bad = int(lab[too_big].max())
-            if self.classes.dense:
+        lab = np.asarray(labels)
+        pos = np.minimum(np.searchsorted(self._keys, lab), self._keys.size - 1)
+        found = self._keys[pos] == lab
+        unknown = ~found if self.dense else ~found & (lab != 0)
+        if unknown.any():
+            bad = int(lab[unknown].max())
+            if self.dense:
                 raise UserInputError(
-                    f"Label value {bad} was not in the dense labels the model was trained on "
-                    f"({list(self.classes.source_values)})."
+                    f"Label value {bad} is not one of the dense label values this model knows "
+                    f"({sorted(self._keys.tolist())})."
                 )
             raise UserInputError(
                 f"Label value {bad} is not a class of this model (classes 1..{self.classes.num_classes})."
             )
-        return self._lut[lab]
+        return np.where(found, self._index[pos], IGNORE)
+
+
+def finetuning_encoder(classes: ClassInfo, labels: Sequence[np.ndarray],
+                       dense: bool) -> TargetEncoder:
+    """Targets for fine-tuning a model of ``classes`` on ``labels``, with the semantics of
+    *these* labels, whatever the model was first trained on.
+
+    * sparse labels (``dense=False``): 0 = unpainted, value v = class v (the values the
+      model predicts), for a model first trained on strokes or on dense masks alike;
+    * dense labels: the model's own dense values if they cover the labels (e.g. 0/255
+      for a model trained on 0/255 masks); else class values 1..K if they cover them
+      (e.g. a corrected prediction); else the sorted distinct values as classes 1..n.
+    """
+    k = classes.num_classes
+    class_values = tuple(range(1, k + 1))
+    if not dense:
+        class_info_from_labels(labels, dense=False, num_classes=k)
+        return TargetEncoder(classes, class_values, dense=False)
+    present: set[int] = set()
+    for lab in labels:
+        present.update(int(v) for v in np.unique(lab))
+    if classes.dense and present <= set(classes.source_values):
+        return TargetEncoder(classes, classes.source_values, dense=True)
+    if present <= set(class_values):
+        return TargetEncoder(classes, class_values, dense=True)
+    if len(present) > k:
+        raise UserInputError(f"The dense labels hold {len(present)} different values but the "
+                             f"model has {k} classes; fine-tune with at most {k} values or "
+                             "train a new model.")
+    return TargetEncoder(classes, tuple(sorted(present)), dense=True)
+
+
+def integer_labels(labels: np.ndarray, name: str) -> np.ndarray:
+    """``labels`` as non-negative integers, or :class:`UserInputError` saying why not.
+
+    Accepts bool, integer, and float arrays holding only finite whole numbers (as some
+    tools save masks); refuses NaN, infinity, fractions, negative values, complex numbers.
+    """
+    kind = labels.dtype.kind
+    if kind == "b":
+        return labels.astype(np.uint8)
+    if kind == "f":
+        if not np.isfinite(labels).all():
+            raise UserInputError(f"{name} contains NaN or infinite values; labels must be "
+                                 "whole numbers 0, 1, 2, ...")
+        if (labels != np.round(labels)).any():
+            raise UserInputError(f"{name} contains fractional values; labels must be whole "
+                                 "numbers 0, 1, 2, ...")
+        labels = labels.astype(np.int64)
+    elif kind not in "iu":
+        raise UserInputError(f"{name} has dtype {labels.dtype}; labels must be whole numbers "
+                             "0, 1, 2, ...")
+    if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
+        raise UserInputError(f"{name} contains negative values; labels are 0, 1, 2, ...")
+    return labels

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_bipartite_matching
 
 
 def dice_iou_per_class(pred: np.ndarray, truth: np.ndarray,
@@ -32,28 +33,52 @@ def dense_to_classes(truth: np.ndarray) -> np.ndarray:
     return (np.searchsorted(values, truth) + 1).astype(np.uint16)
 
 
+def truth_classes(truth: np.ndarray) -> np.ndarray:
+    """Truth as class values 1..K: a dense mask containing 0 (e.g. 0/255) maps its sorted
+    values to 1..K (:func:`dense_to_classes`); anything else is taken as class values."""
+    return dense_to_classes(truth) if (truth == 0).any() else truth
+
+
+def instance_overlaps(pred: np.ndarray, truth: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """IoU of every (predicted, true) instance pair that actually overlaps.
+
+    Returns ``(pred_index, true_index, iou, n_pred, n_true)``: indices into the sorted
+    non-zero ids of each array, one entry per overlapping pair. Memory grows with the
+    pixels and the overlapping pairs, never with ``n_pred * n_true`` (a joint histogram
+    of combined ids through ``np.unique``, not a dense overlap matrix).
+    """
+    p_ids, p_inv = np.unique(pred.ravel(), return_inverse=True)
+    t_ids, t_inv = np.unique(truth.ravel(), return_inverse=True)
+    p_inv, t_inv = p_inv.ravel().astype(np.int64), t_inv.ravel().astype(np.int64)
+    p_area, t_area = np.bincount(p_inv), np.bincount(t_inv)
+    p_zero = int(np.searchsorted(p_ids, 0)) if p_ids.size and p_ids[0] == 0 else -1
+    t_zero = int(np.searchsorted(t_ids, 0)) if t_ids.size and t_ids[0] == 0 else -1
+    both = (p_inv != p_zero) & (t_inv != t_zero)
+    pairs, inter = np.unique(p_inv[both] * t_ids.size + t_inv[both], return_counts=True)
+    pi, ti = np.divmod(pairs, t_ids.size)
+    iou = inter / (p_area[pi] + t_area[ti] - inter)
+    # renumber to foreground-only indices (drop the background id 0 when present)
+    pi, ti = pi - (p_zero == 0), ti - (t_zero == 0)
+    return pi, ti, iou, int(p_ids.size - (p_zero == 0)), int(t_ids.size - (t_zero == 0))
+
+
 def instance_f1(pred: np.ndarray, truth: np.ndarray, iou_threshold: float = 0.5) -> dict[str, float]:
     """F1, precision and recall of one-to-one instance matching at IoU >= ``iou_threshold``.
 
-    0 is background in both arrays; ids need not be contiguous.
+    0 is background in both arrays; ids need not be contiguous. True positives are the
+    largest one-to-one matching among pairs with IoU >= the threshold (for thresholds
+    above 0.5 each instance has at most one such partner).
     """
     if pred.shape != truth.shape:
         raise ValueError(f"Prediction shape {pred.shape} differs from truth shape {truth.shape}.")
-    p_ids, p_inv = np.unique(pred, return_inverse=True)
-    t_ids, t_inv = np.unique(truth, return_inverse=True)
-    overlap = np.zeros((p_ids.size, t_ids.size), np.int64)
-    np.add.at(overlap, (p_inv.ravel(), t_inv.ravel()), 1)
-    p_fg, t_fg = p_ids != 0, t_ids != 0
-    overlap = overlap[np.ix_(p_fg, t_fg)]
-    p_area = np.bincount(p_inv.ravel())[p_fg][:, None]
-    t_area = np.bincount(t_inv.ravel())[t_fg][None, :]
-    iou = overlap / np.maximum(p_area + t_area - overlap, 1)
-    n_pred, n_true = int(p_fg.sum()), int(t_fg.sum())
-    if n_pred and n_true:
-        rows, cols = linear_sum_assignment(-iou)
-        tp = int((iou[rows, cols] >= iou_threshold).sum())
-    else:
-        tp = 0
+    pi, ti, iou, n_pred, n_true = instance_overlaps(pred, truth)
+    keep = iou >= iou_threshold
+    tp = 0
+    if keep.any():
+        graph = csr_matrix((np.ones(int(keep.sum())), (pi[keep], ti[keep])),
+                           shape=(n_pred, n_true))
+        tp = int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
     precision = tp / n_pred if n_pred else float(n_true == 0)
     recall = tp / n_true if n_true else float(n_pred == 0)
     f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)

@@ -11,15 +11,17 @@ batch of tiles, whatever the stack length, unless probabilities are requested.
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from .blockwise import BlockPlan, BlockScores, Tiling, receptive_halo, run_blocks
+from .device import precision_policy, select_device
 from .image_job import network_on, prepare_job
-from .instances import instance_labels
+from .instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH, METHODS, instance_labels
+from .oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
 from .outputs import PredictionSink, memory_sink
 from .stitching import stitch_unit
 from .stopping import StopFlag
@@ -33,7 +35,8 @@ from .trained_model import TrainedModel
 DEFAULT_TILE = {"cpu": {2: 512, 3: 128}, "accelerator": {2: 1024, 3: 128}}
 DEFAULT_OVERLAP = {2: 32, 3: 16}
 # pixels (voxels) per batch of tiles; on an accelerator this also bounds memory (~1 GB of
-# activations for the default model) whatever the tile size
+# activations for the default model) whatever the tile size. Used on an accelerator only
+# when its free memory is unknown: otherwise see oom.accelerator_batch_pixels.
 DEFAULT_BATCH_PIXELS = {"cpu": 2**18, "accelerator": 2**21}
 
 
@@ -43,13 +46,19 @@ def device_kind(device: torch.device) -> str:
 
 
 def default_tile(device: torch.device, dims: int) -> int:
-    """Nominal tile edge for ``dims``-D prediction on ``device``."""
-    return DEFAULT_TILE[device_kind(device)][dims]
+    """Nominal tile edge for ``dims``-D prediction on ``device``: on an accelerator with
+    less free memory than two 1024x1024 tiles need, 512."""
+    tile = DEFAULT_TILE[device_kind(device)][dims]
+    if dims == 2 and device.type != "cpu" and accelerator_batch_pixels(device) < 2 * tile**2:
+        return tile // 2
+    return tile
 
 
 def default_batch_size(tile_size: tuple[int, ...], device: torch.device) -> int:
     """Tiles of ``tile_size`` per forward pass on ``device`` (at least 1)."""
-    budget = DEFAULT_BATCH_PIXELS[device_kind(device)]
+    kind = device_kind(device)
+    budget = (DEFAULT_BATCH_PIXELS[kind] if kind == "cpu" else
+              accelerator_batch_pixels(device, fallback=DEFAULT_BATCH_PIXELS[kind]))
     return max(1, budget // int(np.prod(tile_size)))
 
 
@@ -62,10 +71,13 @@ class PredictionConfig:
     batch_size: int | None = None  # tiles per forward pass; default_batch_size
     probabilities: bool = False
     instances: bool = False
-    min_object_size: int = 16
+    min_object_size: int = DEFAULT_MIN_SIZE  # pixels (voxels); smaller objects are dropped
     split_touching: bool = True
+    split_strength: float = DEFAULT_SPLIT_STRENGTH  # 0 = never split .. 1 = split most
+    instance_method: str = "probability"  # or "distance" (see core.instances)
     device: str = "auto"
     threads: int | None = None
+    precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
     block: int | None = None  # block edge of large images; blockwise.BLOCK_EDGE
 
     def __post_init__(self) -> None:
@@ -75,8 +87,18 @@ class PredictionConfig:
             raise ValueError("tile must be at least 8 pixels.")
         if self.overlap is not None and self.overlap < 0:
             raise ValueError("overlap must not be negative.")
+        if self.min_object_size < 0:
+            raise ValueError("min_object_size must not be negative.")
+        if not 0.0 <= self.split_strength <= 1.0:
+            raise ValueError("split_strength must be between 0 and 1.")
+        if self.instance_method not in METHODS:
+            raise ValueError(f"instance_method must be one of {METHODS}.")
         if self.block is not None and self.block < 16:
             raise ValueError("block must be at least 16 pixels.")
+
+    @property
+    def instances_need_probabilities(self) -> bool:
+        return self.instances and self.split_touching and self.instance_method == "probability"
 
 
 @dataclass(frozen=True)
@@ -106,7 +128,7 @@ class PredictionResult:
 
 def predict(
     model: TrainedModel,
-    image: Any,
+    image: np.ndarray,
     *,
     config: PredictionConfig | None = None,
     channel_axis: int | None = None,
@@ -114,15 +136,35 @@ def predict(
     indices: list[tuple[int, ...]] | None = None,
     stop: StopFlag | None = None,
     output: PredictionSink | None = None,
-) -> Generator[PredictionProgress, None, PredictionResult]:
+) -> Generator[PredictionProgress | OutOfMemoryRetry, None, PredictionResult]:
     """Segment ``image`` with ``model``; yields progress per block, returns the result.
 
     ``image``: NumPy, dask, zarr or napari multiscale data (level 0), read block by block.
     ``indices`` restricts work to some leading indices (e.g. the slice in view).
     ``output``: where results go (e.g. a zarr store from :mod:`.zarr_io`, whose finished
     blocks are skipped: a killed run resumes); default: NumPy arrays in memory.
+    On out-of-memory, retries with fewer tiles per batch, then smaller tiles, and yields
+    an ``oom.OutOfMemoryRetry`` event each time.
     """
     cfg = config or PredictionConfig()
+    device = select_device(cfg.device)
+    return retry_smaller_tiles(
+        lambda tile: _predict(model, image, replace(cfg, tile=tile), channel_axis, rgb,
+                              indices, stop, output),
+        cfg.tile or default_tile(device, model.spatial_dims), device)
+
+
+def _predict(
+    model: TrainedModel,
+    image: Any,
+    cfg: PredictionConfig,
+    channel_axis: int | None,
+    rgb: bool,
+    indices: list[tuple[int, ...]] | None,
+    stop: StopFlag | None,
+    output: PredictionSink | None,
+) -> Generator[PredictionProgress | OutOfMemoryRetry, None, PredictionResult]:
+    """:func:`predict` with the tile edge ``cfg.tile`` set."""
     stop = stop or StopFlag()
     job = prepare_job(image, model.spatial_dims, in_channels=model.in_channels,
                       normalization=model.normalization, channel_axis=channel_axis,
@@ -131,9 +173,8 @@ def predict(
     sink = output or memory_sink(plan, model.num_classes, cfg)
     blocks = [b for b in plan.blocks(job.todo) if not sink.is_done(b)]
     with network_on(model.network, cfg.device, cfg.threads, job.dims) as device:
-        work = run_blocks(model.network, device, job.source, job.low, job.high, blocks,
-                          tiling_for(model, device, cfg, plan), model.num_classes,
-                          cfg.probabilities, stop)
+        work = predict_blocks(model, device, job.source, job.low, job.high, blocks, plan, cfg,
+                              stop)
         done = 0
         while True:
             try:
@@ -141,6 +182,9 @@ def predict(
             except StopIteration as end:
                 stopped = bool(end.value)
                 break
+            if isinstance(finished, OutOfMemoryRetry):
+                yield finished
+                continue
             write_block(sink, finished, plan, cfg)
             done += 1
             yield PredictionProgress(done, len(blocks), finished.block.lead)
@@ -149,6 +193,20 @@ def predict(
             stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
     return PredictionResult(sink.labels, sink.probabilities, sink.instances,
                             sink.completed(plan), stopped)
+
+
+def predict_blocks(model: TrainedModel, device: torch.device, source_cf, low, high, blocks,
+                   plan: BlockPlan, cfg: PredictionConfig, stop: StopFlag
+                   ) -> Generator[BlockScores | OutOfMemoryRetry, None, bool]:
+    """:func:`.blockwise.run_blocks` with this module's tiling, batch, precision and
+    out-of-memory defaults (``model.network`` already on ``device``): the one block
+    engine of in-process and cluster runs."""
+    tiling = tiling_for(model, device, cfg, plan)
+    forward = RetryingForward(model.network, device, tiling.batch_size)
+    return run_blocks(forward, device, source_cf, low, high, blocks, tiling,
+                      model.num_classes,
+                      cfg.probabilities or cfg.instances_need_probabilities, stop,
+                      precision_policy(device, cfg.precision))
 
 
 def block_plan(model: TrainedModel, shape: tuple[int, ...], cfg: PredictionConfig) -> BlockPlan:
@@ -178,16 +236,18 @@ def write_block(sink: PredictionSink, finished: BlockScores, plan: BlockPlan,
     block = finished.block
     labels = class_values(finished.scores).numpy()
     sink.labels[block.index] = labels
+    probs = None
+    if sink.probabilities is not None or cfg.instances_need_probabilities:
+        probs = finished.scores if finished.normalized else finished.scores.softmax(0)
     if sink.probabilities is not None:
-        probs = finished.scores
-        if not finished.normalized:
-            probs = probs.softmax(0)
         sink.probabilities[(slice(None),) + block.index] = probs.numpy()
     if sink.instances is not None:
         whole = plan.blocks_per_unit == 1  # stitched later when the unit has several blocks
         sink.instances[block.index] = instance_labels(
             labels, min_size=cfg.min_object_size if whole else 0,
-            split_touching=cfg.split_touching)
+            split_touching=cfg.split_touching, method=cfg.instance_method,
+            split_strength=cfg.split_strength,
+            probabilities=probs.numpy() if cfg.instances_need_probabilities else None)
     sink.mark_done(block)
 
 
