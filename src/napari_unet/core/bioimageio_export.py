@@ -78,25 +78,34 @@ def geometry(model: TrainedModel) -> Geometry:
     return Geometry(minimum, step, halo)
 
 
-def test_crop(image_cf: np.ndarray, model: TrainedModel) -> np.ndarray:
-    """A centred crop of a ``(C, *spatial)`` image with a valid size (at most TEST_EDGE)."""
+def crop_slices(spatial: tuple[int, ...], model: TrainedModel) -> tuple[slice, ...]:
+    """Slices of a centred crop of an image of ``spatial`` shape with a valid package size
+    (``min + n * step``, at most TEST_EDGE per axis); index lazily (dask, zarr) with them."""
     geo = geometry(model)
-    spatial = image_cf.shape[1:]
-    if len(spatial) != model.spatial_dims or image_cf.shape[0] != model.in_channels:
-        raise UserInputError(
-            f"The sample image has {image_cf.shape[0]} channel(s) and {len(spatial)} spatial "
-            f"axes; the model needs {model.in_channels} channel(s) and {model.spatial_dims}.")
-    slices = [slice(None)]
+    if len(spatial) != model.spatial_dims:
+        raise UserInputError(f"The sample image has {len(spatial)} spatial axes; the model "
+                             f"needs {model.spatial_dims}.")
+    slices = []
     for length in spatial:
         if length < geo.min:
             raise UserInputError(
                 f"The sample image is too small ({tuple(spatial)}): every axis needs at least "
                 f"{geo.min} pixels for the package's test tensors.")
-        size = geo.min + (min(length, max(TEST_EDGE[model.spatial_dims], geo.min)) - geo.min) \
-            // geo.step * geo.step
+        edge = min(length, max(TEST_EDGE[model.spatial_dims], geo.min))
+        size = geo.min + (edge - geo.min) // geo.step * geo.step
         start = (length - size) // 2
         slices.append(slice(start, start + size))
-    return np.ascontiguousarray(image_cf[tuple(slices)]).astype(np.float32)
+    return tuple(slices)
+
+
+def test_crop(image_cf: np.ndarray, model: TrainedModel) -> np.ndarray:
+    """A centred float32 crop of a ``(C, *spatial)`` image with a valid size (see
+    :func:`crop_slices`)."""
+    if image_cf.shape[0] != model.in_channels:
+        raise UserInputError(f"The sample image has {image_cf.shape[0]} channel(s); the model "
+                             f"needs {model.in_channels}.")
+    slices = (slice(None),) + crop_slices(tuple(image_cf.shape[1:]), model)
+    return np.ascontiguousarray(np.asarray(image_cf[slices]), dtype=np.float32)
 
 
 def probabilities(model: TrainedModel, raw_cf: np.ndarray) -> np.ndarray:

@@ -63,6 +63,7 @@ class TrainingConfig:
     adversarial_steps: int = 3
     precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
     natural_perturbations: float = 0.0  # 0..1: random rotation/zoom/blur/contrast/noise
+    snapshot_every: float | None = None  # seconds: yield a ModelSnapshot this often (previews)
 
     def __post_init__(self) -> None:
         if self.max_time is None and self.max_steps is None:
@@ -78,6 +79,8 @@ class TrainingConfig:
         if not 0.0 <= self.natural_perturbations <= 1.0:
             raise ValueError("natural_perturbations is a strength in [0, 1], got "
                              f"{self.natural_perturbations}.")
+        if self.snapshot_every is not None and not self.snapshot_every > 0:
+            raise ValueError(f"snapshot_every must be positive, got {self.snapshot_every}.")
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,19 @@ class ValidationScores:
                 "more strokes (on other images too) before trusting it.")
 
 
+@dataclass(frozen=True)
+class ModelSnapshot:
+    """The model as it is at ``step`` (not the best one), for a live preview.
+
+    ``model`` is a copy made in the training thread; training never touches it again,
+    so another thread may predict with it.
+    """
+
+    step: int
+    elapsed: float  # seconds
+    model: TrainedModel
+
+
 @dataclass
 class TrainingResult:
     model: TrainedModel  # the best model of the run
@@ -144,7 +160,8 @@ class TrainingResult:
     validations: list[ValidationScores]
 
 
-TrainingEvent = TrainingStarted | TrainingStep | ValidationScores | TrainingOutOfMemory
+TrainingEvent = (TrainingStarted | TrainingStep | ValidationScores | TrainingOutOfMemory
+                 | ModelSnapshot)
 
 
 class Trainer:
@@ -301,7 +318,8 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def run(self) -> Generator[TrainingEvent, None, TrainingResult]:
         """Train; yields :class:`TrainingStarted`, then :class:`TrainingStep` and
-        :class:`ValidationScores` events; returns a :class:`TrainingResult`."""
+        :class:`ValidationScores` events (and :class:`ModelSnapshot` every
+        ``config.snapshot_every`` seconds); returns a :class:`TrainingResult`."""
         cfg = self.config
         dev = self.device
         sampler = PatchSampler(self.data, self.rng, self._context())
@@ -326,6 +344,7 @@ class Trainer:
         step = 0
         reason = "max_steps"
         ema: float | None = None
+        last_snapshot = 0.0
         self.network.train()
         while True:
             elapsed = time.perf_counter() - start
@@ -361,6 +380,9 @@ class Trainer:
             progress = self._progress(step, elapsed)
             eta = elapsed / progress - elapsed if progress > 0 else None
             yield TrainingStep(step, value, lr, elapsed, eta, progress)
+            if cfg.snapshot_every is not None and elapsed - last_snapshot >= cfg.snapshot_every:
+                last_snapshot = elapsed
+                yield ModelSnapshot(step, elapsed, self._snapshot(None, step, elapsed))
             last = (cfg.max_steps is not None and step >= cfg.max_steps) or progress >= 1.0
             if step % cfg.validate_every_steps == 0 or last:
                 validations.append(self._record(windows, step, elapsed, ema))

@@ -62,7 +62,8 @@ class SegmentWidget(ViewerWidget):
                                      tooltip="Bright where the model hesitates between classes: "
                                              "paint corrections there, then Retrain.")
         self._segment = PushButton(text="Segment")
-        self._stop = PushButton(text="Stop (keep finished slices)", enabled=False)
+        self._stop = PushButton(text="Stop", enabled=False,
+                                tooltip="End now and keep the slices already segmented.")
         self._status = Label(value="")
         self.extend([
             self._image, self._model_info, self._load, self._scope, self._instances,
@@ -150,8 +151,9 @@ class SegmentWidget(ViewerWidget):
             write_output(v, image_layer, "instances", result.instances, where=where)
         if result.probabilities is not None and self._probabilities.value:
             write_output(v, image_layer, "probabilities", result.probabilities, kind="image",
-                         where=where, extra_leading=1, colormap="viridis",
-                         contrast_limits=(0.0, 1.0), visible=False)
+                         where=where, extra_leading=1, colormap="inferno",
+                         contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7,
+                         visible=False)
         if result.probabilities is not None and self._uncertainty.value:
             write_output(v, image_layer, "uncertainty", entropy_uncertainty(result.probabilities),
                          kind="image", where=where, colormap="magma",

@@ -174,7 +174,8 @@ class TrainWidget(ViewerWidget):
             self._live_preview, buttons, self._status, self._validation,
         ])
         self._plot = TrainingPlot()
-        self.native.layout().addWidget(self._plot.canvas)
+        self._plot.follow_theme(napari_viewer)
+        self.content.layout().addWidget(self._plot.canvas)
         self.extend([self._model_info, files, self._retrain_header, self._retrain_from,
                      self._retrain_time, self._retrain, self._history])
 
