@@ -72,7 +72,7 @@ def isbi_images(count: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarra
     from skimage.io import imread
 
     for root, what in ((ISBI, "ISBI slices"), (REPO / "tests" / "data" / "isbi2012",
-                                               "ISBI 256x256 crops tiled 2x2")):
+                                               "ISBI crops tiled to 512x512")):
         names = sorted((root / "images").glob("*.png"))[:count] if root.exists() else []
         if names:
             pairs = [(np.asarray(imread(n))[..., :512, :512],
@@ -81,7 +81,7 @@ def isbi_images(count: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarra
             pairs = [tuple(np.tile(a, (512 // a.shape[0], 512 // a.shape[1])) for a in p)
                      for p in pairs]
             return ([p[0] for p in pairs], [np.where(p[1] == 0, 1, 2).astype(np.uint8)
-                                             for p in pairs], f"{what} {len(pairs)}")
+                                             for p in pairs], f"{len(pairs)} {what}")
     from scipy import ndimage as ndi
 
     rng = np.random.default_rng(seed)
@@ -151,16 +151,19 @@ def bench_prediction(model: TrainedModel, stack: np.ndarray, device: torch.devic
 
 
 def prediction_rows(model: TrainedModel, stack: np.ndarray, device: torch.device,
-                    batches: list[int], batch: int, reference: np.ndarray,
-                    repeats: int) -> list[dict]:
+                    batches: list[int], batch: int, precisions: list[str],
+                    reference: np.ndarray, repeats: int) -> list[dict]:
     """The batch sweep at the automatic precision, then each precision with channels-last
     on and off at ``batch``."""
     auto = precision_policy(device).name.split(" ")[0]
     runs = [(b, auto, True) for b in batches]
-    runs += [(batch, p, layout) for layout in (True, False) for p in PRECISIONS
+    runs += [(batch, p, layout) for layout in (True, False) for p in precisions
              if (batch, p, layout) not in runs]
-    return [bench_prediction(model, stack, device, b, p, layout, reference, repeats)
-            for b, p, layout in runs]
+    rows = []
+    for b, p, layout in runs:
+        rows.append(bench_prediction(model, stack, device, b, p, layout, reference, repeats))
+        print(f"# {rows[-1]}", file=sys.stderr, flush=True)  # progress of a long sweep
+    return rows
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -171,6 +174,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated batch sizes of the sweep (tiles per forward)")
     parser.add_argument("--batch", type=int, default=None,
                         help="batch of the precision/layout rows (default: the device's)")
+    parser.add_argument("--precisions", default=",".join(PRECISIONS),
+                        help="precisions compared at --batch (float16 is very slow on a CPU)")
     parser.add_argument("--steps", type=int, default=300, help="training steps")
     parser.add_argument("--repeats", type=int, default=3, help="best of N prediction runs")
     parser.add_argument("--model", help="model file for prediction (default: the one trained)")
@@ -197,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         row, model = bench_training(device, images, classes, source, args.steps, precision,
                                     args.seed)
         rows.append(row)
+        print(f"# {row}", file=sys.stderr, flush=True)
         if precision == "auto":
             trained = model
         if precision_policy(device).dtype is None:
@@ -207,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         device="cpu", tile=512, batch_size=1, precision="float32"))
     batch = args.batch or default_batch_size((512, 512), device)
     batches = [int(b) for b in args.batches.split(",")]
-    rows += prediction_rows(model, stack, device, batches, batch, reference, args.repeats)
+    rows += prediction_rows(model, stack, device, batches, batch, args.precisions.split(","),
+                            reference, args.repeats)
     print(format_table(HEADERS, [[r[h] for h in HEADERS] for r in rows]))
     write_json(args.json, {"machine": machine, "device": str(device), "rows": rows})
     return 0

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot:
         from qtpy.QtWidgets import QApplication
 
-        viewer.window._qt_window.resize(1280, 860)
+        viewer.window._qt_window.resize(1366, 768)  # a laptop screen
         _wait(job)
         if job is not None and train_widget._store.model is not None:
             _wait(segment_widget.segment())
