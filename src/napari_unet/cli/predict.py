@@ -11,6 +11,7 @@ from napari_unet.core import (
 )
 from napari_unet.core.device import describe_compute, precision_policy, select_device
 from napari_unet.core.image_io import read_image, write_tiff
+from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.oom import OutOfMemoryRetry
 
 from ._inputs import add_channels, add_device, image_layout
@@ -27,6 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instances", action="store_true", help="also write <stem>_instances.tif")
     p.add_argument("--probabilities", action="store_true",
                    help="also write <stem>_probabilities.tif (K, ...) float32")
+    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, metavar="PIXELS",
+                   help="with --instances: drop objects smaller than this (pixels; voxels "
+                        f"for a 3D model); default {DEFAULT_MIN_SIZE}")
+    p.add_argument("--split-strength", type=float, default=DEFAULT_SPLIT_STRENGTH,
+                   metavar="S", help="with --instances: 0 never splits touching objects, 1 "
+                                     "splits at the widest necks; a neck narrower than S times "
+                                     f"the smaller object's width is cut; default "
+                                     f"{DEFAULT_SPLIT_STRENGTH}")
     add_channels(p)
     add_device(p)
     p.set_defaults(run=run)
@@ -38,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     plans = plan_outputs(args.images, args.out_dir, suffixes, protected=[args.model])
     model = load_model(args.model)
     config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
-                              device=args.device)
+                              device=args.device, min_object_size=args.min_size,
+                              split_strength=args.split_strength)
     device = select_device(args.device)
     print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     for path, plan in zip(args.images, plans):

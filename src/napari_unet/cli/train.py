@@ -11,10 +11,10 @@ from napari_unet.core import (
     StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingStarted, TrainingStep, UNetConfig,
     ValidationScores, load_model, run_to_completion,
 )
-from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
 from napari_unet.core.model_file import is_model_file, save_model_or_rescue
+from napari_unet.core.oom import TrainingOutOfMemory
 
 from ._inputs import add_channels, add_device, check_pairs, image_layout
 from ._validate import (
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     dice = result.best_validation_dice
     print(f"trained {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason})"
           + (f"; validation Dice {dice:.3f}" if dice is not None else ""))
-    code = 1 if result.stop_reason == "out_of_memory" else 0  # stopped early: say so
+    code = EXIT_BAD_INPUT if result.stop_reason == "out_of_memory" else 0  # as cli.main does
     return save_learned(result.model, args.out, f"stopped after {result.steps} steps", code)
 
 

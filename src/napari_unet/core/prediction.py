@@ -19,7 +19,7 @@ import torch
 from .device import configure_cpu_threads, memory_format, precision_policy, select_device
 from .errors import UserInputError
 from .images import Normalization, channels_first, check_spatial
-from .instances import instance_labels
+from .instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH, METHODS, instance_labels
 from .oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
 from .stopping import StopFlag
 from .tiling import blend_weights, tile_grid
@@ -68,8 +68,10 @@ class PredictionConfig:
     batch_size: int | None = None  # tiles per forward pass; default_batch_size
     probabilities: bool = False
     instances: bool = False
-    min_object_size: int = 16
+    min_object_size: int = DEFAULT_MIN_SIZE  # pixels (voxels); smaller objects are dropped
     split_touching: bool = True
+    split_strength: float = DEFAULT_SPLIT_STRENGTH  # 0 = never split .. 1 = split most
+    instance_method: str = "probability"  # or "distance" (see core.instances)
     device: str = "auto"
     threads: int | None = None
     precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
@@ -81,6 +83,16 @@ class PredictionConfig:
             raise ValueError("tile must be at least 8 pixels.")
         if self.overlap is not None and self.overlap < 0:
             raise ValueError("overlap must not be negative.")
+        if self.min_object_size < 0:
+            raise ValueError("min_object_size must not be negative.")
+        if not 0.0 <= self.split_strength <= 1.0:
+            raise ValueError("split_strength must be between 0 and 1.")
+        if self.instance_method not in METHODS:
+            raise ValueError(f"instance_method must be one of {METHODS}.")
+
+    @property
+    def instances_need_probabilities(self) -> bool:
+        return self.instances and self.split_touching and self.instance_method == "probability"
 
 
 @dataclass(frozen=True)
@@ -211,7 +223,8 @@ def _predict(
             yield from forward.drain()
             # one tile per slice and no probabilities asked: the class of the largest
             # logit is the class of the largest probability, no softmax needed
-            scores_only = len(windows) == 1 and probs is None
+            scores_only = (len(windows) == 1 and probs is None
+                           and not cfg.instances_need_probabilities)
             p = (out.float() if scores_only else out.float().softmax(1)).cpu()
             for (idx, t, _), prob in zip(batch, p):
                 if len(windows) == 1:  # one tile covers the slice: nothing to blend
@@ -226,15 +239,18 @@ def _predict(
                         continue
                     del in_flight[idx]
                     full = entry[0]
-                    if probs is not None:  # the class choice needs no normalization
-                        full.div_(weight_sum)
+                    if probs is not None or cfg.instances_need_probabilities:
+                        full.div_(weight_sum)  # the class choice needs no normalization
                 labels[idx] = class_values(full).numpy()
                 if probs is not None:
                     probs[(slice(None),) + idx] = full.numpy()
                 if instances is not None:
                     instances[idx] = instance_labels(
                         labels[idx], min_size=cfg.min_object_size,
-                        split_touching=cfg.split_touching)
+                        split_touching=cfg.split_touching, method=cfg.instance_method,
+                        split_strength=cfg.split_strength,
+                        probabilities=full.numpy() if cfg.instances_need_probabilities
+                        else None)
                 completed[idx] = True
                 done += 1
                 yield PredictionProgress(done, len(todo), idx)
