@@ -60,3 +60,17 @@ def wait_for(qtbot):
         qtbot.waitUntil(lambda: job.done, timeout=timeout)
 
     return wait
+
+
+@pytest.fixture(scope="session")
+def tiny_isbi_model():
+    """(image, model): the tiny preset trained for 10 steps on strokes of a real 256x256
+    ISBI crop (a real, if weak, model: enough to fill result layers and tables)."""
+    from napari_unet.core import PRESETS, Trainer, TrainingConfig, UNetConfig, run_to_completion
+
+    image, truth = isbi_slice(0, crop=256)
+    strokes = simulate_strokes(truth, seed=0).astype(np.uint8)
+    trainer = Trainer([image], [strokes], model_config=UNetConfig(**PRESETS["tiny"]),
+                      config=TrainingConfig(max_time=None, max_steps=10, seed=0, batch_size=2,
+                                            patch_size=(64, 64)))
+    return image, run_to_completion(trainer.run()).model

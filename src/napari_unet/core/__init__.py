@@ -16,6 +16,7 @@ from .stopping import StopFlag, run_to_completion
 from .trained_model import TrainedModel
 from .training import (
     BestModelUpdated,
+    ModelSnapshot,
     Trainer,
     TrainingConfig,
     TrainingResult,
@@ -26,9 +27,9 @@ from .training import (
 )
 
 __all__ = [
-    "BestModelUpdated", "ClassInfo", "LabelSource", "ModelFileError", "Normalization",
-    "PRESETS", "PredictionConfig", "PredictionProgress", "PredictionResult", "SourceKind",
-    "StopFlag", "TrainedModel", "Trainer", "TrainingConfig", "TrainingResult",
+    "BestModelUpdated", "ClassInfo", "LabelSource", "ModelFileError", "ModelSnapshot",
+    "Normalization", "PRESETS", "PredictionConfig", "PredictionProgress", "PredictionResult",
+    "SourceKind", "StopFlag", "TrainedModel", "Trainer", "TrainingConfig", "TrainingResult",
     "TrainingStarted", "TrainingStep", "UNet", "UNetConfig", "UserInputError",
     "ValidationScores", "channels_first", "count_parameters", "dice_iou_per_class",
     "instance_f1", "load_model", "merge_label_sources", "predict", "run_to_completion",

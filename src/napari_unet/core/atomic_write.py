@@ -13,8 +13,10 @@ unnamed format ``.NAME.<random>.tmp``).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 import secrets
 import socket
 import stat
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 STALE_AFTER_SECONDS = 6 * 3600.0
+FULL_DISK_BYTES = 1 << 20  # less free space than this after a failed write: the disk is full
 _UMASK_LOCK = threading.Lock()
 _OWNER = re.compile(r"^(?P<host>.+)-(?P<pid>\d+)\.[0-9a-z]+$")
 
@@ -109,7 +112,25 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        full = _disk_is_full(tmp, err)
+        tmp.unlink(missing_ok=True)
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _disk_is_full(tmp: Path, err: BaseException) -> bool:
+    """Whether a failed write failed for lack of space. Writers that do their own I/O
+    (tifffile's short-write check, PyTorch's zip writer) report a full disk without an
+    errno, so ask the file system (while the partial temporary still occupies it)."""
+    if isinstance(err, OSError) and err.errno is not None:
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    try:
+        return shutil.disk_usage(tmp.parent).free < FULL_DISK_BYTES
+    except OSError:
+        return False

@@ -14,6 +14,7 @@ flushed to disk, then renamed over the destination (:mod:`.atomic_write`).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -59,7 +60,9 @@ def save_model(model: TrainedModel, path: str | os.PathLike) -> Path:
         "metadata": json.dumps(model_metadata(model)),
         "state_dict": model.state_on_cpu(),
     }
-    return atomic_write(path, lambda handle: torch.save(payload, handle))
+    buffer = io.BytesIO()  # serialized in memory first: torch's zip writer reports a full
+    torch.save(payload, buffer)  # disk as RuntimeError("unexpected pos"), a write as OSError
+    return atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
 
 
 def rescue_folders() -> list[Path]:
@@ -119,9 +122,14 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
 
     Loading never runs code from the file (``weights_only=True``); the metadata is checked
     against the tensors actually stored before any network is built, so a small file
-    cannot claim a huge network; weights holding NaN or infinity are refused.
+    cannot claim a huge network; weights holding NaN or infinity are refused. A ``.zip`` is
+    a bioimage.io package, read by :mod:`.bioimageio_package` (only those napari-unet made).
     """
     path = Path(path)
+    if path.suffix.lower() == ".zip":
+        from .bioimageio_package import load_package
+
+        return load_package(path, expected_channels)
     payload = _read_payload(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a napari-unet model file.")
@@ -133,6 +141,9 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
         )
     try:
         meta = json.loads(payload["metadata"])
+        for key in ("unet", "classes", "normalization"):
+            if not isinstance(meta, dict) or not isinstance(meta.get(key), dict):
+                raise ModelFileError(f"its metadata has no valid {key!r} section.")
         config = UNetConfig.from_dict(meta["unet"])
         classes = ClassInfo.from_dict(meta["classes"])
         normalization = Normalization(**meta["normalization"])

@@ -31,13 +31,16 @@ def fmt_time(seconds: float | None) -> str:
 def done_message(result: TrainingResult) -> str:
     dice = result.best_validation_dice
     dice_txt = f", best validation Dice {dice:.3f}" if dice is not None else ""
+    if dice is not None and result.validations and not result.validations[-1].reliable:
+        dice_txt += " (too few held-out pixels to trust)"
     reason = STOP_REASONS.get(result.stop_reason, result.stop_reason)
     return (f"Done ({reason}): {result.steps} steps in {fmt_time(result.elapsed)}"
             f"{dice_txt}. Segment to see the result.")
 
 
 class RunSection:
-    """``settings`` widgets, ``buttons`` (Start, Stop), ``status`` and ``plot``."""
+    """``settings`` widgets, ``buttons`` (Start, Stop), ``status``, ``validation`` (the
+    last validation in words) and ``plot``."""
 
     def __init__(self) -> None:
         self.max_time = SpinBox(label="Time budget (s)", min=0, max=36000, value=60,
@@ -56,6 +59,7 @@ class RunSection:
         self.start = PushButton(text="Start training")
         self.stop = PushButton(text="Stop (keep best model)", enabled=False)
         self.status = Label(value="Paint a few strokes of each class, then Start training.")
+        self.validation = Label(value="")
         self.plot = TrainingPlot()
         self.settings = [self.max_time, self.max_steps, self.robust_eps, self.live_preview]
         self.buttons = Container(widgets=[self.start, self.stop], layout="horizontal",
@@ -90,6 +94,7 @@ class RunSection:
                                      f"about {fmt_time(event.eta)} left · loss {event.loss:.3f}")
         elif isinstance(event, ValidationScores):
             self.plot.add_dice(event.step, event.mean_dice)
+            self.validation.value = event.summary()
         elif isinstance(event, TrainingOutOfMemory):
             self.status.value = event.message
 

@@ -46,8 +46,9 @@ class TrainWidget(ViewerWidget):
         self.preview = LivePreview(napari_viewer, self.session, self.native)
         self.extend([*self.data.widgets, *self.model_section.settings,
                      *self.run_section.settings, self.run_section.buttons,
-                     self.run_section.status])
-        self.native.layout().addWidget(self.run_section.plot.canvas)
+                     self.run_section.status, self.run_section.validation])
+        self.run_section.plot.follow_theme(napari_viewer)
+        self.content.layout().addWidget(self.run_section.plot.canvas)
         self.extend([*self.model_section.file_widgets, *self.retrain_section.widgets,
                      self.history.table])
         self._alias_widgets()
@@ -79,6 +80,7 @@ class TrainWidget(ViewerWidget):
         self._model_info, self._save, self._load = m.model_info, m.save, m.load
         self._max_time, self._max_steps, self._robust_eps, self._live_preview = r.settings
         self._start, self._stop, self._status, self._plot = r.start, r.stop, r.status, r.plot
+        self._validation = r.validation
         self._retrain_from, self._retrain_time, self._retrain = t.learn_from, t.time, t.retrain
         self._whole_layer = t.whole_layer
         self._history = self.history.table
