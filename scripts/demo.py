@@ -1,6 +1,12 @@
-"""Open napari with the synthetic sample (image + painted strokes) and the Train and
-Segment widgets docked, and train a first model from the strokes right away (a short
-budget, live loss and preview), so the loop is ready to go: segment, correct, retrain.
+"""Open napari with a real image and a few painted strokes and the Train and Segment widgets
+docked, and train a first model from the strokes right away (a short budget, live loss and
+preview), so the loop is ready to go: segment, correct, retrain.
+
+The image is the first of: the nuclei image of ``../shared/data/nuclei2d`` (BBBC038), the
+ISBI 2012 EM sample when it is already cached (File > Open Sample downloads it once), else the
+synthetic nuclei sample (generated, no download). Strokes are simulated from the image's
+complete ground truth, and once the first model has segmented the image the demo prints the
+Dice of the objects against that ground truth on the pixels that were *not* painted.
 
     python scripts/demo.py                       # interactive
     python scripts/demo.py --train-seconds 0     # no first model: press Start training
@@ -48,6 +54,81 @@ def _wait(job) -> None:
         time.sleep(0.02)
 
 
+def demo_data():
+    """``(layers, truth, source)``: napari layer tuples (image, strokes), the complete true
+    classes of the first image plane (1 = background, 2 = object) and a description."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from napari_unet import sample_data
+    from napari_unet.core.simulated_strokes import simulate_strokes
+
+    nuclei = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nuclei2d"
+    if (nuclei / "img2d.tif").is_file() and (nuclei / "mask2d.tif").is_file():
+        import tifffile
+
+        image = tifffile.imread(nuclei / "img2d.tif")
+        truth = np.where(tifffile.imread(nuclei / "mask2d.tif") > 0, 2, 1).astype(np.uint8)
+        strokes = simulate_strokes(truth, strokes_per_class=5, stroke_length=40, seed=0)
+        return ([(image, {"name": "nuclei"}, "image"),
+                 (strokes.astype(np.uint8), {"name": "nuclei strokes"}, "labels")],
+                truth, "fluorescent nuclei, BBBC038 (../shared/data/nuclei2d)")
+    cache = sample_data.data_dir() / "isbi2012"
+    if all((cache / name).is_file() for name in sample_data.ISBI_REGISTRY):
+        layers = sample_data.isbi_sample()
+        mask = sample_data.load_isbi(1)[1]
+        return layers, np.where(mask > 127, 2, 1).astype(np.uint8), "ISBI 2012 EM (cached sample)"
+    image, truth = sample_data.synthetic_image()
+    return sample_data.synthetic_sample(), truth, "synthetic nuclei (generated)"
+
+
+def report_validation(viewer, image_name: str, strokes_name: str, truth) -> float | None:
+    """Print (and notify) the Dice of class 2 against the complete ground truth, on the
+    unpainted pixels of the first plane: an honest figure, not the training strokes."""
+    import numpy as np
+
+    from napari_unet.core.metrics import dice_iou_per_class
+
+    name = f"{image_name} segmentation"
+    if name not in viewer.layers:
+        return None
+    pred = np.asarray(viewer.layers[name].data)
+    strokes = np.asarray(viewer.layers[strokes_name].data)
+    while pred.ndim > truth.ndim:
+        pred, strokes = pred[0], strokes[0]
+    unpainted = strokes == 0
+    dice = dice_iou_per_class(pred[unpainted], truth[unpainted], classes=[2])[2]["dice"]
+    message = (f"Dice of the objects against the complete ground truth, on the "
+               f"{unpainted.mean():.1%} of pixels not painted: {dice:.3f}")
+    print(message)
+    from napari.utils.notifications import show_info
+
+    show_info(message)
+    return dice
+
+
+def _after(job, then) -> None:
+    """Call ``then()`` in the Qt event loop once ``job`` is done (the window stays live)."""
+    from qtpy.QtCore import QTimer
+
+    def poll() -> None:
+        if job.done:
+            then()
+        else:
+            QTimer.singleShot(200, poll)
+
+    QTimer.singleShot(200, poll)
+
+
+def _segment_and_report(segment_widget, viewer, image_name, strokes_name, truth) -> None:
+    if segment_widget._store.model is None:
+        return
+    job = segment_widget.segment()
+    if job is not None:
+        _after(job, lambda: report_validation(viewer, image_name, strokes_name, truth))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--screenshot", metavar="PATH",
@@ -61,17 +142,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import napari
 
-        from napari_unet.sample_data import synthetic_sample
         from napari_unet.widgets.segment_widget import SegmentWidget
         from napari_unet.widgets.train_widget import TrainWidget
     except ImportError as err:
         print(f"Missing dependency ({err}). Install the plugin first:\n"
               "  bash scripts/setup_venv.sh", file=sys.stderr)
         return 2
-    viewer = napari.Viewer(title="napari-unet demo", show=True)
-    for data, meta, kind in synthetic_sample():
+    layers, truth, source = demo_data()
+    print(f"demo image: {source}")
+    viewer = napari.Viewer(title=f"napari-unet demo: {source}", show=True)
+    for data, meta, kind in layers:
         getattr(viewer, f"add_{kind}")(data, **meta)
-    viewer.layers.selection.active = viewer.layers["synthetic nuclei strokes"]
+    image_name, strokes_name = layers[0][1]["name"], layers[1][1]["name"]
+    if layers[0][0].ndim == 3:
+        viewer.dims.set_current_step(0, 0)  # the plane with strokes and ground truth
+    viewer.layers.selection.active = viewer.layers[strokes_name]
     train_widget, segment_widget = TrainWidget(viewer), SegmentWidget(viewer)
     viewer.window.add_dock_widget(segment_widget, name="Segment", area="right")
     train = viewer.window.add_dock_widget(train_widget, name="Train", area="right", tabify=True)
@@ -83,16 +168,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot:
         from qtpy.QtWidgets import QApplication
 
-        viewer.window._qt_window.resize(1280, 860)
+        viewer.window._qt_window.resize(1366, 768)  # a laptop screen
         _wait(job)
         if job is not None and train_widget._store.model is not None:
             _wait(segment_widget.segment())
+            report_validation(viewer, image_name, strokes_name, truth)
         for _ in range(20):
             QApplication.processEvents()
         viewer.screenshot(args.screenshot, canvas_only=False)
         print(f"screenshot saved to {args.screenshot}")
         viewer.close()
         return 0
+    if job is not None:
+        _after(job, lambda: _segment_and_report(segment_widget, viewer, image_name,
+                                                strokes_name, truth))
     napari.run()
     return 0
 

@@ -1,9 +1,12 @@
-"""Make the README screenshots: each widget in use during the loop, on the synthetic
-sample. Run under Xvfb on a machine with no display:
+"""Make the README screenshots: napari at 1366x768 (a laptop screen) with the widgets
+docked, each widget in use during the loop, on the demo's real image (the nuclei of
+``../shared/data/nuclei2d`` when it is there; see ``demo.demo_data``). Run under Xvfb on a
+machine with no display:
 
-    xvfb-run -a python scripts/make_screenshots.py docs/screenshots
+    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/make_screenshots.py docs/screenshots
 
-Trains the default ("fast") model for a short time (about a minute in all on 2 CPU cores).
+Prints the Dice of the objects on the pixels that were not painted, as the demo does.
+Trains the default ("fast") model for 150 steps (about a minute in all on 2 idle CPU cores).
 """
 
 from __future__ import annotations
@@ -13,15 +16,56 @@ import time
 from pathlib import Path
 
 import numpy as np
+from demo import demo_data, report_validation
+
+WINDOW = (1366, 768)
+TRAIN_STEPS = 150  # steps rather than seconds: the same model on a busy or an idle machine
+
+
+class Shooter:
+    """Process Qt events, wait for widget jobs, save window screenshots."""
+
+    def __init__(self, viewer, folder: Path) -> None:
+        self.viewer, self.folder = viewer, folder
+
+    def pump(self, seconds: float = 0.3) -> None:
+        from qtpy.QtWidgets import QApplication
+
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            QApplication.processEvents()
+            time.sleep(0.01)
+
+    def wait(self, job) -> None:
+        while job is not None and not job.done:
+            self.pump(0.05)
+        self.pump(1.2)
+
+    def close_notifications(self) -> None:
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+        for toast in self.viewer.window._qt_window.findChildren(NapariQtNotification):
+            toast.close()
+
+    def shot(self, name: str, width: int | None = None) -> None:
+        """Save the whole window, scaled to ``width`` px (None: full size)."""
+        from skimage.io import imsave
+        from skimage.transform import resize
+
+        self.close_notifications()
+        self.pump(0.5)
+        img = self.viewer.screenshot(canvas_only=False, flash=False)[..., :3]
+        if width is not None and img.shape[1] > width:
+            h, w = img.shape[:2]
+            img = resize(img, (round(h * width / w), width), anti_aliasing=True,
+                         preserve_range=True).astype(np.uint8)
+        imsave(self.folder / name, img, check_contrast=False)
+        print("saved", self.folder / name, f"{img.shape[1]}x{img.shape[0]}")
 
 
 def main(out: str = "docs/screenshots") -> int:
     import napari
-    from qtpy.QtWidgets import QApplication
-    from skimage.transform import resize
-    from skimage.io import imsave
 
-    from napari_unet.sample_data import synthetic_image, synthetic_sample
     from napari_unet.widgets._layers import find_output
     from napari_unet.widgets.quick_labels_widget import QuickLabelsWidget
     from napari_unet.widgets.segment_widget import SegmentWidget
@@ -29,92 +73,70 @@ def main(out: str = "docs/screenshots") -> int:
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    layers, truth, source = demo_data()
+    print(f"image: {source}")
     viewer = napari.Viewer(title="napari-unet")
-    viewer.window._qt_window.resize(1300, 900)
-    for data, meta, kind in synthetic_sample():
-        getattr(viewer, f"add_{kind}")(data, **meta)
-    image = viewer.layers["synthetic nuclei"]
-    strokes = viewer.layers["synthetic nuclei strokes"]
+    viewer.window._qt_window.resize(*WINDOW)
+    image = viewer.add_image(layers[0][0], **layers[0][1])
+    strokes = viewer.add_labels(layers[1][0], **layers[1][1])
+    s = Shooter(viewer, folder)
 
-    def pump(seconds: float = 0.3) -> None:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            QApplication.processEvents()
-            time.sleep(0.01)
+    def show(role: str, visible: bool = True) -> None:
+        layer = find_output(viewer, image, role)
+        if layer is not None:
+            layer.visible = visible
 
-    def wait(job) -> None:
-        while job is not None and not job.done:
-            pump(0.05)
-        pump(1.2)
-
-    def show(name: str, visible: bool = True, opacity: float | None = None) -> None:
-        layer = f"synthetic nuclei {name}"
-        if layer in viewer.layers:
-            viewer.layers[layer].visible = visible
-            if opacity is not None:
-                viewer.layers[layer].opacity = opacity
-
-    def shot(name: str) -> None:
-        pump(0.5)
-        img = viewer.screenshot(canvas_only=False, flash=False)
-        h, w = img.shape[:2]
-        small = resize(img, (int(h * 900 / w), 900), anti_aliasing=True, preserve_range=True)
-        imsave(folder / name, small.astype(np.uint8)[..., :3], check_contrast=False)
-        print("saved", folder / name)
-
-    train = TrainWidget(viewer)
-    segment = SegmentWidget(viewer)
-    quick = QuickLabelsWidget(viewer)
+    train, segment, quick = TrainWidget(viewer), SegmentWidget(viewer), QuickLabelsWidget(viewer)
     dock_t = viewer.window.add_dock_widget(train, name="Train", area="right")
     dock_s = viewer.window.add_dock_widget(segment, name="Segment", area="right", tabify=True)
     dock_q = viewer.window.add_dock_widget(quick, name="Quick labels", area="right", tabify=True)
-    from qtpy.QtCore import Qt
+    s.pump(0.5)
 
-    viewer.window._qt_window.resizeDocks([dock_t], [470], Qt.Horizontal)
-    pump(0.5)
-
-    # 1. train from the painted strokes
+    # 1. train from the painted strokes, with the live preview
     dock_t.raise_()
+    viewer.layers.selection.active = strokes
     train._preset.value = "fast"
-    train._max_time.value, train._max_steps.value = 25, 0
-    train.training_overrides = {"validate_every_steps": 5}  # frequent live previews
-    wait(train.start_training())
-    show("preview", True, opacity=0.35)
-    shot("1_train.png")
+    train._max_time.value, train._max_steps.value = 0, TRAIN_STEPS
+    s.wait(train.start_training())
+    s.shot("1_train.png", width=1000)
 
     # 2. segment the image, with the uncertainty layer
     dock_s.raise_()
     segment._uncertainty.value = True
-    wait(segment.segment())
+    s.wait(segment.segment())
+    seg = find_output(viewer, image, "segmentation")
+    report_validation(viewer, image.name, strokes.name, truth)
     show("preview", False)
     show("uncertainty", False)
-    shot("2_segment_result.png")
+    viewer.layers.selection.active = seg
+    s.shot("2_segment_result.png", width=1000)
     show("uncertainty", True)
     show("segmentation", False)
-    shot("2_segment_uncertainty.png")
+    s.shot("2_segment_uncertainty.png", width=1000)
     show("segmentation", True)
     show("uncertainty", False)
 
-    # 3. correct part of the segmentation (as with the brush), retrain
-    seg = find_output(viewer, image, "segmentation")
-    _img, truth = synthetic_image()
-    seg.data[:128, :128] = truth[:128, :128]
-    seg.refresh()
-    viewer.layers.selection.active = seg
+    # the whole window on a laptop screen: Train docked, the result over the image
     dock_t.raise_()
-    train._retrain_time.value = 15
+    s.shot("0_window_1366x768.png")
+
+    # 3. correct part of the segmentation (as with the brush), retrain
+    corner = (0,) * (seg.data.ndim - 2) + (slice(None, 128), slice(None, 128))
+    seg.data[corner] = truth[:128, :128]
+    seg.refresh()
+    train._retrain_time.value = 20
     train._retrain_from.value = [strokes, seg]
-    wait(train.start_retraining())
-    shot("3_retrain.png")
+    s.wait(train.start_retraining())
+    s.shot("3_retrain.png", width=1000)
 
     # 4. quick labels from a classical threshold, to seed labels on new data
     dock_q.raise_()
     quick._method.value = "otsu"
-    wait(quick.run())
-    for name in ("segmentation", "preview"):
-        show(name, False)
+    s.wait(quick.run())
+    for role in ("segmentation", "preview"):
+        show(role, False)
     viewer.layers.selection.active = find_output(viewer, image, "quick labels")
-    shot("4_quick_labels.png")
+    s.shot("4_quick_labels.png", width=1000)
     viewer.close()
     return 0
 

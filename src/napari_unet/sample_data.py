@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_unet.core.errors import UserInputError
 from napari_unet.core.simulated_strokes import simulate_strokes
 
 LayerDataTuple = tuple[np.ndarray, dict[str, Any], str]
@@ -127,9 +128,26 @@ def load_isbi(slices: int = ISBI_SLICES) -> tuple[np.ndarray, np.ndarray]:
     from skimage.io import imread
 
     fetcher = isbi_fetcher()
-    images = np.stack([imread(fetcher.fetch(f"image/{i}.png")) for i in range(slices)])
-    mask = imread(fetcher.fetch("label/0.png"))
+    images = np.stack([imread(_fetch(fetcher, f"image/{i}.png")) for i in range(slices)])
+    mask = imread(_fetch(fetcher, "label/0.png"))
     return images.astype(np.uint8), mask
+
+
+def _fetch(fetcher: Any, name: str) -> str:
+    """``fetcher.fetch(name)``; a failed download becomes a :class:`UserInputError` that says
+    the sample is downloaded once, from where, and how to place the files by hand."""
+    try:
+        return fetcher.fetch(name)
+    except OSError as err:  # requests' ConnectionError, timeouts, DNS failures are OSErrors
+        raise UserInputError(
+            f"The ISBI 2012 sample must be downloaded once (6 PNG files, about 0.5 MB) from "
+            f"{ISBI_BASE_URL} but the download of {name} failed "
+            f"({type(err).__name__}). Connect to the internet and open the sample again, or "
+            f"copy the files by hand: {', '.join(ISBI_REGISTRY)} (from that address's "
+            f"image/ and label/ folders) into {Path(fetcher.path)}/ (checked by SHA-256; "
+            f"set {DATA_DIR_ENV} to use another folder). The synthetic sample needs no "
+            "download."
+        ) from None
 
 
 def isbi_sample() -> list[LayerDataTuple]:

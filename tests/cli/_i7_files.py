@@ -19,7 +19,7 @@ from napari_unet.core.labels import ClassInfo
 from napari_unet.core.model import UNet, UNetConfig
 from napari_unet.core.simulated_strokes import simulate_strokes
 from napari_unet.core.trained_model import TrainedModel
-from tests.conftest import SHARED_DATA, isbi_slice
+from tests.conftest import data_root, isbi_slice
 
 TINY = UNetConfig(depth=1, base_channels=4)
 
@@ -45,7 +45,7 @@ def make_files(root: Path) -> dict[str, Path]:
     f = {"img": root / "img.tif", "strokes": root / "strokes.tif"}
     tifffile.imwrite(f["img"], image)
     tifffile.imwrite(f["strokes"], simulate_strokes(classes, seed=0, max_fraction=0.05))
-    rgb_png = sorted(glob.glob(str(SHARED_DATA / "dsb2018-dev" / "images" / "*.png")))[0]
+    rgb_png = sorted(glob.glob(str(data_root() / "dsb2018-dev" / "images" / "*.png")))[0]
     f["rgb"] = root / "rgb.png"
     imsave(f["rgb"], imread(rgb_png)[:64, :64], check_contrast=False)
     arrays = {"empty": np.zeros((0, 5), np.uint8),

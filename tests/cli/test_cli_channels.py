@@ -13,19 +13,19 @@ from skimage.io import imread, imsave
 from napari_unet.core import load_model
 from napari_unet.core.simulated_strokes import simulate_strokes
 from tests.cli._i7_files import run_cli
-from tests.conftest import SHARED_DATA, isbi_slice
+from tests.conftest import data_root, isbi_slice, require_shared_data
 
 
 @pytest.fixture(scope="module")
 def rgb(tmp_path_factory):
     """A real RGB nuclei crop, strokes from its instance mask, and a model trained with --rgb."""
     root = tmp_path_factory.mktemp("rgb")
-    images = sorted(glob.glob(str(SHARED_DATA / "dsb2018-dev" / "images" / "*.png")))
+    images = sorted(glob.glob(str(data_root() / "dsb2018-dev" / "images" / "*.png")))
     if not images:
-        pytest.skip("DSB 2018 data not found")
+        require_shared_data("dsb2018-dev/images")
     name = images[0].rsplit("/", 1)[-1][:-4]
     image = imread(images[0])[:96, :96]
-    mask = tifffile.imread(SHARED_DATA / "dsb2018-dev" / "labels" / f"{name}.tif")[:96, :96]
+    mask = tifffile.imread(data_root() / "dsb2018-dev" / "labels" / f"{name}.tif")[:96, :96]
     imsave(root / "cells.png", image, check_contrast=False)
     classes = np.where(mask > 0, 2, 1).astype(np.uint8)
     tifffile.imwrite(root / "strokes.tif", simulate_strokes(classes, seed=0, max_fraction=0.05))

@@ -1,17 +1,15 @@
-"""Fixtures of the widget tests: real ISBI data from ``<repo>/../shared/data``, settings
-and sample caches in temporary folders, and small fast training settings."""
+"""Fixtures of the widget tests: real ISBI data (``../shared/data`` or the crops in
+``tests/data``, see ``tests/conftest.py``), settings and sample caches in temporary folders,
+and small fast training settings."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from napari_unet.core.simulated_strokes import simulate_strokes
+from tests.conftest import isbi_slice
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-ISBI = DATA / "isbi2012"
 # small patches and batches: a training step takes a fraction of a second on 2 cores
 FAST_TRAINING = {"batch_size": 2, "patch_size": (64, 64), "validate_every_steps": 10}
 JOB_TIMEOUT_MS = 180_000
@@ -26,13 +24,7 @@ def _isolated_dirs(tmp_path, monkeypatch):
 @pytest.fixture
 def isbi_crop() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 256x256 crop of ISBI slice 0: image uint8, true classes (1 membrane, 2 cell), strokes."""
-    if not (ISBI / "images" / "0.png").exists():
-        pytest.skip(f"real data not found in {ISBI}")
-    from skimage.io import imread
-
-    image = imread(ISBI / "images" / "0.png")[:256, :256]
-    mask = imread(ISBI / "labels" / "0.png")[:256, :256]
-    truth = np.where(mask > 127, 2, 1).astype(np.uint8)
+    image, truth = isbi_slice(0, crop=256)
     strokes = simulate_strokes(truth, seed=0).astype(np.uint8)
     return image, truth, strokes
 
@@ -68,3 +60,17 @@ def wait_for(qtbot):
         qtbot.waitUntil(lambda: job.done, timeout=timeout)
 
     return wait
+
+
+@pytest.fixture(scope="session")
+def tiny_isbi_model():
+    """(image, model): the tiny preset trained for 10 steps on strokes of a real 256x256
+    ISBI crop (a real, if weak, model: enough to fill result layers and tables)."""
+    from napari_unet.core import PRESETS, Trainer, TrainingConfig, UNetConfig, run_to_completion
+
+    image, truth = isbi_slice(0, crop=256)
+    strokes = simulate_strokes(truth, seed=0).astype(np.uint8)
+    trainer = Trainer([image], [strokes], model_config=UNetConfig(**PRESETS["tiny"]),
+                      config=TrainingConfig(max_time=None, max_steps=10, seed=0, batch_size=2,
+                                            patch_size=(64, 64)))
+    return image, run_to_completion(trainer.run()).model

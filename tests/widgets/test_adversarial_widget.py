@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion, save_model
 from napari_unet.widgets.adversarial_widget import AdversarialWidget
 from napari_unet.widgets.model_store import store_for
-
-ISBI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "isbi2012"
+from tests.conftest import isbi_slice
 
 
 @pytest.fixture(scope="module")
 def isbi():
-    if not ISBI.is_dir():
-        pytest.skip(f"ISBI data not found at {ISBI}")
-    from skimage.io import imread
-
-    image = np.asarray(imread(ISBI / "images" / "0.png"))[:96, :96]
-    truth = np.asarray(imread(ISBI / "labels" / "0.png"))[:96, :96]
+    image, classes = isbi_slice(0, crop=96)
+    truth = np.where(classes == 2, 255, 0).astype(np.uint8)  # the ISBI 0/255 mask
     trainer = Trainer([image], [truth], dense=True, model_config=UNetConfig(depth=2, base_channels=8),
                       config=TrainingConfig(max_time=None, max_steps=15, seed=0, batch_size=2,
                                             patch_size=(64, 64), validate_every_steps=15))

@@ -16,9 +16,9 @@ from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.quick_labels_widget import QuickLabelsWidget
 from napari_unet.widgets.segment_widget import SegmentWidget
 from napari_unet.widgets.train_widget import TrainWidget
+from tests.conftest import require_shared_data
 
 MANIFEST = Path(__file__).resolve().parents[2] / "napari.yaml"
-ISBI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "isbi2012"
 
 
 def test_manifest_is_valid_and_complete():
@@ -51,9 +51,8 @@ def test_synthetic_sample_is_deterministic_and_trainable():
 
 
 def test_isbi_sample_loads_offline_from_seeded_cache(make_napari_viewer, monkeypatch):
-    if not (ISBI / "images" / "0.png").exists():
-        pytest.skip(f"real data not found in {ISBI}")
-    sample_data.seed_isbi_cache(ISBI)
+    isbi = require_shared_data("isbi2012")  # the sample's full 512x512 slices, SHA-256 checked
+    sample_data.seed_isbi_cache(isbi)
     import pooch
 
     def no_network(*args, **kwargs):

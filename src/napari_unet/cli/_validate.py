@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -99,11 +100,12 @@ seed.__doc__ = "A random seed 0 .. 2**32 - 1."
 
 # ---------------------------------------------------------------------- devices
 def device(text: str) -> str:
-    """``auto``, ``cpu``, or a GPU kind that is actually present on this machine."""
+    """``auto``, ``cpu``, or a GPU (``cuda``, ``cuda:N``, ``mps``) present on this machine."""
     name = text.strip().lower()
-    if name not in DEVICE_NAMES:
-        raise _bad(f"unknown device {text!r}; choose one of {', '.join(DEVICE_NAMES)}")
-    if name in ("cuda", "mps"):
+    if name not in DEVICE_NAMES and not re.fullmatch(r"cuda:\d+", name):
+        raise _bad(f"unknown device {text!r}; choose one of {', '.join(DEVICE_NAMES)} "
+                   "or cuda:N")
+    if name != "auto" and name != "cpu":
         from napari_unet.core.device import select_device
 
         try:

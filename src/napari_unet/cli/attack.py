@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--images", required=True, nargs="+", type=existing_file,
                         help="TIFF or PNG images")
     parser.add_argument("--attack", required=True, choices=sorted(ATTACKS),
-                        help="fgsm, pgd, segpgd, dag (L-inf) or cw (L2, eps caps it)")
+                        help="fgsm, pgd, segpgd, dag, eot (L-inf) or cw (L2, eps caps it)")
     parser.add_argument("--eps", required=True, type=float_in_range(0.0, 1.0),
                         help="L-inf budget in normalized intensity units (e.g. 0.0157 = 4/255)")
     parser.add_argument("--steps", type=int_in_range(1, 100_000), default=None,
@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out-dir", required=True, type=output_dir, help="output folder")
     parser.add_argument("--target", type=int_in_range(1, 255), default=None,
                         help="targeted attack: push pixels to this class value (1..K)")
+    parser.add_argument("--eot-samples", type=int_in_range(1, 1000), default=8,
+                        help="eot: random rotations/zooms/noise per step (default 8)")
     add_channels(parser)
     add_device(parser)
     parser.set_defaults(run=run)
@@ -52,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--target {args.target} does not exist: the model has classes "
                              f"1..{model.num_classes}.")
     try:
-        attack = make_attack(args.attack, args.eps, args.steps, args.target)
+        options = {"samples": args.eot_samples} if args.attack == "eot" else {}
+        attack = make_attack(args.attack, args.eps, args.steps, args.target, **options)
     except ValueError as err:
         raise UserInputError(str(err)) from None
     report = {"model": str(args.model), "attack": attack.describe(), "images": []}

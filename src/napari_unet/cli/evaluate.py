@@ -10,7 +10,7 @@ import numpy as np
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
 from napari_unet.core.labels import MAX_CLASSES, integer_labels
-from napari_unet.core.metrics import dense_to_classes, dice_iou_per_class, instance_f1
+from napari_unet.core.metrics import dice_iou_per_class, instance_f1, truth_classes
 
 from ._inputs import check_pairs
 from ._validate import existing_file
@@ -26,10 +26,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instances", action="store_true",
                    help="also report F1 of instance matching at IoU 0.5")
     p.set_defaults(run=run)
-
-
-def _truth_classes(truth: np.ndarray) -> np.ndarray:
-    return dense_to_classes(truth) if (truth == 0).any() else truth
 
 
 def _check_class_count(labels: np.ndarray, path: str) -> None:
@@ -61,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             _check_class_count(pred, p_path)
             _check_class_count(truth, t_path)
-            truth = _truth_classes(truth)
+            truth = truth_classes(truth)
         scores = dice_iou_per_class(pred, truth)
         entry["classes"] = {str(c): s for c, s in scores.items()}
         per_image.append(entry)

@@ -8,12 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from napari_unet.core import (
-    StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingStep, UNetConfig, ValidationScores,
-    load_model, run_to_completion,
+    PRESETS, StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingStarted, TrainingStep,
+    UNetConfig, ValidationScores, load_model, run_to_completion,
 )
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
 from napari_unet.core.model_file import is_model_file, save_model_or_rescue
+from napari_unet.core.oom import TrainingOutOfMemory
 
 from ._inputs import add_channels, add_device, check_pairs, image_layout
 from ._validate import (
@@ -40,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="labels are dense masks: every value is a class (e.g. 0/255)")
     p.add_argument("--ndim", type=int, choices=(2, 3), default=None,
                    help="2D model (slice by slice, default) or 3D model (volumes)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help="model size: tiny, fast (default), large or classic "
+                        "(depth and width as in the Train widget)")
     p.add_argument("--init", metavar="MODEL", default=None, type=existing_file,
                    help="fine-tune this model file")
     p.add_argument("--seed", type=seed, default=0, help="random seed 0..2**32-1 (default 0)")
@@ -48,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "budget (normalized intensity units, e.g. 0.0157 = 4/255); 0 = off")
     p.add_argument("--adversarial-steps", type=int_in_range(1, 100), default=3, metavar="N",
                    help="PGD steps per adversarial batch (default 3)")
+    p.add_argument("--natural-perturbations", type=float_in_range(0.0, 1.0), nargs="?",
+                   const=1.0, default=0.0, metavar="S",
+                   help="train on random rotations (±30°), zooms (0.8-1.25), blur, contrast "
+                        "(gamma) and noise at strength S in (0, 1] (1 without a value; default "
+                        "off): the perturbations of `napari-unet robustness`")
     add_channels(p)
     add_device(p)
     p.set_defaults(run=run)
@@ -61,7 +70,12 @@ def run(args: argparse.Namespace) -> int:
     seen = {"progress": 0.0, "step": 0}
 
     def show(event: object) -> None:
-        if isinstance(event, TrainingStep):
+        if isinstance(event, TrainingStarted):
+            print(event.compute, file=sys.stderr)
+        elif isinstance(event, TrainingOutOfMemory):
+            bar.close()
+            print(event.message, file=sys.stderr)
+        elif isinstance(event, TrainingStep):
             seen["progress"], seen["step"] = event.progress, event.step
             bar.update(event.progress, f"step {event.step} loss {event.loss:.3f}")
         elif isinstance(event, ValidationScores) and event.mean_dice is not None:
@@ -77,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     dice = result.best_validation_dice
     print(f"trained {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason})"
           + (f"; validation Dice {dice:.3f}" if dice is not None else ""))
-    return save_learned(result.model, args.out, f"stopped after {result.steps} steps", 0)
+    code = EXIT_BAD_INPUT if result.stop_reason == "out_of_memory" else 0  # as cli.main does
+    return save_learned(result.model, args.out, f"stopped after {result.steps} steps", code)
 
 
 def _make_trainer(args: argparse.Namespace) -> Trainer:
@@ -86,6 +101,9 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
     init = load_model(args.init) if args.init else None
     if init is not None and args.ndim is not None and init.spatial_dims != args.ndim:
         raise UserInputError(f"--init is a {init.spatial_dims}D model but --ndim {args.ndim} was given.")
+    if init is not None and args.preset is not None:
+        raise UserInputError("--preset sets the size of a new model; --init keeps the size of "
+                             "the model it fine-tunes. Give one of them.")
     layouts = [image_layout(read_image(p), p, args, init.in_channels if init else None)
                for p in args.images]
     if len({(rgb, axis) for _, rgb, axis in layouts}) > 1:
@@ -95,9 +113,11 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
     config = TrainingConfig(max_time=max_time, max_steps=args.steps, seed=args.seed,
                             device=args.device, checkpoint=args.out,
                             adversarial_eps=args.adversarial_eps,
-                            adversarial_steps=args.adversarial_steps)
+                            adversarial_steps=args.adversarial_steps,
+                            natural_perturbations=args.natural_perturbations)
     return Trainer([image for image, _, _ in layouts], labels, dense=args.dense, init=init,
-                   model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2),
+                   model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2,
+                                        **PRESETS[args.preset or "fast"]),
                    config=config, stop=StopFlag(), rgb=layouts[0][1],
                    channel_axis=layouts[0][2])
 

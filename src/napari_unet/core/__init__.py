@@ -14,6 +14,7 @@ from .prediction import PredictionConfig, PredictionProgress, PredictionResult, 
 from .stopping import StopFlag, run_to_completion
 from .trained_model import TrainedModel
 from .training import (
+    ModelSnapshot,
     Trainer,
     TrainingConfig,
     TrainingResult,
@@ -24,7 +25,7 @@ from .training import (
 )
 
 __all__ = [
-    "ClassInfo", "ModelFileError", "Normalization", "PRESETS", "PredictionConfig",
+    "ClassInfo", "ModelFileError", "ModelSnapshot", "Normalization", "PRESETS", "PredictionConfig",
     "PredictionProgress", "PredictionResult", "StopFlag", "TrainedModel", "Trainer",
     "TrainingConfig", "TrainingResult", "TrainingStarted", "TrainingStep", "UNet",
     "UNetConfig", "UserInputError", "ValidationScores", "channels_first", "count_parameters",

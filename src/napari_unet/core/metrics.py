@@ -33,6 +33,12 @@ def dense_to_classes(truth: np.ndarray) -> np.ndarray:
     return (np.searchsorted(values, truth) + 1).astype(np.uint16)
 
 
+def truth_classes(truth: np.ndarray) -> np.ndarray:
+    """Truth as class values 1..K: a dense mask containing 0 (e.g. 0/255) maps its sorted
+    values to 1..K (:func:`dense_to_classes`); anything else is taken as class values."""
+    return dense_to_classes(truth) if (truth == 0).any() else truth
+
+
 def instance_overlaps(pred: np.ndarray, truth: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """IoU of every (predicted, true) instance pair that actually overlaps.

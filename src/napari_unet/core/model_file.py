@@ -122,9 +122,14 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
 
     Loading never runs code from the file (``weights_only=True``); the metadata is checked
     against the tensors actually stored before any network is built, so a small file
-    cannot claim a huge network; weights holding NaN or infinity are refused.
+    cannot claim a huge network; weights holding NaN or infinity are refused. A ``.zip`` is
+    a bioimage.io package, read by :mod:`.bioimageio_package` (only those napari-unet made).
     """
     path = Path(path)
+    if path.suffix.lower() == ".zip":
+        from .bioimageio_package import load_package
+
+        return load_package(path, expected_channels)
     payload = _read_payload(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a napari-unet model file.")

@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .augment import AugmentConfig, augment_batch
-from .device import autocast, configure_cpu_threads, memory_format, select_device
+from .augment import AugmentConfig, augment_batch, context_factor
+from .device import (
+    configure_cpu_threads, describe_compute, memory_format, precision_policy, select_device,
+)
 from .errors import UserInputError
 from .images import Normalization, channels_first
 from .labels import (
@@ -28,11 +30,14 @@ from .labels import (
 )
 from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
+from .natural_augment import perturb_batch
+from .oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
 from .stopping import StopFlag
 from .trained_model import TrainedModel
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
 
-DEFAULT_PATCH = {2: (128, 128), 3: (32, 64, 64)}
+MIN_RELIABLE_PIXELS = 500  # held-out pixels per class for a validation Dice to mean much
+DEFAULT_PATCH = {2: (128, 128), 3: (16, 64, 64)}  # 3D: 4x fewer voxels a step than (32, 64, 64)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,9 @@ class TrainingConfig:
     checkpoint: str | None = None  # path: the best model is saved there atomically
     adversarial_eps: float = 0.0  # > 0: PGD adversarial fine-tuning (normalized units)
     adversarial_steps: int = 3
+    precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
+    natural_perturbations: float = 0.0  # 0..1: random rotation/zoom/blur/contrast/noise
+    snapshot_every: float | None = None  # seconds: yield a ModelSnapshot this often (previews)
 
     def __post_init__(self) -> None:
         if self.max_time is None and self.max_steps is None:
@@ -74,6 +82,11 @@ class TrainingConfig:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in [0, 1).")
+        if not 0.0 <= self.natural_perturbations <= 1.0:
+            raise ValueError("natural_perturbations is a strength in [0, 1], got "
+                             f"{self.natural_perturbations}.")
+        if self.snapshot_every is not None and not self.snapshot_every > 0:
+            raise ValueError(f"snapshot_every must be positive, got {self.snapshot_every}.")
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,7 @@ class TrainingStarted:
     device: str
     max_steps: int | None
     max_time: float | None
+    compute: str = ""  # "device: cuda:0 (NVIDIA T4), precision: float16 + gradient scaling"
 
 
 @dataclass(frozen=True)
@@ -99,11 +113,46 @@ class TrainingStep:
 
 @dataclass(frozen=True)
 class ValidationScores:
+    """Dice of the held-out painted pixels; ``pixels`` says how many each class rests on."""
+
     step: int
     dice: tuple[float | None, ...]  # per class, None where the class is not in validation
     mean_dice: float | None
     elapsed: float
     improved: bool
+    pixels: tuple[int, ...] = ()  # held-out pixels per class
+
+    @property
+    def reliable(self) -> bool:
+        """Every scored class rests on at least :data:`MIN_RELIABLE_PIXELS` held-out pixels;
+        below that a Dice of 1.000 says little (a few dozen pixels of one stroke)."""
+        counted = [n for n, d in zip(self.pixels, self.dice) if d is not None]
+        return bool(counted) and min(counted) >= MIN_RELIABLE_PIXELS
+
+    def summary(self) -> str:
+        """One line for people: the Dice, the pixels it rests on, and whether that is enough."""
+        if self.mean_dice is None:
+            return "Validation: no held-out pixels (paint more strokes to get a figure)."
+        counted = [n for n, d in zip(self.pixels, self.dice) if d is not None]
+        text = (f"Validation Dice {self.mean_dice:.3f} on {sum(counted):,} held-out pixels "
+                f"(fewest in one class: {min(counted):,})")
+        if self.reliable:
+            return text + "."
+        return (text + f": unreliable, under {MIN_RELIABLE_PIXELS} pixels per class. Paint "
+                "more strokes (on other images too) before trusting it.")
+
+
+@dataclass(frozen=True)
+class ModelSnapshot:
+    """The model as it is at ``step`` (not the best one), for a live preview.
+
+    ``model`` is a copy made in the training thread; training never touches it again,
+    so another thread may predict with it.
+    """
+
+    step: int
+    elapsed: float  # seconds
+    model: TrainedModel
 
 
 @dataclass
@@ -111,13 +160,14 @@ class TrainingResult:
     model: TrainedModel  # the best model of the run
     steps: int
     elapsed: float
-    stop_reason: str  # "max_steps", "max_time" or "stopped"
+    stop_reason: str  # "max_steps", "max_time", "stopped" or "out_of_memory"
     best_validation_dice: float | None
     losses: list[float]
     validations: list[ValidationScores]
 
 
-TrainingEvent = TrainingStarted | TrainingStep | ValidationScores
+TrainingEvent = (TrainingStarted | TrainingStep | ValidationScores | TrainingOutOfMemory
+                 | ModelSnapshot)
 
 
 class Trainer:
@@ -155,6 +205,7 @@ class Trainer:
             torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.device = select_device(cfg.device)
+        self.precision = precision_policy(self.device, cfg.precision)
         if self.device.type == "cpu":
             configure_cpu_threads(cfg.threads)
 
@@ -217,6 +268,12 @@ class Trainer:
         net.eval()
         return TrainedModel(net, self.classes, self.normalization, summary)
 
+    def _context(self) -> tuple[float, ...]:
+        """Window / patch size per spatial axis for the warps (3D: none along Z)."""
+        factor = context_factor(self.config.augment)
+        dims = self.net_config.spatial_dims
+        return (1.0,) * (dims - 2) + (factor, factor)
+
     def _lr(self, progress: float) -> float:
         cfg = self.config
         base = cfg.finetune_learning_rate if self.init is not None else cfg.learning_rate
@@ -234,12 +291,14 @@ class Trainer:
             parts.append(elapsed / cfg.max_time)
         return min(1.0, max(parts))
 
-    def _validate(self, windows: list[tuple[np.ndarray, np.ndarray]]) -> list[float | None]:
+    def _validate(self, windows: list[tuple[np.ndarray, np.ndarray]]
+                  ) -> tuple[list[float | None], list[int]]:
+        """Per-class Dice of the validation windows, and held-out pixels per class."""
         k = self.classes.num_classes
         conf = torch.zeros(k, k, dtype=torch.long)
         was_training = self.network.training
         self.network.eval()
-        with torch.inference_mode(), autocast(self.device):
+        with torch.inference_mode(), self.precision.autocast():
             for i in range(0, len(windows), self.config.batch_size):
                 chunk = windows[i: i + self.config.batch_size]
                 x = torch.from_numpy(np.stack([w[0] for w in chunk])).to(self.device)
@@ -247,7 +306,7 @@ class Trainer:
                 pred = self.network(x.contiguous(memory_format=self._format)).argmax(1).cpu()
                 conf += confusion_counts(pred, y, k)
         self.network.train(was_training)
-        return dice_from_confusion(conf)
+        return dice_from_confusion(conf), conf.sum(1).tolist()
 
     def _save_checkpoint(self) -> None:
         """Write the best model to ``config.checkpoint``; a disk that refuses (full,
@@ -265,10 +324,11 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def run(self) -> Generator[TrainingEvent, None, TrainingResult]:
         """Train; yields :class:`TrainingStarted`, then :class:`TrainingStep` and
-        :class:`ValidationScores` events; returns a :class:`TrainingResult`."""
+        :class:`ValidationScores` events (and :class:`ModelSnapshot` every
+        ``config.snapshot_every`` seconds); returns a :class:`TrainingResult`."""
         cfg = self.config
         dev = self.device
-        sampler = PatchSampler(self.data, self.rng)
+        sampler = PatchSampler(self.data, self.rng, self._context())
         windows = validation_windows(self.data)
         weights = torch.from_numpy(self.data.class_weights()).to(dev)
         lr0 = self._lr(0.0)
@@ -280,14 +340,17 @@ class Trainer:
             from .attacks.adversarial_training import AdversarialBatch
 
             attack = AdversarialBatch(cfg.adversarial_eps, cfg.adversarial_steps)
+        scaler = self.precision.make_scaler()  # float16: scale the loss, skip inf steps
         yield TrainingStarted(self.classes, self.data.painted_pixels, self.data.validation_pixels,
-                              len(self.data.units), str(dev), cfg.max_steps, cfg.max_time)
+                              len(self.data.units), str(dev), cfg.max_steps, cfg.max_time,
+                              describe_compute(dev, self.precision))
         start = time.perf_counter()
         losses: list[float] = []
         validations: list[ValidationScores] = []
         step = 0
         reason = "max_steps"
         ema: float | None = None
+        last_snapshot = 0.0
         self.network.train()
         while True:
             elapsed = time.perf_counter() - start
@@ -304,19 +367,14 @@ class Trainer:
             lr = self._lr(progress)
             for group in opt.param_groups:
                 group["lr"] = lr
-            xb, yb = sampler.sample(cfg.batch_size)
-            x = torch.from_numpy(xb).to(dev)
-            y = torch.from_numpy(yb).to(dev)
-            x, y = augment_batch(x, y, cfg.augment, gen)
-            x = x.contiguous(memory_format=self._format)
-            if attack is not None:
-                x = attack.perturb(self.network, x, y, weights)
-            with autocast(dev):
-                logits = self.network(x)
-            loss = segmentation_loss(logits, y, weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            try:
+                loss = self._train_step(sampler, gen, attack, weights, opt, scaler)
+            except Exception as err:  # noqa: BLE001 - only out-of-memory is handled
+                if not is_out_of_memory(err):
+                    raise
+                yield self._out_of_memory(step)
+                reason = "out_of_memory"
+                break
             step += 1
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -328,12 +386,15 @@ class Trainer:
             progress = self._progress(step, elapsed)
             eta = elapsed / progress - elapsed if progress > 0 else None
             yield TrainingStep(step, value, lr, elapsed, eta, progress)
+            if cfg.snapshot_every is not None and elapsed - last_snapshot >= cfg.snapshot_every:
+                last_snapshot = elapsed
+                yield ModelSnapshot(step, elapsed, self._snapshot(None, step, elapsed))
             last = (cfg.max_steps is not None and step >= cfg.max_steps) or progress >= 1.0
             if step % cfg.validate_every_steps == 0 or last:
                 validations.append(self._record(windows, step, elapsed, ema))
                 yield validations[-1]
         elapsed = time.perf_counter() - start
-        if step and (not validations or validations[-1].step != step):
+        if step and reason != "out_of_memory" and (not validations or validations[-1].step != step):
             validations.append(self._record(windows, step, elapsed, ema))
             yield validations[-1]
         best = self.best
@@ -348,12 +409,50 @@ class Trainer:
             validations=validations,
         )
 
+    def _train_step(self, sampler: PatchSampler, gen: torch.Generator, attack: Any,
+                    weights: torch.Tensor, opt: torch.optim.Optimizer,
+                    scaler: torch.amp.GradScaler | None) -> torch.Tensor:
+        """One optimizer step on a fresh batch; returns the loss. With a scaler (float16),
+        the loss is scaled before ``backward`` and a step whose gradients are not finite
+        is skipped, as :class:`torch.amp.GradScaler` does."""
+        cfg, dev = self.config, self.device
+        xb, yb = sampler.sample(cfg.batch_size)
+        x = torch.from_numpy(xb).to(dev)
+        y = torch.from_numpy(yb).to(dev)
+        x, y = augment_batch(x, y, cfg.augment, gen, self.data.patch_size)
+        x, y = perturb_batch(x, y, cfg.natural_perturbations, gen)
+        x = x.contiguous(memory_format=self._format)
+        if attack is not None:
+            x = attack.perturb(self.network, x, y, weights)
+        with self.precision.autocast():
+            logits = self.network(x)
+        loss = segmentation_loss(logits, y, weights)
+        opt.zero_grad(set_to_none=True)
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)  # unscales; skips the step if a gradient is inf or nan
+            scaler.update()
+        return loss
+
+    def _out_of_memory(self, step: int) -> TrainingOutOfMemory:
+        """Stop event after an out-of-memory error: the cache freed, what to lower said."""
+        free_device_memory(self.device)
+        patch = self.config.patch_size or DEFAULT_PATCH[self.net_config.spatial_dims]
+        return TrainingOutOfMemory(step, training_advice(
+            step, self.device, self.config.batch_size, tuple(patch),
+            self.net_config.base_channels))
+
     def _record(self, windows: list, step: int, elapsed: float, ema: float | None) -> ValidationScores:
         """Score validation pixels (or, without them, the smoothed loss); keep the best model."""
         dice: tuple[float | None, ...] = ()
+        pixels: tuple[int, ...] = ()
         mean: float | None = None
         if windows:
-            dice = tuple(self._validate(windows))
+            scores, counts = self._validate(windows)
+            dice, pixels = tuple(scores), tuple(int(n) for n in counts)
             scored = [d for d in dice if d is not None]
             mean = float(np.mean(scored)) if scored else None
         score = mean if mean is not None else -(ema if ema is not None else math.inf)
@@ -362,7 +461,7 @@ class Trainer:
             self._best_score = score
             self.best = self._snapshot(mean, step, elapsed)
             self._save_checkpoint()
-        return ValidationScores(step, dice, mean, elapsed, improved)
+        return ValidationScores(step, dice, mean, elapsed, improved, pixels)
 
 
 def warm_up() -> None:

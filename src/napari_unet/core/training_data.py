@@ -9,6 +9,7 @@ pixels, as a held-back stroke would be).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -148,16 +149,24 @@ def _split_validation(units: list[Unit], dims: int, fraction: float, k: int,
 
 
 class PatchSampler:
-    """Draws training patches centred near painted pixels, classes drawn uniformly.
+    """Draws training windows centred near painted pixels, classes drawn uniformly.
 
-    Each patch is placed so that a randomly chosen painted pixel of a randomly chosen
-    class falls at a random position inside it: a few strokes on a large image still
-    give every batch something to learn from.
+    Each window is placed so that a randomly chosen painted pixel of a randomly chosen
+    class falls inside its central patch: a few strokes on a large image still give
+    every batch something to learn from. ``context`` (>= 1, per spatial axis) makes the
+    window larger than the patch, for augmentations that zoom out or rotate
+    (:func:`napari_unet.core.augment.context_factor`); the painted pixel then lies
+    within a quarter patch of the window centre, so it stays in view at a zoom of 2.
+    Parts of a window outside the unit are mirrored (image) and ignored (targets).
     """
 
-    def __init__(self, data: TrainingData, rng: np.random.Generator) -> None:
+    def __init__(self, data: TrainingData, rng: np.random.Generator,
+                 context: Sequence[float] | None = None) -> None:
         self.data = data
         self.rng = rng
+        p = data.patch_size
+        factors = tuple(context) if context is not None else (1.0,) * len(p)
+        self.window = tuple(max(s, int(math.ceil(s * f))) for s, f in zip(p, factors))
         self._by_class: list[tuple[np.ndarray, np.ndarray]] = []
         for c in range(data.num_classes):
             unit_ids, flat = [], []
@@ -171,23 +180,42 @@ class PatchSampler:
         if not self._by_class:
             raise UserInputError("No painted training pixels left.")
 
+    def _start(self, centre: int, patch: int, window: int, extent: int) -> int:
+        if window == patch:  # plain patch: the painted pixel anywhere in it, inside the unit
+            return int(np.clip(centre - self.rng.integers(0, patch), 0, extent - patch))
+        offset = int(self.rng.integers(-(patch // 4), patch // 4 + 1))
+        return centre + offset - window // 2
+
     def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return images ``(B, C, *P)`` float32 and targets ``(B, *P)`` int64."""
+        """Return images ``(B, C, *W)`` float32 and targets ``(B, *W)`` int64, W = window."""
         xs, ys = [], []
-        p = self.data.patch_size
         for _ in range(batch_size):
             ids, flat = self._by_class[self.rng.integers(len(self._by_class))]
             j = self.rng.integers(ids.size)
             unit = self.data.units[int(ids[j])]
             centre = np.unravel_index(int(flat[j]), unit.targets.shape)
-            start = [
-                int(np.clip(c - self.rng.integers(0, size), 0, s - size))
-                for c, size, s in zip(centre, p, unit.targets.shape)
-            ]
-            window = tuple(slice(a, a + size) for a, size in zip(start, p))
-            xs.append(unit.image[(slice(None),) + window])
-            ys.append(unit.targets[window])
+            start = [self._start(int(c), p, w, s) for c, p, w, s in
+                     zip(centre, self.data.patch_size, self.window, unit.targets.shape)]
+            xs.append(_cut(unit.image, start, self.window, None))
+            ys.append(_cut(unit.targets, start, self.window, IGNORE))
         return np.stack(xs), np.stack(ys)
+
+
+def _cut(array: np.ndarray, start: Sequence[int], size: Sequence[int],
+         fill: int | None) -> np.ndarray:
+    """The window ``start + size`` of the last axes of ``array``; outside parts mirrored
+    (``fill`` None) or set to ``fill``."""
+    spatial = array.shape[array.ndim - len(size):]
+    lead = (slice(None),) * (array.ndim - len(size))
+    inside = tuple(slice(max(a, 0), min(a + n, s)) for a, n, s in zip(start, size, spatial))
+    part = array[lead + inside]
+    pads = [(max(0, -a), max(0, a + n - s)) for a, n, s in zip(start, size, spatial)]
+    if not any(b or e for b, e in pads):
+        return part
+    pads = [(0, 0)] * len(lead) + pads
+    if fill is None:
+        return np.pad(part, pads, mode="reflect" if min(part.shape) > 1 else "edge")
+    return np.pad(part, pads, constant_values=fill)
 
 
 def validation_windows(data: TrainingData) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -12,26 +12,48 @@ from napari.layers import Layer
 
 from napari_unet.core import load_model
 
+from ._fit import RefitOn, fit_scroll_area_width
 from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import image_layers
 from .model_store import ModelStore, store_for
 
 
+COMBO_MIN_CHARACTERS = 14  # a closed drop-down list is at least this wide
+WRAPPED_LABEL_MIN_WIDTH = 120  # px; longer texts wrap onto more lines
+
+
 class ViewerWidget(Container):
-    """A magicgui Container bound to one napari viewer.
+    """A magicgui Container bound to one napari viewer, in a vertical scroll area.
 
     Subclasses put their sub-widgets in ``self._x`` attributes, call
     :meth:`_finish_setup` at the end of ``__init__``, and run long work via
-    :meth:`_run_job`, listing the layers the job uses.
+    :meth:`_run_job`, listing the layers the job uses. Plain Qt widgets go into
+    ``self.content.layout()``.
+
+    ``native`` is the scroll area (napari docks ``native``), so a tall widget scrolls
+    instead of making the window taller than a laptop screen.
     """
 
     def __init__(self, napari_viewer: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(scrollable=True, **kwargs)
+        from qtpy.QtWidgets import QFrame
+
+        self.root_native_widget.setFrameShape(QFrame.Shape.NoFrame)
         self._viewer = napari_viewer
         self._store: ModelStore = store_for(napari_viewer)
         self._closed = False
         self._job: Job | None = None
         self._job_layers: list[Layer] = []
+
+    @property
+    def native(self) -> Any:
+        """The outermost Qt widget (the scroll area): what napari puts in its dock."""
+        return self.root_native_widget
+
+    @property
+    def content(self) -> Any:
+        """The Qt widget inside the scroll area, holding the layout of the sub-widgets."""
+        return self.root_native_widget.widget()
 
     # ------------------------------------------------------------------ setup
     def _image_picker(self, label: str = "Image") -> ComboBox:
@@ -40,8 +62,7 @@ class ViewerWidget(Container):
                                 "a stack is processed slice by slice by a 2D model).")
 
     def _finish_setup(self) -> None:
-        for widget in self._list_labels(self):
-            widget.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+        self._fit_narrow_dock()
         events = self._viewer.layers.events
         events.inserted.connect(self._on_layers_changed)
         events.removed.connect(self._on_layer_removed)
@@ -50,16 +71,42 @@ class ViewerWidget(Container):
         self.native.destroyed.connect(self._on_destroyed)
         self.reset_choices()
 
-    @staticmethod
-    def _list_labels(container: Container) -> list:
-        from magicgui.widgets import Label
+    def _fit_narrow_dock(self) -> None:
+        """Keep the widget narrow, and never narrower than its content: long messages
+        wrap, drop-down lists show their full text only when open, and the scroll
+        area is as wide as the content plus its scroll bar (no sideways cut)."""
+        from magicgui.widgets import ComboBox, Label
+        from qtpy.QtWidgets import QComboBox, QSizePolicy
 
+        for widget in self._list_widgets(self, Label):
+            widget.native.setWordWrap(True)
+            widget.native.setMinimumWidth(WRAPPED_LABEL_MIN_WIDTH)  # else Qt asks for ~400 px
+            widget.native.setSizePolicy(QSizePolicy.Policy.Expanding,  # use the width there is
+                                        QSizePolicy.Policy.Preferred)
+        for widget in self._list_widgets(self, ComboBox):
+            widget.native.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            widget.native.setMinimumContentsLength(COMBO_MIN_CHARACTERS)
+        area = self.native
+        RefitOn(self.content, lambda: fit_scroll_area_width(area))
+
+    def _insert_qt_after(self, widget: Any, qt_widget: Any) -> None:
+        """Put a plain Qt widget (a plot) in the layout just below the row of ``widget``."""
+        row = widget.native
+        while row.parentWidget() is not self.content:
+            row = row.parentWidget()
+        layout = self.content.layout()
+        layout.insertWidget(layout.indexOf(row) + 1, qt_widget)
+
+    @staticmethod
+    def _list_widgets(container: Container, kind: type) -> list:
+        """The widgets of type ``kind`` in ``container`` and its sub-containers."""
         found = []
         for widget in container:
-            if isinstance(widget, Label):
+            if isinstance(widget, kind):
                 found.append(widget)
             elif isinstance(widget, Container):
-                found.extend(ViewerWidget._list_labels(widget))
+                found.extend(ViewerWidget._list_widgets(widget, kind))
         return found
 
     # ------------------------------------------------------------------ events
@@ -113,8 +160,9 @@ class ViewerWidget(Container):
     def _ask_load(self) -> None:
         from qtpy.QtWidgets import QFileDialog
 
-        path, _ = QFileDialog.getOpenFileName(self.native, "Load model", "",
-                                              "napari-unet model (*.pt)")
+        path, _ = QFileDialog.getOpenFileName(
+            self.native, "Load model", "",
+            "napari-unet model or bioimage.io package it exported (*.pt *.zip)")
         if path:
             self.load_model_from(path)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels, Layer
+from napari.utils.colormaps import DirectLabelColormap, label_colormap
 
 OWNER_KEY = "napari_unet"
 # plugin outputs that are never offered as training labels (others, like the
@@ -70,16 +71,53 @@ def class_counts(labels: np.ndarray) -> dict[int, int]:
     return {int(v): int(c) for v, c in zip(values, counts) if v != 0}
 
 
-def colour_hex(layer: Labels, value: int) -> str:
-    """The napari display colour of label ``value`` as ``#rrggbb``."""
+def colour_hex(layer: Labels, value: int) -> str | None:
+    """The napari display colour of label ``value`` as ``#rrggbb``; None where it is
+    drawn transparent (the background class of a result layer)."""
     try:
         rgba = np.asarray(layer.get_color(value), dtype=float).ravel()
     except Exception:  # noqa: BLE001 - colour is cosmetic, never fail on it
         return "#888888"
     if rgba.size < 3:
         return "#888888"
+    if rgba.size > 3 and rgba[3] == 0:
+        return None
     r, g, b = (int(round(255 * c)) for c in rgba[:3])
     return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# ------------------------------------------------------------------ result colours
+BACKGROUND_CLASS = 1
+TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
+_COLOURED_VALUES = 256  # explicit colours for 0..255; larger values share one
+NAPARI_DEFAULT_LABEL_CYCLE = (49, 0.5)  # colours and seed of a new napari Labels layer
+
+
+CLASS_COLOURED_ROLES = {"segmentation", "preview", "adversarial prediction"}
+
+
+def output_style(role: str) -> dict[str, Any]:
+    """Display settings a new plugin layer of ``role`` gets (the caller's override them)."""
+    if role in CLASS_COLOURED_ROLES:
+        return {"colormap": class_colormap(), "opacity": 0.7}
+    return {}
+
+
+def class_colormap() -> DirectLabelColormap:
+    """Colours of the class values in result layers (segmentation, preview).
+
+    0 (no class) and 1 (background) are transparent, so the image stays visible under
+    the segmentation while its values stay 1..K (a corrected segmentation still trains).
+    Every other value has the colour napari gives it in a new Labels layer, i.e. the
+    colour the same class has in the user's strokes: class 2 is cyan in both.
+    """
+    cycle = label_colormap(*NAPARI_DEFAULT_LABEL_CYCLE, background_value=0)
+    values = np.arange(_COLOURED_VALUES)
+    colours = cycle.map(values)
+    colour_dict: dict[int | None, Any] = {int(v): tuple(c) for v, c in zip(values, colours)}
+    colour_dict[0] = colour_dict[BACKGROUND_CLASS] = TRANSPARENT
+    colour_dict[None] = tuple(cycle.map(np.array([_COLOURED_VALUES]))[0])
+    return DirectLabelColormap(color_dict=colour_dict, name="napari-unet classes")
 
 
 def current_index(viewer: Any, layer: Layer, lead_dims: int) -> tuple[int, ...]:
@@ -147,6 +185,7 @@ def write_output(
         return layer
     meta = {OWNER_KEY: {"role": role, "source": source_id(image)}}
     name = f"{image.name} {role}"
+    kwargs = {**output_style(role), **kwargs}
     if kind == "labels":
         return viewer.add_labels(data, name=name, scale=scale, translate=translate,
                                  metadata=meta, **kwargs)

@@ -1,14 +1,95 @@
-"""A small live plot of training loss and validation Dice, drawn with matplotlib."""
+"""Small matplotlib plots in the widgets, drawn in napari's theme colours: the live plot
+of training loss and validation Dice, and a base class for the others."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
+# colour-blind-safe (Okabe-Ito) line colours, readable on napari's dark and light themes
+BLUE = "#56b4e9"
+ORANGE = "#e69f00"
+LOSS_COLOUR = BLUE
+DICE_COLOUR = ORANGE
 
-class TrainingPlot:
+
+@dataclass(frozen=True)
+class PlotColours:
+    """Colours of a plot's parts as ``#rrggbb``."""
+
+    background: str
+    text: str
+    grid: str
+
+    @classmethod
+    def from_theme(cls, name: str) -> PlotColours:
+        """The colours of napari's theme ``name`` ("dark", "light", "system", ...)."""
+        from napari.utils.theme import get_theme
+
+        theme = get_theme(name)
+        return cls(theme.background.as_hex(), theme.text.as_hex(), theme.highlight.as_hex())
+
+
+class ThemedPlot:
+    """A matplotlib figure in a Qt canvas whose colours follow napari's theme.
+
+    Subclasses draw into ``self.figure`` and call :meth:`_apply_colours` after they
+    re-create axes text (e.g. after ``ax.clear()``).
+    """
+
+    def __init__(self, figsize: tuple[float, float], min_height: int, **figure_kwargs: Any) -> None:
+        self.figure = Figure(figsize=figsize, dpi=90, **figure_kwargs)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(min_height)
+        self.colours = PlotColours.from_theme("dark")
+        self._viewer: Any = None
+
+    def set_theme(self, name: str) -> None:
+        """Recolour the plot for napari's theme ``name``."""
+        self.colours = PlotColours.from_theme(name)
+        self._apply_colours()
+        self.canvas.draw_idle()
+
+    def follow_theme(self, viewer: Any) -> None:
+        """Use ``viewer``'s theme now and whenever it changes (until the canvas is gone)."""
+        self._viewer = viewer
+        self.set_theme(viewer.theme)
+        viewer.events.theme.connect(self._on_theme)
+        self.canvas.destroyed.connect(self._stop_following)
+
+    def _on_theme(self, event: Any = None) -> None:
+        if self._viewer is not None:
+            self.set_theme(self._viewer.theme)
+
+    def _stop_following(self, *_: Any) -> None:
+        if self._viewer is not None:
+            self._viewer.events.theme.disconnect(self._on_theme)
+            self._viewer = None
+
+    def _apply_colours(self) -> None:
+        c = self.colours
+        self.figure.set_facecolor(c.background)
+        for ax in self.figure.axes:
+            ax.set_facecolor(c.background)
+            for spine in ax.spines.values():
+                spine.set_color(c.grid)
+            ax.tick_params(colors=c.text, which="both")
+            for text in (ax.xaxis.label, ax.yaxis.label, ax.title):
+                if text.get_color() not in (LOSS_COLOUR, DICE_COLOUR):
+                    text.set_color(c.text)
+            legend = ax.get_legend()
+            if legend is not None:
+                legend.get_frame().set_facecolor(c.background)
+                legend.get_frame().set_edgecolor(c.grid)
+                for text in legend.get_texts():
+                    text.set_color(c.text)
+
+
+class TrainingPlot(ThemedPlot):
     """Loss per step (left axis) and validation Dice (right axis, 0..1).
 
     Redraws at most every ``min_interval`` seconds so the GUI thread stays free.
@@ -16,21 +97,20 @@ class TrainingPlot:
     """
 
     def __init__(self, min_interval: float = 1.0) -> None:
-        self.figure = Figure(figsize=(3.2, 1.8), dpi=90)
+        super().__init__(figsize=(3.2, 1.8), min_height=150)
         self.figure.subplots_adjust(left=0.14, right=0.86, bottom=0.22, top=0.95)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(150)
         self.ax = self.figure.add_subplot(111)
         self.ax_dice = self.ax.twinx()
-        (self._loss_line,) = self.ax.plot([], [], color="tab:blue", lw=1)
-        (self._dice_line,) = self.ax_dice.plot([], [], "o-", color="tab:orange", ms=3, lw=1)
+        (self._loss_line,) = self.ax.plot([], [], color=LOSS_COLOUR, lw=1)
+        (self._dice_line,) = self.ax_dice.plot([], [], "o-", color=DICE_COLOUR, ms=3, lw=1)
         self.ax.set_xlabel("training step", fontsize=7)
-        self.ax.set_ylabel("loss", color="tab:blue", fontsize=7)
+        self.ax.set_ylabel("loss", color=LOSS_COLOUR, fontsize=7)
         self.ax_dice.set_ylim(0, 1)
-        self.ax_dice.set_ylabel("validation Dice", color="tab:orange", fontsize=7)
+        self.ax_dice.set_ylabel("validation Dice", color=DICE_COLOUR, fontsize=7)
         self.ax_dice.yaxis.set_label_position("right")
         for a in (self.ax, self.ax_dice):
             a.tick_params(labelsize=6)
+        self._apply_colours()
         self.min_interval = min_interval
         self._last_draw = 0.0
         self.clear()

@@ -15,8 +15,6 @@ import numpy as np
 from magicgui.widgets import (
     ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
 )
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 
 from napari_unet.core import TrainedModel, UserInputError
 from napari_unet.core.attacks import (
@@ -26,17 +24,16 @@ from napari_unet.core.attacks import (
 from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info
 from ._layers import image_array, write_output
+from ._plot import BLUE, ThemedPlot
 
 PERTURBATION_COLORMAP = "PiYG"  # diverging; contrast limits symmetric around 0
 
 
-class CurvePlot:
+class CurvePlot(ThemedPlot):
     """Dice against eps (in 1/255 of the normalized range)."""
 
     def __init__(self) -> None:
-        self.figure = Figure(figsize=(3.2, 2.0), dpi=90, tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(160)
+        super().__init__(figsize=(3.2, 2.0), min_height=160, tight_layout=True)
         self.ax = self.figure.add_subplot(111)
         self.show(None)
 
@@ -48,8 +45,10 @@ class CurvePlot:
         ax.set_ylim(0, 1.02)
         ax.tick_params(labelsize=7)
         if curve is not None and curve.rows:
-            ax.plot([e * 255 for e in curve.eps], curve.dice, "o-", lw=1.2, label=curve.attack)
+            ax.plot([e * 255 for e in curve.eps], curve.dice, "o-", lw=1.2, label=curve.attack,
+                    color=BLUE)
             ax.legend(fontsize=7)
+        self._apply_colours()
         self.canvas.draw_idle()
 
 
@@ -85,7 +84,8 @@ class AdversarialWidget(ViewerWidget):
                      Container(widgets=[self._export_csv_btn, self._export_png_btn],
                                layout="horizontal", labels=False)])
         self._plot = CurvePlot()
-        self.native.layout().addWidget(self._plot.canvas)
+        self._plot.follow_theme(napari_viewer)
+        self.content.layout().addWidget(self._plot.canvas)
         self.result: AttackResult | None = None
         self.curve: RobustnessCurve | None = None
         self._load.changed.connect(lambda *_: self._ask_load())

@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+from magicgui.widgets import (
+    CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox,
+)
 
 from napari_unet.core import (
     PredictionConfig, PredictionProgress, PredictionResult, StopFlag, UserInputError,
     predict,
 )
+from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 
 from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info
@@ -47,16 +50,24 @@ class SegmentWidget(ViewerWidget):
             value="stack", tooltip="The slice in view is quick for checking; the whole stack "
                                    "runs slice by slice and can be stopped, keeping finished slices.")
         self._instances = CheckBox(text="Separate objects (instances layer)", value=False)
+        self._min_size = SpinBox(label="Min. object size", value=DEFAULT_MIN_SIZE, min=0,
+                                 max=10**7, tooltip="Objects smaller than this (pixels, or "
+                                                    "voxels for a 3D model) are dropped.")
+        self._split_strength = FloatSpinBox(
+            label="Split strength", value=DEFAULT_SPLIT_STRENGTH, min=0.0, max=1.0, step=0.05,
+            tooltip="How readily touching objects are cut apart: 0 never, 1 at the widest "
+                    "necks. A neck narrower than this times the smaller object's width is cut.")
         self._probabilities = CheckBox(text="Class probabilities layer", value=False)
         self._uncertainty = CheckBox(text="Uncertainty layer (where to paint next)", value=False,
                                      tooltip="Bright where the model hesitates between classes: "
                                              "paint corrections there, then Retrain.")
         self._segment = PushButton(text="Segment")
-        self._stop = PushButton(text="Stop (keep finished slices)", enabled=False)
+        self._stop = PushButton(text="Stop", enabled=False,
+                                tooltip="End now and keep the slices already segmented.")
         self._status = Label(value="")
         self.extend([
             self._image, self._model_info, self._load, self._scope, self._instances,
-            self._probabilities, self._uncertainty,
+            self._min_size, self._split_strength, self._probabilities, self._uncertainty,
             Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
             self._status,
         ])
@@ -64,7 +75,8 @@ class SegmentWidget(ViewerWidget):
         self._stop.changed.connect(lambda *_: self.stop())
         self._load.changed.connect(lambda *_: self._ask_load())
         self._settings = PersistentValues("segment", {
-            "scope": self._scope, "instances": self._instances,
+            "scope": self._scope, "instances": self._instances, "min_size": self._min_size,
+            "split_strength": self._split_strength,
             "probabilities": self._probabilities, "uncertainty": self._uncertainty,
         })
         self._finish_setup()
@@ -99,7 +111,9 @@ class SegmentWidget(ViewerWidget):
             return None
         index = current_index(self._viewer, image_layer, lead) if self._scope.value == "slice" else None
         want_probs = self._probabilities.value or self._uncertainty.value
-        config = PredictionConfig(probabilities=want_probs, instances=self._instances.value)
+        config = PredictionConfig(probabilities=want_probs, instances=self._instances.value,
+                                  min_object_size=int(self._min_size.value),
+                                  split_strength=float(self._split_strength.value))
         model = model.copy()  # training may replace the current model meanwhile
         image = image_array(image_layer)
         rgb = bool(image_layer.rgb)
@@ -137,8 +151,9 @@ class SegmentWidget(ViewerWidget):
             write_output(v, image_layer, "instances", result.instances, where=where)
         if result.probabilities is not None and self._probabilities.value:
             write_output(v, image_layer, "probabilities", result.probabilities, kind="image",
-                         where=where, extra_leading=1, colormap="viridis",
-                         contrast_limits=(0.0, 1.0), visible=False)
+                         where=where, extra_leading=1, colormap="inferno",
+                         contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7,
+                         visible=False)
         if result.probabilities is not None and self._uncertainty.value:
             write_output(v, image_layer, "uncertainty", entropy_uncertainty(result.probabilities),
                          kind="image", where=where, colormap="magma",

@@ -150,6 +150,7 @@ class TrainWidget(ViewerWidget):
         self._start = PushButton(text="Start training")
         self._stop = PushButton(text="Stop (keep best model)", enabled=False)
         self._status = Label(value="Paint a few strokes of each class, then Start training.")
+        self._validation = Label(value="")
         self._model_info = Label(label="Current model", value="none yet")
         self._save = PushButton(text="Save model…")
         self._load = PushButton(text="Load model…")
@@ -170,10 +171,11 @@ class TrainWidget(ViewerWidget):
         self.extend([
             self._image, self._labels, self._classes, self._label_kind, self._model_source,
             self._preset, self._dims, self._max_time, self._max_steps, self._robust_eps,
-            self._live_preview, buttons, self._status,
+            self._live_preview, buttons, self._status, self._validation,
         ])
         self._plot = TrainingPlot()
-        self.native.layout().addWidget(self._plot.canvas)
+        self._plot.follow_theme(napari_viewer)
+        self.content.layout().addWidget(self._plot.canvas)
         self.extend([self._model_info, files, self._retrain_header, self._retrain_from,
                      self._retrain_time, self._retrain, self._history])
 
@@ -427,6 +429,7 @@ class TrainWidget(ViewerWidget):
                                       f"about {_fmt_time(event.eta)} left · loss {event.loss:.3f}")
         elif isinstance(event, ValidationScores):
             self._plot.add_dice(event.step, event.mean_dice)
+            self._validation.value = event.summary()
             if event.improved:
                 self._best_version += 1
 
@@ -435,6 +438,8 @@ class TrainWidget(ViewerWidget):
         self._store.set(result.model, None)
         dice = result.best_validation_dice
         dice_txt = f", best validation Dice {dice:.3f}" if dice is not None else ""
+        if dice is not None and result.validations and not result.validations[-1].reliable:
+            dice_txt += " (too few held-out pixels to trust)"
         reason = {"stopped": "stopped", "max_time": "time budget used",
                   "max_steps": "all steps done"}.get(result.stop_reason, result.stop_reason)
         message = (f"Done ({reason}): {result.steps} steps in {_fmt_time(result.elapsed)}"

@@ -13,6 +13,7 @@ from .adversarial_training import AdversarialBatch
 from .base import Attack, AttackStep, eval_mode
 from .carlini_wagner import CarliniWagnerL2
 from .curve import CSV_COLUMNS, CurveProgress, RobustnessCurve, robustness_curve
+from .eot import EOT
 from .gradient import DAG, FGSM, PGD, IterativeLinf, SegPGD
 from .image_attack import AttackProgress, AttackResult, attack_image, valid_range
 from .metrics import AttackMetrics
@@ -21,6 +22,6 @@ from .registry import ATTACKS, DEFAULT_STEPS, make_attack
 __all__ = [
     "ATTACKS", "AdversarialBatch", "Attack", "AttackMetrics", "AttackProgress", "AttackResult",
     "AttackStep", "CSV_COLUMNS", "CarliniWagnerL2", "CurveProgress", "DAG", "DEFAULT_STEPS",
-    "FGSM", "IterativeLinf", "PGD", "RobustnessCurve", "SegPGD", "attack_image", "eval_mode",
-    "make_attack", "robustness_curve", "valid_range",
+    "EOT", "FGSM", "IterativeLinf", "PGD", "RobustnessCurve", "SegPGD", "attack_image",
+    "eval_mode", "make_attack", "robustness_curve", "valid_range",
 ]

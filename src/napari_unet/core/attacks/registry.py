@@ -6,21 +6,25 @@ from typing import Any
 
 from .base import Attack
 from .carlini_wagner import CarliniWagnerL2
+from .eot import EOT
 from .gradient import DAG, FGSM, PGD, SegPGD
 
 ATTACKS: dict[str, type[Attack]] = {
     "fgsm": FGSM, "pgd": PGD, "segpgd": SegPGD, "dag": DAG, "cw": CarliniWagnerL2,
+    "eot": EOT,
 }
-DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "segpgd": 10, "dag": 20, "cw": 100}
+DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "segpgd": 10, "dag": 20, "cw": 100, "eot": 10}
 
 
 def make_attack(name: str, eps: float | None, steps: int | None = None,
                 target: int | None = None, **options: Any) -> Attack:
-    """Build the attack ``name`` (``fgsm``, ``pgd``, ``segpgd``, ``dag``, ``cw``).
+    """Build the attack ``name`` (``fgsm``, ``pgd``, ``segpgd``, ``dag``, ``cw``,
+    ``eot``).
 
     ``eps`` is the L-inf budget in normalized units (for ``cw`` an optional cap);
     ``steps`` defaults to :data:`DEFAULT_STEPS` and is ignored by ``fgsm``; other
-    ``options`` go to the attack's constructor (e.g. ``restarts``, ``c``, ``kappa``).
+    ``options`` go to the attack's constructor (e.g. ``restarts``, ``c``, ``kappa``,
+    ``samples`` for ``eot``).
     """
     key = name.lower()
     if key not in ATTACKS:

@@ -34,7 +34,7 @@ def test_attack_command_writes_images_and_json(isbi_model, isbi_test_slice, tmp_
         assert key in entry
 
 
-def test_attack_command_bad_input_exits_2(isbi_model, tmp_path, capsys):
+def test_attack_command_missing_image_or_bad_target_exits_2_with_one_line(isbi_model, tmp_path, capsys):
     model_path = tmp_path / "model.pt"
     save_model(isbi_model, model_path)
     code = main(["attack", "--model", str(model_path), "--images", str(tmp_path / "none.tif"),
@@ -42,6 +42,8 @@ def test_attack_command_bad_input_exits_2(isbi_model, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
-    code = main(["attack", "--model", str(model_path), "--images", str(tmp_path / "none.tif"),
-                 "--attack", "pgd", "--eps", "0.01", "--target", "9", "--out-dir", "o"])
+    image_path = tmp_path / "image.tif"
+    tifffile.imwrite(image_path, np.zeros((32, 32), np.uint8))
+    code = main(["attack", "--model", str(model_path), "--images", str(image_path),
+                 "--attack", "pgd", "--eps", "0.01", "--target", "9", "--out-dir", str(tmp_path / "o")])
     assert code == 2 and "--target 9" in capsys.readouterr().err

@@ -55,7 +55,7 @@ def test_finetune_with_init_adds_a_round(files, model_path, tmp_path):
     assert len(load_model(out).rounds) == 2
 
 
-def test_predict_then_evaluate(files, model_path, tmp_path, capsys):
+def test_predict_writes_classes_instances_probabilities_and_evaluate_scores_them(files, model_path, tmp_path, capsys):
     out_dir = tmp_path / "pred"
     assert main(["predict", "--model", str(model_path), "--images", str(files / "img1.png"),
                  "--out-dir", str(out_dir), "--instances", "--probabilities",
@@ -74,7 +74,7 @@ def test_predict_then_evaluate(files, model_path, tmp_path, capsys):
     assert 0 <= report["classes"]["1"]["iou"] <= report["classes"]["1"]["dice"] <= 1
 
 
-def test_evaluate_instances_reports_f1(tmp_path, capsys):
+def test_evaluate_instances_reports_matching_f1(tmp_path, capsys):
     truth = np.zeros((40, 40), np.uint16)
     truth[5:15, 5:15], truth[20:30, 20:30] = 3, 9
     pred = np.zeros_like(truth)
@@ -103,7 +103,7 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path, monkeypatch):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
 
 
-def test_one_class_labels_exit_2(files, tmp_path):
+def test_train_on_one_painted_class_exits_2_naming_the_class(files, tmp_path):
     labels = np.zeros((160, 160), np.uint8)
     labels[10:20, 10:20] = 2
     tifffile.imwrite(tmp_path / "one.tif", labels)
@@ -115,7 +115,7 @@ def test_one_class_labels_exit_2(files, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_hostile_model_file_exits_2(tmp_path):
+def test_predict_with_a_non_model_file_exits_2(tmp_path):
     (tmp_path / "evil.pt").write_bytes(b"not a model at all")
     proc = subprocess.run([sys.executable, "-m", "napari_unet.cli", "predict", "--model",
                            str(tmp_path / "evil.pt"), "--images", "a.png", "--out-dir",

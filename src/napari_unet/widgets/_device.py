@@ -1,0 +1,30 @@
+"""The Device choice shared by the Train, Segment and Adversarial widgets."""
+
+from __future__ import annotations
+
+from magicgui.widgets import ComboBox
+
+from napari_unet.core.device import (
+    describe_compute, device_choices, precision_policy, select_device,
+)
+
+
+def device_picker() -> ComboBox:
+    """auto / CPU / each CUDA GPU by name / Apple MPS; its value is a device name for
+    ``TrainingConfig.device`` and ``PredictionConfig.device`` (``auto``, ``cpu``,
+    ``cuda:N``, ``mps``)."""
+    return ComboBox(label="Device", choices=device_choices(), value="auto",
+                    tooltip="Where the network computes. auto: the first GPU if there is "
+                            "one, else the CPU. Precision follows the device (bfloat16 on "
+                            "recent NVIDIA GPUs, float16 with gradient scaling on older "
+                            "ones, float32 on the CPU and on Apple GPUs).")
+
+
+def compute_summary(name: str) -> str:
+    """``device: cuda:0 (Tesla T4), precision: float16 + gradient scaling`` for the
+    device named ``name``, or why it cannot be used."""
+    try:
+        device = select_device(name)
+    except ValueError as err:
+        return str(err)
+    return describe_compute(device, precision_policy(device))
