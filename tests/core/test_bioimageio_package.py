@@ -61,3 +61,15 @@ def test_export_refuses_a_sample_with_the_wrong_channels_or_too_small(tmp_path):
     with pytest.raises(UserInputError, match="too small"):
         export_bioimageio(model, np.zeros((1, 64, 8), np.uint8), tmp_path / "p.zip")
     assert not (tmp_path / "p.zip").exists()
+
+
+def test_export_never_overwrites_a_file_that_is_not_its_package(tmp_path):
+    from napari_unet.core.bioimageio_export import export_bioimageio
+
+    model = TrainedModel(UNet(UNetConfig(depth=2, base_channels=4)),
+                         ClassInfo(("background", "object"), (1, 2)))
+    mine = tmp_path / "holiday photos.zip"
+    mine.write_bytes(b"the user's archive")
+    with pytest.raises(UserInputError, match="left untouched"):
+        export_bioimageio(model, np.zeros((1, 64, 64), np.uint8), mine)
+    assert mine.read_bytes() == b"the user's archive"

@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.widgets._export import export_job, sample_from_layer
+from napari_unet.widgets._export import (
+    add_export_button, export_from_widget, export_job, sample_from_layer,
+)
 from napari_unet.widgets.model_store import store_for
 from napari_unet.widgets.segment_widget import SegmentWidget
+from napari_unet.widgets.train_widget import TrainWidget
 from tests.conftest import isbi_slice
 
 pytest.importorskip("bioimageio.spec", reason="bioimage.io export needs napari-unet[bioimageio]")
@@ -33,3 +36,17 @@ def test_package_exported_from_the_view_loads_back_with_the_same_weights(
     assert loaded is not None and loaded is not isbi_model
     for name, tensor in isbi_model.network.state_dict().items():
         assert torch.equal(loaded.network.state_dict()[name].cpu(), tensor.cpu()), name
+
+
+def test_train_widget_export_button_sits_under_save_and_refuses_without_a_model(
+        make_napari_viewer, notifications, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.add_image(isbi_slice(0, crop=128)[0], name="em")
+    train = TrainWidget(viewer)
+    viewer.window.add_dock_widget(train)
+    button = getattr(train, "_export", None) or add_export_button(train)
+    assert button.text.startswith("Export for bioimage.io")
+    assert button.native.isVisibleTo(train.native)
+    assert export_from_widget(train, tmp_path / "m.zip") is None
+    assert any("No model yet" in message for _severity, message in notifications)
+    assert not (tmp_path / "m.zip").exists()

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import bioimageio_package as package
+from .atomic_write import atomic_write
 from .errors import UserInputError
 from .model_file import model_metadata
 from .trained_model import TrainedModel
-from . import bioimageio_package as package
 
 HALO = {2: 16, 3: 8}  # pixels of each border with less context than the centre
 TEST_EDGE = {2: 256, 3: 32}  # largest test tensor edge (the package stays small)
@@ -103,7 +104,7 @@ def test_crop(image_cf: np.ndarray, model: TrainedModel) -> np.ndarray:
     :func:`crop_slices`)."""
     if image_cf.shape[0] != model.in_channels:
         raise UserInputError(f"The sample image has {image_cf.shape[0]} channel(s); the model "
-                             f"needs {model.in_channels}.")
+                             f"needs {model.in_channels} channel(s).")
     slices = (slice(None),) + crop_slices(tuple(image_cf.shape[1:]), model)
     return np.ascontiguousarray(np.asarray(image_cf[slices]), dtype=np.float32)
 
@@ -194,24 +195,13 @@ def export_bioimageio(model: TrainedModel, sample_cf: np.ndarray, out: str | os.
     if len(options.name.strip()) < 5:
         raise UserInputError(f"The package name {options.name!r} is too short: bioimage.io "
                              "needs at least 5 characters.")
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="napari-unet-export-") as tmp:
         description = _describe(model, sample_cf, Path(tmp), options)
         from bioimageio.spec import save_bioimageio_package
 
         staged = Path(tmp) / "package.zip"
         save_bioimageio_package(description, output_path=staged)
-        fd, partial = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        try:
-            with open(staged, "rb") as src, open(partial, "wb") as dst:
-                dst.write(src.read())
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(partial, out)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
+        atomic_write(out, lambda handle: handle.write(staged.read_bytes()))
     return out
 
 

@@ -37,7 +37,7 @@ from .trained_model import TrainedModel
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
 
 MIN_RELIABLE_PIXELS = 500  # held-out pixels per class for a validation Dice to mean much
-DEFAULT_PATCH = {2: (128, 128), 3: (32, 64, 64)}
+DEFAULT_PATCH = {2: (128, 128), 3: (16, 64, 64)}  # 3D: 4x fewer voxels a step than (32, 64, 64)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Export the current model as a bioimage.io package from a widget (in a thread worker).
+"""Export the current model as a bioimage.io package from a widget (in a thread worker):
+the Train widget's "Export for bioimage.io..." button, placed under its Save/Load buttons.
 
 The package's test tensors come from the image the widget trains on: a centred crop of the
 slice in view, read lazily (only the crop is loaded, whatever the size of the layer).
@@ -16,7 +17,7 @@ from napari_unet.core import TrainedModel
 from napari_unet.core.bioimageio_export import ExportOptions, crop_slices, export_bioimageio
 from napari_unet.core.errors import UserInputError
 
-from ._jobs import Job, notify_info
+from ._jobs import Job, notify_error, notify_info
 from ._layers import current_index, spatial_shape
 
 
@@ -50,3 +51,45 @@ def export_job(viewer: Any, layer: Image, model: TrainedModel, path: str | Path)
         notify_info(f"bioimage.io package written to {result}")
 
     return Job(work, what="Export for bioimage.io", total=1, on_done=done).start()
+
+
+EXPORT_TOOLTIP = ("Write the current model as a bioimage.io model package (.zip) that "
+                  "napari, ilastik, deepImageJ, Fiji and bioimageio.core can run; its test "
+                  "image is a crop of the slice in view of the chosen image.")
+
+
+def add_export_button(widget: Any) -> Any:
+    """An "Export for bioimage.io..." button on the line under ``widget._save`` (the Save
+    model... button), connected to :func:`ask_export`."""
+    from magicgui.widgets import PushButton
+
+    button = PushButton(text="Export for bioimage.io…", tooltip=EXPORT_TOOLTIP)
+    row = widget._save.native.parentWidget()
+    layout = row.parentWidget().layout()
+    layout.insertWidget(layout.indexOf(row) + 1, button.native)
+    button.changed.connect(lambda *_: ask_export(widget))
+    return button
+
+
+def ask_export(widget: Any) -> Job | None:
+    """Ask where to write the package, then :func:`export_from_widget`."""
+    from qtpy.QtWidgets import QFileDialog
+
+    path, _ = QFileDialog.getSaveFileName(widget.native, "Export for bioimage.io",
+                                          "unet_model.zip", "bioimage.io model package (*.zip)")
+    return export_from_widget(widget, path) if path else None
+
+
+def export_from_widget(widget: Any, path: str | Path) -> Job | None:
+    """Export ``widget``'s current model with its chosen image; problems become notifications."""
+    try:
+        model, layer = widget._store.model, widget._image.value
+        if model is None:
+            raise UserInputError("No model yet: train one (or load a file) first.")
+        if not isinstance(layer, Image):
+            raise UserInputError("Pick the image the model was trained on: a crop of its slice "
+                                 "in view becomes the package's test image.")
+        return export_job(widget._viewer, layer, model, path)
+    except (UserInputError, OSError) as err:
+        notify_error(err, "Export for bioimage.io")
+        return None
