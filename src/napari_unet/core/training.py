@@ -9,9 +9,10 @@ error never loses it; ``TrainingConfig.checkpoint`` also writes it to disk atomi
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,16 @@ class ModelSnapshot:
     model: TrainedModel
 
 
+@dataclass(frozen=True)
+class BestModelUpdated:
+    """Yielded after a :class:`ValidationScores` that improved: ``model`` is the new best
+    model, a snapshot the trainer never changes again (safe to use in another thread)."""
+
+    step: int
+    validation_dice: float | None
+    model: TrainedModel
+
+
 @dataclass
 class TrainingResult:
     model: TrainedModel  # the best model of the run
@@ -160,8 +171,8 @@ class TrainingResult:
     validations: list[ValidationScores]
 
 
-TrainingEvent = (TrainingStarted | TrainingStep | ValidationScores | TrainingOutOfMemory
-                 | ModelSnapshot)
+TrainingEvent = (TrainingStarted | TrainingStep | ValidationScores | BestModelUpdated
+                 | TrainingOutOfMemory | ModelSnapshot)
 
 
 class Trainer:
@@ -317,9 +328,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> Generator[TrainingEvent, None, TrainingResult]:
-        """Train; yields :class:`TrainingStarted`, then :class:`TrainingStep` and
-        :class:`ValidationScores` events (and :class:`ModelSnapshot` every
-        ``config.snapshot_every`` seconds); returns a :class:`TrainingResult`."""
+        """Train; yields :class:`TrainingStarted`, then :class:`TrainingStep`,
+        :class:`ValidationScores` and :class:`BestModelUpdated` events (and
+        :class:`ModelSnapshot` every ``config.snapshot_every`` seconds); returns a
+        :class:`TrainingResult`."""
         cfg = self.config
         dev = self.device
         sampler = PatchSampler(self.data, self.rng, self._context())
@@ -386,13 +398,14 @@ class Trainer:
             last = (cfg.max_steps is not None and step >= cfg.max_steps) or progress >= 1.0
             if step % cfg.validate_every_steps == 0 or last:
                 validations.append(self._record(windows, step, elapsed, ema))
-                yield validations[-1]
+                yield from self._validation_events(validations[-1])
         elapsed = time.perf_counter() - start
         if step and reason != "out_of_memory" and (not validations or validations[-1].step != step):
             validations.append(self._record(windows, step, elapsed, ema))
-            yield validations[-1]
-        best = self.best
-        best.summary["rounds"][-1]["seconds"] = round(elapsed, 2)
+            yield from self._validation_events(validations[-1])
+        summary = copy.deepcopy(self.best.summary)  # snapshots already yielded stay as they were
+        summary["rounds"][-1]["seconds"] = round(elapsed, 2)
+        self.best = best = replace(self.best, summary=summary)
         return TrainingResult(
             model=best,
             steps=step,
@@ -402,6 +415,11 @@ class Trainer:
             losses=losses,
             validations=validations,
         )
+
+    def _validation_events(self, scores: ValidationScores) -> Iterator[TrainingEvent]:
+        yield scores
+        if scores.improved:
+            yield BestModelUpdated(scores.step, scores.mean_dice, self.best)
 
     def _train_step(self, sampler: PatchSampler, gen: torch.Generator, attack: Any,
                     weights: torch.Tensor, opt: torch.optim.Optimizer,
