@@ -53,6 +53,7 @@ class Shooter:
         from skimage.transform import resize
 
         self.close_notifications()
+        self.viewer.reset_view()  # the whole image in the canvas the docks leave
         self.pump(0.5)
         img = self.viewer.screenshot(canvas_only=False, flash=False)[..., :3]
         if width is not None and img.shape[1] > width:

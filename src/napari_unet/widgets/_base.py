@@ -91,6 +91,7 @@ class ViewerWidget(Container):
             widget.native.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             widget.native.setMinimumContentsLength(COMBO_MIN_CHARACTERS)
+        self.content.layout().addStretch(1)  # rows keep their height, spare room goes below
         area = self.native
         RefitOn(self.content, lambda: fit_scroll_area_width(area))
 
