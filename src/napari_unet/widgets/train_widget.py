@@ -40,6 +40,7 @@ from napari_unet.core import (
 from napari_unet.core.training import warm_up
 
 from ._base import ViewerWidget
+from ._export import add_export_button
 from ._jobs import Job, notify_error, notify_info
 from ._layers import (
     SEEDED_ROLES,
@@ -178,6 +179,7 @@ class TrainWidget(ViewerWidget):
         self.content.layout().addWidget(self._plot.canvas)
         self.extend([self._model_info, files, self._retrain_header, self._retrain_from,
                      self._retrain_time, self._retrain, self._history])
+        self._export = add_export_button(self)  # "Export for bioimage.io…" under Save/Load
 
         self._image.changed.connect(self._on_image_changed)
         self._labels.changed.connect(self._on_labels_changed)
