@@ -2,7 +2,7 @@
 and training against the perturbations.
 
     python -u benchmarks/bench_perturbations.py [--model M.pt | --train-steps 150]
-        [--slices 5 6 7] [--crop 512] [--finetune-steps 150] [--out docs/robustness]
+        [--slices 5 6 7] [--crop 256] [--finetune-steps 100] [--out docs/robustness]
 
 1. Robustness curves (``core.robustness.perturbation_curve``) of the model on the slices:
    Dice vs the clean prediction and vs the truth for noise, blur, rotation, scale and
@@ -10,7 +10,8 @@ and training against the perturbations.
 2. PGD vs EOT at 8/255 (10 steps, continuous float images): Dice vs clean on the image as
    it is, and after rotating 12 degrees and zooming 0.9 both the clean and the attacked
    image (``core.robustness.dice_after_transform``); seconds per slice.
-3. Two copies of the model fine-tuned ``--finetune-steps`` (batch 4, 128x128, seed 1): plain
+3. Two copies of the model fine-tuned ``--finetune-steps`` (batch 4, 128x128, seed 1) on
+   slices 0-2: plain
    (control) and with ``TrainingConfig(natural_perturbations=1)``; their curves vs truth,
    the mean over the perturbed levels, the clean Dice, and a figure of both.
 """
@@ -128,10 +129,11 @@ def summary(label: str, result: dict[str, PerturbationCurve]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model file; default: train --train-steps on 0-2")
-    parser.add_argument("--train-steps", type=int, default=150)
+    parser.add_argument("--train-steps", type=int, default=100)
+    parser.add_argument("--save-model", default=None, help="write the trained model there")
     parser.add_argument("--slices", type=int, nargs="+", default=[5, 6, 7])
     parser.add_argument("--crop", type=int, default=None, help="crop the slices (e.g. 256)")
-    parser.add_argument("--finetune-steps", type=int, default=150)
+    parser.add_argument("--finetune-steps", type=int, default=100)
     parser.add_argument("--eot-samples", type=int, default=8)
     parser.add_argument("--attack-steps", type=int, default=10)
     parser.add_argument("--out", default="docs/robustness", help="CSV and PNG folder")
@@ -140,7 +142,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"load average {load_average()}", flush=True)
-    model = default_model(args.model, 60, None, steps=args.train_steps)
+    model = default_model(args.model, 60, None, steps=args.train_steps, save=args.save_model)
     slices = [isbi(i, args.crop) for i in args.slices]
     print(f"slices {args.slices}, {slices[0][0].shape}")
     if "curves" not in args.skip:

@@ -18,6 +18,8 @@ FORBIDDEN_PREFIXES = ("napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", 
 MODULES = ["napari_unet", "napari_unet.core", "napari_unet.cli"]
 if importlib.util.find_spec("napari_unet.core.attacks") is not None:
     MODULES.append("napari_unet.core.attacks")
+MODULES += ["napari_unet.core.transforms", "napari_unet.core.robustness",
+            "napari_unet.core.natural_augment", "napari_unet.cli.robustness"]
 # bioimage.io export and package loading, and the command that uses them
 MODULES += ["napari_unet.core.bioimageio_export", "napari_unet.core.bioimageio_package",
             "napari_unet.cli.export"]

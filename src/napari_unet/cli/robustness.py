@@ -17,38 +17,46 @@ from pathlib import Path
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.robustness import KINDS, UNITS
 
-from ._inputs import add_device, check_pairs
+from ._inputs import add_channels, add_device, check_pairs, image_layout
 from ._progress import ProgressBar
+from ._validate import existing_file, int_in_range, output_file, positive_int, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("robustness", help="Dice against noise, blur, rotation, scale, "
                        "contrast or an attack, at several levels (CSV + PNG)",
                        description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="model file (.pt)")
-    p.add_argument("--images", required=True, nargs="+", metavar="I", help="TIFF or PNG images")
+    p.add_argument("--model", required=True, type=existing_file, help="model file (.pt)")
+    p.add_argument("--images", required=True, nargs="+", metavar="I", type=existing_file,
+                   help="TIFF or PNG images")
     p.add_argument("--perturbation", required=True, choices=KINDS,
                    help="; ".join(f"{k}: {u}" for k, u in UNITS.items()))
     p.add_argument("--levels", required=True, nargs="+", type=float, metavar="L",
                    help="strengths in the perturbation's unit (e.g. 0 0.05 0.1 for noise)")
-    p.add_argument("--out", required=True, metavar="FILE.csv",
+    p.add_argument("--out", required=True, metavar="FILE.csv", type=output_file,
                    help="CSV to write; the plot goes to the same name with .png")
-    p.add_argument("--truth", nargs="+", metavar="T", default=None,
+    p.add_argument("--truth", nargs="+", metavar="T", default=None, type=existing_file,
                    help="ground truth per image (classes 1..K, or a dense mask with 0, e.g. "
                         "0/255): adds dice_vs_truth")
-    p.add_argument("--steps", type=int, default=None, help="attack iterations (attacks only)")
-    p.add_argument("--eot-samples", type=int, default=8,
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="attack iterations (attacks only)")
+    p.add_argument("--eot-samples", type=int_in_range(1, 1000), default=8,
                    help="random transforms per step of the EOT attack (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the noise (default 0)")
+    add_channels(p)
     add_device(p)
     p.set_defaults(run=run)
 
 
-def _check_out(out: Path) -> Path:
+def _check_out(out: Path, inputs: list[str]) -> Path:
+    """``--out`` ends in .csv, and neither it nor its .png replaces an input file."""
     if out.suffix.lower() != ".csv":
         raise UserInputError(f"--out {out} must end in .csv (the plot goes beside it as .png).")
-    if out.is_dir():
-        raise UserInputError(f"--out {out} is a folder; give a file name ending in .csv.")
+    for path in (out, out.with_suffix(".png")):
+        for name in inputs:
+            if path.exists() and path.samefile(name):
+                raise UserInputError(f"--out would replace the input {name}; choose another "
+                                     "file name.")
     return out
 
 
@@ -59,23 +67,21 @@ def run(args: argparse.Namespace) -> int:
     from napari_unet.core.robustness import check_levels, perturbation_curve
 
     levels = check_levels(args.perturbation, args.levels)
-    if args.steps is not None and args.steps < 1:
-        raise UserInputError(f"--steps must be at least 1, got {args.steps}.")
-    if args.eot_samples < 1:
-        raise UserInputError(f"--eot-samples must be at least 1, got {args.eot_samples}.")
     if args.truth is not None:
         check_pairs(args.images, args.truth, "images", "truths")
-    out = _check_out(Path(args.out))
+    out = _check_out(Path(args.out), [args.model, *args.images, *(args.truth or [])])
     model = load_model(args.model)
-    images = [read_image(p) for p in args.images]
+    layouts = [image_layout(read_image(p), p, args, model.in_channels) for p in args.images]
+    if len({(rgb, axis) for _, rgb, axis in layouts}) > 1:
+        raise UserInputError("The images have different channel layouts; use --rgb or "
+                             "--channel-axis N to say where the channels are.")
+    images, rgb, channel_axis = [i for i, _, _ in layouts], layouts[0][1], layouts[0][2]
     truths = None if args.truth is None else [truth_classes(read_image(t)) for t in args.truth]
-    rgb = model.in_channels in (3, 4) and all(i.ndim == 3 and i.shape[-1] == model.in_channels
-                                              for i in images)
     bar = ProgressBar(f"{args.perturbation}", total=1.0)
     work = perturbation_curve(
         model, images, args.perturbation, levels, truths=truths, seed=args.seed,
         attack_steps=args.steps, attack_options=_attack_options(args), rgb=rgb,
-        device=args.device)
+        channel_axis=channel_axis, device=args.device)
     curve = run_to_completion(work, lambda ev: bar.update(
         ev.progress, f"level {ev.level:g}, image {ev.image + 1}/{ev.images}"))
     bar.close()

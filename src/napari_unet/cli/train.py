@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from napari_unet.core import (
-    StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingStarted, TrainingStep, UNetConfig,
-    ValidationScores, load_model, run_to_completion,
+    PRESETS, StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingStarted, TrainingStep,
+    UNetConfig, ValidationScores, load_model, run_to_completion,
 )
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
@@ -31,15 +31,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="TIFF or PNG images")
     p.add_argument("--labels", nargs="+", required=True, metavar="LAB", type=existing_file,
                    help="one label image per image: 0 = unpainted, 1..K = classes (or --dense)")
-    p.add_argument("--out", required=True, metavar="MODEL", type=output_file, help="model file to write (.pt)")
+    p.add_argument("--out", required=True, metavar="MODEL", type=output_file,
+                   help="model file to write (.pt)")
     p.add_argument("--max-time", type=positive_float, default=None, metavar="SECONDS",
                    help="time budget in seconds (default 60 unless --steps is given)")
-    p.add_argument("--steps", type=positive_int, default=None, metavar="N", help="number of training steps")
+    p.add_argument("--steps", type=positive_int, default=None, metavar="N",
+                   help="number of training steps")
     p.add_argument("--dense", action="store_true",
                    help="labels are dense masks: every value is a class (e.g. 0/255)")
     p.add_argument("--ndim", type=int, choices=(2, 3), default=None,
                    help="2D model (slice by slice, default) or 3D model (volumes)")
-    p.add_argument("--init", metavar="MODEL", default=None, type=existing_file, help="fine-tune this model file")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help="model size: tiny, fast (default), large or classic "
+                        "(depth and width as in the Train widget)")
+    p.add_argument("--init", metavar="MODEL", default=None, type=existing_file,
+                   help="fine-tune this model file")
     p.add_argument("--seed", type=seed, default=0, help="random seed 0..2**32-1 (default 0)")
     p.add_argument("--adversarial-eps", type=float_in_range(0.0, 1.0), default=0.0, metavar="EPS",
                    help="train on PGD adversarial examples made on the fly with this L-inf "
@@ -95,6 +101,9 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
     init = load_model(args.init) if args.init else None
     if init is not None and args.ndim is not None and init.spatial_dims != args.ndim:
         raise UserInputError(f"--init is a {init.spatial_dims}D model but --ndim {args.ndim} was given.")
+    if init is not None and args.preset is not None:
+        raise UserInputError("--preset sets the size of a new model; --init keeps the size of "
+                             "the model it fine-tunes. Give one of them.")
     layouts = [image_layout(read_image(p), p, args, init.in_channels if init else None)
                for p in args.images]
     if len({(rgb, axis) for _, rgb, axis in layouts}) > 1:
@@ -107,7 +116,8 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
                             adversarial_steps=args.adversarial_steps,
                             natural_perturbations=args.natural_perturbations)
     return Trainer([image for image, _, _ in layouts], labels, dense=args.dense, init=init,
-                   model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2),
+                   model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2,
+                                        **PRESETS[args.preset or "fast"]),
                    config=config, stop=StopFlag(), rgb=layouts[0][1],
                    channel_axis=layouts[0][2])
 

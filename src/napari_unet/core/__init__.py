@@ -6,6 +6,7 @@ in scripts, on clusters and in the command line.
 
 from .errors import ModelFileError, UserInputError
 from .images import Normalization, channels_first
+from .label_sources import LabelSource, SourceKind, merge_label_sources
 from .labels import ClassInfo
 from .metrics import dice_iou_per_class, instance_f1
 from .model import PRESETS, UNet, UNetConfig, count_parameters
@@ -14,6 +15,7 @@ from .prediction import PredictionConfig, PredictionProgress, PredictionResult, 
 from .stopping import StopFlag, run_to_completion
 from .trained_model import TrainedModel
 from .training import (
+    BestModelUpdated,
     ModelSnapshot,
     Trainer,
     TrainingConfig,
@@ -25,10 +27,11 @@ from .training import (
 )
 
 __all__ = [
-    "ClassInfo", "ModelFileError", "ModelSnapshot", "Normalization", "PRESETS", "PredictionConfig",
-    "PredictionProgress", "PredictionResult", "StopFlag", "TrainedModel", "Trainer",
-    "TrainingConfig", "TrainingResult", "TrainingStarted", "TrainingStep", "UNet",
-    "UNetConfig", "UserInputError", "ValidationScores", "channels_first", "count_parameters",
-    "dice_iou_per_class", "instance_f1", "load_model", "predict", "run_to_completion",
+    "BestModelUpdated", "ClassInfo", "LabelSource", "ModelFileError", "ModelSnapshot",
+    "Normalization", "PRESETS", "PredictionConfig", "PredictionProgress", "PredictionResult",
+    "SourceKind", "StopFlag", "TrainedModel", "Trainer", "TrainingConfig", "TrainingResult",
+    "TrainingStarted", "TrainingStep", "UNet", "UNetConfig", "UserInputError",
+    "ValidationScores", "channels_first", "count_parameters", "dice_iou_per_class",
+    "instance_f1", "load_model", "merge_label_sources", "predict", "run_to_completion",
     "save_model", "train",
 ]

@@ -1,16 +1,64 @@
-"""Reading and writing images: TIFF (tifffile) and PNG."""
+"""Reading and writing images: TIFF (tifffile), PNG, and zarr / OME-Zarr opened lazily."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .atomic_write import atomic_write
 from .errors import UserInputError
+from .sources import SourceSpec
+from .zarr_io import is_zarr_path, open_zarr_image
 
-READABLE = (".tif", ".tiff", ".png")
+READABLE = (".tif", ".tiff", ".png", ".zarr")
+
+
+@dataclass(frozen=True)
+class OpenedImage:
+    """An image opened for prediction: ``data`` (NumPy, or lazy for zarr and TIFF), the
+    :class:`.sources.SourceSpec` cluster workers open it with (None for PNG), its zarr
+    ``info`` (format, OME axes and scale; empty for other files), its output ``stem``
+    and ``channel_axis`` from OME-Zarr metadata (None when it has no channel axis)."""
+
+    data: Any
+    spec: SourceSpec | None
+    info: dict[str, Any]
+    stem: str
+    channel_axis: int | None = None
+
+
+def open_image(path: str | os.PathLike) -> OpenedImage:
+    """Open a TIFF (lazily), PNG or zarr / OME-Zarr image; see :class:`OpenedImage`."""
+    path = Path(path)
+    if is_zarr_path(path):
+        array, component, info = open_zarr_image(path)
+        axes = info.get("axes") or []
+        channel = next((i for i, a in enumerate(axes) if a.get("type") == "channel"), None)
+        return OpenedImage(array, SourceSpec(str(path), component), info,
+                           path.name[: -len(".zarr")] if path.suffix == ".zarr" else path.name,
+                           channel)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        check_readable_file(path, "Image")
+        return OpenedImage(open_tiff_lazy(path), SourceSpec(str(path), kind="tiff"), {},
+                           path.stem)
+    return OpenedImage(read_image(path), None, {}, path.stem)
+
+
+def open_tiff_lazy(path: str | os.PathLike) -> Any:
+    """A TIFF as a lazy zarr array (tifffile's zarr store): pages are read when sliced."""
+    import tifffile
+    import zarr
+
+    try:
+        store = tifffile.imread(path, aszarr=True)
+        node = zarr.open(store, mode="r")
+    except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear message
+        raise UserInputError(f"Could not read {path}: {err}") from None
+    return node if isinstance(node, zarr.Array) else node[next(iter(node.array_keys()))]
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -28,7 +76,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
             image = np.asarray(imread(path))
         else:
-            raise UserInputError(f"{path}: unsupported file type {suffix!r}; use TIFF or PNG.")
+            raise UserInputError(f"{path}: unsupported file type {suffix!r}; use TIFF, PNG or zarr.")
     except UserInputError:
         raise
     except MemoryError:

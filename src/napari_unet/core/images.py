@@ -13,19 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UserInputError
-
-_MAX_PERCENTILE_SAMPLES = 4_000_000
+from .sources import as_array, sample
 
 
 def channels_first(
     image: np.ndarray, channel_axis: int | None = None, rgb: bool = False
 ) -> np.ndarray:
-    """Return a ``(C, ...)`` view of ``image``.
+    """Return a ``(C, ...)`` view of ``image``, without reading lazy data.
 
-    ``rgb=True`` means the last axis holds 3 or 4 colour channels (napari's RGB images);
+    NumPy arrays stay NumPy views; dask, zarr and napari multiscale data (level 0) become
+    lazy dask views (see :mod:`.sources`). ``rgb=True`` means the last axis holds 3 or 4 colour channels (napari's RGB images);
     ``channel_axis`` names an explicit channel axis; otherwise the image has one channel.
     """
-    image = np.asarray(image)
+    image = as_array(image)
     check_dtype(image)
     if rgb:
         if image.ndim < 3 or image.shape[-1] not in (3, 4):
@@ -71,13 +71,6 @@ def check_finite(chunk: np.ndarray, where: str = "the image") -> None:
         )
 
 
-def _sample(values: np.ndarray) -> np.ndarray:
-    """A regular subsample of at most ~4 M values, without copying the whole array."""
-    flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
-    step = max(1, flat.size // _MAX_PERCENTILE_SAMPLES)
-    return flat[::step]
-
-
 @dataclass(frozen=True)
 class Normalization:
     """Per-image percentile normalization: ``(x - p_low) / (p_high - p_low)`` per channel.
@@ -96,15 +89,17 @@ class Normalization:
     def statistics(self, image_cf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel ``(low, high)`` intensities of a ``(C, ...)`` image, shape (C,) each.
 
-        NaN or infinity anywhere in the sample raises :class:`UserInputError`.
+        Computed on a strided sample (:func:`.sources.sample`: a few planes, a grid in
+        each), so a lazy stack is read only at those planes; NaN or infinity anywhere in
+        the sample raises :class:`UserInputError`.
         """
         lows, highs = [], []
         for channel in image_cf:
-            sample = _sample(np.asarray(channel)).astype(np.float64)
-            check_finite(sample)
-            lo, hi = np.percentile(sample, [self.low_percentile, self.high_percentile])
+            sample_values = sample(channel).astype(np.float64)
+            check_finite(sample_values)
+            lo, hi = np.percentile(sample_values, [self.low_percentile, self.high_percentile])
             if hi <= lo:  # constant image or very sparse signal: fall back to the full range
-                lo, hi = float(sample.min()), float(sample.max())
+                lo, hi = float(sample_values.min()), float(sample_values.max())
                 if hi <= lo:
                     hi = lo + 1.0
             lows.append(lo)

@@ -10,19 +10,22 @@ batch of tiles, whatever the stack length, unless probabilities are requested.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 
-from .device import configure_cpu_threads, memory_format, precision_policy, select_device
-from .errors import UserInputError
-from .images import Normalization, channels_first, check_spatial
+from .blockwise import BlockPlan, BlockScores, Tiling, receptive_halo, run_blocks
+from .device import precision_policy, select_device
+from .image_job import network_on, prepare_job
 from .instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH, METHODS, instance_labels
 from .oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
+from .outputs import PredictionSink, memory_sink
+from .stitching import stitch_unit
 from .stopping import StopFlag
-from .tiling import blend_weights, tile_grid
+from .tiling import tile_grid
 from .trained_model import TrainedModel
 
 # Defaults by device kind ("cpu" or "accelerator") and spatial dims. On the CPU a forward
@@ -75,6 +78,7 @@ class PredictionConfig:
     device: str = "auto"
     threads: int | None = None
     precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
+    block: int | None = None  # block edge of large images; blockwise.BLOCK_EDGE
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
@@ -89,6 +93,8 @@ class PredictionConfig:
             raise ValueError("split_strength must be between 0 and 1.")
         if self.instance_method not in METHODS:
             raise ValueError(f"instance_method must be one of {METHODS}.")
+        if self.block is not None and self.block < 16:
+            raise ValueError("block must be at least 16 pixels.")
 
     @property
     def instances_need_probabilities(self) -> bool:
@@ -97,14 +103,15 @@ class PredictionConfig:
 
 @dataclass(frozen=True)
 class PredictionProgress:
-    done: int  # slices (2D model) or volumes (3D model) finished
+    done: int  # blocks finished: slices (2D model) or volumes (3D model) unless split
     total: int
     index: tuple[int, ...]  # leading index of the unit just finished
 
 
 @dataclass
 class PredictionResult:
-    """Outputs, shaped like the image without channels.
+    """Outputs, shaped like the image without channels: NumPy arrays, or the arrays of
+    the ``output`` sink (zarr) when one was given.
 
     labels: class values 1..K (uint8 or uint16), 0 where not predicted (stopped runs).
     probabilities: ``(K, *shape)`` float32, or None.
@@ -128,10 +135,14 @@ def predict(
     rgb: bool = False,
     indices: list[tuple[int, ...]] | None = None,
     stop: StopFlag | None = None,
+    output: PredictionSink | None = None,
 ) -> Generator[PredictionProgress | OutOfMemoryRetry, None, PredictionResult]:
-    """Segment ``image`` with ``model``; yields progress per unit, returns the result.
+    """Segment ``image`` with ``model``; yields progress per block, returns the result.
 
+    ``image``: NumPy, dask, zarr or napari multiscale data (level 0), read block by block.
     ``indices`` restricts work to some leading indices (e.g. the slice in view).
+    ``output``: where results go (e.g. a zarr store from :mod:`.zarr_io`, whose finished
+    blocks are skipped: a killed run resumes); default: NumPy arrays in memory.
     On out-of-memory, retries with fewer tiles per batch, then smaller tiles, and yields
     an ``oom.OutOfMemoryRetry`` event each time.
     """
@@ -139,123 +150,105 @@ def predict(
     device = select_device(cfg.device)
     return retry_smaller_tiles(
         lambda tile: _predict(model, image, replace(cfg, tile=tile), channel_axis, rgb,
-                              indices, stop),
+                              indices, stop, output),
         cfg.tile or default_tile(device, model.spatial_dims), device)
 
 
 def _predict(
     model: TrainedModel,
-    image: np.ndarray,
+    image: Any,
     cfg: PredictionConfig,
     channel_axis: int | None,
     rgb: bool,
     indices: list[tuple[int, ...]] | None,
     stop: StopFlag | None,
+    output: PredictionSink | None,
 ) -> Generator[PredictionProgress | OutOfMemoryRetry, None, PredictionResult]:
     """:func:`predict` with the tile edge ``cfg.tile`` set."""
     stop = stop or StopFlag()
-    image_cf = channels_first(image, channel_axis, rgb)
-    dims = model.spatial_dims
-    check_spatial(image_cf, dims)
-    if image_cf.shape[0] != model.in_channels:
-        raise UserInputError(
-            f"The model expects {model.in_channels} channel(s) but the image has "
-            f"{image_cf.shape[0]}. Use a model trained on {image_cf.shape[0]}-channel images, "
-            "or pick the matching image."
-        )
-    shape = image_cf.shape[1:]
-    lead_shape, spatial = shape[: len(shape) - dims], shape[len(shape) - dims:]
-    k = model.num_classes
-    labels = np.zeros(shape, np.uint8 if k < 256 else np.uint16)
-    probs = np.zeros((k,) + shape, np.float32) if cfg.probabilities else None
-    instances = np.zeros(shape, np.uint32) if cfg.instances else None
-    completed = np.zeros(lead_shape, bool)
-    todo = list(np.ndindex(*lead_shape)) if indices is None else [tuple(i) for i in indices]
-    for idx in todo:
-        if len(idx) != len(lead_shape) or any(not 0 <= i < n for i, n in zip(idx, lead_shape)):
-            raise UserInputError(f"Slice index {idx} is outside the image (leading shape {lead_shape}).")
-    low, high = model.normalization.statistics(image_cf)
-
-    device = select_device(cfg.device)
-    if device.type == "cpu":
-        configure_cpu_threads(cfg.threads)
-    net = model.network.to(device, memory_format=memory_format(device, dims)).eval()
-    tile = cfg.tile
-    overlap = cfg.overlap if cfg.overlap is not None else DEFAULT_OVERLAP[dims]
-    tile_size, windows = tile_grid(spatial, (tile,) * dims, (overlap,) * dims,
-                                   model.config.size_multiple)
-    weights = [torch.from_numpy(blend_weights(tile_size, w, spatial, (overlap,) * dims))
-               for w in windows]
-    forward = RetryingForward(net, device, cfg.batch_size or default_batch_size(tile_size, device))
-    batch_size = forward.batch_size
-    precision = precision_policy(device, cfg.precision)
-    weight_sum = torch.zeros(spatial)
-    for w, win in zip(weights, windows):
-        weight_sum[win] += w
-
-    def tiles() -> Iterator[tuple[tuple[int, ...], int, np.ndarray]]:
-        for idx in todo:
-            chunk = Normalization.apply(np.asarray(image_cf[(slice(None),) + idx]), low, high)
-            for t, win in enumerate(windows):
-                yield idx, t, chunk[(slice(None),) + win]
-
-    in_flight: dict[tuple[int, ...], list] = {}  # idx -> [accumulator (K, *S), tiles left]
-    done = 0
-    batch: list[tuple[tuple[int, ...], int, np.ndarray]] = []
-    stream = tiles()
-    stopped = False
-    with torch.inference_mode():
+    job = prepare_job(image, model.spatial_dims, in_channels=model.in_channels,
+                      normalization=model.normalization, channel_axis=channel_axis,
+                      rgb=rgb, indices=indices)
+    plan = block_plan(model, job.shape, cfg)
+    sink = output or memory_sink(plan, model.num_classes, cfg)
+    blocks = [b for b in plan.blocks(job.todo) if not sink.is_done(b)]
+    with network_on(model.network, cfg.device, cfg.threads, job.dims) as device:
+        work = predict_blocks(model, device, job.source, job.low, job.high, blocks, plan, cfg,
+                              stop)
+        done = 0
         while True:
-            item = next(stream, None)
-            if item is not None:
-                batch.append(item)
-                if len(batch) < batch_size:
-                    continue
-            if not batch:
+            try:
+                finished = next(work)
+            except StopIteration as end:
+                stopped = bool(end.value)
                 break
-            if stop.requested:
-                stopped = True
-                break
-            x = torch.from_numpy(np.stack([b[2] for b in batch])).to(device)
-            x = x.contiguous(memory_format=memory_format(device, dims))
-            with precision.autocast():
-                out = forward(x)  # fewer tiles at a time on out-of-memory
-            yield from forward.drain()
-            # one tile per slice and no probabilities asked: the class of the largest
-            # logit is the class of the largest probability, no softmax needed
-            scores_only = (len(windows) == 1 and probs is None
-                           and not cfg.instances_need_probabilities)
-            p = (out.float() if scores_only else out.float().softmax(1)).cpu()
-            for (idx, t, _), prob in zip(batch, p):
-                if len(windows) == 1:  # one tile covers the slice: nothing to blend
-                    full = prob
-                else:
-                    if idx not in in_flight:
-                        in_flight[idx] = [torch.zeros((k,) + tuple(spatial)), len(windows)]
-                    entry = in_flight[idx]
-                    entry[0][(slice(None),) + windows[t]].addcmul_(prob, weights[t])
-                    entry[1] -= 1
-                    if entry[1] > 0:
-                        continue
-                    del in_flight[idx]
-                    full = entry[0]
-                    if probs is not None or cfg.instances_need_probabilities:
-                        full.div_(weight_sum)  # the class choice needs no normalization
-                labels[idx] = class_values(full).numpy()
-                if probs is not None:
-                    probs[(slice(None),) + idx] = full.numpy()
-                if instances is not None:
-                    instances[idx] = instance_labels(
-                        labels[idx], min_size=cfg.min_object_size,
-                        split_touching=cfg.split_touching, method=cfg.instance_method,
-                        split_strength=cfg.split_strength,
-                        probabilities=full.numpy() if cfg.instances_need_probabilities
-                        else None)
-                completed[idx] = True
-                done += 1
-                yield PredictionProgress(done, len(todo), idx)
-            batch = []
-    return PredictionResult(labels, probs, instances, completed, stopped)
+            if isinstance(finished, OutOfMemoryRetry):
+                yield finished
+                continue
+            write_block(sink, finished, plan, cfg)
+            done += 1
+            yield PredictionProgress(done, len(blocks), finished.block.lead)
+    if cfg.instances and plan.blocks_per_unit > 1 and not stopped:
+        for lead in job.todo:
+            stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
+    return PredictionResult(sink.labels, sink.probabilities, sink.instances,
+                            sink.completed(plan), stopped)
+
+
+def predict_blocks(model: TrainedModel, device: torch.device, source_cf, low, high, blocks,
+                   plan: BlockPlan, cfg: PredictionConfig, stop: StopFlag
+                   ) -> Generator[BlockScores | OutOfMemoryRetry, None, bool]:
+    """:func:`.blockwise.run_blocks` with this module's tiling, batch, precision and
+    out-of-memory defaults (``model.network`` already on ``device``): the one block
+    engine of in-process and cluster runs."""
+    tiling = tiling_for(model, device, cfg, plan)
+    forward = RetryingForward(model.network, device, tiling.batch_size)
+    return run_blocks(forward, device, source_cf, low, high, blocks, tiling,
+                      model.num_classes,
+                      cfg.probabilities or cfg.instances_need_probabilities, stop,
+                      precision_policy(device, cfg.precision))
+
+
+def block_plan(model: TrainedModel, shape: tuple[int, ...], cfg: PredictionConfig) -> BlockPlan:
+    """The block grid of an image of ``shape`` (no channels) for ``model``."""
+    return BlockPlan.create(shape, model.spatial_dims, receptive_halo(model.config),
+                            cfg.block)
+
+
+def tiling_for(model: TrainedModel, device: torch.device, cfg: PredictionConfig,
+               plan: BlockPlan) -> Tiling:
+    """Tile edge, overlap and batch size on ``device`` (defaults by device kind)."""
+    dims = model.spatial_dims
+    tile = cfg.tile or default_tile(device, dims)
+    overlap = cfg.overlap if cfg.overlap is not None else DEFAULT_OVERLAP[dims]
+    read_shape = tuple(min(s, b + 2 * h) if plan.blocks_per_unit > 1 else s
+                       for s, b, h in zip(plan.spatial, plan.block, plan.halo))
+    tile_size, _ = tile_grid(read_shape, (tile,) * dims, (overlap,) * dims,
+                             model.config.size_multiple)
+    batch = cfg.batch_size or default_batch_size(tile_size, device)
+    return Tiling(tile, overlap, model.config.size_multiple, batch)
+
+
+def write_block(sink: PredictionSink, finished: BlockScores, plan: BlockPlan,
+                cfg: PredictionConfig) -> None:
+    """Class labels (and probabilities, instances) of a finished block into ``sink``;
+    the block's completion marker last."""
+    block = finished.block
+    labels = class_values(finished.scores).numpy()
+    sink.labels[block.index] = labels
+    probs = None
+    if sink.probabilities is not None or cfg.instances_need_probabilities:
+        probs = finished.scores if finished.normalized else finished.scores.softmax(0)
+    if sink.probabilities is not None:
+        sink.probabilities[(slice(None),) + block.index] = probs.numpy()
+    if sink.instances is not None:
+        whole = plan.blocks_per_unit == 1  # stitched later when the unit has several blocks
+        sink.instances[block.index] = instance_labels(
+            labels, min_size=cfg.min_object_size if whole else 0,
+            split_touching=cfg.split_touching, method=cfg.instance_method,
+            split_strength=cfg.split_strength,
+            probabilities=probs.numpy() if cfg.instances_need_probabilities else None)
+    sink.mark_done(block)
 
 
 def class_values(scores: torch.Tensor) -> torch.Tensor:

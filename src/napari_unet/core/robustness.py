@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import os
 from collections.abc import Generator, Sequence
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from . import transforms
+from .atomic_write import atomic_write
 from .errors import UserInputError
 from .images import Normalization, channels_first, check_spatial
 from .metrics import dice_iou_per_class
@@ -172,18 +174,17 @@ class PerturbationCurve:
         return any("dice_vs_truth" in r for r in self.rows)
 
     def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write the rows (columns :data:`CSV_COLUMNS`, the truth column only with truth)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write the rows (columns :data:`CSV_COLUMNS`, the truth column only with truth),
+        atomically."""
         columns = CSV_COLUMNS if self.has_truth else CSV_COLUMNS[:3]
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(self.rows)
-        return path
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return atomic_write(path, lambda handle: handle.write(text.getvalue().encode()))
 
     def plot(self, path: str | os.PathLike) -> Path:
-        """Save the curve as a PNG (matplotlib's Agg canvas, no GUI)."""
+        """Save the curve as a PNG (matplotlib's Agg canvas, no GUI), atomically."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -191,10 +192,7 @@ class PerturbationCurve:
         FigureCanvasAgg(figure)
         draw_curve(figure.add_subplot(111), self)
         figure.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path)
-        return path
+        return atomic_write(path, lambda handle: figure.savefig(handle, format="png"))
 
 
 def draw_curve(ax: Any, curve: PerturbationCurve) -> None:

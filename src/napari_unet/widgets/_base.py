@@ -10,11 +10,12 @@ from typing import Any
 from magicgui.widgets import ComboBox, Container
 from napari.layers import Layer
 
-from napari_unet.core import load_model
+from napari_unet.core import UserInputError, load_model
 
 from ._fit import RefitOn, fit_scroll_area_width
 from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import image_layers
+from ._session import JobSession, JobState
 from .model_store import ModelStore, store_for
 
 
@@ -27,8 +28,9 @@ class ViewerWidget(Container):
 
     Subclasses put their sub-widgets in ``self._x`` attributes, call
     :meth:`_finish_setup` at the end of ``__init__``, and run long work via
-    :meth:`_run_job`, listing the layers the job uses. Plain Qt widgets go into
-    ``self.content.layout()``.
+    :meth:`_start_job`, listing the layers the job uses. ``self.session`` holds the
+    state of the widget's jobs; override :meth:`_on_state` to follow it (buttons).
+    Plain Qt widgets go into ``self.content.layout()``.
 
     ``native`` is the scroll area (napari docks ``native``), so a tall widget scrolls
     instead of making the window taller than a laptop screen.
@@ -44,6 +46,7 @@ class ViewerWidget(Container):
         self._closed = False
         self._job: Job | None = None
         self._job_layers: list[Layer] = []
+        self.session = JobSession()
 
     @property
     def native(self) -> Any:
@@ -69,6 +72,7 @@ class ViewerWidget(Container):
         events.reordered.connect(self._on_layers_changed)
         self._store.connect(self._on_model_changed)
         self.native.destroyed.connect(self._on_destroyed)
+        self.session.state_changed.connect(self._state_changed)
         self.reset_choices()
 
     def _fit_narrow_dock(self) -> None:
@@ -119,12 +123,19 @@ class ViewerWidget(Container):
             return
         layer = getattr(event, "value", None)
         if self.running and any(layer is used for used in self._job_layers):
-            self._job.request_stop()
+            self.session.request_stop()
             notify_warning(f"{self._job.what} stopped: the layer '{layer.name}' was removed.")
         self.reset_choices()
 
     def _on_model_changed(self, model: Any) -> None:
         """Override to show the current model."""
+
+    def _state_changed(self, state: JobState) -> None:
+        if not self._closed:
+            self._on_state(state)
+
+    def _on_state(self, state: JobState) -> None:
+        """Override to follow the job's state (enable buttons...); never called once closed."""
 
     def _on_destroyed(self, *_: Any) -> None:
         """The widget (or the whole viewer) is closing: stop work, drop connections."""
@@ -134,8 +145,7 @@ class ViewerWidget(Container):
         if self._closed:
             return
         self._closed = True
-        if self._job is not None:
-            self._job.request_stop()
+        self.session.request_stop()
         events = self._viewer.layers.events
         for emitter, cb in ((events.inserted, self._on_layers_changed),
                             (events.removed, self._on_layer_removed),
@@ -169,14 +179,23 @@ class ViewerWidget(Container):
     # ------------------------------------------------------------------ jobs
     @property
     def running(self) -> bool:
-        return self._job is not None and not self._job.done
+        return self.session.active
 
-    def stop(self) -> None:
+    def stop(self, *_: Any) -> None:
         """Ask the running job to stop at its next step (results so far are kept)."""
-        if self.running:
-            self._job.request_stop()
+        self.session.request_stop()
 
-    def _run_job(self, job: Job, layers: list[Layer]) -> Job:
+    def _start_job(self, work: Any, *, what: str, layers: list[Layer], **options: Any) -> Job | None:
+        """Run ``work`` as this widget's job (see :class:`Job` for ``options``).
+
+        Returns None, with a notification, if another job of this widget is running.
+        """
+        job = Job(work, what=what, session=self.session, **options)
+        try:
+            job.start()
+        except UserInputError as err:
+            notify_error(err, what)
+            return None
         self._job = job
         self._job_layers = list(layers)
-        return job.start()
+        return job

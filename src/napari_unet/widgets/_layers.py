@@ -1,13 +1,18 @@
 """Layer helpers shared by the widgets: picking layers, reading data, plugin-owned outputs.
 
 Layers the plugin creates carry ``layer.metadata["napari_unet"] = {"role", "source"}``
-(``source`` = the unique id of the image they belong to). Outputs are found by that
-tag, never by name, so a user's layer is never overwritten, and a re-run updates the
-plugin's own layer in place.
+(``source`` = the unique id of the image they belong to; a segmentation also keeps
+``"prediction"``, the labels as written, to tell the user's corrections apart). That tag
+says where a layer came from, and napari's Duplicate Layer copies it. Which layers the
+plugin may write into is decided by identity instead: the layers it created in this
+session (:func:`is_owned`). A re-run updates the plugin's own layer in place; a user's
+layer, tagged copy or not, is never written, and a new output whose name is taken gets
+a new name.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -15,10 +20,12 @@ from napari.layers import Image, Labels, Layer
 from napari.utils.colormaps import DirectLabelColormap, label_colormap
 
 OWNER_KEY = "napari_unet"
-# plugin outputs that are never offered as training labels (others, like the
-# segmentation and quick labels, are meant to be corrected and trained on)
-NOT_TRAINING_ROLES = {"preview", "instances"}
-SEEDED_ROLES = {"segmentation", "quick labels"}
+# plugin outputs offered as training labels (meant to be corrected and trained on);
+# the others (preview, instances, adversarial prediction, changed pixels...) never are
+TRAINING_ROLES = {"segmentation", "quick labels"}
+# outputs whose written labels are kept, so only the user's corrections count
+REFERENCE_ROLES = {"segmentation"}
+_OWNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> layer made here
 
 
 # ------------------------------------------------------------------ reading layers
@@ -54,7 +61,7 @@ def labels_layers(viewer: Any, shape: tuple[int, ...] | None = None,
             continue
         if shape is not None and tuple(labels_array_shape(lay)) != tuple(shape):
             continue
-        if not include_outputs and role_of(lay) in NOT_TRAINING_ROLES:
+        if not include_outputs and role_of(lay) not in (None, *TRAINING_ROLES):
             continue
         out.append((lay.name, lay))
     return out
@@ -131,12 +138,25 @@ def current_index(viewer: Any, layer: Layer, lead_dims: int) -> tuple[int, ...]:
 
 # ------------------------------------------------------------------ plugin-owned outputs
 def is_plugin_layer(layer: Layer) -> bool:
+    """The layer came from the plugin (or is a copy of such a layer): it has the tag."""
     return isinstance(layer.metadata.get(OWNER_KEY), dict)
+
+
+def is_owned(layer: Layer) -> bool:
+    """The plugin created this very layer object in this session (copies are not owned)."""
+    return _OWNED.get(id(layer)) is layer
 
 
 def role_of(layer: Layer) -> str | None:
     tag = layer.metadata.get(OWNER_KEY)
     return tag.get("role") if isinstance(tag, dict) else None
+
+
+def written_prediction(layer: Layer) -> Any | None:
+    """The labels the plugin wrote into ``layer`` (or into the layer it was copied from),
+    an array shaped like its data; None if there is no record (e.g. an older session)."""
+    tag = layer.metadata.get(OWNER_KEY)
+    return tag.get("prediction") if isinstance(tag, dict) else None
 
 
 def source_id(image: Layer) -> str:
@@ -147,9 +167,32 @@ def find_output(viewer: Any, image: Layer, role: str) -> Layer | None:
     """The plugin-owned layer of ``role`` made for ``image``, if it still exists."""
     for lay in viewer.layers:
         tag = lay.metadata.get(OWNER_KEY)
-        if isinstance(tag, dict) and tag.get("role") == role and tag.get("source") == source_id(image):
+        if (is_owned(lay) and isinstance(tag, dict) and tag.get("role") == role
+                and tag.get("source") == source_id(image)):
             return lay
     return None
+
+
+def _tag(image: Layer, role: str, prediction: Any | None) -> dict[str, Any]:
+    tag: dict[str, Any] = {"role": role, "source": source_id(image)}
+    if prediction is not None:
+        tag["prediction"] = prediction
+    return tag
+
+
+def _retag(layer: Layer, image: Layer, role: str, prediction: Any | None) -> None:
+    """Set the tag as a new dict: a duplicate may share the old one and keeps it."""
+    layer.metadata = {**layer.metadata, OWNER_KEY: _tag(image, role, prediction)}
+
+
+def _new_prediction(layer: Layer | None, data: np.ndarray, where: Any) -> np.ndarray:
+    """The labels as written after this write: the previous record outside ``where``."""
+    old = written_prediction(layer) if layer is not None else None
+    if where is None or old is None or old.shape != data.shape:
+        return np.array(data, copy=True)
+    new = np.array(old, copy=True)
+    new[where] = data[where]
+    return new
 
 
 def write_output(
@@ -162,32 +205,33 @@ def write_output(
     index tuple) limits the update of an existing layer to those slices, keeping the
     rest (e.g. slices done before a stop). ``extra_leading``: axes in front of the
     image's axes (e.g. the class axis of probabilities) get scale 1, translate 0.
-    Scale and translate follow the image layer.
+    Scale and translate follow the image layer. Only a layer this session created is
+    updated (:func:`is_owned`); otherwise a new layer is added, renamed by napari if a
+    user's layer has the name.
     """
     layer = find_output(viewer, image, role)
     scale = (1.0,) * extra_leading + tuple(image.scale)
     translate = (0.0,) * extra_leading + tuple(image.translate)
+    lead = (slice(None),) * extra_leading
+    index = None if where is None else lead + (where if isinstance(where, tuple) else (where,))
+    prediction = _new_prediction(layer, data, index) if role in REFERENCE_ROLES else None
     if layer is not None and layer.data.shape == data.shape and layer.data.dtype == data.dtype:
-        if where is None:
+        if index is None:
             layer.data[...] = data
-        elif isinstance(where, tuple):
-            lead = (slice(None),) * extra_leading
-            layer.data[lead + where] = data[lead + where]
         else:
-            lead = (slice(None),) * extra_leading
-            layer.data[lead + (where,)] = data[lead + (where,)]
+            layer.data[index] = data[index]
         layer.scale, layer.translate = scale, translate
+        _retag(layer, image, role, prediction)
         layer.refresh()
         return layer
     if layer is not None:
         layer.data = data
         layer.scale, layer.translate = scale, translate
+        _retag(layer, image, role, prediction)
         return layer
-    meta = {OWNER_KEY: {"role": role, "source": source_id(image)}}
-    name = f"{image.name} {role}"
-    kwargs = {**output_style(role), **kwargs}
-    if kind == "labels":
-        return viewer.add_labels(data, name=name, scale=scale, translate=translate,
-                                 metadata=meta, **kwargs)
-    return viewer.add_image(data, name=name, scale=scale, translate=translate,
-                            metadata=meta, **kwargs)
+    add = viewer.add_labels if kind == "labels" else viewer.add_image
+    layer = add(data, name=f"{image.name} {role}", scale=scale, translate=translate,
+                metadata={OWNER_KEY: _tag(image, role, prediction)},
+                **{**output_style(role), **kwargs})
+    _OWNED[id(layer)] = layer
+    return layer

@@ -8,6 +8,7 @@ as text and the curve as a matplotlib plot exportable as CSV and PNG.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,31 @@ from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info
 from ._layers import image_array, write_output
 from ._plot import BLUE, ThemedPlot
+from ._session import JobState
 
 PERTURBATION_COLORMAP = "PiYG"  # diverging; contrast limits symmetric around 0
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """The attack chosen in the widget, captured on the GUI thread before a job starts.
+
+    eps255: the L-inf budget in 1/255 of the normalized intensity range.
+    """
+
+    name: str
+    eps255: float
+    steps: int
+    target: int | None
+
+    def make(self, eps255: float | None = None):
+        """The attack, at ``eps255`` (x 1/255) instead of the chosen eps if given."""
+        eps = self.eps255 if eps255 is None else eps255
+        return make_attack(self.name, eps / 255.0, self.steps, self.target)
+
+    def make_normalized(self, eps: float):
+        """The attack at ``eps`` in normalized units (what :func:`robustness_curve` passes)."""
+        return self.make(eps * 255.0)
 
 
 class CurvePlot(ThemedPlot):
@@ -100,6 +124,8 @@ class AdversarialWidget(ViewerWidget):
 
     # ------------------------------------------------------------------ model
     def _on_model_changed(self, model: TrainedModel | None) -> None:
+        if self._closed:
+            return
         if model is None:
             self._model_info.value = "No model: train one or load a model file."
             self._target.choices = [("untargeted", None)]
@@ -120,32 +146,35 @@ class AdversarialWidget(ViewerWidget):
             raise UserInputError("No model yet: train one in the Train widget or load a file.")
         return layer, model, image_array(layer)
 
-    def _make(self, eps255: float):
-        return make_attack(self._attack.value, eps255 / 255.0, self._steps.value,
-                           self._target.value)
+    def settings(self) -> AttackSettings:
+        """The attack settings now (read on the GUI thread, never by a worker)."""
+        return AttackSettings(self._attack.value, self._eps.value, self._steps.value,
+                              self._target.value)
 
-    def _set_running(self, running: bool) -> None:
-        self._run.enabled = self._run_curve.enabled = not running
-        self._stop.enabled = running
+    def _on_state(self, state: JobState) -> None:
+        self._run.enabled = self._run_curve.enabled = not state.active
+        self._stop.enabled = state.active
+        if state is JobState.FAILED:
+            self._results.value = f"Failed: {self.session.error}"
 
     def _start(self, work, what: str, on_done, layer) -> Job | None:
-        if self.running:
-            return None
-        self._set_running(True)
-
         def on_event(ev: Any) -> None:
-            job.set_progress(100 * ev.progress)
+            if not self._closed and self._job is not None:
+                self._job.set_progress(100 * ev.progress)
 
-        job = Job(work, what=what, total=100, on_event=on_event, on_done=on_done,
-                  on_finished=lambda: self._set_running(False))
-        return self._run_job(job, [layer])
+        def done(result: Any) -> None:
+            if not self._closed and layer in self._viewer.layers:
+                on_done(result)
+
+        return self._start_job(work, what=what, layers=[layer], on_event=on_event,
+                               on_done=done)
 
     # ------------------------------------------------------------------ attack
     def run_attack(self, *_: Any) -> Job | None:
         """Attack the picked image with the current model (in a thread)."""
         try:
             layer, model, data = self._inputs()
-            attack = self._make(self._eps.value)
+            attack = self.settings().make()
         except (UserInputError, ValueError) as err:
             notify_error(err, "Attack")
             return None
@@ -195,21 +224,19 @@ class AdversarialWidget(ViewerWidget):
         try:
             layer, model, data = self._inputs()
             values = self.curve_eps()
-            self._make(values[0])
+            settings = self.settings()
+            settings.make(values[0])  # bad settings fail here, not in the worker
         except (UserInputError, ValueError) as err:
             notify_error(err, "Robustness curve")
             return None
         model = model.copy()
 
         def work(stop):
-            return (yield from robustness_curve(self._make_eps, model, data,
+            return (yield from robustness_curve(settings.make_normalized, model, data,
                                                 [v / 255 for v in values], rgb=layer.rgb,
                                                 stop=stop))
 
         return self._start(work, "Robustness curve", self._show_curve, layer)
-
-    def _make_eps(self, eps: float):
-        return self._make(eps * 255.0)
 
     def _show_curve(self, curve: RobustnessCurve) -> None:
         self.curve = curve

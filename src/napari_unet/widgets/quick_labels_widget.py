@@ -14,6 +14,7 @@ from napari_unet.core.classical import METHODS, quick_labels
 from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info
 from ._layers import image_array, spatial_shape, write_output
+from ._session import JobState
 from .settings import PersistentValues
 
 
@@ -71,10 +72,9 @@ class QuickLabelsWidget(ViewerWidget):
             self._status.value = message
             notify_info(message)
 
-        def finished() -> None:
-            if not self._closed:
-                self._run.enabled = True
+        return self._start_job(work, what="Quick labels", layers=[image_layer], on_done=show)
 
-        self._run.enabled = False
-        return self._run_job(Job(work, what="Quick labels", on_done=show,
-                                 on_finished=finished), [image_layer])
+    def _on_state(self, state: JobState) -> None:
+        self._run.enabled = not state.active
+        if state is JobState.FAILED:
+            self._status.value = f"Failed: {self.session.error}"

@@ -7,6 +7,7 @@ the strokes use, so a corrected segmentation is training data), ``<image> instan
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info
 from ._layers import current_index, image_array, spatial_shape, write_output
+from ._session import JobState
 from .settings import PersistentValues
 
 
@@ -35,6 +37,19 @@ def entropy_uncertainty(probabilities: np.ndarray) -> np.ndarray:
     k = p.shape[0]
     h = -(p * np.log(p)).sum(axis=0)
     return (h / np.log(k)).astype(np.float32) if k > 1 else np.zeros(p.shape[1:], np.float32)
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    """A Segment run's settings, fixed when it starts. index: the slice (leading-axis
+    index) when segmenting the slice in view, else None; lead: leading axes of the image
+    beyond the model's spatial axes; probabilities / uncertainty: layers to show."""
+
+    index: tuple[int, ...] | None
+    lead: int
+    config: PredictionConfig
+    probabilities: bool
+    uncertainty: bool
 
 
 class SegmentWidget(ViewerWidget):
@@ -109,29 +124,39 @@ class SegmentWidget(ViewerWidget):
         except ValueError as err:
             notify_error(err, "Segmentation")
             return None
-        index = current_index(self._viewer, image_layer, lead) if self._scope.value == "slice" else None
-        want_probs = self._probabilities.value or self._uncertainty.value
-        config = PredictionConfig(probabilities=want_probs, instances=self._instances.value,
-                                  min_object_size=int(self._min_size.value),
-                                  split_strength=float(self._split_strength.value))
+        request = self._request(image_layer, lead)
         model = model.copy()  # training may replace the current model meanwhile
         image = image_array(image_layer)
         rgb = bool(image_layer.rgb)
-        indices = None if index is None else [index]
+        indices = None if request.index is None else [request.index]
 
         def work(stop: StopFlag):
-            result = yield from predict(model, image, config=config, rgb=rgb, indices=indices,
-                                        stop=stop)
-            return result
+            return (yield from predict(model, image, config=request.config, rgb=rgb,
+                                       indices=indices, stop=stop))
 
-        total = 1 if index is not None else int(np.prod(spatial_shape(image_layer)[:lead], dtype=int))
-        job = Job(work, what="Segmentation", total=max(total, 1), on_event=self._on_event,
-                  on_done=lambda result: self._show(image_layer, result, index, lead),
-                  on_finished=self._on_finished)
-        self._segment.enabled = False
-        self._stop.enabled = True
-        self._status.value = "Segmenting…"
-        return self._run_job(job, [image_layer])
+        total = 1 if indices else int(np.prod(spatial_shape(image_layer)[:lead], dtype=int))
+        job = self._start_job(work, what="Segmentation", layers=[image_layer],
+                              total=max(total, 1), on_event=self._on_event,
+                              on_done=lambda result: self._show(image_layer, result, request))
+        if job is not None:
+            self._status.value = "Segmenting…"
+        return job
+
+    def _request(self, image_layer: Any, lead: int) -> SegmentRequest:
+        """The settings of a run, read now on the GUI thread."""
+        slice_only = self._scope.value == "slice"
+        index = current_index(self._viewer, image_layer, lead) if slice_only else None
+        probs, unc = self._probabilities.value, self._uncertainty.value
+        config = PredictionConfig(probabilities=probs or unc, instances=self._instances.value,
+                                  min_object_size=int(self._min_size.value),
+                                  split_strength=float(self._split_strength.value))
+        return SegmentRequest(index, lead, config, probs, unc)
+
+    def _on_state(self, state: JobState) -> None:
+        self._segment.enabled = not state.active
+        self._stop.enabled = state.active
+        if state is JobState.FAILED:
+            self._status.value = f"Failed: {self.session.error}"
 
     def _on_event(self, event: PredictionProgress) -> None:
         if self._closed or not isinstance(event, PredictionProgress):
@@ -140,21 +165,21 @@ class SegmentWidget(ViewerWidget):
             self._job.set_progress(event.done)
         self._status.value = f"slice {event.done} of {event.total} done"
 
-    def _show(self, image_layer: Any, result: PredictionResult, index: tuple | None,
-              lead: int) -> None:
+    def _show(self, image_layer: Any, result: PredictionResult, request: SegmentRequest) -> None:
         if self._closed or image_layer not in self._viewer.layers:
             return
+        index, lead = request.index, request.lead
         where: Any = index if index is not None else (result.completed if lead else None)
         v = self._viewer
         write_output(v, image_layer, "segmentation", result.labels, where=where)
         if result.instances is not None:
             write_output(v, image_layer, "instances", result.instances, where=where)
-        if result.probabilities is not None and self._probabilities.value:
+        if result.probabilities is not None and request.probabilities:
             write_output(v, image_layer, "probabilities", result.probabilities, kind="image",
                          where=where, extra_leading=1, colormap="inferno",
                          contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7,
                          visible=False)
-        if result.probabilities is not None and self._uncertainty.value:
+        if result.probabilities is not None and request.uncertainty:
             write_output(v, image_layer, "uncertainty", entropy_uncertainty(result.probabilities),
                          kind="image", where=where, colormap="magma",
                          contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7)
@@ -163,8 +188,3 @@ class SegmentWidget(ViewerWidget):
                    else "Segmentation done. Correct mistakes with the brush, then Retrain.")
         self._status.value = message
         notify_info(message)
-
-    def _on_finished(self) -> None:
-        if not self._closed:
-            self._segment.enabled = True
-            self._stop.enabled = False

@@ -1,0 +1,255 @@
+"""The Train widget: train a U-Net from painted strokes, watch it learn, retrain after
+correcting its segmentation. It composes the sections of this package; all computation
+is in :mod:`napari_unet.core`, the run's state in :class:`~.session.TrainSession`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels
+
+from napari_unet.core import (
+    BestModelUpdated, TrainingResult, TrainingStep, UserInputError, save_model,
+)
+from napari_unet.core.oom import TrainingOutOfMemory
+from napari_unet.core.training import warm_up
+
+from .._base import ViewerWidget
+from .._export import add_export_button
+from .._jobs import Job, notify_error, notify_info, notify_warning
+from .._layers import image_array, labels_array
+from .._session import JobState
+from ..settings import PersistentValues
+from .data_section import DataSection
+from .history_view import HistoryView
+from .learn_from import merge_training_labels
+from .model_section import ModelSection
+from .preview import LivePreview
+from .retrain_section import RetrainSection
+from .run_section import RunSection, done_message
+from .session import TrainRequest, TrainSession, training_work
+
+
+class TrainWidget(ViewerWidget):
+    """Train a new model from strokes, or continue / retrain the current one."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(napari_viewer, labels=True)
+        warm_up()  # PyTorch's first-use imports here, not during a run
+        self.session = TrainSession()
+        self.data = DataSection(napari_viewer, self._image_picker(), self.native)
+        self.model_section = ModelSection()
+        self.run_section = RunSection()
+        self.retrain_section = RetrainSection(self.data.labels_choices)
+        self.history = HistoryView()
+        self.preview = LivePreview(napari_viewer, self.session, self.native)
+        self.extend([*self.data.widgets, *self.model_section.settings,
+                     *self.run_section.settings, self.run_section.buttons,
+                     self.run_section.status, self.run_section.validation])
+        self.run_section.plot.follow_theme(napari_viewer)
+        self.content.layout().addWidget(self.run_section.plot.canvas)
+        self.extend([*self.model_section.file_widgets, *self.retrain_section.widgets,
+                     self.history.table])
+        self._alias_widgets()
+        self._export = add_export_button(self)  # "Export for bioimage.io…" under Save/Load
+        # extra TrainingConfig fields (batch_size, patch_size...) for scripts and tests
+        self.training_overrides: dict[str, Any] = {}
+        self._out_of_memory: TrainingOutOfMemory | None = None
+        self.data.image.changed.connect(self._on_image_changed)
+        self.run_section.start.changed.connect(lambda *_: self.start_training())
+        self.run_section.stop.changed.connect(self.stop)
+        self.retrain_section.retrain.changed.connect(lambda *_: self.start_retraining())
+        self.model_section.save.changed.connect(lambda *_: self._ask_save())
+        self.model_section.load.changed.connect(lambda *_: self._ask_load())
+        self._settings = PersistentValues("train", {
+            "label_kind": self._label_kind, "model_source": self._model_source,
+            "preset": self._preset, "dims": self._dims, "max_time": self._max_time,
+            "max_steps": self._max_steps, "live_preview": self._live_preview,
+            "retrain_time": self._retrain_time, "robust_eps": self._robust_eps,
+        })
+        self._finish_setup()
+        self._retrain_from.value = self.retrain_section.defaults()
+        self._on_model_changed(self._store.model)
+        self.data.watch_labels()
+
+    def _alias_widgets(self) -> None:
+        """The sub-widgets under their historical names (scripts and tests use them)."""
+        d, m, r, t = self.data, self.model_section, self.run_section, self.retrain_section
+        self._image, self._labels, self._classes, self._label_kind = d.widgets
+        self._model_source, self._preset, self._dims = m.settings
+        self._model_info, self._save, self._load = m.model_info, m.save, m.load
+        self._max_time, self._max_steps, self._robust_eps, self._live_preview = r.settings
+        self._start, self._stop, self._status, self._plot = r.start, r.stop, r.status, r.plot
+        self._validation = r.validation
+        self._retrain_from, self._retrain_time, self._retrain = t.learn_from, t.time, t.retrain
+        self._whole_layer = t.whole_layer
+        self._history = self.history.table
+
+    # ------------------------------------------------------------------ choices
+    def _labels_choices(self, _w: Any = None) -> list:
+        return self.data.labels_choices()
+
+    def _retrain_choices(self, _w: Any = None) -> list:
+        return self.data.labels_choices()
+
+    def _on_image_changed(self, *_: Any) -> None:
+        self._labels.reset_choices()
+        self.retrain_section.select_defaults_if_empty()
+
+    def _on_layers_changed(self, event: Any = None) -> None:
+        super()._on_layers_changed()
+        new = getattr(event, "value", None)
+        if not self._closed and isinstance(new, Labels):
+            self.retrain_section.add_if_default(new)
+
+    # ------------------------------------------------------------------ model
+    def _on_model_changed(self, model: Any) -> None:
+        if self._closed:
+            return
+        self.model_section.show_model(model)
+        self.history.show(model)
+
+    def save_model_to(self, path: str | Path) -> Path | None:
+        model = self._store.model
+        if model is None:
+            notify_error(UserInputError("No model yet: train one (or load a file) first."),
+                         "Save model")
+            return None
+        try:
+            saved = save_model(model, path)
+        except (OSError, ValueError) as err:
+            notify_error(err, "Save model")
+            return None
+        self._store.path = saved
+        notify_info(f"Model saved to {saved}")
+        return saved
+
+    def _ask_save(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self.native, "Save model", "unet_model.pt",
+                                              "napari-unet model (*.pt)")
+        if path:
+            self.save_model_to(path)
+
+    # ------------------------------------------------------------------ starting runs
+    def start_training(self) -> Job | None:
+        """Start training with the widget's settings (a new model or the current one)."""
+        try:
+            image_layer = self._require_image()
+            labels_layer = self._labels.value
+            if labels_layer is None:
+                raise UserInputError("Pick the Labels layer with your strokes (add a Labels "
+                                     "layer and paint 1 = background, 2 = object).")
+            config = self.run_section.config(self._max_time.value, self.training_overrides)
+            init = None
+            if self.model_section.continues:
+                init = self._store.model
+                if init is None:
+                    raise UserInputError("There is no current model to continue: choose "
+                                         "'new model' or load a model file.")
+            request = TrainRequest(
+                "Training", image_array(image_layer),
+                np.array(labels_array(labels_layer), copy=True),  # painting goes on meanwhile
+                bool(image_layer.rgb), self._label_kind.value == "dense", config, init=init,
+                model_config=self.model_section.new_model_config())
+        except ValueError as err:
+            notify_error(err, "Training")
+            return None
+        return self._launch(request, image_layer, [labels_layer])
+
+    def start_retraining(self) -> Job | None:
+        """Fine-tune the current model on strokes + corrected segmentation, short budget."""
+        try:
+            image_layer = self._require_image()
+            model = self._store.model
+            if model is None:
+                raise UserInputError("Retraining needs a model: train one first (Start "
+                                     "training) or load a model file.")
+            if model.classes.dense:
+                raise UserInputError("This model learned from complete masks; retrain it with "
+                                     "'Start training' + 'continue current model' on masks, or "
+                                     "train a new model from strokes.")
+            layers = list(self._retrain_from.value)
+            labels = self.retrain_labels()
+            config = self.run_section.config(self._retrain_time.value, self.training_overrides)
+            request = TrainRequest("Retraining", image_array(image_layer), labels,
+                                   bool(image_layer.rgb), False, config, init=model)
+        except ValueError as err:
+            notify_error(err, "Retraining")
+            return None
+        return self._launch(request, image_layer, layers)
+
+    def retrain_labels(self) -> np.ndarray:
+        """The labels Retrain learns from: the ticked layers, merged (see :mod:`.learn_from`)."""
+        return merge_training_labels(list(self._retrain_from.value),
+                                     whole_layers=self.retrain_section.whole_layer.value)
+
+    def _require_image(self) -> Image:
+        if self.running:
+            raise UserInputError("A run is already going: wait for it or press Stop.")
+        layer = self._image.value
+        if layer is None:
+            raise UserInputError("Open an image first (File > Open, or File > Open Sample).")
+        return layer
+
+    def _launch(self, request: TrainRequest, image_layer: Image, used: list[Labels]) -> Job | None:
+        self._out_of_memory: TrainingOutOfMemory | None = None
+        job = self._start_job(training_work(request), what=request.what,
+                              layers=[image_layer, *used], on_event=self._on_event,
+                              on_done=self._on_done, on_error=self._on_error,
+                              on_finished=self.preview.stop, notify=False)
+        if job is None:
+            return None
+        self.run_section.new_run(request.what, continues=request.init is not None)
+        if self._live_preview.value:
+            self.preview.start(image_layer)
+        return job
+
+    # ------------------------------------------------------------------ following a run
+    def _on_state(self, state: JobState) -> None:
+        running = state.active
+        self.run_section.set_running(running)
+        self._retrain.enabled = self._load.enabled = not running
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, BestModelUpdated):
+            self.session.record_best(event)  # even once closed: a failure keeps it
+        if self._closed:
+            return
+        if isinstance(event, TrainingOutOfMemory):
+            self._out_of_memory = event
+        self.run_section.show_event(event)
+        if isinstance(event, TrainingStep) and self._job is not None:
+            self._job.set_progress(100 * event.progress)
+
+    def _on_done(self, result: TrainingResult) -> None:
+        self._store.set(result.model, None)
+        message = done_message(result)
+        oom = result.stop_reason == "out_of_memory" and self._out_of_memory is not None
+        if oom:
+            message = f"{message} {self._out_of_memory.message}"
+        if not self._closed:
+            self._plot.redraw(force=True)
+            self._status.value = message
+        (notify_warning if oom else notify_info)(message)
+
+    def _on_error(self, err: BaseException) -> None:
+        """Keep the best model of the failed run, say what failed and what is kept."""
+        best = self.session.best
+        if best is not None:
+            self._store.set(best.model, None)
+        note = self.session.kept_note()
+        notify_error(err, self.session.what or "Training", note)
+        if not self._closed:
+            if best is not None:
+                self.model_section.show_model(best.model, " (best of the failed run)")
+            self._status.value = f"Failed: {type(err).__name__}: {err}.{note}"
+
+    def close_jobs(self) -> None:
+        if not self._closed:
+            self.preview.close()
+            self.data.closed = True
+        super().close_jobs()
