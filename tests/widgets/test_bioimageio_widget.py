@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from napari_unet.widgets._export import (
-    add_export_button, export_from_widget, export_job, sample_from_layer,
+    export_from_widget, export_job, sample_from_layer,
 )
 from napari_unet.widgets.model_store import store_for
 from napari_unet.widgets.segment_widget import SegmentWidget
@@ -44,7 +44,7 @@ def test_train_widget_export_button_sits_under_save_and_refuses_without_a_model(
     viewer.add_image(isbi_slice(0, crop=128)[0], name="em")
     train = TrainWidget(viewer)
     viewer.window.add_dock_widget(train)
-    button = getattr(train, "_export", None) or add_export_button(train)
+    button = train._export
     assert button.text.startswith("Export for bioimage.io")
     assert button.native.isVisibleTo(train.native)
     assert export_from_widget(train, tmp_path / "m.zip") is None

@@ -17,6 +17,7 @@ from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.training import warm_up
 
 from .._base import ViewerWidget
+from .._export import add_export_button
 from .._jobs import Job, notify_error, notify_info, notify_warning
 from .._layers import image_array, labels_array
 from .._sections import Section
@@ -48,6 +49,7 @@ class TrainWidget(ViewerWidget):
         self._alias_widgets()
         self._lay_out()
         self.run_section.plot.follow_theme(napari_viewer)
+        self._export = add_export_button(self)  # "Export for bioimage.io…" under Save/Load
         # extra TrainingConfig fields (batch_size, patch_size...) for scripts and tests
         self.training_overrides: dict[str, Any] = {}
         self._out_of_memory: TrainingOutOfMemory | None = None
