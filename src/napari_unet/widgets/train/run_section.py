@@ -14,6 +14,7 @@ from napari_unet.core import (
 )
 from napari_unet.core.oom import TrainingOutOfMemory
 
+from .._device import device_picker
 from .._plot import TrainingPlot
 
 STOP_REASONS = {"stopped": "stopped", "max_time": "time budget used",
@@ -62,6 +63,7 @@ class RunSection:
         self.validation = Label(value="")
         self.plot = TrainingPlot()
         self.settings = [self.max_time, self.max_steps, self.robust_eps, self.live_preview]
+        self.device = device_picker()
         self.buttons = Container(widgets=[self.start, self.stop], layout="horizontal",
                                  labels=False)
         self._last_status = 0.0
@@ -71,7 +73,8 @@ class RunSection:
         steps = self.max_steps.value or None
         if not max_time and not steps:
             raise UserInputError("Set a time budget or a number of steps (both are 0).")
-        options: dict[str, Any] = {"adversarial_eps": self.robust_eps.value / 255}
+        options: dict[str, Any] = {"adversarial_eps": self.robust_eps.value / 255,
+                                   "device": self.device.value}
         options.update(overrides)
         return TrainingConfig(max_time=max_time or None, max_steps=steps, **options)
 
@@ -83,8 +86,8 @@ class RunSection:
         """Follow one training event in the status line and the plot."""
         if isinstance(event, TrainingStarted):
             self.status.value = (f"Learning from {event.painted_pixels} painted pixels "
-                                 f"({event.validation_pixels} kept aside to validate) on "
-                                 f"{event.device}.")
+                                 f"({event.validation_pixels} kept aside to validate); "
+                                 f"{event.compute or event.device}.")
         elif isinstance(event, TrainingStep):
             self.plot.add_loss(event.step, event.loss)
             now = time.perf_counter()

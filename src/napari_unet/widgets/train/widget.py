@@ -45,7 +45,8 @@ class TrainWidget(ViewerWidget):
         self.history = HistoryView()
         self.preview = LivePreview(napari_viewer, self.session, self.native)
         self.extend([*self.data.widgets, *self.model_section.settings,
-                     *self.run_section.settings, self.run_section.buttons,
+                     *self.run_section.settings, self.run_section.device,
+                     self.run_section.buttons,
                      self.run_section.status, self.run_section.validation])
         self.run_section.plot.follow_theme(napari_viewer)
         self.content.layout().addWidget(self.run_section.plot.canvas)
@@ -66,7 +67,9 @@ class TrainWidget(ViewerWidget):
             "preset": self._preset, "dims": self._dims, "max_time": self._max_time,
             "max_steps": self._max_steps, "live_preview": self._live_preview,
             "retrain_time": self._retrain_time, "robust_eps": self._robust_eps,
+            "device": self._device,
         })
+        self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         self._finish_setup()
         self._retrain_from.value = self.retrain_section.defaults()
         self._on_model_changed(self._store.model)
@@ -79,6 +82,7 @@ class TrainWidget(ViewerWidget):
         self._model_source, self._preset, self._dims = m.settings
         self._model_info, self._save, self._load = m.model_info, m.save, m.load
         self._max_time, self._max_steps, self._robust_eps, self._live_preview = r.settings
+        self._device = r.device
         self._start, self._stop, self._status, self._plot = r.start, r.stop, r.status, r.plot
         self._validation = r.validation
         self._retrain_from, self._retrain_time, self._retrain = t.learn_from, t.time, t.retrain
@@ -106,7 +110,7 @@ class TrainWidget(ViewerWidget):
     def _on_model_changed(self, model: Any) -> None:
         if self._closed:
             return
-        self.model_section.show_model(model)
+        self.model_section.show_model(model, device=self._device.value)
         self.history.show(model)
 
     def save_model_to(self, path: str | Path) -> Path | None:
@@ -203,7 +207,7 @@ class TrainWidget(ViewerWidget):
             return None
         self.run_section.new_run(request.what, continues=request.init is not None)
         if self._live_preview.value:
-            self.preview.start(image_layer)
+            self.preview.start(image_layer, request.config.device)
         return job
 
     # ------------------------------------------------------------------ following a run
@@ -243,7 +247,8 @@ class TrainWidget(ViewerWidget):
         notify_error(err, self.session.what or "Training", note)
         if not self._closed:
             if best is not None:
-                self.model_section.show_model(best.model, " (best of the failed run)")
+                self.model_section.show_model(best.model, " (best of the failed run)",
+                                              self._device.value)
             self._status.value = f"Failed: {type(err).__name__}: {err}.{note}"
 
     def close_jobs(self) -> None:
