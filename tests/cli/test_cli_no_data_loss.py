@@ -18,7 +18,6 @@ import torch
 
 from napari_unet.cli import train as train_cli
 from napari_unet.core import TrainingStep, load_model, save_model
-from napari_unet.core import atomic_write as aw
 from tests.cli._i7_files import make_files, run_cli, tiny_model
 
 
@@ -170,7 +169,9 @@ def test_failed_save_keeps_old_model_and_rescues_the_new_one(f, tmp_path, monkey
     previous = save_model(tiny_model(steps=500), work / "prev.pt")
     before = previous.read_bytes()
     monkeypatch.setenv("NAPARI_UNET_RESCUE_DIR", str(rescue))
-    monkeypatch.setattr(aw, "open", _disk_full_in(work), raising=False)
+    from napari_unet.core import atomic_write
+
+    monkeypatch.setattr(atomic_write, "open", _disk_full_in(work), raising=False)
     code, lines, err = run_cli(_train(f, previous, "--steps", "2"), capsys)
     assert code == 2 and len(lines) == 1, err
     assert "No space left on device" in lines[0] and str(rescue) in lines[0], err
@@ -239,7 +240,9 @@ def _dead_pid() -> int:
 
 
 def test_stale_temporaries_of_killed_saves_are_removed_and_only_those(tmp_path):
-    host = aw._host()
+    from napari_unet.core.atomic_write import _host
+
+    host = _host()
     dead = tmp_path / f".m.pt.{host}-{_dead_pid()}.1a2b3c4d.tmp"
     old_format = tmp_path / ".m.pt.k2j3h4g5.tmp"
     live = tmp_path / f".m.pt.{host}-{os.getpid()}.99aa88bb.tmp"

@@ -37,7 +37,8 @@ def test_dense_label_value_5e8_costs_no_lookup_table():
 def test_train_cli_on_a_small_labels_file_claiming_5e8(tmp_path, capsys):
     image, classes = isbi_slice(0, crop=64)
     tifffile.imwrite(tmp_path / "img.tif", image)
-    tifffile.imwrite(tmp_path / "mask.tif", np.where(classes == 2, 500_000_000, 0).astype(np.uint32))
+    mask = np.where(classes == 2, 500_000_000, 0).astype(np.uint32)
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
     (code, lines, err), peak = _peak(lambda: run_cli(
         ["train", "--images", tmp_path / "img.tif", "--labels", tmp_path / "mask.tif", "--dense",
          "--out", tmp_path / "m.pt", "--steps", "1", "--device", "cpu"], capsys))

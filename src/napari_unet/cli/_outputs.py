@@ -40,8 +40,9 @@ def plan_outputs(inputs: Sequence[str], out_dir: str | os.PathLike,
         for suffix in suffixes:
             target = out_dir / f"{Path(name).stem}{suffix}.tif"
             key = _key(target)
-            clash = read.get(key) or next((p for p in read.values()
-                                           if target.exists() and _same_file(target, Path(p))), None)
+            clash = read.get(key)
+            if clash is None and target.exists():  # hard links, bind mounts
+                clash = next((p for p in read.values() if _same_file(target, Path(p))), None)
             if clash is not None:
                 raise UserInputError(f"Writing {target} would replace the input file {clash}; "
                                      "choose another --out-dir.")

@@ -31,10 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="TIFF or PNG images")
     p.add_argument("--labels", nargs="+", required=True, metavar="LAB", type=existing_file,
                    help="one label image per image: 0 = unpainted, 1..K = classes (or --dense)")
-    p.add_argument("--out", required=True, metavar="MODEL", type=output_file, help="model file to write (.pt)")
+    p.add_argument("--out", required=True, metavar="MODEL", type=output_file,
+                   help="model file to write (.pt)")
     p.add_argument("--max-time", type=positive_float, default=None, metavar="SECONDS",
                    help="time budget in seconds (default 60 unless --steps is given)")
-    p.add_argument("--steps", type=positive_int, default=None, metavar="N", help="number of training steps")
+    p.add_argument("--steps", type=positive_int, default=None, metavar="N",
+                   help="number of training steps")
     p.add_argument("--dense", action="store_true",
                    help="labels are dense masks: every value is a class (e.g. 0/255)")
     p.add_argument("--ndim", type=int, choices=(2, 3), default=None,
@@ -42,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
                    help="model size: tiny, fast (default), large or classic "
                         "(depth and width as in the Train widget)")
-    p.add_argument("--init", metavar="MODEL", default=None, type=existing_file, help="fine-tune this model file")
+    p.add_argument("--init", metavar="MODEL", default=None, type=existing_file,
+                   help="fine-tune this model file")
     p.add_argument("--seed", type=seed, default=0, help="random seed 0..2**32-1 (default 0)")
     p.add_argument("--adversarial-eps", type=float_in_range(0.0, 1.0), default=0.0, metavar="EPS",
                    help="train on PGD adversarial examples made on the fly with this L-inf "

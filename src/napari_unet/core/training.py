@@ -69,10 +69,16 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.max_time is None and self.max_steps is None:
             raise ValueError("Set a time budget (max_time) or a number of steps (max_steps).")
-        if self.max_time is not None and self.max_time <= 0:
-            raise ValueError(f"max_time must be positive, got {self.max_time}.")
+        if self.max_time is not None and not (math.isfinite(self.max_time) and self.max_time > 0):
+            raise ValueError(f"max_time must be a finite positive number of seconds, got "
+                             f"{self.max_time}.")  # NaN would compare False and train forever
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}.")
+        if not (math.isfinite(self.adversarial_eps) and self.adversarial_eps >= 0):
+            raise ValueError(f"adversarial_eps must be 0 (off) or a positive number, got "
+                             f"{self.adversarial_eps}.")
+        if self.adversarial_steps < 1:
+            raise ValueError(f"adversarial_steps must be at least 1, got {self.adversarial_steps}.")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
         if not 0.0 <= self.validation_fraction < 1.0:
