@@ -105,8 +105,7 @@ class AdversarialWidget(ViewerWidget):
         self._export_png_btn = PushButton(text="Export PNG...", enabled=False)
         self._device = device_picker()
         self.extend([self._image, self._model_info, self._load, self._device, self._attack,
-                     self._eps,
-                     self._steps, self._target,
+                     self._eps, self._steps, self._target,
                      Container(widgets=[self._run, self._stop], layout="horizontal", labels=False),
                      self._results, self._curve_eps, self._run_curve,
                      Container(widgets=[self._export_csv_btn, self._export_png_btn],
