@@ -11,9 +11,11 @@ and training against the perturbations.
    it is, and after rotating 12 degrees and zooming 0.9 both the clean and the attacked
    image (``core.robustness.dice_after_transform``); seconds per slice.
 3. Two copies of the model fine-tuned ``--finetune-steps`` (batch 4, 128x128, seed 1) on
-   slices 0-2: plain
-   (control) and with ``TrainingConfig(natural_perturbations=1)``; their curves vs truth,
-   the mean over the perturbed levels, the clean Dice, and a figure of both.
+   slices 0-2: without natural perturbations (``natural_perturbations=0``, the legacy
+   augmentation: flips, 90-degree turns, mild brightness/contrast; the control) and with
+   them (``natural_perturbations=1``, the default augmentation: any rotation, zoom 0.5-2x,
+   blur, gamma, low resolution, noise); their curves vs truth, the mean over the perturbed
+   levels, the clean Dice, and a figure of both.
 """
 
 from __future__ import annotations
@@ -155,14 +157,14 @@ def main() -> None:
         pairs = [isbi(i) for i in range(3)]
         plain = finetune(model, pairs, args.finetune_steps, 0.0)
         robust = finetune(model, pairs, args.finetune_steps, 1.0)
-        print("\nplain fine-tune (control)")
+        print("\nfine-tune without natural perturbations (control)")
         before = curves(plain, slices, "control", out)
         print("fine-tune with natural perturbations")
         after = curves(robust, slices, "natural", out)
         print(f"\n{'Dice vs truth':28s}{'clean':>8s}" + "".join(f"{k:>10s}" for k in LEVELS))
-        summary("plain fine-tune (control)", before)
+        summary("without (control)", before)
         summary("natural perturbations", after)
-        figure({k: [("control", before[k]), ("natural perturbations", after[k])]
+        figure({k: [("without", before[k]), ("with natural perturbations", after[k])]
                 for k in LEVELS}, out / "training.png", "dice_vs_truth")
 
 

@@ -210,6 +210,6 @@ def test_out_of_memory_is_one_line_exit_2(f, monkeypatch, tmp_path, capsys):
     def oom(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(predict_cli, "read_image", oom)
+    monkeypatch.setattr(predict_cli, "open_image", oom)
     code, lines, err = run_cli(_resolve(predict(), f, tmp_path), capsys)
     assert code == 2 and len(lines) == 1 and "not enough memory" in lines[0], err

@@ -79,12 +79,12 @@ def test_train_natural_perturbations_strength_outside_0_1_exits_2(files, capsys)
                  str(files / "m2.pt"), "--natural-perturbations", "1.5"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--natural-perturbations" in err[0]
+    assert len(err) == 1 and "--natural-perturbations" in err[0] and "1.5" in err[0]
     assert not (files / "m2.pt").exists()
 
 
 def test_train_with_natural_perturbations_writes_a_model(files):
     code = main(["train", "--images", str(files / "slice.tif"), "--labels",
                  str(files / "truth.tif"), "--dense", "--steps", "2", "--out",
-                 str(files / "m3.pt"), "--natural-perturbations", "--device", "cpu"])
+                 str(files / "m3.pt"), "--natural-perturbations", "0.5", "--device", "cpu"])
     assert code == 0 and (files / "m3.pt").exists()

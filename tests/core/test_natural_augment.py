@@ -1,4 +1,4 @@
-"""Training against natural perturbations (core/natural_augment.py, TrainingConfig flag)."""
+"""Training against natural perturbations: one strength over the training augmentation."""
 
 from __future__ import annotations
 
@@ -6,54 +6,50 @@ import pytest
 import torch
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
-from napari_unet.core.natural_augment import NaturalPerturbations, perturb_batch
+from napari_unet.core.augment import LEGACY_AUGMENT, AugmentConfig, augment_batch
+from napari_unet.core.natural_augment import natural_augment
 from tests.conftest import isbi_slice
 
 
-def _batch():
-    gen = torch.Generator().manual_seed(1)
-    return torch.rand(6, 1, 48, 48, generator=gen), torch.randint(0, 2, (6, 48, 48),
-                                                                  generator=gen)
+def test_strength_0_is_the_augmentation_without_natural_perturbations():
+    cfg = natural_augment(0.0)
+    assert cfg == LEGACY_AUGMENT
+    assert not cfg.rotate and cfg.zoom == (1.0, 1.0) and cfg.noise == cfg.blur == cfg.gamma == 0
 
 
-def test_strength_0_leaves_the_batch_alone():
-    x, y = _batch()
-    x2, y2 = perturb_batch(x, y, 0.0, torch.Generator().manual_seed(0))
-    assert x2 is x and y2 is y
+def test_strength_1_is_the_default_augmentation_and_between_is_milder():
+    assert natural_augment(1.0) == AugmentConfig()
+    half = natural_augment(0.5)
+    full = AugmentConfig()
+    assert half.rotate and 0 < half.noise < full.noise and 0 < half.blur < full.blur
+    assert full.zoom[0] < half.zoom[0] < 1.0 < half.zoom[1] < full.zoom[1]
 
 
-def test_labels_follow_the_geometry_of_the_image():
-    x, y = _batch()
-    geometry_only = NaturalPerturbations(probability=1.0, max_blur=0.0, max_gamma=1.0,
-                                         max_noise=0.0)
-    image = (y + 1).float().unsqueeze(1)  # an image that is its labels
-    moved, labels = perturb_batch(image, y, 1.0, torch.Generator().manual_seed(0),
-                                  geometry_only)
-    counted = labels >= 0
-    # bilinear vs nearest differ only on class edges: most counted pixels agree exactly
-    agree = (moved[:, 0].round().long() - 1 == labels)[counted].float().mean()
-    assert agree > 0.9
-    assert (~counted).any() and not torch.equal(labels, y)
-
-
-def test_every_sample_can_be_perturbed_and_strength_scales_the_change():
-    x, y = _batch()
-    weak = perturb_batch(x, y, 0.2, torch.Generator().manual_seed(0))[0]
-    strong = perturb_batch(x, y, 1.0, torch.Generator().manual_seed(0))[0]
-    assert (strong - x).abs().mean() > (weak - x).abs().mean() > 0
-
-
-def test_training_config_rejects_a_strength_outside_0_1():
+def test_training_config_strength_sets_the_augmentation_and_none_keeps_it():
+    assert TrainingConfig(max_steps=1, natural_perturbations=0.0).augment == LEGACY_AUGMENT
+    custom = AugmentConfig(noise=0.3)
+    assert TrainingConfig(max_steps=1, augment=custom).augment == custom
     with pytest.raises(ValueError, match="natural_perturbations"):
         TrainingConfig(max_steps=1, natural_perturbations=1.5)
 
 
-def test_training_with_natural_perturbations_runs_and_learns():
+def test_stronger_natural_perturbations_change_training_batches_more():
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.rand(8, 1, 48, 48, generator=gen), torch.randint(0, 2, (8, 48, 48), generator=gen)
+    change = []
+    for strength in (0.0, 1.0):
+        cfg = natural_augment(strength)
+        moved, _ = augment_batch(x, y, cfg, torch.Generator().manual_seed(0))
+        change.append(float((moved - x).abs().mean()))
+    assert change[1] > change[0]
+
+
+def test_training_with_natural_perturbations_0_runs():
     image, classes = isbi_slice(0, crop=128)
     trainer = Trainer([image], [classes], dense=True,
                       model_config=UNetConfig(depth=2, base_channels=4),
-                      config=TrainingConfig(max_time=None, max_steps=4, seed=0, batch_size=2,
-                                            patch_size=(64, 64), validate_every_steps=4,
-                                            natural_perturbations=1.0))
+                      config=TrainingConfig(max_time=None, max_steps=3, seed=0, batch_size=2,
+                                            patch_size=(64, 64), validate_every_steps=3,
+                                            natural_perturbations=0.0))
     result = run_to_completion(trainer.run())
-    assert result.steps == 4 and all(torch.isfinite(torch.tensor(result.losses)))
+    assert result.steps == 3 and all(torch.isfinite(torch.tensor(result.losses)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
@@ -31,43 +32,53 @@ def add_channels(parser: argparse.ArgumentParser) -> None:
                        help="images have channels along axis N (e.g. 0 for C,Y,X)")
 
 
-def _looks_rgb(image: np.ndarray) -> bool:
-    return image.ndim == 3 and image.shape[-1] in (3, 4)
+def _looks_rgb(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 3 and shape[-1] in (3, 4)
 
 
-def image_layout(image: np.ndarray, path: str, args: argparse.Namespace,
-                 model_channels: int | None = None) -> tuple[np.ndarray, bool, int | None]:
-    """Where the channels of ``image`` are: ``(image, rgb, channel_axis)`` for the core.
+def check_layout(shape: tuple[int, ...], path: str, args: argparse.Namespace,
+                 model_channels: int | None = None) -> tuple[bool, int | None, bool]:
+    """Where the channels of an image of ``shape`` are: ``(rgb, channel_axis, to_grey)``.
 
     ``--rgb`` / ``--channel-axis N`` say it explicitly. Without them an image is one
     channel, except that a file shaped like RGB(A) (H, W, 3|4) is never silently read as
     H slices of W x 3: it is used as colour when the model takes that many channels, and
     refused otherwise, with a message naming the option to use. A 1-channel model given
-    ``--rgb`` segments the grey version (mean of the colour channels, alpha dropped).
+    ``--rgb`` segments the grey version (``to_grey``: mean of the colour channels).
+    Looks only at the shape, so every input can be checked before any work starts.
     """
     rgb, channel_axis = bool(getattr(args, "rgb", False)), getattr(args, "channel_axis", None)
-    if rgb and not _looks_rgb(image) and not (image.ndim > 3 and image.shape[-1] in (3, 4)):
-        raise UserInputError(f"--rgb: {path} has shape {image.shape}; an RGB(A) image has a "
+    ndim = len(shape)
+    if rgb and not (ndim >= 3 and shape[-1] in (3, 4)):
+        raise UserInputError(f"--rgb: {path} has shape {shape}; an RGB(A) image has a "
                              "last axis of 3 or 4 colour channels. Leave out --rgb.")
-    if channel_axis is not None and not -image.ndim <= channel_axis < image.ndim:
-        raise UserInputError(f"--channel-axis {channel_axis}: {path} has only {image.ndim} "
-                             f"axes (shape {image.shape}).")
+    if channel_axis is not None and not -ndim <= channel_axis < ndim:
+        raise UserInputError(f"--channel-axis {channel_axis}: {path} has only {ndim} "
+                             f"axes (shape {shape}).")
     if not rgb and channel_axis is None:
         if model_channels and model_channels > 1:
-            if _looks_rgb(image) and image.shape[-1] == model_channels:
+            if _looks_rgb(shape) and shape[-1] == model_channels:
                 rgb = True
-            elif image.ndim >= 3 and image.shape[0] == model_channels:
+            elif ndim >= 3 and shape[0] == model_channels:
                 channel_axis = 0
-        elif _looks_rgb(image):
+        elif _looks_rgb(shape):
             raise UserInputError(
-                f"{path} looks like an RGB(A) image (shape {image.shape}); pass --rgb to use its "
+                f"{path} looks like an RGB(A) image (shape {shape}); pass --rgb to use its "
                 "colours, or --channel-axis N if another axis holds the channels.")
-    if rgb and model_channels == 1:
-        image, rgb = image[..., :3].mean(axis=-1, dtype=np.float32), False
-    channels = (image.shape[-1] if rgb else image.shape[channel_axis]
+    to_grey = rgb and model_channels == 1
+    channels = (1 if to_grey else shape[-1] if rgb else shape[channel_axis]
                 if channel_axis is not None else 1)
     if model_channels is not None and channels != model_channels:
         raise UserInputError(f"{path} has {channels} channel(s) but the model takes "
                              f"{model_channels}; use --rgb or --channel-axis to say where the "
                              "channels are, or pick a model trained on such images.")
+    return rgb and not to_grey, channel_axis, to_grey
+
+
+def image_layout(image: Any, path: str, args: argparse.Namespace,
+                 model_channels: int | None = None) -> tuple[Any, bool, int | None]:
+    """``(image, rgb, channel_axis)`` for the core; see :func:`check_layout`."""
+    rgb, channel_axis, to_grey = check_layout(tuple(image.shape), path, args, model_channels)
+    if to_grey:
+        image = np.asarray(image[..., :3]).mean(axis=-1, dtype=np.float32)
     return image, rgb, channel_axis

@@ -31,7 +31,7 @@ from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction import block_plan
 from napari_unet.core.zarr_io import is_zarr_path, zarr_sink
 
-from ._inputs import add_channels, add_device, image_layout
+from ._inputs import add_channels, add_device, check_layout, image_layout
 from ._outputs import plan_outputs
 from ._progress import ProgressBar
 from ._validate import existing_file, output_dir
@@ -91,8 +91,6 @@ def run(args: argparse.Namespace) -> int:
     config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
                               device=args.device, min_object_size=args.min_size,
                               split_strength=args.split_strength, block=args.block)
-    device = select_device(args.device)
-    print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     if args.workers is not None:  # the cores shared out among the worker processes
         config = replace(config, threads=max(1, available_cpu_cores() // args.workers))
     opened = [open_image(path) for path in args.images]  # bad paths fail before any work
@@ -106,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
         if to_zarr and (out_dir / f"{image.stem}.zarr").resolve() == Path(path).resolve():
             raise UserInputError(f"Writing {out_dir / (image.stem + '.zarr')} would replace the "
                                  f"input {path}; choose another --out-dir.")
+    for path, image in zip(args.images, opened):
+        check_layout(tuple(image.data.shape), path, _with_file_channels(args, image),
+                     model.in_channels)
+    device = select_device(args.device)  # after the inputs: a bad input is one line only
+    print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     with _client(args) as client:
         for path, image, to_zarr in zip(args.images, opened, zarr_out):
             target = _predict_one(model, image, path, args, config, out_dir, to_zarr, client,
@@ -114,12 +117,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_file_channels(args: argparse.Namespace, image: OpenedImage) -> argparse.Namespace:
+    """The options, with the channel axis of OME-Zarr metadata unless one was given."""
+    if image.channel_axis is not None and getattr(args, "channel_axis", None) is None:
+        return argparse.Namespace(**{**vars(args), "channel_axis": image.channel_axis})
+    return args
+
+
 def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argparse.Namespace,
                  config: PredictionConfig, out_dir: Path, zarr_out: bool, client: Any,
                  fingerprint: dict) -> Path:
     """Predict one image; returns the path of its class labels."""
-    if image.channel_axis is not None and getattr(args, "channel_axis", None) is None:
-        args = argparse.Namespace(**{**vars(args), "channel_axis": image.channel_axis})
+    args = _with_file_channels(args, image)
     data, rgb, channel_axis = image_layout(image.data, path, args, model.in_channels)
     image = replace(image, data=data)
     if client is not None:

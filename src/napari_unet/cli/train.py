@@ -52,11 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "budget (normalized intensity units, e.g. 0.0157 = 4/255); 0 = off")
     p.add_argument("--adversarial-steps", type=int_in_range(1, 100), default=3, metavar="N",
                    help="PGD steps per adversarial batch (default 3)")
-    p.add_argument("--natural-perturbations", type=float_in_range(0.0, 1.0), nargs="?",
-                   const=1.0, default=0.0, metavar="S",
-                   help="train on random rotations (±30°), zooms (0.8-1.25), blur, contrast "
-                        "(gamma) and noise at strength S in (0, 1] (1 without a value; default "
-                        "off): the perturbations of `napari-unet robustness`")
+    p.add_argument("--natural-perturbations", type=float_in_range(0.0, 1.0), default=None,
+                   metavar="S", help="strength of the natural perturbations in the training "
+                        "augmentation (random rotation, zoom 0.5-2x, blur, gamma, low "
+                        "resolution, noise): 1 = the default augmentation, 0 = none (flips and "
+                        "mild brightness/contrast only), between = milder ranges")
     add_channels(p)
     add_device(p)
     p.set_defaults(run=run)

@@ -32,8 +32,20 @@ class OpenedImage:
 
 
 def open_image(path: str | os.PathLike) -> OpenedImage:
-    """Open a TIFF (lazily), PNG or zarr / OME-Zarr image; see :class:`OpenedImage`."""
-    path = Path(path)
+    """Open a TIFF (lazily), PNG or zarr / OME-Zarr image; see :class:`OpenedImage`.
+    An image without pixels (a zero-length axis, fewer than two axes) is refused."""
+    opened = _open_image(Path(path))
+    check_not_empty(tuple(opened.data.shape), path)
+    return opened
+
+
+def check_not_empty(shape: tuple[int, ...], path: str | os.PathLike) -> None:
+    if 0 in shape or len(shape) < 2:
+        raise UserInputError(f"{path} holds no image (shape {shape}); an image needs at "
+                             "least two axes of length 1 or more.")
+
+
+def _open_image(path: Path) -> OpenedImage:
     if is_zarr_path(path):
         array, component, info = open_zarr_image(path)
         axes = info.get("axes") or []
@@ -83,9 +95,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise UserInputError(f"{path} does not fit in memory.") from None
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear message
         raise UserInputError(f"Could not read {path}: {err}") from None
-    if image.size == 0 or image.ndim < 2:
-        raise UserInputError(f"{path} holds no image (shape {image.shape}); an image needs at "
-                             "least two axes of length 1 or more.")
+    check_not_empty(image.shape, path)
     return image
 
 

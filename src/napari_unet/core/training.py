@@ -31,7 +31,7 @@ from .labels import (
 )
 from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
-from .natural_augment import perturb_batch
+from .natural_augment import natural_augment
 from .oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
 from .stopping import StopFlag
 from .trained_model import TrainedModel
@@ -63,7 +63,8 @@ class TrainingConfig:
     adversarial_eps: float = 0.0  # > 0: PGD adversarial fine-tuning (normalized units)
     adversarial_steps: int = 3
     precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
-    natural_perturbations: float = 0.0  # 0..1: random rotation/zoom/blur/contrast/noise
+    # 0..1: sets ``augment`` to natural_augment(s) (0 = none, 1 = AugmentConfig()); None = keep
+    natural_perturbations: float | None = None
     snapshot_every: float | None = None  # seconds: yield a ModelSnapshot this often (previews)
 
     def __post_init__(self) -> None:
@@ -83,9 +84,8 @@ class TrainingConfig:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in [0, 1).")
-        if not 0.0 <= self.natural_perturbations <= 1.0:
-            raise ValueError("natural_perturbations is a strength in [0, 1], got "
-                             f"{self.natural_perturbations}.")
+        if self.natural_perturbations is not None:
+            object.__setattr__(self, "augment", natural_augment(self.natural_perturbations))
         if self.snapshot_every is not None and not self.snapshot_every > 0:
             raise ValueError(f"snapshot_every must be positive, got {self.snapshot_every}.")
 
@@ -438,7 +438,6 @@ class Trainer:
         x = torch.from_numpy(xb).to(dev)
         y = torch.from_numpy(yb).to(dev)
         x, y = augment_batch(x, y, cfg.augment, gen, self.data.patch_size)
-        x, y = perturb_batch(x, y, cfg.natural_perturbations, gen)
         x = x.contiguous(memory_format=self._format)
         if attack is not None:
             x = attack.perturb(self.network, x, y, weights)

@@ -9,20 +9,33 @@ from magicgui.widgets import ComboBox, Label
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
 
-from .._layers import class_counts, colour_hex, labels_array, labels_layers, spatial_shape
+from .._layers import (
+    BACKGROUND_CLASS, class_counts, colour_hex, labels_array, labels_layers, spatial_shape,
+)
 
 CLASS_NAMES = {1: "background", 2: "object"}
 
 
+def swatch(layer: Labels, value: int) -> str:
+    """A square in the colour ``layer`` draws ``value`` in; hollow where it is transparent."""
+    colour = colour_hex(layer, value)
+    return "&#9633;" if colour is None else f"<span style='color:{colour}'>&#9632;</span>"
+
+
 def classes_text(layer: Labels | None) -> str:
-    """The "Classes painted" line: a colour swatch, value, name and pixel count per class."""
+    """The "Classes painted" lines: per class its swatch (the colour of the strokes, which
+    the segmentation and preview layers also use), value, name and pixel count."""
     if layer is None:
         return "no labels layer: add one (Labels button) and paint"
     counts = class_counts(labels_array(layer))
     if not counts:
         return "nothing painted yet"
-    return "<br>".join(f"<span style='color:{colour_hex(layer, v)}'>&#9632;</span> "
-                       f"{v} {CLASS_NAMES.get(v, 'class')} ({n} px)" for v, n in counts.items())
+    lines = []
+    for value, n in counts.items():
+        note = ", clear in results" if value == BACKGROUND_CLASS else ""
+        lines.append(f"{swatch(layer, value)} {value} {CLASS_NAMES.get(value, 'class')} "
+                     f"({n} px{note})")
+    return "<br>".join(lines)
 
 
 class DataSection:

@@ -6,6 +6,8 @@ from typing import Any
 
 from magicgui.widgets import Table
 
+from .._fit import RefitOn, fit_table_columns
+
 HISTORY_COLUMNS = ["painted pixels", "validation Dice", "time (s)"]
 
 
@@ -25,9 +27,11 @@ class HistoryView:
 
     def __init__(self) -> None:
         self.table = Table(value={"data": [], "index": [], "columns": HISTORY_COLUMNS},
-                           label="Training rounds")
+                           label="")  # titled by its section
         self.table.read_only = True
         self.table.min_height = 110
+        native = self.table.native
+        RefitOn(native, lambda: fit_table_columns(native))  # no cut column, in any style
 
     def show(self, model: Any) -> None:
         rows, index = round_rows(model)
@@ -45,4 +49,4 @@ def _show_as_text(table: Table, rows: list[list[str]]) -> None:
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
             native.setItem(r, c, QTableWidgetItem(text))
-    native.resizeColumnsToContents()
+    fit_table_columns(native)

@@ -1,5 +1,7 @@
-"""Live preview during training: every few seconds, the best model so far predicts the
-slice in view into the plugin's ``<image> preview`` layer, in its own worker."""
+"""Live preview during training: from the first seconds, the newest model the run sent
+(a :class:`~napari_unet.core.ModelSnapshot` of the current weights every few seconds, or
+the best model after a validation) predicts the slice in view into the plugin's
+``<image> preview`` layer, in its own worker."""
 
 from __future__ import annotations
 
@@ -12,19 +14,22 @@ from napari_unet.core import PredictionConfig, StopFlag, predict
 
 from .._jobs import Job
 from .._layers import current_index, image_array, spatial_shape, write_output
-from .session import TrainSession
 
 PREVIEW_INTERVAL_MS = 3000
+SNAPSHOT_SECONDS = 2.0  # the trainer sends its current weights this often while previewing
 
 
 class LivePreview:
-    """Predicts with ``session.best`` (a snapshot received as an event, never the trainer)."""
+    """Predicts with the newest model offered (a copy received as an event, never the
+    trainer's own network): :meth:`offer` it, and the preview follows at once if idle,
+    else at the next tick; ticks also follow the slice in view."""
 
-    def __init__(self, viewer: Any, session: TrainSession, parent_native: Any) -> None:
+    def __init__(self, viewer: Any, parent_native: Any) -> None:
         self._viewer = viewer
-        self._session = session
         self.image: Image | None = None
         self._device = "auto"
+        self._model: Any = None
+        self._version = 0  # how many models were offered in this run
         self._key: tuple | None = None
         self._job: Job | None = None
         self.closed = False
@@ -35,9 +40,18 @@ class LivePreview:
     def start(self, image: Image, device: str = "auto") -> None:
         """Preview ``image`` on ``device`` (the training run's) until :meth:`stop`."""
         self.image, self._key, self._device = image, None, device
+        self._model, self._version = None, 0
         self._timer.start()
 
+    def offer(self, model: Any) -> None:
+        """A newer model of the run (a snapshot or the new best): preview with it."""
+        self._model = model
+        self._version += 1
+        self.tick()
+
     def stop(self) -> None:
+        """The run ended: no more ticks, and models offered later are not previewed."""
+        self.image = None
         if not self.closed:
             self._timer.stop()
 
@@ -51,14 +65,13 @@ class LivePreview:
         return self._job is not None and not self._job.done
 
     def tick(self) -> None:
-        """Predict the slice in view if the best model or the slice changed."""
-        best, layer = self._session.best, self.image
-        if (self.closed or best is None or layer is None or self._busy()
+        """Predict the slice in view if the model or the slice changed."""
+        model, layer = self._model, self.image
+        if (self.closed or model is None or layer is None or self._busy()
                 or layer not in self._viewer.layers):
             return
-        model = best.model
         index = current_index(self._viewer, layer, len(spatial_shape(layer)) - model.spatial_dims)
-        key = (self._session.best_version, index)
+        key = (self._version, index)
         if key == self._key:
             return
         self._key = key
@@ -72,7 +85,6 @@ class LivePreview:
 
         def show(result: Any) -> None:
             if not self.closed and layer in self._viewer.layers:
-                write_output(self._viewer, layer, "preview", result.labels, where=index,
-                             opacity=0.5)
+                write_output(self._viewer, layer, "preview", result.labels, where=index)
 
         self._job = Job(work, what="Live preview", on_done=show, show_progress=False).start()

@@ -16,6 +16,7 @@ from napari_unet.core.oom import TrainingOutOfMemory
 
 from .._device import device_picker
 from .._plot import TrainingPlot
+from .preview import SNAPSHOT_SECONDS
 
 STOP_REASONS = {"stopped": "stopped", "max_time": "time budget used",
                 "max_steps": "all steps done", "out_of_memory": "out of memory"}
@@ -52,13 +53,14 @@ class RunSection:
                                      tooltip="Every few seconds, show the current model's "
                                              "prediction of the slice in view in a 'preview' layer.")
         self.robust_eps = FloatSpinBox(
-            label="Robust training eps (/255)", min=0.0, max=32.0, step=1.0, value=0.0,
+            label="Robust eps (/255)", min=0.0, max=32.0, step=1.0, value=0.0,
             tooltip="0 = off. Otherwise train on adversarial versions of the patches made on "
                     "the fly (PGD, 3 steps) with this perturbation size, in 1/255 of the "
                     "normalized intensity range: the model becomes harder to fool (check it "
                     "with the Adversarial attack widget). A step takes about 3x longer.")
         self.start = PushButton(text="Start training")
-        self.stop = PushButton(text="Stop (keep best model)", enabled=False)
+        self.stop = PushButton(text="Stop", enabled=False,
+                               tooltip="End the run now and keep its best model.")
         self.status = Label(value="Paint a few strokes of each class, then Start training.")
         self.validation = Label(value="")
         self.plot = TrainingPlot()
@@ -73,8 +75,12 @@ class RunSection:
         steps = self.max_steps.value or None
         if not max_time and not steps:
             raise UserInputError("Set a time budget or a number of steps (both are 0).")
-        options: dict[str, Any] = {"adversarial_eps": self.robust_eps.value / 255,
-                                   "device": self.device.value}
+        options: dict[str, Any] = {
+            "adversarial_eps": self.robust_eps.value / 255,
+            "device": self.device.value,
+            # the current weights every few seconds: a preview long before the first validation
+            "snapshot_every": SNAPSHOT_SECONDS if self.live_preview.value else None,
+        }
         options.update(overrides)
         return TrainingConfig(max_time=max_time or None, max_steps=steps, **options)
 

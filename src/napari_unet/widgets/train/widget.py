@@ -11,7 +11,7 @@ import numpy as np
 from napari.layers import Image, Labels
 
 from napari_unet.core import (
-    BestModelUpdated, TrainingResult, TrainingStep, UserInputError, save_model,
+    BestModelUpdated, ModelSnapshot, TrainingResult, TrainingStep, UserInputError, save_model,
 )
 from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.training import warm_up
@@ -19,6 +19,7 @@ from napari_unet.core.training import warm_up
 from .._base import ViewerWidget
 from .._jobs import Job, notify_error, notify_info, notify_warning
 from .._layers import image_array, labels_array
+from .._sections import Section
 from .._session import JobState
 from ..settings import PersistentValues
 from .data_section import DataSection
@@ -43,16 +44,10 @@ class TrainWidget(ViewerWidget):
         self.run_section = RunSection()
         self.retrain_section = RetrainSection(self.data.labels_choices)
         self.history = HistoryView()
-        self.preview = LivePreview(napari_viewer, self.session, self.native)
-        self.extend([*self.data.widgets, *self.model_section.settings,
-                     *self.run_section.settings, self.run_section.device,
-                     self.run_section.buttons,
-                     self.run_section.status, self.run_section.validation])
-        self.run_section.plot.follow_theme(napari_viewer)
-        self.content.layout().addWidget(self.run_section.plot.canvas)
-        self.extend([*self.model_section.file_widgets, *self.retrain_section.widgets,
-                     self.history.table])
+        self.preview = LivePreview(napari_viewer, self.native)
         self._alias_widgets()
+        self._lay_out()
+        self.run_section.plot.follow_theme(napari_viewer)
         # extra TrainingConfig fields (batch_size, patch_size...) for scripts and tests
         self.training_overrides: dict[str, Any] = {}
         self._out_of_memory: TrainingOutOfMemory | None = None
@@ -74,6 +69,24 @@ class TrainWidget(ViewerWidget):
         self._retrain_from.value = self.retrain_section.defaults()
         self._on_model_changed(self._store.model)
         self.data.watch_labels()
+
+    def _lay_out(self) -> None:
+        """The main controls first (what to learn from, size, budget, Start, progress, the
+        plot), then the model; rarer options, retraining and the rounds in sections that
+        fold away, so the widget fits a laptop screen (and scrolls beyond)."""
+        self.more_options = Section("More options", [
+            self._label_kind, self._model_source, self._dims, self._max_steps,
+            self._robust_eps, self._device], expanded=False)
+        self.retrain_box = Section(
+            "Retrain after correcting", self.retrain_section.widgets[1:], expanded=False,
+            tooltip="Opens once there is a model: fine-tune it on your strokes and the "
+                    "corrected segmentation.")
+        self.rounds = Section("Training rounds", [self.history.table])
+        self.extend([self._image, self._labels, self._classes, self._preset, self._max_time,
+                     self._live_preview, *self.more_options.all, self.run_section.buttons,
+                     self._status, self._validation, *self.model_section.file_widgets,
+                     *self.retrain_box.all, *self.rounds.all])
+        self._insert_qt_after(self._validation, self._plot.canvas)  # under the progress
 
     def _alias_widgets(self) -> None:
         """The sub-widgets under their historical names (scripts and tests use them)."""
@@ -112,6 +125,8 @@ class TrainWidget(ViewerWidget):
             return
         self.model_section.show_model(model, device=self._device.value)
         self.history.show(model)
+        if model is not None and not self.retrain_box.expanded:
+            self.retrain_box.set_expanded(True)  # the next step of the loop
 
     def save_model_to(self, path: str | Path) -> Path | None:
         model = self._store.model
@@ -223,6 +238,8 @@ class TrainWidget(ViewerWidget):
             return
         if isinstance(event, TrainingOutOfMemory):
             self._out_of_memory = event
+        if isinstance(event, (ModelSnapshot, BestModelUpdated)):
+            self.preview.offer(event.model)  # the newest weights, from the first seconds
         self.run_section.show_event(event)
         if isinstance(event, TrainingStep) and self._job is not None:
             self._job.set_progress(100 * event.progress)
