@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_unet.core import Trainer, TrainingConfig, run_to_completion
+from napari_unet.core import Trainer
 from napari_unet.widgets.adversarial_widget import AdversarialWidget
 from napari_unet.widgets.segment_widget import SegmentWidget
 from napari_unet.widgets.train_widget import TrainWidget
@@ -17,6 +17,7 @@ WIDGETS = [TrainWidget, SegmentWidget, AdversarialWidget]
 def fake_gpus(monkeypatch, names: list[str]) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: len(names))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=None: names[index or 0])
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
 
@@ -46,3 +47,47 @@ def test_model_line_shows_the_device_and_precision(make_napari_viewer, monkeypat
     assert "cuda:0 (Tesla T4), precision: float16 + gradient scaling" in segment._model_info.value
     segment._device.value = "cpu"
     assert "device: cpu, precision: float32" in segment._model_info.value
+
+
+class Spy:
+    """Wraps ``owner.name``, recording the ``device`` each call computes on."""
+
+    def __init__(self, monkeypatch, owner, name: str, device_of) -> None:
+        self.devices: list[str] = []
+        real = getattr(owner, name)
+
+        def spy(*args, **kwargs):
+            self.devices.append(device_of(args, kwargs))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, spy)
+
+
+def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
+        make_napari_viewer, monkeypatch, isbi_crop, wait_for, fast_training):
+    from napari_unet.core.attacks import image_attack
+    from napari_unet.widgets import segment_widget
+
+    image, _truth, strokes = isbi_crop
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="em")
+    viewer.add_labels(strokes.copy(), name="strokes")
+    trains = Spy(monkeypatch, Trainer, "__init__", lambda a, k: k["config"].device)
+    predicts = Spy(monkeypatch, segment_widget, "predict", lambda a, k: k["config"].device)
+    attacks = Spy(monkeypatch, image_attack, "attack_image", lambda a, k: k["device"])
+
+    train = TrainWidget(viewer)
+    train._device.value = "cpu"
+    train._preset.value, train._max_time.value, train._max_steps.value = "tiny", 0, 2
+    train._live_preview.value = False
+    train.training_overrides = fast_training
+    wait_for(train.start_training())
+    segment = SegmentWidget(viewer)
+    segment._device.value = "cpu"
+    segment._scope.value = "slice"
+    wait_for(segment.segment())
+    attack = AdversarialWidget(viewer)
+    attack._device.value = "cpu"
+    attack._attack.value, attack._steps.value = "fgsm", 1
+    wait_for(attack.run_attack())
+    assert (trains.devices, predicts.devices, attacks.devices) == (["cpu"], ["cpu"], ["cpu"])

@@ -25,6 +25,11 @@ def compute_summary(name: str) -> str:
     device named ``name``, or why it cannot be used."""
     try:
         device = select_device(name)
-    except ValueError as err:
-        return str(err)
-    return describe_compute(device, precision_policy(device))
+        return describe_compute(device, precision_policy(device))
+    except Exception as err:  # noqa: BLE001 - a broken driver must not break the widget
+        return f"device {name}: unavailable ({err})"
+
+
+def with_compute(text: str, device_name: str) -> str:
+    """A model line followed by where and how it computes: ``text`` + newline + summary."""
+    return f"{text}\n{compute_summary(device_name)}"

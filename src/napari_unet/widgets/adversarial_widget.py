@@ -23,10 +23,12 @@ from napari_unet.core.attacks import (
 )
 
 from ._base import ViewerWidget
+from ._device import device_picker, with_compute
 from ._jobs import Job, notify_error, notify_info
 from ._layers import image_array, write_output
 from ._plot import BLUE, ThemedPlot
 from ._session import JobState
+from .settings import PersistentValues
 
 PERTURBATION_COLORMAP = "PiYG"  # diverging; contrast limits symmetric around 0
 
@@ -101,8 +103,9 @@ class AdversarialWidget(ViewerWidget):
         self._results = Label(value="")
         self._export_csv_btn = PushButton(text="Export CSV...", enabled=False)
         self._export_png_btn = PushButton(text="Export PNG...", enabled=False)
-        self.extend([self._image, self._model_info, self._load, self._attack, self._eps,
-                     self._steps, self._target,
+        self._device = device_picker()
+        self.extend([self._image, self._model_info, self._load, self._device, self._attack,
+                     self._eps, self._steps, self._target,
                      Container(widgets=[self._run, self._stop], layout="horizontal", labels=False),
                      self._results, self._curve_eps, self._run_curve,
                      Container(widgets=[self._export_csv_btn, self._export_png_btn],
@@ -119,6 +122,8 @@ class AdversarialWidget(ViewerWidget):
         self._stop.changed.connect(self.stop)
         self._export_csv_btn.changed.connect(lambda: self._ask_export("csv"))
         self._export_png_btn.changed.connect(lambda: self._ask_export("png"))
+        self._settings = PersistentValues("adversarial", {"device": self._device})
+        self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         self._finish_setup()
         self._on_model_changed(self._store.model)
 
@@ -127,10 +132,11 @@ class AdversarialWidget(ViewerWidget):
         if self._closed:
             return
         if model is None:
-            self._model_info.value = "No model: train one or load a model file."
+            self._model_info.value = with_compute("No model: train one or load a model file.",
+                                                  self._device.value)
             self._target.choices = [("untargeted", None)]
             return
-        self._model_info.value = model.describe()
+        self._model_info.value = with_compute(model.describe(), self._device.value)
         self._target.choices = [("untargeted", None)] + [
             (f"{i} {name}", i) for i, name in enumerate(model.classes.names, start=1)]
 
@@ -179,9 +185,10 @@ class AdversarialWidget(ViewerWidget):
             notify_error(err, "Attack")
             return None
         model = model.copy()  # the training widget may change the shared model meanwhile
+        device = self._device.value  # read here, on the GUI thread
 
         def work(stop):
-            return (yield from attack.run(model, data, rgb=layer.rgb, stop=stop))
+            return (yield from attack.run(model, data, rgb=layer.rgb, stop=stop, device=device))
 
         return self._start(work, f"Attack ({attack.name})", lambda r: self._show(layer, r), layer)
 
@@ -230,11 +237,12 @@ class AdversarialWidget(ViewerWidget):
             notify_error(err, "Robustness curve")
             return None
         model = model.copy()
+        device = self._device.value  # read here, on the GUI thread
 
         def work(stop):
             return (yield from robustness_curve(settings.make_normalized, model, data,
                                                 [v / 255 for v in values], rgb=layer.rgb,
-                                                stop=stop))
+                                                stop=stop, device=device))
 
         return self._start(work, "Robustness curve", self._show_curve, layer)
 

@@ -22,6 +22,7 @@ from napari_unet.core import (
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 
 from ._base import ViewerWidget
+from ._device import device_picker, with_compute
 from ._jobs import Job, notify_error, notify_info
 from ._layers import current_index, image_array, spatial_shape, write_output
 from ._session import JobState
@@ -59,6 +60,7 @@ class SegmentWidget(ViewerWidget):
         super().__init__(napari_viewer, labels=True)
         self._image = self._image_picker()
         self._model_info = Label(label="Model", value="none yet: train one or load a file")
+        self._device = device_picker()
         self._load = PushButton(text="Load model file…")
         self._scope = ComboBox(
             label="Segment", choices=[("the slice in view", "slice"), ("the whole stack", "stack")],
@@ -81,7 +83,7 @@ class SegmentWidget(ViewerWidget):
                                 tooltip="End now and keep the slices already segmented.")
         self._status = Label(value="")
         self.extend([
-            self._image, self._model_info, self._load, self._scope, self._instances,
+            self._image, self._model_info, self._load, self._device, self._scope, self._instances,
             self._min_size, self._split_strength, self._probabilities, self._uncertainty,
             Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
             self._status,
@@ -93,14 +95,17 @@ class SegmentWidget(ViewerWidget):
             "scope": self._scope, "instances": self._instances, "min_size": self._min_size,
             "split_strength": self._split_strength,
             "probabilities": self._probabilities, "uncertainty": self._uncertainty,
+            "device": self._device,
         })
+        self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         self._finish_setup()
         self._on_model_changed(self._store.model)
 
     def _on_model_changed(self, model: Any) -> None:
         if not self._closed:
-            self._model_info.value = (model.describe() if model is not None
-                                      else "none yet: train one or load a file")
+            self._model_info.value = with_compute(
+                model.describe() if model is not None else "none yet: train one or load a file",
+                self._device.value)
 
 
 
@@ -148,6 +153,7 @@ class SegmentWidget(ViewerWidget):
         index = current_index(self._viewer, image_layer, lead) if slice_only else None
         probs, unc = self._probabilities.value, self._uncertainty.value
         config = PredictionConfig(probabilities=probs or unc, instances=self._instances.value,
+                                  device=self._device.value,
                                   min_object_size=int(self._min_size.value),
                                   split_strength=float(self._split_strength.value))
         return SegmentRequest(index, lead, config, probs, unc)

@@ -7,6 +7,8 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton
 
 from napari_unet.core import PRESETS, TrainedModel, UNetConfig
 
+from .._device import with_compute
+
 
 class ModelSection:
     """``settings`` (model source, preset, dims) and ``file_widgets`` (info, save, load)."""
@@ -40,5 +42,8 @@ class ModelSection:
     def new_model_config(self) -> UNetConfig:
         return UNetConfig(spatial_dims=self.dims.value, **PRESETS[self.preset.value])
 
-    def show_model(self, model: TrainedModel | None, note: str = "") -> None:
-        self.model_info.value = (model.describe() + note) if model is not None else "none yet"
+    def show_model(self, model: TrainedModel | None, note: str = "",
+                   device: str = "auto") -> None:
+        """The model line: the model (or "none yet") and where training computes."""
+        text = (model.describe() + note) if model is not None else "none yet"
+        self.model_info.value = with_compute(text, device)

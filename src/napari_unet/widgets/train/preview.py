@@ -10,7 +10,7 @@ from typing import Any
 from napari.layers import Image
 from qtpy.QtCore import QTimer
 
-from napari_unet.core import StopFlag, predict
+from napari_unet.core import PredictionConfig, StopFlag, predict
 
 from .._jobs import Job
 from .._layers import current_index, image_array, spatial_shape, write_output
@@ -27,6 +27,7 @@ class LivePreview:
     def __init__(self, viewer: Any, parent_native: Any) -> None:
         self._viewer = viewer
         self.image: Image | None = None
+        self._device = "auto"
         self._model: Any = None
         self._version = 0  # how many models were offered in this run
         self._key: tuple | None = None
@@ -36,8 +37,9 @@ class LivePreview:
         self._timer.setInterval(PREVIEW_INTERVAL_MS)
         self._timer.timeout.connect(self.tick)
 
-    def start(self, image: Image) -> None:
-        self.image, self._key = image, None
+    def start(self, image: Image, device: str = "auto") -> None:
+        """Preview ``image`` on ``device`` (the training run's) until :meth:`stop`."""
+        self.image, self._key, self._device = image, None, device
         self._model, self._version = None, 0
         self._timer.start()
 
@@ -75,9 +77,11 @@ class LivePreview:
         self._key = key
         model = model.copy()  # predict() may move it to a device; the store may share it
         image, rgb = image_array(layer), bool(layer.rgb)
+        config = PredictionConfig(device=self._device)
 
         def work(stop: StopFlag):
-            return (yield from predict(model, image, rgb=rgb, indices=[index], stop=stop))
+            return (yield from predict(model, image, config=config, rgb=rgb, indices=[index],
+                                       stop=stop))
 
         def show(result: Any) -> None:
             if not self.closed and layer in self._viewer.layers:

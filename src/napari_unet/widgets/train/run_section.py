@@ -14,6 +14,7 @@ from napari_unet.core import (
 )
 from napari_unet.core.oom import TrainingOutOfMemory
 
+from .._device import device_picker
 from .._plot import TrainingPlot
 from .preview import SNAPSHOT_SECONDS
 
@@ -64,6 +65,7 @@ class RunSection:
         self.validation = Label(value="")
         self.plot = TrainingPlot()
         self.settings = [self.max_time, self.max_steps, self.robust_eps, self.live_preview]
+        self.device = device_picker()
         self.buttons = Container(widgets=[self.start, self.stop], layout="horizontal",
                                  labels=False)
         self._last_status = 0.0
@@ -75,6 +77,7 @@ class RunSection:
             raise UserInputError("Set a time budget or a number of steps (both are 0).")
         options: dict[str, Any] = {
             "adversarial_eps": self.robust_eps.value / 255,
+            "device": self.device.value,
             # the current weights every few seconds: a preview long before the first validation
             "snapshot_every": SNAPSHOT_SECONDS if self.live_preview.value else None,
         }
@@ -89,8 +92,8 @@ class RunSection:
         """Follow one training event in the status line and the plot."""
         if isinstance(event, TrainingStarted):
             self.status.value = (f"Learning from {event.painted_pixels} painted pixels "
-                                 f"({event.validation_pixels} kept aside to validate) on "
-                                 f"{event.device}.")
+                                 f"({event.validation_pixels} kept aside to validate); "
+                                 f"{event.compute or event.device}.")
         elif isinstance(event, TrainingStep):
             self.plot.add_loss(event.step, event.loss)
             now = time.perf_counter()

@@ -64,7 +64,9 @@ class TrainWidget(ViewerWidget):
             "preset": self._preset, "dims": self._dims, "max_time": self._max_time,
             "max_steps": self._max_steps, "live_preview": self._live_preview,
             "retrain_time": self._retrain_time, "robust_eps": self._robust_eps,
+            "device": self._device,
         })
+        self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         self._finish_setup()
         self._retrain_from.value = self.retrain_section.defaults()
         self._on_model_changed(self._store.model)
@@ -76,7 +78,7 @@ class TrainWidget(ViewerWidget):
         fold away, so the widget fits a laptop screen (and scrolls beyond)."""
         self.more_options = Section("More options", [
             self._label_kind, self._model_source, self._dims, self._max_steps,
-            self._robust_eps], expanded=False)
+            self._robust_eps, self._device], expanded=False)
         self.retrain_box = Section(
             "Retrain after correcting", self.retrain_section.widgets[1:], expanded=False,
             tooltip="Opens once there is a model: fine-tune it on your strokes and the "
@@ -95,6 +97,7 @@ class TrainWidget(ViewerWidget):
         self._model_source, self._preset, self._dims = m.settings
         self._model_info, self._save, self._load = m.model_info, m.save, m.load
         self._max_time, self._max_steps, self._robust_eps, self._live_preview = r.settings
+        self._device = r.device
         self._start, self._stop, self._status, self._plot = r.start, r.stop, r.status, r.plot
         self._validation = r.validation
         self._retrain_from, self._retrain_time, self._retrain = t.learn_from, t.time, t.retrain
@@ -122,7 +125,7 @@ class TrainWidget(ViewerWidget):
     def _on_model_changed(self, model: Any) -> None:
         if self._closed:
             return
-        self.model_section.show_model(model)
+        self.model_section.show_model(model, device=self._device.value)
         self.history.show(model)
         if model is not None and not self.retrain_box.expanded:
             self.retrain_box.set_expanded(True)  # the next step of the loop
@@ -221,7 +224,7 @@ class TrainWidget(ViewerWidget):
             return None
         self.run_section.new_run(request.what, continues=request.init is not None)
         if self._live_preview.value:
-            self.preview.start(image_layer)
+            self.preview.start(image_layer, request.config.device)
         return job
 
     # ------------------------------------------------------------------ following a run
@@ -263,7 +266,8 @@ class TrainWidget(ViewerWidget):
         notify_error(err, self.session.what or "Training", note)
         if not self._closed:
             if best is not None:
-                self.model_section.show_model(best.model, " (best of the failed run)")
+                self.model_section.show_model(best.model, " (best of the failed run)",
+                                              self._device.value)
             self._status.value = f"Failed: {type(err).__name__}: {err}.{note}"
 
     def close_jobs(self) -> None:
