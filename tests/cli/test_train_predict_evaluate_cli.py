@@ -117,7 +117,8 @@ def test_train_on_one_painted_class_exits_2_naming_the_class(files, tmp_path):
 
 def test_predict_with_a_non_model_file_exits_2(tmp_path):
     (tmp_path / "evil.pt").write_bytes(b"not a model at all")
+    (tmp_path / "a.png").write_bytes(b"")  # inputs exist: the model is what is wrong
     proc = subprocess.run([sys.executable, "-m", "napari_unet.cli", "predict", "--model",
-                           str(tmp_path / "evil.pt"), "--images", "a.png", "--out-dir",
-                           str(tmp_path)], capture_output=True, text=True)
+                           str(tmp_path / "evil.pt"), "--images", str(tmp_path / "a.png"),
+                           "--out-dir", str(tmp_path / "out")], capture_output=True, text=True)
     assert proc.returncode == 2 and "not a napari-unet model file" in proc.stderr
