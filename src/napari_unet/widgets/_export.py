@@ -63,7 +63,11 @@ def add_export_button(widget: Any) -> Any:
     model... button), connected to :func:`ask_export`."""
     from magicgui.widgets import PushButton
 
+    from qtpy.QtWidgets import QSizePolicy
+
     button = PushButton(text="Export for bioimage.io…", tooltip=EXPORT_TOOLTIP)
+    # takes the width it is given: never makes the dock wider (1366x768 screens)
+    button.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
     row = widget._save.native.parentWidget()
     layout = row.parentWidget().layout()
     layout.insertWidget(layout.indexOf(row) + 1, button.native)
