@@ -185,8 +185,13 @@ def _retag(layer: Layer, image: Layer, role: str, prediction: Any | None) -> Non
     layer.metadata = {**layer.metadata, OWNER_KEY: _tag(image, role, prediction)}
 
 
-def _new_prediction(layer: Layer | None, data: np.ndarray, where: Any) -> np.ndarray:
-    """The labels as written after this write: the previous record outside ``where``."""
+def _new_prediction(layer: Layer | None, data: np.ndarray, where: Any) -> np.ndarray | None:
+    """The labels as written after this write: the previous record outside ``where``.
+
+    None for lazy (zarr/dask) data: a copy would load the whole stack into memory; such a
+    layer is learned from only with "use the whole segmentation layer"."""
+    if not isinstance(data, np.ndarray):
+        return None
     old = written_prediction(layer) if layer is not None else None
     if where is None or old is None or old.shape != data.shape:
         return np.array(data, copy=True)

@@ -8,11 +8,15 @@ the strokes use, so a corrected segmentation is training data), ``<image> instan
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
+import tempfile
+import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from magicgui.widgets import (
-    CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox,
+    CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
 )
 
 from napari_unet.core import (
@@ -20,11 +24,15 @@ from napari_unet.core import (
     predict,
 )
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
+from napari_unet.core.outputs import PredictionSink
+from napari_unet.core.prediction import block_plan
+from napari_unet.core.sources import full_resolution, is_lazy
+from napari_unet.core.zarr_io import zarr_sink
 
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute
 from ._jobs import Job, notify_error, notify_info
-from ._layers import current_index, image_array, spatial_shape, write_output
+from ._layers import current_index, find_output, image_array, spatial_shape, write_output
 from ._session import JobState
 from .settings import PersistentValues
 
@@ -82,9 +90,16 @@ class SegmentWidget(ViewerWidget):
         self._stop = PushButton(text="Stop", enabled=False,
                                 tooltip="End now and keep the slices already segmented.")
         self._status = Label(value="")
+        self._zarr_folder = LineEdit(
+            label="Zarr folder", value="",
+            tooltip="For images opened lazily (zarr, dask, multiscale): the segmentation is "
+                    "written here as <image>.zarr, block by block. Empty: a temporary folder "
+                    "(the status line names it; copy it to keep the result).")
+        self._lazy_layers: list[Any] = []
         self.extend([
             self._image, self._model_info, self._load, self._device, self._scope, self._instances,
             self._min_size, self._split_strength, self._probabilities, self._uncertainty,
+            self._zarr_folder,
             Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
             self._status,
         ])
@@ -131,13 +146,25 @@ class SegmentWidget(ViewerWidget):
             return None
         request = self._request(image_layer, lead)
         model = model.copy()  # training may replace the current model meanwhile
-        image = image_array(image_layer)
         rgb = bool(image_layer.rgb)
         indices = None if request.index is None else [request.index]
+        config = request.config
+        source = full_resolution(image_layer.data)
+        sink = None
+        if is_lazy(source):  # never loaded whole: results go to a zarr store, shown as it fills
+            image = source
+            try:
+                config, sink = self._lazy_sink(image_layer, model, config, rgb)
+            except ValueError as err:
+                notify_error(err, "Segmentation")
+                return None
+        else:
+            image = image_array(image_layer)
+            self._lazy_layers = []
 
         def work(stop: StopFlag):
-            return (yield from predict(model, image, config=request.config, rgb=rgb,
-                                       indices=indices, stop=stop))
+            return (yield from predict(model, image, config=config, rgb=rgb, indices=indices,
+                                       stop=stop, output=sink))
 
         total = 1 if indices else int(np.prod(spatial_shape(image_layer)[:lead], dtype=int))
         job = self._start_job(work, what="Segmentation", layers=[image_layer],
@@ -164,12 +191,44 @@ class SegmentWidget(ViewerWidget):
         if state is JobState.FAILED:
             self._status.value = f"Failed: {self.session.error}"
 
+    def _lazy_sink(self, image_layer: Any, model: Any, config: PredictionConfig, rgb: bool
+                   ) -> tuple[PredictionConfig, PredictionSink]:
+        """A zarr store for a lazy image's results and zarr-backed output layers on it.
+
+        Probabilities and uncertainty are not made for lazy images (a float layer of the
+        whole stack); labels and instances are, and stay brush-correctable (napari paints
+        into the zarr array)."""
+        from dataclasses import replace
+
+        config = replace(config, probabilities=False)
+        folder = self._zarr_folder.value.strip() or tempfile.mkdtemp(prefix="napari-unet-")
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", image_layer.name) or "image"
+        shape = spatial_shape(image_layer)
+        sink = zarr_sink(Path(folder), f"{stem}_segmentation", block_plan(model, shape, config),
+                         model.num_classes, config, fingerprint={"layer": image_layer.name,
+                                                  "run": uuid.uuid4().hex})
+        self._lazy_layers = []
+        for role, data in (("segmentation", sink.labels), ("instances", sink.instances)):
+            if data is None:
+                continue
+            layer = find_output(self._viewer, image_layer, role)
+            if layer is not None:
+                layer.data = data
+            else:
+                layer = write_output(self._viewer, image_layer, role, data)
+            self._lazy_layers.append(layer)
+        self._status.value = f"Writing to {Path(folder) / (stem + '_segmentation.zarr')}"
+        return config, sink
+
     def _on_event(self, event: PredictionProgress) -> None:
         if self._closed or not isinstance(event, PredictionProgress):
             return
         if self._job is not None:
             self._job.set_progress(event.done)
-        self._status.value = f"slice {event.done} of {event.total} done"
+        self._status.value = f"block {event.done} of {event.total} done"
+        for layer in self._lazy_layers:  # zarr-backed layers: shown as they fill
+            if layer in self._viewer.layers:
+                layer.refresh()
 
     def _show(self, image_layer: Any, result: PredictionResult, request: SegmentRequest) -> None:
         if self._closed or image_layer not in self._viewer.layers:
@@ -177,8 +236,17 @@ class SegmentWidget(ViewerWidget):
         index, lead = request.index, request.lead
         where: Any = index if index is not None else (result.completed if lead else None)
         v = self._viewer
-        write_output(v, image_layer, "segmentation", result.labels, where=where)
-        if result.instances is not None:
+        if self._lazy_layers:  # zarr-backed: the layers already hold the store
+            for layer in self._lazy_layers:
+                if layer in v.layers:
+                    layer.refresh()
+            store = self._lazy_layers[0].data.store
+            keep = (f" Results are in {getattr(store, 'root', store)}: copy that folder to keep "
+                    "them (a temporary folder is removed by the system).")
+        else:
+            keep = ""
+            write_output(v, image_layer, "segmentation", result.labels, where=where)
+        if result.instances is not None and not self._lazy_layers:
             write_output(v, image_layer, "instances", result.instances, where=where)
         if result.probabilities is not None and request.probabilities:
             write_output(v, image_layer, "probabilities", result.probabilities, kind="image",
@@ -191,6 +259,6 @@ class SegmentWidget(ViewerWidget):
                          contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7)
         done = int(np.count_nonzero(result.completed))
         message = (f"Stopped: {done} slice(s) segmented and kept." if result.stopped
-                   else "Segmentation done. Correct mistakes with the brush, then Retrain.")
+                   else "Segmentation done. Correct mistakes with the brush, then Retrain.") + keep
         self._status.value = message
         notify_info(message)

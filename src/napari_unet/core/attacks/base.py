@@ -7,8 +7,9 @@ attack and back to its previous mode (module by module) afterwards, even when th
 generator is closed early; gradients are taken with :func:`torch.autograd.grad`, so the
 network's own ``.grad`` fields are never touched.
 
-The image-level entry points (:meth:`Attack.run`, :meth:`Attack.__call__`) live in
-:mod:`.image_attack`: they take a napari-style array and return an :class:`AttackResult`.
+The image-level entry points (:meth:`Attack.run`, :meth:`Attack.__call__`) call
+:mod:`.image_attack` (which needs this module only for type hints: no import cycle):
+they take a napari-style array and return an :class:`AttackResult`.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..stopping import StopFlag, run_to_completion
-
-if TYPE_CHECKING:
-    from .image_attack import AttackProgress, AttackResult
+from .image_attack import AttackProgress, AttackResult, attack_image
 
 
 @dataclass(frozen=True)
@@ -157,8 +156,6 @@ class Attack:
     def run(self, model: Any, image: Any, **kwargs: Any
             ) -> Generator[AttackProgress, None, AttackResult]:
         """Attack a whole image (see :func:`.image_attack.attack_image`)."""
-        from .image_attack import attack_image
-
         return attack_image(self, model, image, **kwargs)
 
     def __call__(self, model: Any, image: Any, **kwargs: Any) -> AttackResult:

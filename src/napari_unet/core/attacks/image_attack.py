@@ -21,19 +21,23 @@ import math
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..device import autocast, configure_cpu_threads, select_device
+from ..device import autocast
 from ..errors import UserInputError
-from ..images import channels_first, check_spatial
+from ..image_job import network_on, prepare_job
 from ..labels import TargetEncoder
-from ..stopping import StopFlag
+from ..prediction import PredictionConfig, predict
+from ..stopping import StopFlag, run_to_completion
 from ..trained_model import TrainedModel
-from .base import Attack, AttackStep
 from .metrics import AttackMetrics, attack_metrics
+
+if TYPE_CHECKING:  # base imports this module for Attack.run; no import back at run time
+    from .base import Attack, AttackStep
 
 DEFAULT_TILE = {2: 512, 3: 128}
 
@@ -162,12 +166,12 @@ def attack_image(
     start = time.perf_counter()
     network, normalization, dims, classes = _resolve(model, spatial_dims)
     image = np.asarray(image)
-    image_cf = channels_first(image, channel_axis, rgb)
-    check_spatial(image_cf, dims)
-    shape = image_cf.shape[1:]
-    if isinstance(model, TrainedModel) and image_cf.shape[0] != model.in_channels:
-        raise UserInputError(f"The model expects {model.in_channels} channel(s) but the image "
-                             f"has {image_cf.shape[0]}.")
+    job = prepare_job(image, dims,
+                      in_channels=model.in_channels if isinstance(model, TrainedModel) else None,
+                      normalization=normalization, channel_axis=channel_axis, rgb=rgb,
+                      indices=indices)
+    image_cf, todo = job.source, job.todo
+    shape = job.shape
     for name, arr in (("labels", labels), ("perturbation mask", perturb_mask),
                       ("loss mask", loss_mask)):
         if arr is not None and tuple(np.shape(arr)) != tuple(shape):
@@ -179,27 +183,14 @@ def attack_image(
                              f"classes 1..{num_classes}.")
     truth = _targets_from_labels(labels, classes) if labels is not None else None
 
-    if normalization is not None:
-        low, high = normalization.statistics(image_cf)
-    else:
-        low = np.zeros(image_cf.shape[0], np.float32)
-        high = np.ones(image_cf.shape[0], np.float32)
+    low, high = job.low, job.high
     low64, span64 = low.astype(np.float64), (high - low).astype(np.float64)
     rmin, rmax = valid_range(image_cf)
     lower_n, upper_n = (rmin - low64) / span64, (rmax - low64) / span64
+    device_setup = network_on(network, device, threads, dims)
+    dev = device_setup.__enter__()
 
-    dev = select_device(device)
-    if dev.type == "cpu":
-        configure_cpu_threads(threads)
-    param = next(network.parameters(), None)
-    home = param.device if param is not None else torch.device("cpu")
-    network.to(dev)
-
-    lead_shape, spatial = shape[: len(shape) - dims], shape[len(shape) - dims:]
-    todo = list(np.ndindex(*lead_shape)) if indices is None else [tuple(i) for i in indices]
-    for idx in todo:
-        if len(idx) != len(lead_shape) or any(not 0 <= i < n for i, n in zip(idx, lead_shape)):
-            raise UserInputError(f"Slice index {idx} is outside the image (leading shape {lead_shape}).")
+    lead_shape, spatial = job.lead_shape, job.spatial
     edge = tile or DEFAULT_TILE[dims]
     windows = list(itertools.product(*(_axis_chunks(s, edge) for s in spatial)))
     units = len(todo) * len(windows)
@@ -263,21 +254,25 @@ def attack_image(
         adv_pred[region] = (adv[0] + 1).cpu().numpy()
 
     try:
-        with _eval(network):
-            for idx in todo:
-                for win in windows:
-                    if stop.requested:
-                        break
-                    yield from attack_tile(idx + win, unit)
-                    unit += 1
-                    yield AttackProgress(unit, units, 0, attack.iterations, unit / units, 0.0)
-                else:
-                    completed[idx] = True
+        for idx in todo:
+            for win in windows:
                 if stop.requested:
-                    stopped = True
                     break
+                yield from attack_tile(idx + win, unit)
+                unit += 1
+                yield AttackProgress(unit, units, 0, attack.iterations, unit / units, 0.0)
+            else:
+                completed[idx] = True
+            if stop.requested:
+                stopped = True
+                break
     finally:
-        network.to(home)
+        device_setup.__exit__(None, None, None)
+    if isinstance(model, TrainedModel):  # the predictions Segment makes (blended tiles)
+        finished = [tuple(int(j) for j in i) for i in np.argwhere(completed)]
+        clean_pred = _segment(model, image, channel_axis, rgb, finished, device, clean_pred)
+        adv_pred = _segment(model, _from_cf(adv_cf, image.ndim, channel_axis, rgb),
+                            channel_axis, rgb, finished, device, adv_pred)
 
     done_mask = np.zeros(shape, bool)
     done_mask[completed] = True
@@ -306,20 +301,16 @@ def attack_image(
     )
 
 
-class _eval:
-    """Eval mode for the whole image run, every module's flag restored afterwards."""
-
-    def __init__(self, network: nn.Module) -> None:
-        self.network = network
-        self.flags: list = []
-
-    def __enter__(self) -> None:
-        self.flags = [(m, m.training) for m in self.network.modules()]
-        self.network.eval()
-
-    def __exit__(self, *exc) -> None:
-        for module, flag in self.flags:
-            module.training = flag
+def _segment(model: TrainedModel, image: np.ndarray, channel_axis: int | None, rgb: bool,
+             indices: list[tuple[int, ...]], device: str, out: np.ndarray) -> np.ndarray:
+    """Class values of ``image`` at ``indices`` exactly as Segment predicts them (tiles
+    with overlap and blending, :func:`..prediction.predict`), in ``out`` (zeros elsewhere)."""
+    out[...] = 0
+    if indices:
+        result = run_to_completion(predict(model, image, config=PredictionConfig(device=device),
+                                           channel_axis=channel_axis, rgb=rgb, indices=indices))
+        out[...] = result.labels
+    return out
 
 
 def _to_dtype(adv_raw: np.ndarray, raw: np.ndarray, dtype, rmin, rmax, dims: int) -> np.ndarray:
