@@ -65,7 +65,7 @@ class Spy:
 
 def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
         make_napari_viewer, monkeypatch, isbi_crop, wait_for, fast_training):
-    from napari_unet.core.attacks import image_attack
+    from napari_unet.core.attacks import base as attack_base
     from napari_unet.widgets import segment_widget
 
     image, _truth, strokes = isbi_crop
@@ -74,7 +74,7 @@ def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
     viewer.add_labels(strokes.copy(), name="strokes")
     trains = Spy(monkeypatch, Trainer, "__init__", lambda a, k: k["config"].device)
     predicts = Spy(monkeypatch, segment_widget, "predict", lambda a, k: k["config"].device)
-    attacks = Spy(monkeypatch, image_attack, "attack_image", lambda a, k: k["device"])
+    attacks = Spy(monkeypatch, attack_base, "attack_image", lambda a, k: k["device"])
 
     train = TrainWidget(viewer)
     train._device.value = "cpu"
