@@ -21,6 +21,9 @@ from napari_unet.core import TrainedModel, UserInputError
 from napari_unet.core.attacks import (
     ATTACKS, DEFAULT_STEPS, AttackResult, RobustnessCurve, make_attack, robustness_curve,
 )
+from napari_unet.core.robustness import (
+    NATURAL, PerturbationCurve, check_levels, draw_curve, perturbation_curve,
+)
 
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute
@@ -31,6 +34,12 @@ from ._session import JobState
 from .settings import PersistentValues
 
 PERTURBATION_COLORMAP = "PiYG"  # diverging; contrast limits symmetric around 0
+ATTACK_CURVE = "attack"  # the curve kind that sweeps the chosen attack's eps
+DEFAULT_LEVELS = {  # in each kind's unit (core.robustness.UNITS); eps x 1/255 for attacks
+    ATTACK_CURVE: "1, 2, 4, 8", "noise": "0, 0.05, 0.1, 0.2", "blur": "0, 1, 2, 3",
+    "rotation": "0, 5, 15, 30", "scale": "0.8, 0.9, 1, 1.1, 1.25",
+    "contrast": "0.5, 0.75, 1, 1.5, 2",
+}
 
 
 @dataclass(frozen=True)
@@ -44,11 +53,13 @@ class AttackSettings:
     eps255: float
     steps: int
     target: int | None
+    eot_samples: int = 8  # random transforms per step of the EOT attack
 
     def make(self, eps255: float | None = None):
         """The attack, at ``eps255`` (x 1/255) instead of the chosen eps if given."""
         eps = self.eps255 if eps255 is None else eps255
-        return make_attack(self.name, eps / 255.0, self.steps, self.target)
+        options = {"samples": self.eot_samples} if self.name == "eot" else {}
+        return make_attack(self.name, eps / 255.0, self.steps, self.target, **options)
 
     def make_normalized(self, eps: float):
         """The attack at ``eps`` in normalized units (what :func:`robustness_curve` passes)."""
@@ -63,7 +74,12 @@ class CurvePlot(ThemedPlot):
         self.ax = self.figure.add_subplot(111)
         self.show(None)
 
-    def show(self, curve: RobustnessCurve | None) -> None:
+    def show(self, curve: RobustnessCurve | PerturbationCurve | None) -> None:
+        if isinstance(curve, PerturbationCurve):
+            draw_curve(self.ax, curve)
+            self._apply_colours()
+            self.canvas.draw_idle()
+            return
         ax = self.ax
         ax.clear()
         ax.set_xlabel("eps (x 1/255 of normalized range)", fontsize=7)
@@ -95,8 +111,16 @@ class AdversarialWidget(ViewerWidget):
         self._target = ComboBox(label="Target", choices=[("untargeted", None)], value=None,
                                 tooltip="push every pixel towards this class (e.g. make "
                                         "objects vanish into background)")
-        self._curve_eps = LineEdit(label="Curve eps", value="1, 2, 4, 8",
-                                   tooltip="eps values (x 1/255) of the robustness curve")
+        self._eot_samples = SpinBox(label="EOT samples", value=8, min=1, max=64,
+                                    tooltip="eot: random rotations (±30°), zooms (0.8-1.25) "
+                                            "and noise averaged per step")
+        self._curve_kind = ComboBox(
+            label="Curve of", choices=[ATTACK_CURVE, *NATURAL], value=ATTACK_CURVE,
+            tooltip="attack: the chosen attack's eps (x 1/255); noise: sigma (normalized); "
+                    "blur: sigma (pixels); rotation: degrees; scale: zoom; contrast: gamma")
+        self._curve_eps = LineEdit(label="Curve levels", value=DEFAULT_LEVELS[ATTACK_CURVE],
+                                   tooltip="levels of the robustness curve, in the unit of "
+                                           "its kind (eps x 1/255 for the attack)")
         self._run = PushButton(text="Run attack")
         self._run_curve = PushButton(text="Robustness curve")
         self._stop = PushButton(text="Stop", enabled=False)
@@ -105,20 +129,22 @@ class AdversarialWidget(ViewerWidget):
         self._export_png_btn = PushButton(text="Export PNG...", enabled=False)
         self._device = device_picker()
         self.extend([self._image, self._model_info, self._load, self._device, self._attack,
-                     self._eps, self._steps, self._target,
+                     self._eps, self._steps, self._target, self._eot_samples,
                      Container(widgets=[self._run, self._stop], layout="horizontal", labels=False),
-                     self._results, self._curve_eps, self._run_curve,
+                     self._results, self._curve_kind, self._curve_eps, self._run_curve,
                      Container(widgets=[self._export_csv_btn, self._export_png_btn],
                                layout="horizontal", labels=False)])
         self._plot = CurvePlot()
         self._plot.follow_theme(napari_viewer)
         self.content.layout().addWidget(self._plot.canvas)
         self.result: AttackResult | None = None
-        self.curve: RobustnessCurve | None = None
+        self.curve: RobustnessCurve | PerturbationCurve | None = None
         self._load.changed.connect(lambda *_: self._ask_load())
         self._attack.changed.connect(lambda name: setattr(self._steps, "value", DEFAULT_STEPS[name]))
         self._run.changed.connect(self.run_attack)
         self._run_curve.changed.connect(self.run_curve)
+        self._curve_kind.changed.connect(
+            lambda kind: setattr(self._curve_eps, "value", DEFAULT_LEVELS[kind]))
         self._stop.changed.connect(self.stop)
         self._export_csv_btn.changed.connect(lambda: self._ask_export("csv"))
         self._export_png_btn.changed.connect(lambda: self._ask_export("png"))
@@ -155,7 +181,7 @@ class AdversarialWidget(ViewerWidget):
     def settings(self) -> AttackSettings:
         """The attack settings now (read on the GUI thread, never by a worker)."""
         return AttackSettings(self._attack.value, self._eps.value, self._steps.value,
-                              self._target.value)
+                              self._target.value, self._eot_samples.value)
 
     def _on_state(self, state: JobState) -> None:
         self._run.enabled = self._run_curve.enabled = not state.active
@@ -217,27 +243,38 @@ class AdversarialWidget(ViewerWidget):
 
     # ------------------------------------------------------------------ curve
     def curve_eps(self) -> list[float]:
-        """The curve's eps values in 1/255 units, parsed from the text field."""
+        """The curve's levels parsed from the text field (eps x 1/255 for the attack curve,
+        the kind's unit otherwise, see :data:`napari_unet.core.robustness.UNITS`)."""
         try:
-            values = [float(v) for v in self._curve_eps.value.replace(";", ",").split(",") if v.strip()]
+            values = [float(v) for v in self._curve_eps.value.replace(";", ",").split(",")
+                      if v.strip()]
         except ValueError:
-            raise UserInputError("Curve eps: give numbers separated by commas, e.g. 1, 2, 4, 8.") from None
+            raise UserInputError("Curve levels: give numbers separated by commas, "
+                                 "e.g. 1, 2, 4, 8.") from None
+        kind = self._curve_kind.value
+        if kind != ATTACK_CURVE:
+            return check_levels(kind, values)
         if not values or any(v < 0 for v in values):
             raise UserInputError("Curve eps: give at least one value >= 0.")
         return values
 
     def run_curve(self, *_: Any) -> Job | None:
-        """Dice against several eps in one run (in a thread); plots the curve."""
+        """Dice against several levels of the chosen kind in one run (in a thread): the
+        chosen attack's eps, or a natural perturbation; plots the curve."""
         try:
             layer, model, data = self._inputs()
             values = self.curve_eps()
             settings = self.settings()
-            settings.make(values[0])  # bad settings fail here, not in the worker
+            kind = self._curve_kind.value
+            if kind == ATTACK_CURVE:
+                settings.make(values[0])  # bad settings fail here, not in the worker
         except (UserInputError, ValueError) as err:
             notify_error(err, "Robustness curve")
             return None
         model = model.copy()
         device = self._device.value  # read here, on the GUI thread
+        if kind != ATTACK_CURVE:
+            return self._run_natural_curve(layer, model, data, kind, values, device)
 
         def work(stop):
             return (yield from robustness_curve(settings.make_normalized, model, data,
@@ -246,7 +283,35 @@ class AdversarialWidget(ViewerWidget):
 
         return self._start(work, "Robustness curve", self._show_curve, layer)
 
-    def _show_curve(self, curve: RobustnessCurve) -> None:
+    def _run_natural_curve(self, layer: Any, model: TrainedModel, data: Any, kind: str,
+                           levels: list[float], device: str) -> Job | None:
+        """The curve of a natural perturbation; the perturbed image at the last level and
+        its prediction become layers."""
+        def work(stop):
+            return (yield from perturbation_curve(model, [data], kind, levels, rgb=layer.rgb,
+                                                  device=device, keep_example=True, stop=stop))
+
+        def done(curve: PerturbationCurve) -> None:
+            self._show_curve(curve)
+            self._show_perturbed(layer, curve)
+
+        return self._start(work, f"Robustness curve ({kind})", done, layer)
+
+    def _show_perturbed(self, layer: Any, curve: PerturbationCurve) -> None:
+        """``<image> perturbed`` and ``<image> perturbed prediction`` (plugin-owned)."""
+        if curve.example is None or curve.example_prediction is None or not curve.rows:
+            return
+        perturbed = write_output(self._viewer, layer, "perturbed",
+                                 curve.example.astype(np.float32), kind="image", rgb=layer.rgb)
+        if not layer.rgb:
+            perturbed.contrast_limits = layer.contrast_limits
+        write_output(self._viewer, layer, "perturbed prediction", curve.example_prediction,
+                     kind="labels")
+        last = curve.rows[-1]
+        self._results.value = (f"{curve.perturbation} {last['level']:g}: Dice vs clean "
+                               f"{last['dice_vs_clean']:.3f} (layers '{layer.name} perturbed')")
+
+    def _show_curve(self, curve: RobustnessCurve | PerturbationCurve) -> None:
         self.curve = curve
         self._plot.show(curve)
         self._export_csv_btn.enabled = self._export_png_btn.enabled = bool(curve.rows)

@@ -58,13 +58,20 @@ class RunSection:
                     "the fly (PGD, 3 steps) with this perturbation size, in 1/255 of the "
                     "normalized intensity range: the model becomes harder to fool (check it "
                     "with the Adversarial attack widget). A step takes about 3x longer.")
+        self.natural = FloatSpinBox(
+            label="Natural perturbations", min=0.0, max=1.0, step=0.1, value=1.0,
+            tooltip="Strength of the natural perturbations added to the training patches "
+                    "(noise, blur, rotation, zoom, contrast): 1 = the default augmentation, "
+                    "0 = the legacy one (flips and small intensity changes only). Check the "
+                    "effect with the Adversarial widget's robustness curves.")
         self.start = PushButton(text="Start training")
         self.stop = PushButton(text="Stop", enabled=False,
                                tooltip="End the run now and keep its best model.")
         self.status = Label(value="Paint a few strokes of each class, then Start training.")
         self.validation = Label(value="")
         self.plot = TrainingPlot()
-        self.settings = [self.max_time, self.max_steps, self.robust_eps, self.live_preview]
+        self.settings = [self.max_time, self.max_steps, self.robust_eps, self.live_preview,
+                         self.natural]
         self.device = device_picker()
         self.buttons = Container(widgets=[self.start, self.stop], layout="horizontal",
                                  labels=False)
@@ -77,6 +84,7 @@ class RunSection:
             raise UserInputError("Set a time budget or a number of steps (both are 0).")
         options: dict[str, Any] = {
             "adversarial_eps": self.robust_eps.value / 255,
+            "natural_perturbations": self.natural.value,
             "device": self.device.value,
             # the current weights every few seconds: a preview long before the first validation
             "snapshot_every": SNAPSHOT_SECONDS if self.live_preview.value else None,

@@ -64,6 +64,7 @@ class TrainWidget(ViewerWidget):
             "preset": self._preset, "dims": self._dims, "max_time": self._max_time,
             "max_steps": self._max_steps, "live_preview": self._live_preview,
             "retrain_time": self._retrain_time, "robust_eps": self._robust_eps,
+            "natural_perturbations": self._natural_perturbations,
             "device": self._device,
         })
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
@@ -78,7 +79,7 @@ class TrainWidget(ViewerWidget):
         fold away, so the widget fits a laptop screen (and scrolls beyond)."""
         self.more_options = Section("More options", [
             self._label_kind, self._model_source, self._dims, self._max_steps,
-            self._robust_eps, self._device], expanded=False)
+            self._robust_eps, self._natural_perturbations, self._device], expanded=False)
         self.retrain_box = Section(
             "Retrain after correcting", self.retrain_section.widgets[1:], expanded=False,
             tooltip="Opens once there is a model: fine-tune it on your strokes and the "
@@ -96,7 +97,8 @@ class TrainWidget(ViewerWidget):
         self._image, self._labels, self._classes, self._label_kind = d.widgets
         self._model_source, self._preset, self._dims = m.settings
         self._model_info, self._save, self._load = m.model_info, m.save, m.load
-        self._max_time, self._max_steps, self._robust_eps, self._live_preview = r.settings
+        (self._max_time, self._max_steps, self._robust_eps, self._live_preview,
+         self._natural_perturbations) = r.settings
         self._device = r.device
         self._start, self._stop, self._status, self._plot = r.start, r.stop, r.status, r.plot
         self._validation = r.validation
