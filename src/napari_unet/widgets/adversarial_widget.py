@@ -22,7 +22,7 @@ from napari_unet.core.attacks import (
     ATTACKS, DEFAULT_STEPS, AttackResult, RobustnessCurve, make_attack, robustness_curve,
 )
 from napari_unet.core.robustness import (
-    NATURAL, PerturbationCurve, check_levels, draw_curve, perturbation_curve,
+    NATURAL, UNITS, PerturbationCurve, check_levels, draw_curve, perturbation_curve,
 )
 
 from ._base import ViewerWidget
@@ -245,13 +245,14 @@ class AdversarialWidget(ViewerWidget):
     def curve_eps(self) -> list[float]:
         """The curve's levels parsed from the text field (eps x 1/255 for the attack curve,
         the kind's unit otherwise, see :data:`napari_unet.core.robustness.UNITS`)."""
+        kind = self._curve_kind.value
         try:
             values = [float(v) for v in self._curve_eps.value.replace(";", ",").split(",")
                       if v.strip()]
         except ValueError:
-            raise UserInputError("Curve levels: give numbers separated by commas, "
-                                 "e.g. 1, 2, 4, 8.") from None
-        kind = self._curve_kind.value
+            what = "Curve eps" if kind == ATTACK_CURVE else f"Curve levels ({UNITS[kind]})"
+            raise UserInputError(f"{what}: give numbers separated by commas, e.g. "
+                                 f"{DEFAULT_LEVELS[kind]}.") from None
         if kind != ATTACK_CURVE:
             return check_levels(kind, values)
         if not values or any(v < 0 for v in values):
