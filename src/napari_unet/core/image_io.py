@@ -120,5 +120,8 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray) -> Path:
     import tifffile
 
     compression = "zlib" if data.dtype != np.float32 else None
-    return atomic_write(path, lambda handle: tifffile.imwrite(handle, data,
-                                                             compression=compression))
+    # stated, not left to tifffile's default (which is changing): a last axis of 3 or 4
+    # samples is an RGB(A) image, as napari and the readers here take it; the rest is grey
+    photometric = "rgb" if data.ndim >= 3 and data.shape[-1] in (3, 4) else "minisblack"
+    return atomic_write(path, lambda handle: tifffile.imwrite(
+        handle, data, compression=compression, photometric=photometric))
