@@ -66,6 +66,19 @@ class AttackSettings:
         return self.make(eps * 255.0)
 
 
+@dataclass(frozen=True)
+class NaturalCurveSettings:
+    """A natural-perturbation curve, captured on the GUI thread before its job starts.
+
+    levels: in the unit of ``kind`` (:data:`napari_unet.core.robustness.UNITS`).
+    """
+
+    kind: str
+    levels: tuple[float, ...]
+    device: str
+    rgb: bool
+
+
 class CurvePlot(ThemedPlot):
     """Dice against eps (in 1/255 of the normalized range)."""
 
@@ -275,7 +288,8 @@ class AdversarialWidget(ViewerWidget):
         model = model.copy()
         device = self._device.value  # read here, on the GUI thread
         if kind != ATTACK_CURVE:
-            return self._run_natural_curve(layer, model, data, kind, values, device)
+            natural = NaturalCurveSettings(kind, tuple(values), device, bool(layer.rgb))
+            return self._run_natural_curve(layer, model, data, natural)
 
         def work(stop):
             return (yield from robustness_curve(settings.make_normalized, model, data,
@@ -284,19 +298,20 @@ class AdversarialWidget(ViewerWidget):
 
         return self._start(work, "Robustness curve", self._show_curve, layer)
 
-    def _run_natural_curve(self, layer: Any, model: TrainedModel, data: Any, kind: str,
-                           levels: list[float], device: str) -> Job | None:
+    def _run_natural_curve(self, layer: Any, model: TrainedModel, data: Any,
+                           settings: NaturalCurveSettings) -> Job | None:
         """The curve of a natural perturbation; the perturbed image at the last level and
         its prediction become layers."""
         def work(stop):
-            return (yield from perturbation_curve(model, [data], kind, levels, rgb=layer.rgb,
-                                                  device=device, keep_example=True, stop=stop))
+            return (yield from perturbation_curve(
+                model, [data], settings.kind, settings.levels, rgb=settings.rgb,
+                device=settings.device, keep_example=True, stop=stop))
 
         def done(curve: PerturbationCurve) -> None:
             self._show_curve(curve)
             self._show_perturbed(layer, curve)
 
-        return self._start(work, f"Robustness curve ({kind})", done, layer)
+        return self._start(work, f"Robustness curve ({settings.kind})", done, layer)
 
     def _show_perturbed(self, layer: Any, curve: PerturbationCurve) -> None:
         """``<image> perturbed`` and ``<image> perturbed prediction`` (plugin-owned)."""
