@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,19 +12,12 @@ from napari_unet.widgets.adversarial_widget import AdversarialWidget
 from napari_unet.widgets.model_store import store_for
 from napari_unet.widgets.segment_widget import SegmentWidget
 from napari_unet.widgets.train_widget import TrainWidget
-
-ISBI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "isbi2012"
-
+from tests.conftest import isbi_slice
 
 @pytest.fixture(scope="module")
 def em_and_model():
-    """A 96x96 ISBI crop and a model trained on it for 15 steps."""
-    if not ISBI.is_dir():
-        pytest.skip(f"ISBI data not found at {ISBI}")
-    from skimage.io import imread
-
-    image = np.asarray(imread(ISBI / "images" / "0.png"))[:96, :96]
-    truth = np.asarray(imread(ISBI / "labels" / "0.png"))[:96, :96]
+    """A 96x96 ISBI crop (tests/data or ../shared/data) and a model trained on it for 15 steps."""
+    image, truth = isbi_slice(0, crop=96)
     trainer = Trainer([image], [truth], dense=True, model_config=UNetConfig(depth=2, base_channels=8),
                       config=TrainingConfig(max_time=None, max_steps=15, seed=0, batch_size=2,
                                             patch_size=(64, 64), validate_every_steps=15))
