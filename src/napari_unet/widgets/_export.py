@@ -63,12 +63,16 @@ def add_export_button(widget: Any) -> Any:
     model... button), connected to :func:`ask_export`."""
     from magicgui.widgets import PushButton
 
-    from qtpy.QtWidgets import QSizePolicy
+    from qtpy.QtWidgets import QSizePolicy, QVBoxLayout
 
     button = PushButton(text="Export for bioimage.io…", tooltip=EXPORT_TOOLTIP)
     # takes the width it is given: never makes the dock wider (1366x768 screens)
     button.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
     row = widget._save.native.parentWidget()
+    # a line of its own: the first enclosing vertical layout, not the Save/Load row
+    while row.parentWidget() is not None and not isinstance(row.parentWidget().layout(),
+                                                             QVBoxLayout):
+        row = row.parentWidget()
     layout = row.parentWidget().layout()
     layout.insertWidget(layout.indexOf(row) + 1, button.native)
     button.changed.connect(lambda *_: ask_export(widget))
