@@ -111,6 +111,11 @@ BAD = {  # id: (argv, words the one line must contain, pytest.param kwargs)
     # --- output places
     "predict-out-dir-is-file": (predict(**{"--out-dir": "text"}), "not a folder"),
     "predict-out-dir-under-file": (predict(**{"--out-dir": "text/sub"}), "is a file"),
+    # --- instance and cluster options: refused before any work, like every other option
+    "predict-block-negative": (predict(**{"--block": "-5"}), "--block"),
+    "predict-min-size-negative": (predict(**{"--min-size": "-1"}), "--min-size"),
+    "predict-split-strength-nan": (predict(**{"--split-strength": "nan"}), "--split-strength"),
+    "predict-workers-zero": (predict(**{"--workers": "0"}), "--workers"),
     "attack-out-dir-is-file": (attack(**{"--out-dir": "text"}), "not a folder"),
     "train-out-is-dir": (train(**{"--out": "dir"}), "is a directory"),
     "train-out-under-file": (train(**{"--out": "text/model.pt"}), "is a file"),

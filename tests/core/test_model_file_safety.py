@@ -56,7 +56,9 @@ def test_unreadable_model_says_cannot_read_not_corrupt(tmp_path, monkeypatch):
             if str(file) == str(path):
                 raise PermissionError(13, "Permission denied", str(file))
             return builtins.open(file, *args, **kwargs)
-        monkeypatch.setattr(model_file, "open", deny, raising=False)
+        from napari_unet.core import image_io  # where model files are checked for reading
+
+        monkeypatch.setattr(image_io, "open", deny, raising=False)
     else:
         path.chmod(0)
     with pytest.raises(ModelFileError) as info:

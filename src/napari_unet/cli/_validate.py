@@ -118,21 +118,16 @@ def device(text: str) -> str:
 # ---------------------------------------------------------------------- files
 def existing_file(text: str) -> str:
     """A regular file that exists and can be read."""
+    from napari_unet.core.image_io import unreadable_reason
+
     path = Path(text)
-    if path.is_dir():
-        raise _bad(f"{text} is a directory, not a file")
-    if not path.exists():
+    reason = unreadable_reason(path)
+    if reason == "does not exist":
         parent = _first_existing_ancestor(path)
         if parent is not None and not parent.is_dir():
-            raise _bad(f"{text} does not exist ({parent} is a file, not a folder)")
-        raise _bad(f"{text} does not exist")
-    if not path.is_file():
-        raise _bad(f"{text} is not a regular file")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as err:
-        raise _bad(f"cannot read {text}: {err.strerror or err}") from None
+            reason += f" ({parent} is a file, not a folder)"
+    if reason is not None:
+        raise _bad(f"{text} {reason}")
     return text
 
 

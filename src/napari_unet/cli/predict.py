@@ -34,7 +34,7 @@ from napari_unet.core.zarr_io import is_zarr_path, zarr_sink
 from ._inputs import add_channels, add_device, check_layout, image_layout
 from ._outputs import plan_outputs
 from ._progress import ProgressBar
-from ._validate import existing_file, output_dir
+from ._validate import existing_file, float_in_range, int_in_range, output_dir
 
 OUT_FORMATS = ("auto", "tiff", "zarr")
 
@@ -49,10 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instances", action="store_true", help="also write <stem>_instances")
     p.add_argument("--probabilities", action="store_true",
                    help="also write <stem>_probabilities (K, ...) float32")
-    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, metavar="PIXELS",
+    p.add_argument("--min-size", type=int_in_range(0, 10**9), default=DEFAULT_MIN_SIZE,
+                   metavar="PIXELS",
                    help="with --instances: drop objects smaller than this (pixels; voxels "
                         f"for a 3D model); default {DEFAULT_MIN_SIZE}")
-    p.add_argument("--split-strength", type=float, default=DEFAULT_SPLIT_STRENGTH,
+    p.add_argument("--split-strength", type=float_in_range(0.0, 1.0),
+                   default=DEFAULT_SPLIT_STRENGTH,
                    metavar="S", help="with --instances: 0 never splits touching objects, 1 "
                                      "splits at the widest necks; a neck narrower than S times "
                                      f"the smaller object's width is cut; default "
@@ -62,9 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cluster = p.add_mutually_exclusive_group()
     cluster.add_argument("--scheduler", metavar="ADDRESS", default=None,
                          help="run on this dask.distributed cluster (e.g. tcp://host:8786)")
-    cluster.add_argument("--workers", type=int, default=None, metavar="N",
+    cluster.add_argument("--workers", type=int_in_range(1, 4096), default=None, metavar="N",
                          help="run on a local dask cluster of N worker processes")
-    p.add_argument("--block", type=int, default=None, metavar="PX",
+    p.add_argument("--block", type=int_in_range(16, 1 << 20), default=None, metavar="PX",
                    help="block edge for images larger than one block (default 4096 in 2D)")
     add_channels(p)
     add_device(p)
@@ -80,8 +82,6 @@ def existing_image(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers < 1:
-        raise UserInputError("--workers must be at least 1.")
     on_cluster = args.scheduler is not None or args.workers is not None
     if on_cluster and args.out_format == "tiff":
         raise UserInputError("A cluster run writes zarr outputs; drop --out-format tiff "

@@ -99,20 +99,38 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return image
 
 
-def check_readable_file(path: Path, what: str) -> None:
-    """Raise :class:`UserInputError` saying exactly why ``path`` cannot be read as a file."""
+def unreadable_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file ("is a directory, not a file", "does not
+    exist", "is not a regular file", "cannot be read: <reason>"), or None if it can."""
     if path.is_dir():
-        raise UserInputError(f"{what} {path} is a directory, not a file.")
+        return "is a directory, not a file"
     if not path.exists():
-        raise UserInputError(f"{what} {path} does not exist.")
+        return "does not exist"
     if not path.is_file():
-        raise UserInputError(f"{what} {path} is not a regular file.")
+        return "is not a regular file"
     try:
         with open(path, "rb"):
             pass
     except OSError as err:
-        raise UserInputError(f"Cannot read {what.lower()} {path}: "
-                             f"{err.strerror or err}.") from None
+        return f"cannot be read: {err.strerror or err}"
+    return None
+
+
+def unreadable_message(path: Path, what: str) -> str | None:
+    """A sentence saying why ``what`` (e.g. "Model file") ``path`` cannot be read, or None."""
+    reason = unreadable_reason(path)
+    if reason is None:
+        return None
+    if reason.startswith("cannot be read: "):
+        return f"Cannot read {what.lower()} {path}: {reason.removeprefix('cannot be read: ')}."
+    return f"{what} {path} {reason}."
+
+
+def check_readable_file(path: Path, what: str) -> None:
+    """Raise :class:`UserInputError` saying exactly why ``path`` cannot be read as a file."""
+    message = unreadable_message(path, what)
+    if message is not None:
+        raise UserInputError(message)
 
 
 def write_tiff(path: str | os.PathLike, data: np.ndarray) -> Path:

@@ -29,6 +29,7 @@ import torch
 
 from .atomic_write import atomic_write
 from .errors import ModelFileError
+from .image_io import unreadable_message
 from .images import Normalization
 from .labels import MAX_CLASSES, ClassInfo
 from .model import UNet, UNetConfig
@@ -175,15 +176,9 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
 def _read_payload(path: Path) -> Any:
     """``torch.load(weights_only=True)`` with messages that say what is wrong and never
     suggest loading untrusted files unsafely."""
-    if path.is_dir():
-        raise ModelFileError(f"Model file {path} is a directory, not a file.")
-    if not path.exists():
-        raise ModelFileError(f"Model file {path} does not exist.")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as err:
-        raise ModelFileError(f"Cannot read model file {path}: {err.strerror or err}.") from None
+    message = unreadable_message(path, "Model file")
+    if message is not None:
+        raise ModelFileError(message)
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a napari-unet model file (not a PyTorch archive); "
                              "it may be corrupt or truncated.")
