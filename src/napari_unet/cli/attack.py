@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "attack", help="make adversarial images and measure the damage",
         description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, type=existing_file, help="model file (.pt)")
+    parser.add_argument("--model", required=True, type=existing_file, help="model file (.pt, or a .zip exported by napari-unet export)")
     parser.add_argument("--images", required=True, nargs="+", type=existing_file,
                         help="TIFF or PNG images")
     parser.add_argument("--attack", required=True, choices=sorted(ATTACKS),

@@ -14,7 +14,7 @@ from ._inputs import add_channels, image_layout
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a bioimage.io model package (.zip, format 0.5)")
-    p.add_argument("--model", required=True, help="model file (.pt)")
+    p.add_argument("--model", required=True, help="model file (.pt, or a .zip exported by napari-unet export)")
     p.add_argument("--out", required=True, metavar="PKG.zip")
     p.add_argument("--sample-image", required=True, metavar="IMG",
                    help="an image the model was trained on (TIFF/PNG); a centred crop becomes "

@@ -42,7 +42,7 @@ OUT_FORMATS = ("auto", "tiff", "zarr")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="segment images; writes DIR/<stem>.tif or DIR/<stem>.zarr "
                                        "(classes 1..K)")
-    p.add_argument("--model", required=True, type=existing_file, help="model file (.pt)")
+    p.add_argument("--model", required=True, type=existing_file, help="model file (.pt, or a .zip exported by napari-unet export)")
     p.add_argument("--images", nargs="+", required=True, metavar="IMG", type=existing_image,
                    help="TIFF, PNG, zarr array or OME-Zarr image (.zarr; level 0 is used)")
     p.add_argument("--out-dir", required=True, metavar="DIR", type=output_dir)

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("robustness", help="Dice against noise, blur, rotation, scale, "
                        "contrast or an attack, at several levels (CSV + PNG)",
                        description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, type=existing_file, help="model file (.pt)")
+    p.add_argument("--model", required=True, type=existing_file, help="model file (.pt, or a .zip exported by napari-unet export)")
     p.add_argument("--images", required=True, nargs="+", metavar="I", type=existing_file,
                    help="TIFF or PNG images")
     p.add_argument("--perturbation", required=True, choices=KINDS,
