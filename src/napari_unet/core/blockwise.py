@@ -16,6 +16,7 @@ yields each block's scores as soon as its last tile is done.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from .stopping import StopFlag
 from .tiling import blend_weights, tile_grid
 
 BLOCK_EDGE = {2: 4096, 3: 256}
+# read shapes whose tile windows are kept during a run: a huge plane's blocks have up to
+# 3**dims shapes (first, inner, last along each axis), met row after row
+WINDOW_CACHE = 4
 
 
 def receptive_halo(config: UNetConfig) -> int:
@@ -127,18 +131,37 @@ class Tiling:
 
 
 class _Windows:
-    """Tile windows, blending weights and their sum for one read shape (cached)."""
+    """Tile windows of one read shape, their blending weights and the weights' sum.
+
+    A tile's weight depends only on which of its edges lie on the border of the read
+    region, so at most ``3**dims`` distinct weights (tile-sized) are kept, whatever the
+    number of tiles; the weight sum (read-sized) is built only when probabilities are
+    asked for.
+    """
 
     def __init__(self, shape: tuple[int, ...], tiling: Tiling) -> None:
         dims = len(shape)
-        self.tile_size, self.windows = tile_grid(shape, (tiling.tile,) * dims,
-                                                 (tiling.overlap,) * dims, tiling.multiple)
-        self.weights = [torch.from_numpy(blend_weights(self.tile_size, w, shape,
-                                                       (tiling.overlap,) * dims))
-                        for w in self.windows]
-        self.weight_sum = torch.zeros(shape)
-        for w, win in zip(self.weights, self.windows):
-            self.weight_sum[win] += w
+        self.shape, self.overlap = shape, (tiling.overlap,) * dims
+        self.tile_size, self.windows = tile_grid(shape, (tiling.tile,) * dims, self.overlap,
+                                                 tiling.multiple)
+        self._weights: dict[tuple, torch.Tensor] = {}
+
+    def weight(self, t: int) -> torch.Tensor:
+        """Blending weight of tile ``t``, shape ``tile_size``."""
+        win = self.windows[t]
+        key = tuple((w.start == 0, w.stop >= n) for w, n in zip(win, self.shape))
+        if key not in self._weights:
+            self._weights[key] = torch.from_numpy(
+                blend_weights(self.tile_size, win, self.shape, self.overlap))
+        return self._weights[key]
+
+    @functools.cached_property
+    def weight_sum(self) -> torch.Tensor:
+        """Sum of all tiles' weights, shape ``shape``."""
+        total = torch.zeros(self.shape)
+        for t, win in enumerate(self.windows):
+            total[win] += self.weight(t)
+        return total
 
 
 @dataclass
@@ -167,11 +190,13 @@ def run_blocks(
     blocks share batches when they have the same shape.
     """
     dims = len(blocks[0].read) if blocks else 0
-    cache: dict[tuple[int, ...], _Windows] = {}
+    cache: dict[tuple[int, ...], _Windows] = {}  # the last few read shapes
 
     def windows_of(block: Block) -> _Windows:
         shape = tuple(s.stop - s.start for s in block.read)
         if shape not in cache:
+            if len(cache) >= WINDOW_CACHE:
+                del cache[next(iter(cache))]
             cache[shape] = _Windows(shape, tiling)
         return cache[shape]
 
@@ -230,7 +255,7 @@ def _finish(out, batch, blocks, windows_of, in_flight, num_classes, probabilitie
                 in_flight[n] = [torch.zeros((num_classes,) + tuple(win.weight_sum.shape)),
                                 len(win.windows)]
             entry = in_flight[n]
-            entry[0][(slice(None),) + win.windows[t]].addcmul_(prob, win.weights[t])
+            entry[0][(slice(None),) + win.windows[t]].addcmul_(prob, win.weight(t))
             entry[1] -= 1
             if entry[1] > 0:
                 continue
