@@ -2,21 +2,28 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_scale.py                          # table
-    python benchmarks/bench_scale.py --slices 4 16 64 --size 1024 --json out.json
+    python benchmarks/bench_scale.py                       # 2, 8, 32 slices of 1024², tiny
+    python benchmarks/bench_scale.py --slices 4 16 64 --size 1024 --repeats 3 --json out.json
 
 For each stack length (slices of ``--size``², real ISBI slices tiled to that size) and
-each way of running, one fresh process predicts the stack with a model of
-``--preset`` (random weights: speed does not depend on them) and reports:
+each way of running, one fresh process predicts the stack with a model of ``--preset``
+(random weights: speed does not depend on them):
 
 * ``numpy``: the stack in memory, labels in memory (:func:`napari_unet.core.predict`);
 * ``zarr``: a zarr stack in, OME-Zarr labels out, in-process, block by block;
 * ``cluster-1`` / ``cluster-2``: the same on a ``distributed.LocalCluster`` of 1 or 2
-  worker processes (one thread each, the cores shared out as ``predict --workers``).
+  worker processes (the cluster's start-up is not counted, its first task is).
 
-Columns: seconds, megapixels per second, peak resident memory of the process (MiB; for
-clusters the largest worker and the client). The per-block overhead of a cluster is its
-time minus the zarr in-process time, over the number of blocks.
+Every process and worker uses one thread, so figures are per core. CPU seconds (user +
+system, of this process and the workers; the scheduler runs in this process) are the
+main measure: unlike wall seconds they hardly change when other jobs load the machine.
+One table, one line per way: CPU seconds at each stack length (median over
+``--repeats``, which run interleaved so load changes hit every way alike), the
+least-squares fit ``CPU s = fixed + per_block x blocks`` (one block per slice up to
+4096²), megapixels per CPU second from the slope (range over repeats), the cluster's
+extra CPU seconds per block over the zarr in-process run, wall seconds of the longest
+stack, and peak resident memory at the shortest and longest stack (MiB; for clusters the
+largest of this process and the workers).
 """
 
 from __future__ import annotations
@@ -66,10 +73,16 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_one(mode: str, slices: int, size: int, preset: str) -> dict:
-    """One measurement in this (fresh) process."""
+    """One measurement in this (fresh) process: wall and CPU seconds (this process plus
+    the cluster's workers), peak resident memory (the largest process)."""
     from napari_unet.core import PredictionConfig, predict, run_to_completion
-    from napari_unet.core.device import available_cpu_cores
     from napari_unet.core.prediction import block_plan
     from napari_unet.core.sources import SourceSpec
     from napari_unet.core.zarr_io import zarr_sink
@@ -77,45 +90,82 @@ def run_one(mode: str, slices: int, size: int, preset: str) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     array = make_stack(folder, slices, size)
     model = model_of(preset)
-    cfg = PredictionConfig(device="cpu")
-    base = peak_mib()
-    start = time.perf_counter()
-    worker_peak = 0.0
-    if mode == "numpy":
-        run_to_completion(predict(model, array[:], config=cfg))
-    elif mode == "zarr":
-        sink = zarr_sink(folder / "out", "stack", block_plan(model, array.shape, cfg), 2, cfg,
-                         fingerprint={})
-        run_to_completion(predict(model, array, config=cfg, output=sink))
+    cfg = PredictionConfig(device="cpu", threads=1)  # one core per process or worker
+    image = array[:] if mode == "numpy" else array
+    cpu, start, worker_cpu, worker_peak = cpu_seconds(), time.perf_counter(), 0.0, 0.0
+    if mode in ("numpy", "zarr"):
+        sink = None if mode == "numpy" else zarr_sink(
+            folder / "out", "stack", block_plan(model, array.shape, cfg), 2, cfg, fingerprint={})
+        run_to_completion(predict(model, image, config=cfg, output=sink))
     else:
         from distributed import Client, LocalCluster
 
         from napari_unet.core.distributed import predict_on_cluster
 
-        n = int(mode.split("-")[1])
-        threads = max(1, available_cpu_cores() // n)
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
-            start = time.perf_counter()  # the cluster's start-up is not prediction time
+        with LocalCluster(n_workers=int(mode.split("-")[1]), threads_per_worker=1,
+                          processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            before = client.run(cpu_seconds)  # the cluster's start-up is not counted
+            cpu, start = cpu_seconds(), time.perf_counter()
             run_to_completion(predict_on_cluster(
                 client, model, SourceSpec(str(folder / "stack.zarr")), folder / "out", "stack",
-                config=PredictionConfig(device="cpu", threads=threads)))
-            seconds = time.perf_counter() - start
+                config=cfg))
+            seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+            after = client.run(cpu_seconds)
+            worker_cpu = sum(after[w] - before[w] for w in after)
             worker_peak = max(client.run(peak_mib).values())
-    seconds = time.perf_counter() - start if mode in ("numpy", "zarr") else seconds
-    megapixels = slices * size * size / 1e6
-    return {"mode": mode, "slices": slices, "size": size, "seconds": round(seconds, 2),
-            "MP/s": round(megapixels / seconds, 3), "blocks": slices,
-            "peak_MiB": round(max(peak_mib(), worker_peak), 1),
-            "client_peak_MiB": round(peak_mib(), 1), "before_MiB": round(base, 1)}
+    if mode in ("numpy", "zarr"):
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    return {"mode": mode, "slices": slices, "size": size, "blocks": slices,
+            "seconds": round(seconds, 2), "cpu_s": round(cpu + worker_cpu, 2),
+            "peak_MiB": round(max(peak_mib(), worker_peak), 1)}
+
+
+def _fit(slices: list[int], seconds: list[float]) -> tuple[float, float]:
+    """Least-squares ``seconds = fixed + per_block x slices``: (per_block, fixed)."""
+    if len(slices) == 1:
+        return seconds[0] / slices[0], 0.0
+    slope, fixed = np.polyfit(slices, seconds, 1)
+    return float(slope), float(fixed)
+
+
+def summary(rows: list[dict], slices: list[int], size: int) -> str:
+    """One table, one line per way: CPU seconds at each stack length (median over
+    repeats), their linear fit per block, megapixels per CPU second (spread over
+    repeats), the cluster's extra CPU seconds per block over zarr in-process, wall
+    seconds of the longest stack and peak memory at the shortest and longest."""
+    mp = size * size / 1e6
+    head = ("way       " + "".join(f"{f'CPU s {n}':>10}" for n in slices)
+            + "  CPU s/block  fixed  MP/CPU-s (range)  extra/block"
+            + f"{f'wall s {slices[-1]}':>11}   peak MiB")
+    lines, per_block = [head], {}
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        mine = [r for r in rows if r["mode"] == mode]
+        pick = lambda n, key: [r[key] for r in mine if r["slices"] == n]  # noqa: E731
+        med = [float(np.median(pick(n, "cpu_s"))) for n in slices]
+        slope, fixed = _fit(slices, med)
+        rates = [mp / _fit(slices, [next(r["cpu_s"] for r in mine if r["slices"] == n
+                                         and r["repeat"] == k) for n in slices])[0]
+                 for k in sorted({r["repeat"] for r in mine})]
+        per_block[mode] = slope
+        extra = (f"{slope - per_block['zarr']:+.2f} s" if mode.startswith("cluster")
+                 and "zarr" in per_block else "-")
+        peaks = [max(pick(n, "peak_MiB")) for n in (slices[0], slices[-1])]
+        lines.append(f"{mode:<10}" + "".join(f"{m:>10.1f}" for m in med)
+                     + f"{slope:>13.2f}{fixed:>7.1f}{mp / slope:>10.2f}"
+                     + f" ({min(rates):.2f}-{max(rates):.2f})".ljust(12)
+                     + f"{extra:>9}{np.median(pick(slices[-1], 'seconds')):>11.1f}"
+                     + f"   {peaks[0]:.0f} -> {peaks[1]:.0f}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--slices", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--slices", type=int, nargs="+", default=[2, 8, 32])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--one", nargs=2, metavar=("MODE", "SLICES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -123,18 +173,21 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), args.size, args.preset)))
         return 0
     rows = []
-    print(f"{'mode':<10} {'slices':>6} {'seconds':>8} {'MP/s':>7} {'peak MiB':>9}")
-    for slices in args.slices:
-        for mode in args.modes:
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", mode, str(slices), "--size", str(args.size),
-                 "--preset", args.preset], capture_output=True, text=True, check=True)
-            row = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(f"{mode:<10} {slices:>6} {row['seconds']:>8} {row['MP/s']:>7} "
-                  f"{row['peak_MiB']:>9}", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+    for repeat in range(args.repeats):
+        for slices in args.slices:
+            for mode in args.modes:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", mode, str(slices), "--size",
+                     str(args.size), "--preset", args.preset],
+                    capture_output=True, text=True, check=True)
+                row = dict(json.loads(out.stdout.strip().splitlines()[-1]), repeat=repeat)
+                rows.append(row)
+                print(f"run {repeat + 1}: {json.dumps(row)}", file=sys.stderr, flush=True)
+                if args.json:  # after every row: a cut-short run keeps what it measured
+                    Path(args.json).write_text(json.dumps(rows, indent=1))
+    print(f"{args.size}x{args.size} slices, preset {args.preset}, one thread per process or "
+          f"worker, {args.repeats} repeat(s)")
+    print(summary(rows, args.slices, args.size))
     return 0
 
 
