@@ -5,13 +5,13 @@ Run from the repository root::
     python benchmarks/bench_scale.py                       # 2, 8, 32 slices of 1024², tiny
     python benchmarks/bench_scale.py --slices 4 16 64 --size 1024 --repeats 3 --json out.json
 
-For each stack length (slices of ``--size``², real ISBI slices tiled to that size) and
-each way of running, one fresh process predicts the stack with a model of ``--preset``
-(random weights: speed does not depend on them):
+For each way of running, one fresh process predicts stacks of growing length (slices of
+``--size``², real ISBI slices tiled to that size) one after the other with a model of
+``--preset`` (random weights: speed does not depend on them):
 
 * ``numpy``: the stack in memory, labels in memory (:func:`napari_unet.core.predict`);
 * ``zarr``: a zarr stack in, OME-Zarr labels out, in-process, block by block;
-* ``cluster-1`` / ``cluster-2``: the same on a ``distributed.LocalCluster`` of 1 or 2
+* ``cluster-1`` / ``cluster-2``: the same on one ``distributed.LocalCluster`` of 1 or 2
   worker processes (the cluster's start-up is not counted, its first task is).
 
 Every process and worker uses one thread, so figures are per core. CPU seconds (user +
@@ -22,8 +22,8 @@ One table, one line per way: CPU seconds at each stack length (median over
 least-squares fit ``CPU s = fixed + per_block x blocks`` (one block per slice up to
 4096²), megapixels per CPU second from the slope (range over repeats), the cluster's
 extra CPU seconds per block over the zarr in-process run, wall seconds of the longest
-stack, and peak resident memory at the shortest and longest stack (MiB; for clusters the
-largest of this process and the workers).
+stack, and peak resident memory after the shortest and the longest stack (MiB; for
+clusters the largest of this process and the workers).
 """
 
 from __future__ import annotations
@@ -79,46 +79,54 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_one(mode: str, slices: int, size: int, preset: str) -> dict:
-    """One measurement in this (fresh) process: wall and CPU seconds (this process plus
-    the cluster's workers), peak resident memory (the largest process)."""
+def run_way(mode: str, lengths: list[int], size: int, preset: str) -> list[dict]:
+    """Stacks of ``lengths`` slices predicted one after the other in this fresh process
+    (and, for clusters, on one cluster) after a one-slice warm-up: per stack, wall and CPU seconds (this process,
+    which also runs the scheduler, plus the workers) and peak resident memory so far of
+    the largest process."""
     from napari_unet.core import PredictionConfig, predict, run_to_completion
     from napari_unet.core.prediction import block_plan
     from napari_unet.core.sources import SourceSpec
     from napari_unet.core.zarr_io import zarr_sink
 
-    folder = Path(tempfile.mkdtemp(prefix="bench_scale_"))
-    array = make_stack(folder, slices, size)
     model = model_of(preset)
     cfg = PredictionConfig(device="cpu", threads=1)  # one core per process or worker
-    image = array[:] if mode == "numpy" else array
-    cpu, start, worker_cpu, worker_peak = cpu_seconds(), time.perf_counter(), 0.0, 0.0
-    if mode in ("numpy", "zarr"):
-        sink = None if mode == "numpy" else zarr_sink(
-            folder / "out", "stack", block_plan(model, array.shape, cfg), 2, cfg, fingerprint={})
-        run_to_completion(predict(model, image, config=cfg, output=sink))
-    else:
+    client, cluster, rows = None, None, []
+    if mode.startswith("cluster"):
         from distributed import Client, LocalCluster
 
         from napari_unet.core.distributed import predict_on_cluster
 
-        with LocalCluster(n_workers=int(mode.split("-")[1]), threads_per_worker=1,
-                          processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
-            before = client.run(cpu_seconds)  # the cluster's start-up is not counted
-            cpu, start = cpu_seconds(), time.perf_counter()
+        cluster = LocalCluster(n_workers=int(mode.split("-")[1]), threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        client = Client(cluster)  # its start-up is not counted; its first task is
+    for slices in [1] + lengths:  # the first, one slice, pays for first use: not reported
+        folder = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+        array = make_stack(folder, slices, size)
+        image = array[:] if mode == "numpy" else array
+        workers = client.run(cpu_seconds) if client else {}
+        cpu, start = cpu_seconds(), time.perf_counter()
+        if client:
             run_to_completion(predict_on_cluster(
                 client, model, SourceSpec(str(folder / "stack.zarr")), folder / "out", "stack",
                 config=cfg))
-            seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-            after = client.run(cpu_seconds)
-            worker_cpu = sum(after[w] - before[w] for w in after)
-            worker_peak = max(client.run(peak_mib).values())
-    if mode in ("numpy", "zarr"):
+        else:
+            sink = None if mode == "numpy" else zarr_sink(
+                folder / "out", "stack", block_plan(model, array.shape, cfg), 2, cfg,
+                fingerprint={})
+            run_to_completion(predict(model, image, config=cfg, output=sink))
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-    return {"mode": mode, "slices": slices, "size": size, "blocks": slices,
-            "seconds": round(seconds, 2), "cpu_s": round(cpu + worker_cpu, 2),
-            "peak_MiB": round(max(peak_mib(), worker_peak), 1)}
+        worker_cpu = sum(t - workers[w] for w, t in client.run(cpu_seconds).items()) \
+            if client else 0.0
+        peak = max([peak_mib()] + (list(client.run(peak_mib).values()) if client else []))
+        rows.append({"mode": mode, "slices": slices, "size": size, "blocks": slices,
+                     "seconds": round(seconds, 2), "cpu_s": round(cpu + worker_cpu, 2),
+                     "client_cpu_s": round(cpu, 2), "peak_MiB": round(peak, 1)})
+        del image, array
+    if client:
+        client.close()
+        cluster.close()
+    return rows[1:]
 
 
 def _fit(slices: list[int], seconds: list[float]) -> tuple[float, float]:
@@ -167,24 +175,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", metavar="PATH")
-    parser.add_argument("--one", nargs=2, metavar=("MODE", "SLICES"), help=argparse.SUPPRESS)
+    parser.add_argument("--way", help=argparse.SUPPRESS)  # one way, in this process
     args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(run_one(args.one[0], int(args.one[1]), args.size, args.preset)))
+    if args.way:
+        print(json.dumps(run_way(args.way, args.slices, args.size, args.preset)))
         return 0
     rows = []
     for repeat in range(args.repeats):
-        for slices in args.slices:
-            for mode in args.modes:
-                out = subprocess.run(
-                    [sys.executable, __file__, "--one", mode, str(slices), "--size",
-                     str(args.size), "--preset", args.preset],
-                    capture_output=True, text=True, check=True)
-                row = dict(json.loads(out.stdout.strip().splitlines()[-1]), repeat=repeat)
-                rows.append(row)
-                print(f"run {repeat + 1}: {json.dumps(row)}", file=sys.stderr, flush=True)
-                if args.json:  # after every row: a cut-short run keeps what it measured
-                    Path(args.json).write_text(json.dumps(rows, indent=1))
+        for mode in args.modes:
+            out = subprocess.run(
+                [sys.executable, __file__, "--way", mode, "--slices", *map(str, args.slices),
+                 "--size", str(args.size), "--preset", args.preset],
+                capture_output=True, text=True, check=True)
+            mine = [dict(r, repeat=repeat) for r in json.loads(out.stdout.strip().splitlines()[-1])]
+            rows += mine
+            print(f"run {repeat + 1}: {json.dumps(mine)}", file=sys.stderr, flush=True)
+            if args.json:  # after every way: a cut-short run keeps what it measured
+                Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"{args.size}x{args.size} slices, preset {args.preset}, one thread per process or "
           f"worker, {args.repeats} repeat(s)")
     print(summary(rows, args.slices, args.size))
