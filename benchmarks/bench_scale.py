@@ -100,8 +100,10 @@ def run_way(mode: str, lengths: list[int], size: int, preset: str) -> list[dict]
         cluster = LocalCluster(n_workers=int(mode.split("-")[1]), threads_per_worker=1,
                                processes=True, dashboard_address=None)
         client = Client(cluster)  # its start-up is not counted; its first task is
-    for slices in [1] + lengths:  # the first, one slice, pays for first use: not reported
-        folder = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    temp = tempfile.TemporaryDirectory(prefix="bench_scale_")
+    for n, slices in enumerate([1] + lengths):  # the first pays for first use: not reported
+        folder = Path(temp.name) / str(n)
+        folder.mkdir()
         array = make_stack(folder, slices, size)
         image = array[:] if mode == "numpy" else array
         workers = client.run(cpu_seconds) if client else {}
@@ -126,6 +128,7 @@ def run_way(mode: str, lengths: list[int], size: int, preset: str) -> list[dict]
     if client:
         client.close()
         cluster.close()
+    temp.cleanup()
     return rows[1:]
 
 
@@ -180,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.way:
         print(json.dumps(run_way(args.way, args.slices, args.size, args.preset)))
         return 0
+    from _common import machine_summary, print_machine
+
     rows = []
+    print_machine(dict(machine_summary(), torch_threads=1))  # load at the start, then the end
     for repeat in range(args.repeats):
         for mode in args.modes:
             out = subprocess.run(
@@ -192,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run {repeat + 1}: {json.dumps(mine)}", file=sys.stderr, flush=True)
             if args.json:  # after every way: a cut-short run keeps what it measured
                 Path(args.json).write_text(json.dumps(rows, indent=1))
+    print_machine(dict(machine_summary(), torch_threads=1))
     print(f"{args.size}x{args.size} slices, preset {args.preset}, one thread per process or "
           f"worker, {args.repeats} repeat(s)")
     print(summary(rows, args.slices, args.size))
