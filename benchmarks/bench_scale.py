@@ -81,9 +81,9 @@ def cpu_seconds() -> float:
 
 def run_way(mode: str, lengths: list[int], size: int, preset: str) -> list[dict]:
     """Stacks of ``lengths`` slices predicted one after the other in this fresh process
-    (and, for clusters, on one cluster) after a one-slice warm-up: per stack, wall and CPU seconds (this process,
-    which also runs the scheduler, plus the workers) and peak resident memory so far of
-    the largest process."""
+    (and, for clusters, on one cluster) after a one-slice warm-up: per stack, wall and CPU
+    seconds (this process, which also runs the scheduler, plus the workers) and peak
+    resident memory so far of the largest process."""
     from napari_unet.core import PredictionConfig, predict, run_to_completion
     from napari_unet.core.prediction import block_plan
     from napari_unet.core.sources import SourceSpec

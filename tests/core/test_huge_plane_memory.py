@@ -62,7 +62,8 @@ def measure(mode: str, folder: str) -> None:
 
     model = calibrated_model()
     cfg = PredictionConfig(device="cpu", threads=1, block=BLOCK, instances=mode == "zarr",
-                           probabilities=mode == "zarr", split_touching=False)
+                           probabilities=mode == "zarr",
+                           split_touching=False)  # connected components: seconds, not minutes
     if mode == "zarr":
         write_zarr(Path(folder) / "warm.zarr", plane((1024, 1024)), chunks=(1024, 1024))
         _predict_zarr(model, cfg, folder, "warm")
@@ -96,7 +97,8 @@ def _predict_zarr(model: TrainedModel, cfg: PredictionConfig, folder: str, stem:
 def _in_fresh_process(mode: str, folder: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    code = f"from tests.core.test_huge_plane_memory import measure; measure({mode!r}, {str(folder)!r})"
+    code = ("from tests.core.test_huge_plane_memory import measure; "
+            f"measure({mode!r}, {str(folder)!r})")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
