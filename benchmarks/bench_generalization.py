@@ -10,8 +10,9 @@ Protocol (issue 8): simulated strokes (:func:`simulate_strokes`: short strokes i
 nuclei and 25 in the background, ~0.7% of the pixels) on ``nuclei2d``; then, in the same
 run and from the same strokes:
 
-* ``U-Net <variant>``: :class:`Trainer` for ``--seconds`` on the CPU, then
-  ``predict(..., instances=True)`` on each dev image;
+* ``U-Net <variant>``: :class:`Trainer` for ``--seconds`` on the CPU, then, as
+  ``napari-unet predict --instances`` does, ``predict_at_model_scale`` (object size
+  matched to the painted objects', see ``core.object_scale``) on each dev image;
 * ``random forest``: 100 trees on scikit-image's ``multiscale_basic_features`` (sigma 1-16)
   of the percentile-normalized image, then a distance-transform watershed;
 * ``Otsu + watershed``: no training; Otsu threshold, then the same watershed.
@@ -49,6 +50,7 @@ from napari_unet.core import (  # noqa: E402
 from napari_unet.core.augment import LEGACY_AUGMENT, AugmentConfig  # noqa: E402
 from napari_unet.core.device import available_cpu_cores  # noqa: E402
 from napari_unet.core.instances import instance_labels  # noqa: E402
+from napari_unet.core.object_scale import predict_at_model_scale  # noqa: E402
 from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
 
 NUCLEI = DATA / "nuclei2d"
@@ -60,16 +62,18 @@ BACKGROUND, NUCLEUS = 1, 2
 DEFAULT_AUG = AugmentConfig()
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "new (defaults)": ({}, {}),
-    "today": ({"augment": LEGACY_AUGMENT}, {"instance_method": "distance"}),
+    "today": ({"augment": LEGACY_AUGMENT}, {"instance_method": "distance",
+                                           "object_size": False}),
     "- zoom/rotation": ({"augment": replace(DEFAULT_AUG, zoom=(1.0, 1.0), rotate=False)}, {}),
     "- noise/blur/low-res": ({"augment": replace(DEFAULT_AUG, noise=0.0, blur=0.0,
                                                  low_resolution=0.0)}, {}),
     "- gamma/contrast": ({"augment": replace(DEFAULT_AUG, gamma=0.0, intensity_scale=0.0,
                                              intensity_shift=0.0)}, {}),
     "- probability watershed": ({}, {"instance_method": "distance"}),
+    "- object size matching": ({}, {"object_size": False}),
 }
 
-DEFAULT_VARIANTS = ["new (defaults)", "today", "- probability watershed"]
+DEFAULT_VARIANTS = ["new (defaults)", "today", "- object size matching"]
 
 
 def read_dev() -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -115,12 +119,15 @@ def train_unet(image, strokes, seconds: float, steps: int | None, seed: int,
 
 
 def run_unet(result, dev, predict_kw: dict) -> dict:
-    """Score a trained model (a ``TrainingResult``) on the dev images."""
-    pconfig = PredictionConfig(device="cpu", instances=True, **predict_kw)
+    """Score a trained model (a ``TrainingResult``) on the dev images, as ``napari-unet
+    predict --instances`` does (object size matched unless ``object_size`` is False)."""
+    kw = dict(predict_kw)
+    segment = predict_at_model_scale if kw.pop("object_size", True) else predict
+    pconfig = PredictionConfig(device="cpu", instances=True, **kw)
     start = time.perf_counter()
     scores = []
     for _, im, truth in dev:
-        out = run_to_completion(predict(result.model, im, config=pconfig))
+        out = run_to_completion(segment(result.model, im, config=pconfig))
         scores.append(score(out.instances, truth))
     return {"scores": scores, "steps_per_s": result.steps / result.elapsed,
             "predict_s": time.perf_counter() - start, "steps": result.steps}
