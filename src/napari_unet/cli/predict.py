@@ -65,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "over 1.25x smaller or larger than those the model was trained on, "
                         "segment the image resized to that size (TIFF/PNG outputs); off: "
                         "segment at the image's own scale")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average the probabilities over 4 flips "
+                        "(4x the prediction time)")
     p.add_argument("--out-format", choices=OUT_FORMATS, default="auto",
                    help="auto (default): zarr for zarr inputs and cluster runs, TIFF otherwise")
     cluster = p.add_mutually_exclusive_group()
@@ -96,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
                               device=args.device, min_object_size=args.min_size,
-                              split_strength=args.split_strength, block=args.block)
+                              split_strength=args.split_strength, block=args.block,
+                              tta=args.tta)
     if args.workers is not None:  # the cores shared out among the worker processes
         config = replace(config, threads=max(1, available_cpu_cores() // args.workers))
     opened = [open_image(path) for path in args.images]  # bad paths fail before any work

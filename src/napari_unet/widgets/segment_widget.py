@@ -89,6 +89,9 @@ class SegmentWidget(ViewerWidget):
             tooltip="Measure the objects first; if they are over 1.25x smaller or larger than "
                     "those the model learned, segment the image resized to that size (images "
                     "held in memory).")
+        self._tta = CheckBox(text="Test-time augmentation (4 flips, 4x slower)", value=False,
+                             tooltip="Average the class probabilities over mirrored views: "
+                                     "smoother, often slightly better decisions.")
         self._probabilities = CheckBox(text="Class probabilities layer", value=False)
         self._uncertainty = CheckBox(text="Uncertainty layer (where to paint next)", value=False,
                                      tooltip="Bright where the model hesitates between classes: "
@@ -106,8 +109,8 @@ class SegmentWidget(ViewerWidget):
         self._scale_note = ""  # what object-size matching did in the last run
         self.extend([
             self._image, self._model_info, self._load, self._device, self._scope, self._instances,
-            self._min_size, self._split_strength, self._object_size, self._probabilities,
-            self._uncertainty, self._zarr_folder,
+            self._min_size, self._split_strength, self._object_size, self._tta,
+            self._probabilities, self._uncertainty, self._zarr_folder,
             Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
             self._status,
         ])
@@ -117,6 +120,7 @@ class SegmentWidget(ViewerWidget):
         self._settings = PersistentValues("segment", {
             "scope": self._scope, "instances": self._instances, "min_size": self._min_size,
             "split_strength": self._split_strength, "object_size": self._object_size,
+            "tta": self._tta,
             "probabilities": self._probabilities, "uncertainty": self._uncertainty,
             "device": self._device,
         })
@@ -196,7 +200,8 @@ class SegmentWidget(ViewerWidget):
         config = PredictionConfig(probabilities=probs or unc, instances=self._instances.value,
                                   device=self._device.value,
                                   min_object_size=int(self._min_size.value),
-                                  split_strength=float(self._split_strength.value))
+                                  split_strength=float(self._split_strength.value),
+                                  tta=bool(self._tta.value))
         return SegmentRequest(index, lead, config, probs, unc, bool(self._object_size.value))
 
     def _on_state(self, state: JobState) -> None:
