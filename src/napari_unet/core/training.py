@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import object_scale
 from .augment import AugmentConfig, augment_batch, context_factor
 from .device import (
     configure_cpu_threads, describe_compute, memory_format, precision_policy, select_device,
@@ -27,7 +28,7 @@ from .device import (
 from .errors import UserInputError
 from .images import Normalization, channels_first
 from .labels import (
-    ClassInfo, TargetEncoder, check_labels, class_info_from_labels, finetuning_encoder,
+    IGNORE, ClassInfo, TargetEncoder, check_labels, class_info_from_labels, finetuning_encoder,
 )
 from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
@@ -411,6 +412,8 @@ class Trainer:
             yield from self._validation_events(validations[-1])
         summary = copy.deepcopy(self.best.summary)  # snapshots already yielded stay as they were
         summary["rounds"][-1]["seconds"] = round(elapsed, 2)
+        if step:
+            summary[object_scale.SUMMARY_KEY] = self._object_diameter(self.best)
         self.best = best = replace(self.best, summary=summary)
         return TrainingResult(
             model=best,
@@ -421,6 +424,13 @@ class Trainer:
             losses=losses,
             validations=validations,
         )
+
+    def _object_diameter(self, model: TrainedModel) -> float | None:
+        """Median diameter (pixels) of the predicted objects the strokes touch."""
+        units = self.data.units
+        strokes = [np.where(u.targets != IGNORE, u.targets, u.validation) for u in units]
+        return object_scale.painted_object_diameter(
+            model, [u.image for u in units], strokes)
 
     def _validation_events(self, scores: ValidationScores) -> Iterator[TrainingEvent]:
         yield scores
