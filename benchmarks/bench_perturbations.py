@@ -5,6 +5,10 @@ and training against the perturbations.
         [--slices 5 6 7] [--crop 256] [--eot-crop 128] [--seeds 0 1 2]
         [--finetune-steps 100] [--out docs/robustness]
 
+Without ``--model`` the model is trained ``--train-steps`` (batch 4, 128x128, seed 0) on
+dense slices 0-2 with the legacy augmentation (``natural_perturbations=0``), so that part 3
+starts from a model that has not seen the perturbations.
+
 1. Robustness curves (``core.robustness.perturbation_curve``) of the model on the slices:
    Dice vs the clean prediction and vs the truth for noise, blur, rotation, scale and
    contrast; CSV + PNG per kind and one figure with all five in ``--out``.
@@ -15,9 +19,9 @@ and training against the perturbations.
 3. Two copies of the model fine-tuned ``--finetune-steps`` (batch 4, 128x128, seed 1) on
    slices 0-2: without natural perturbations (``natural_perturbations=0``, the legacy
    augmentation: flips, 90-degree turns, mild brightness/contrast; the control) and with
-   them (``natural_perturbations=1``, the default augmentation: any rotation, zoom 0.5-2x,
-   blur, gamma, low resolution, noise); their curves vs truth, the mean over the perturbed
-   levels, the clean Dice, and a figure of both.
+   them (``natural_perturbations=1``, ``CONTRAST_AUGMENT``: any rotation, zoom 0.5-2x,
+   blur, low resolution, noise, brightness/contrast, gamma); their curves vs truth, the
+   mean over the perturbed levels, the clean Dice, and a figure of both.
 """
 
 from __future__ import annotations
