@@ -7,13 +7,13 @@ objective over random transformations ``T`` of the perturbed image,
 rotations, zooms and noise draws (plus the untransformed image), differentiated through
 :mod:`napari_unet.core.transforms`.
 
-Two choices make the estimate count (measured in the README, "Natural perturbations, EOT"):
-the draws of a step are stratified (each image's ``samples`` rotations fall one in each
-of ``samples`` equal slices of the range, likewise zooms and noise, in independent random
-order: a Latin hypercube), so few samples cover the whole distribution; and the objective
-is SegPGD's class-balanced one (Dice averages over classes, so thin membranes weigh as much
-as the background). Momentum (MI-FGSM), more steps at the same number of passes and
-plain random draws did less.
+The draws of a step are stratified (each image's ``samples`` rotations fall one in each of
+``samples`` equal slices of the range, likewise zooms and noise, in independent random
+order: a Latin hypercube), so few samples cover the whole distribution; the objective is
+SegPGD's class-balanced one (Dice averages over classes, so thin membranes weigh as much as
+the background). Measured in the README ("Natural perturbations, EOT"): the loss helped
+most, more samples more than more steps, stratification a little at 4 samples; momentum
+(MI-FGSM) did not help.
 """
 
 from __future__ import annotations
