@@ -2,20 +2,26 @@
 and training against the perturbations.
 
     python -u benchmarks/bench_perturbations.py [--model M.pt | --train-steps 150]
-        [--slices 5 6 7] [--crop 256] [--finetune-steps 100] [--out docs/robustness]
+        [--slices 5 6 7] [--crop 256] [--eot-crop 128] [--seeds 0 1 2]
+        [--finetune-steps 100] [--out docs/robustness]
+
+Without ``--model`` the model is trained ``--train-steps`` (batch 4, 128x128, seed 0) on
+dense slices 0-2 with the legacy augmentation (``natural_perturbations=0``), so that part 3
+starts from a model that has not seen the perturbations.
 
 1. Robustness curves (``core.robustness.perturbation_curve``) of the model on the slices:
    Dice vs the clean prediction and vs the truth for noise, blur, rotation, scale and
    contrast; CSV + PNG per kind and one figure with all five in ``--out``.
-2. PGD vs EOT at 8/255 (10 steps, continuous float images): Dice vs clean on the image as
-   it is, and after rotating 12 degrees and zooming 0.9 both the clean and the attacked
-   image (``core.robustness.dice_after_transform``); seconds per slice.
+2. PGD, SegPGD and EOT at 8/255 (10 steps, continuous float images), once per ``--seeds``:
+   Dice vs clean on the image as it is, and after rotating 12 degrees and zooming 0.9 both
+   the clean and the attacked image (``core.robustness.dice_after_transform``); seconds per
+   slice; EOT's damage (1 - Dice) after the transform divided by each attack's.
 3. Two copies of the model fine-tuned ``--finetune-steps`` (batch 4, 128x128, seed 1) on
    slices 0-2: without natural perturbations (``natural_perturbations=0``, the legacy
    augmentation: flips, 90-degree turns, mild brightness/contrast; the control) and with
-   them (``natural_perturbations=1``, the default augmentation: any rotation, zoom 0.5-2x,
-   blur, gamma, low resolution, noise); their curves vs truth, the mean over the perturbed
-   levels, the clean Dice, and a figure of both.
+   them (``natural_perturbations=1``, ``CONTRAST_AUGMENT``: any rotation, zoom 0.5-2x,
+   blur, low resolution, noise, brightness/contrast, gamma); their curves vs truth, the
+   mean over the perturbed levels, the clean Dice, and a figure of both.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import numpy as np
 from _common import load_average
 from _isbi_model import default_model, isbi
 from napari_unet.core import Trainer, TrainingConfig, run_to_completion
-from napari_unet.core.attacks import EOT, PGD
+from napari_unet.core.attacks import EOT, PGD, SegPGD
 from napari_unet.core.metrics import truth_classes
 from napari_unet.core.robustness import (
     NEUTRAL,
@@ -90,22 +96,39 @@ def figure(panels: dict[str, list[tuple[str, PerturbationCurve]]], path: Path,
     print(f"  figure: {path}")
 
 
-def pgd_vs_eot(model, slices, samples: int, steps: int) -> None:
+ATTACKS = {
+    "PGD": lambda steps, samples, seed: PGD(8 / 255, steps, seed=seed),
+    "SegPGD": lambda steps, samples, seed: SegPGD(8 / 255, steps, seed=seed),
+    "EOT": lambda steps, samples, seed: EOT(8 / 255, steps, samples=samples, seed=seed),
+}
+
+
+def attack_damage(model, slices, attack) -> tuple[float, float, float]:
+    """Mean over slices: Dice vs clean as is, after rotation 12 + zoom 0.9, seconds."""
+    as_is, after, seconds = [], [], []
+    for image, _ in slices:
+        start = time.perf_counter()
+        result = attack(model, image, keep_float=True)
+        seconds.append(time.perf_counter() - start)
+        as_is.append(result.metrics.dice_adversarial)
+        after.append(dice_after_transform(model, image, result.adversarial,
+                                          degrees=12, factor=0.9))
+    return float(np.mean(as_is)), float(np.mean(after)), float(np.mean(seconds))
+
+
+def pgd_vs_eot(model, slices, samples: int, steps: int, seeds: list[int]) -> None:
+    """PGD, SegPGD and EOT per seed (random start; EOT's draws), EOT's damage ratio after."""
     print(f"\nPGD vs EOT at 8/255 ({steps} steps; EOT {samples} transforms per step), "
           "Dice vs clean prediction, mean over slices")
-    print(f"{'attack':8s}{'as is':>10s}{'rot 12 + zoom 0.9':>20s}{'s per slice':>14s}")
-    for name, make in (("PGD", lambda: PGD(8 / 255, steps)),
-                       ("EOT", lambda: EOT(8 / 255, steps, samples=samples))):
-        as_is, after, seconds = [], [], []
-        for image, _ in slices:
-            start = time.perf_counter()
-            result = make()(model, image, keep_float=True)
-            seconds.append(time.perf_counter() - start)
-            as_is.append(result.metrics.dice_adversarial)
-            after.append(dice_after_transform(model, image, result.adversarial,
-                                              degrees=12, factor=0.9))
-        print(f"{name:8s}{np.mean(as_is):10.4f}{np.mean(after):20.4f}{np.mean(seconds):14.1f}",
-              flush=True)
+    print(f"{'seed':6s}{'attack':8s}{'as is':>10s}{'rot 12 + zoom 0.9':>20s}{'s per slice':>14s}"
+          f"{'EOT damage / this':>20s}")
+    for seed in seeds:
+        rows = {name: attack_damage(model, slices, make(steps, samples, seed))
+                for name, make in ATTACKS.items()}
+        eot_damage = 1 - rows["EOT"][1]
+        for name, (as_is, after, seconds) in rows.items():
+            print(f"{seed:<6d}{name:8s}{as_is:10.4f}{after:20.4f}{seconds:14.1f}"
+                  f"{eot_damage / max(1 - after, 1e-9):20.2f}", flush=True)
 
 
 def finetune(model, pairs, steps: int, strength: float):
@@ -138,13 +161,18 @@ def main() -> None:
     parser.add_argument("--finetune-steps", type=int, default=100)
     parser.add_argument("--eot-samples", type=int, default=8)
     parser.add_argument("--attack-steps", type=int, default=10)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="one PGD/SegPGD/EOT comparison per seed")
+    parser.add_argument("--eot-crop", type=int, default=None,
+                        help="crop for the PGD vs EOT table (default: --crop)")
     parser.add_argument("--out", default="docs/robustness", help="CSV and PNG folder")
     parser.add_argument("--skip", nargs="*", default=[], choices=("curves", "eot", "train"))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"load average {load_average()}", flush=True)
-    model = default_model(args.model, 60, None, steps=args.train_steps, save=args.save_model)
+    model = default_model(args.model, 60, None, steps=args.train_steps, save=args.save_model,
+                          natural_perturbations=0.0)
     slices = [isbi(i, args.crop) for i in args.slices]
     print(f"slices {args.slices}, {slices[0][0].shape}")
     if "curves" not in args.skip:
@@ -152,7 +180,9 @@ def main() -> None:
         base = curves(model, slices, "model", out)
         figure({k: [("model", c)] for k, c in base.items()}, out / "curves.png", "dice_vs_clean")
     if "eot" not in args.skip:
-        pgd_vs_eot(model, slices, args.eot_samples, args.attack_steps)
+        eot_slices = [isbi(i, args.eot_crop) for i in args.slices] if args.eot_crop else slices
+        print(f"EOT table on {eot_slices[0][0].shape} crops")
+        pgd_vs_eot(model, eot_slices, args.eot_samples, args.attack_steps, args.seeds)
     if "train" not in args.skip:
         pairs = [isbi(i) for i in range(3)]
         plain = finetune(model, pairs, args.finetune_steps, 0.0)

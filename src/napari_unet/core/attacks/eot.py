@@ -6,6 +6,14 @@ objective over random transformations ``T`` of the perturbed image,
 ``E_T[L(f(T(x + delta)), T(y))]``, estimated at every step from ``samples`` random
 rotations, zooms and noise draws (plus the untransformed image), differentiated through
 :mod:`napari_unet.core.transforms`.
+
+The draws of a step are stratified (each image's ``samples`` rotations fall one in each of
+``samples`` equal slices of the range, likewise zooms and noise, in independent random
+order: a Latin hypercube), so few samples cover the whole distribution; the objective is
+SegPGD's class-balanced one (Dice averages over classes, so thin membranes weigh as much as
+the background). Measured in the README ("Natural perturbations, EOT"): the loss helped
+most, more samples more than more steps, stratification a little at 4 samples; momentum
+(MI-FGSM) did not help.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ class EOT(IterativeLinf):
 
     Parameters
     ----------
-    eps, steps, step_size, restarts, objective, target, seed: as :class:`IterativeLinf`.
+    eps, steps, step_size, restarts, target, seed: as :class:`IterativeLinf`.
+    objective: as :class:`IterativeLinf`; default ``"segpgd"`` (class balanced, pixels not
+        yet fooled first; see :func:`.objectives.segpgd`), evaluated on every transformed copy.
     samples: random transformations per step (each one forward and backward pass); the
         untransformed image is always added, so the perturbation keeps working on the
         image as it is.
@@ -33,6 +43,8 @@ class EOT(IterativeLinf):
     zoom_range: zoom factors drawn log-uniformly from ``(low, high)``.
     max_noise: Gaussian noise of a sigma drawn uniformly from ``[0, max_noise]``
         (normalized units) added after the geometry.
+    stratified: Latin-hypercube draws (one sample per stratum of each range and image);
+        ``False`` = independent uniform draws.
 
     The targets are transformed with the same grid (nearest); pixels whose source lies
     outside the image (the reflected border) are not counted. The last iterate is
@@ -43,8 +55,9 @@ class EOT(IterativeLinf):
 
     def __init__(self, eps: float, steps: int = 10, *, samples: int = 8,
                  max_degrees: float = 30.0, zoom_range: tuple[float, float] = (0.8, 1.25),
-                 max_noise: float = 0.03, **kwargs) -> None:
+                 max_noise: float = 0.03, stratified: bool = True, **kwargs) -> None:
         kwargs.setdefault("keep_best", False)
+        kwargs.setdefault("objective", "segpgd")
         super().__init__(eps, steps, **kwargs)
         if samples < 1:
             raise ValueError(f"EOT needs at least 1 sample per step, got {samples}.")
@@ -57,6 +70,7 @@ class EOT(IterativeLinf):
         self.max_degrees = max_degrees
         self.zoom_range = (float(low), float(high))
         self.max_noise = max_noise
+        self.stratified = stratified
         self._draws = torch.Generator()
 
     def _perturb(self, network, x, targets, lower, upper, mask, stop):
@@ -73,9 +87,17 @@ class EOT(IterativeLinf):
                 f"noise ≤ {self.max_noise:g})")
 
     def draw(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Random ``(degrees, zoom, noise sigma)``, each ``(batch * samples,)`` float64."""
+        """Random ``(degrees, zoom, noise sigma)``, each ``(batch * samples,)`` float64.
+
+        The ``samples`` draws of an image are consecutive; stratified, each of them falls in
+        its own ``1 / samples`` slice of every range (slices in random order per range).
+        """
         n = batch * self.samples
         u = torch.rand(3, n, generator=self._draws, dtype=torch.float64)
+        if self.stratified:
+            ranks = torch.stack([torch.randperm(self.samples, generator=self._draws)
+                                 for _ in range(3 * batch)]).view(3, n).double()
+            u = (ranks + u) / self.samples
         degrees = (2 * u[0] - 1) * self.max_degrees
         low, high = math.log(self.zoom_range[0]), math.log(self.zoom_range[1])
         factor = torch.exp(low + u[1] * (high - low))
