@@ -29,12 +29,12 @@ from napari_unet.core.image_io import OpenedImage, open_image, write_tiff
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction import block_plan
-from napari_unet.core.zarr_io import is_zarr_path, zarr_sink
+from napari_unet.core.zarr_io import zarr_sink
 
-from ._inputs import add_channels, add_device, check_layout, image_layout
+from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
 from ._outputs import plan_outputs
 from ._progress import ProgressBar
-from ._validate import existing_file, float_in_range, int_in_range, output_dir
+from ._validate import existing_file, existing_image, float_in_range, int_in_range, output_dir
 
 OUT_FORMATS = ("auto", "tiff", "zarr")
 
@@ -73,14 +73,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def existing_image(text: str) -> str:
-    """An image file that exists, or a zarr folder."""
-    path = Path(text)
-    if path.is_dir() and is_zarr_path(path):
-        return text
-    return existing_file(text)
-
-
 def run(args: argparse.Namespace) -> int:
     on_cluster = args.scheduler is not None or args.workers is not None
     if on_cluster and args.out_format == "tiff":
@@ -105,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserInputError(f"Writing {out_dir / (image.stem + '.zarr')} would replace the "
                                  f"input {path}; choose another --out-dir.")
     for path, image in zip(args.images, opened):
-        check_layout(tuple(image.data.shape), path, _with_file_channels(args, image),
+        check_layout(tuple(image.data.shape), path, with_file_channels(args, image),
                      model.in_channels)
     device = select_device(args.device)  # after the inputs: a bad input is one line only
     print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
@@ -117,18 +109,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_file_channels(args: argparse.Namespace, image: OpenedImage) -> argparse.Namespace:
-    """The options, with the channel axis of OME-Zarr metadata unless one was given."""
-    if image.channel_axis is not None and getattr(args, "channel_axis", None) is None:
-        return argparse.Namespace(**{**vars(args), "channel_axis": image.channel_axis})
-    return args
-
-
 def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argparse.Namespace,
                  config: PredictionConfig, out_dir: Path, zarr_out: bool, client: Any,
                  fingerprint: dict) -> Path:
     """Predict one image; returns the path of its class labels."""
-    args = _with_file_channels(args, image)
+    args = with_file_channels(args, image)
     data, rgb, channel_axis = image_layout(image.data, path, args, model.in_channels)
     image = replace(image, data=data)
     if client is not None:
