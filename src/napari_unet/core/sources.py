@@ -13,7 +13,7 @@ image themselves with :func:`open_spec`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,23 @@ def read(array: Any, region: tuple = ()) -> np.ndarray:
     if compute is not None:  # synchronous: also safe inside a dask worker
         return np.asarray(compute(scheduler="synchronous"))
     return np.asarray(part)
+
+
+def chunk_regions(array: Any) -> Iterator[tuple[slice, ...]]:
+    """Regions that cover ``array`` once, each small enough to read on its own: the
+    chunks of a lazy array (its own, as :func:`as_array` takes them), the slices of a
+    NumPy array's first axis (the whole array when it has two axes or fewer)."""
+    if not isinstance(array, np.ndarray):
+        from dask.array.core import slices_from_chunks
+
+        yield from slices_from_chunks(as_array(array).chunks)
+        return
+    rest = tuple(slice(0, n) for n in array.shape[1:])
+    if array.ndim <= 2:
+        yield tuple(slice(0, n) for n in array.shape)
+        return
+    for i in range(array.shape[0]):
+        yield (slice(i, i + 1),) + rest
 
 
 def sample_grid(shape: Sequence[int]) -> tuple[slice, ...]:

@@ -33,6 +33,7 @@ from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
 from .natural_augment import natural_augment
 from .oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
+from .sources import as_array
 from .stopping import StopFlag
 from .trained_model import TrainedModel
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
@@ -220,7 +221,7 @@ class Trainer:
         if self.device.type == "cpu":
             configure_cpu_threads(cfg.threads)
 
-        labels = [np.asarray(lab) for lab in labels]
+        labels = [as_array(lab) for lab in labels]  # NumPy stays NumPy, the rest stays lazy
         if len(images) != len(labels):
             raise UserInputError(f"Got {len(images)} images but {len(labels)} label images; "
                                  "give one label image per image.")
@@ -236,7 +237,7 @@ class Trainer:
             classes = class_info_from_labels(labels, dense=dense)
             encoder = TargetEncoder(classes)
             base = model_config or UNetConfig()
-            first = np.asarray(images[0]) if len(images) else np.zeros((1, 1))
+            first = as_array(images[0]) if len(images) else np.zeros((1, 1))  # its shape
             c = _channels(first, channel_axis, rgb)
             net_cfg = replace(base, in_channels=c, num_classes=classes.num_classes)
             self.normalization = normalization or Normalization()

@@ -1,0 +1,121 @@
+"""Training on lazily opened stacks reads only what it samples: the painted pixels are
+found chunk by chunk of the labels (never the whole label stack at once), the image is
+read at the sampled windows (and the few planes of the intensity statistics), and the
+patches equal those of the NumPy path for the same seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
+from napari_unet.core.images import Normalization
+from napari_unet.core.labels import TargetEncoder, class_info_from_labels
+from napari_unet.core.simulated_strokes import simulate_strokes
+from napari_unet.core.training_data import PatchSampler, build_training_data, validation_windows
+from tests.conftest import isbi_slice
+
+SLICES, SIZE, PAINTED = 200, 128, (37, 150)
+PATCH = (64, 64)
+
+
+class CountingArray:
+    """A chunked on-disk-like array (as a zarr array is): ``__getitem__`` reads a region,
+    ``__array__`` reads everything. Counts the elements read and the largest single read,
+    and records whether the whole array was ever materialized."""
+
+    def __init__(self, data: np.ndarray, chunks: tuple[int, ...]) -> None:
+        self._data = data
+        self.shape, self.dtype, self.ndim, self.chunks = data.shape, data.dtype, data.ndim, chunks
+        self.elements_read = 0
+        self.largest_read = 0
+        self.materialized = False
+
+    def __getitem__(self, key):
+        part = np.array(self._data[key])
+        self.elements_read += part.size
+        self.largest_read = max(self.largest_read, part.size)
+        return part
+
+    def __array__(self, dtype=None, copy=None):
+        self.materialized = True
+        self.elements_read += self._data.size
+        return self._data if dtype is None else self._data.astype(dtype)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """200 real ISBI slices (3 crops cycled, shifted) with strokes on 2 slices only."""
+    crops = [isbi_slice(i, crop=SIZE) for i in range(3)]
+    image = np.stack([np.roll(crops[i % 3][0], i, axis=1) for i in range(SLICES)])
+    strokes = np.zeros(image.shape, np.uint8)
+    for n, z in enumerate(PAINTED):
+        classes = np.roll(crops[z % 3][1], z, axis=1)
+        strokes[z] = simulate_strokes(classes, strokes_per_class=5, stroke_length=40,
+                                      max_fraction=0.03, seed=n)
+    return image, strokes
+
+
+def _counting(image, strokes):
+    chunks = (1, SIZE // 2, SIZE // 2)
+    return CountingArray(image, chunks), CountingArray(strokes, chunks)
+
+
+def _data(image, labels, seed=0, spatial_dims=2, patch=PATCH):
+    classes = class_info_from_labels([labels], dense=False)
+    return build_training_data([image], [labels], TargetEncoder(classes), Normalization(),
+                               spatial_dims, patch, 1, 0.2, np.random.default_rng(seed))
+
+
+def test_training_a_few_steps_on_a_lazy_stack_never_reads_it_whole(stack):
+    image, labels = _counting(*stack)
+    trainer = Trainer([image], [labels], model_config=UNetConfig(depth=2, base_channels=8),
+                      config=TrainingConfig(max_time=None, max_steps=3, seed=0, device="cpu",
+                                            batch_size=4, patch_size=PATCH,
+                                            validate_every_steps=3))
+    result = run_to_completion(trainer.run())
+    assert result.steps == 3 and len(trainer.data.units) == len(PAINTED)
+    assert not image.materialized and not labels.materialized
+    chunk = int(np.prod(labels.chunks))
+    assert labels.largest_read <= chunk  # painted pixels found chunk by chunk
+    # the image is read at the statistics' planes and the sampled windows only
+    assert image.largest_read <= chunk and image.elements_read < 0.15 * image._data.size
+
+
+def test_lazy_patches_and_validation_windows_equal_the_numpy_ones(stack):
+    image, strokes = stack
+    lazy, eager = _data(*_counting(image, strokes)), _data(image, strokes)
+    assert [u.shape for u in lazy.units] == [u.shape for u in eager.units]
+    np.testing.assert_array_equal(lazy.class_pixels, eager.class_pixels)
+    assert lazy.validation_pixels == eager.validation_pixels > 0
+    for context in (None, (1.5, 1.5)):  # plain patches, and larger windows mirrored at edges
+        samplers = [PatchSampler(d, np.random.default_rng(1), context) for d in (lazy, eager)]
+        for _ in range(3):
+            (x_lazy, y_lazy), (x_eager, y_eager) = (s.sample(4) for s in samplers)
+            np.testing.assert_array_equal(x_lazy, x_eager)
+            np.testing.assert_array_equal(y_lazy, y_eager)
+    for (xl, yl), (xe, ye) in zip(validation_windows(lazy), validation_windows(eager),
+                                  strict=True):
+        np.testing.assert_array_equal(xl, xe)
+        np.testing.assert_array_equal(yl, ye)
+
+
+def test_a_3d_volume_is_sampled_lazily_with_the_numpy_patches():
+    crops = [isbi_slice(i, crop=256) for i in range(3)]
+    image = np.stack([np.roll(crops[z % 3][0], z, axis=0) for z in range(64)])
+    strokes = np.zeros(image.shape, np.uint8)
+    for z in (20, 40):
+        strokes[z] = simulate_strokes(np.roll(crops[z % 3][1], z, axis=0), strokes_per_class=4,
+                                      stroke_length=30, max_fraction=0.03, seed=z)
+    counting_image, counting_labels = CountingArray(image, (1, 64, 64)), CountingArray(
+        strokes, (1, 64, 64))
+    lazy = _data(counting_image, counting_labels, spatial_dims=3, patch=(8, 64, 64))
+    eager = _data(image, strokes, spatial_dims=3, patch=(8, 64, 64))
+    samplers = [PatchSampler(d, np.random.default_rng(2)) for d in (lazy, eager)]
+    (x_lazy, y_lazy), (x_eager, y_eager) = (s.sample(4) for s in samplers)
+    np.testing.assert_array_equal(x_lazy, x_eager)
+    np.testing.assert_array_equal(y_lazy, y_eager)
+    assert not counting_image.materialized and not counting_labels.materialized
+    # the volume is one unit: read at the statistics' 8 planes and the sampled windows only
+    assert counting_image.elements_read < 0.5 * image.size
+    assert counting_labels.largest_read <= 64 * 64
