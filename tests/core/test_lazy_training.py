@@ -8,7 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
+from napari_unet.core import (
+    LabelSource, SourceKind, Trainer, TrainingConfig, UNetConfig, merge_label_sources,
+    run_to_completion,
+)
 from napari_unet.core.images import Normalization
 from napari_unet.core.labels import TargetEncoder, class_info_from_labels
 from napari_unet.core.simulated_strokes import simulate_strokes
@@ -119,3 +122,27 @@ def test_a_3d_volume_is_sampled_lazily_with_the_numpy_patches():
     # the volume is one unit: read at the statistics' 8 planes and the sampled windows only
     assert counting_image.elements_read < 0.5 * image.size
     assert counting_labels.largest_read <= 64 * 64
+
+
+def test_retraining_from_a_zarr_backed_segmentation_merges_and_trains_lazily(stack):
+    """Retrain after a lazy Segment: the whole-layer segmentation (on disk) and the strokes
+    merge into a lazy array, equal to the NumPy merge, and training reads it by chunk."""
+    image, strokes = (a[:40] for a in stack)
+    segmentation = np.where(image > image.mean(), 2, 1).astype(np.uint8)
+    segmentation[:, :, : SIZE // 2] = 0  # unlabelled half: the strokes count there
+    on_disk = CountingArray(segmentation, (1, SIZE // 2, SIZE // 2))
+    sources = [LabelSource("strokes", strokes, SourceKind.STROKES),
+               LabelSource("segmentation", on_disk, SourceKind.SEED)]
+    merged = merge_label_sources(sources)
+    eager = merge_label_sources([LabelSource("strokes", strokes, SourceKind.STROKES),
+                                 LabelSource("segmentation", segmentation, SourceKind.SEED)])
+    assert not isinstance(merged, np.ndarray) and not on_disk.materialized
+    np.testing.assert_array_equal(merged.compute(), eager)
+    counting_image = CountingArray(image, on_disk.chunks)
+    trainer = Trainer([counting_image], [merged], model_config=UNetConfig(depth=2, base_channels=8),
+                      config=TrainingConfig(max_time=None, max_steps=1, seed=0, device="cpu",
+                                            batch_size=2, patch_size=PATCH,
+                                            validation_fraction=0.0))
+    assert run_to_completion(trainer.run()).steps == 1
+    assert not on_disk.materialized and not counting_image.materialized
+    assert on_disk.largest_read <= int(np.prod(on_disk.chunks))
