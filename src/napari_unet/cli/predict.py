@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, replace
+from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from napari_unet.core import (
     PredictionConfig, PredictionProgress, TrainedModel, load_model, predict, run_to_completion,
 )
+from napari_unet.core.cluster import ClusterChoice, cluster_client, prediction_settings
 from napari_unet.core.device import (
     available_cpu_cores, describe_compute, precision_policy, select_device,
 )
@@ -166,27 +166,17 @@ def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -
 def _fingerprint(model_path: str, image_path: str, config: PredictionConfig) -> dict:
     """What must match for a zarr output to be resumed: model file, image, settings."""
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
-    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "threads")}
-    return {"model_sha256": digest, "image": str(Path(image_path).resolve()), **settings}
+    return {"model_sha256": digest, "image": str(Path(image_path).resolve()),
+            **prediction_settings(config)}
 
 
-@contextmanager
-def _client(args: argparse.Namespace) -> Iterator[Any]:
-    """A dask.distributed client for ``--scheduler`` / ``--workers``, or None."""
-    if args.scheduler is None and args.workers is None:
-        yield None
-        return
-    from distributed import Client, LocalCluster
-
+def _client(args: argparse.Namespace) -> Any:
+    """A context giving the dask.distributed client of ``--scheduler`` / ``--workers``
+    (None without them); see :func:`napari_unet.core.cluster.cluster_client`."""
     if args.scheduler is not None:
-        try:
-            client = Client(args.scheduler, timeout="20s")
-        except (OSError, TimeoutError) as err:
-            raise UserInputError(f"Could not reach the dask scheduler at {args.scheduler}: "
-                                 f"{err}") from None
-        with client:
-            yield client
-        return
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        yield client
+        choice = ClusterChoice("address", address=args.scheduler, timeout=20.0)
+    elif args.workers is not None:
+        choice = ClusterChoice("local", workers=args.workers)
+    else:
+        choice = ClusterChoice()
+    return cluster_client(choice)
