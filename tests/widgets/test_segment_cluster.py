@@ -13,11 +13,18 @@ import numpy as np
 import pytest
 import zarr
 
-from napari_unet.core import PredictionConfig, PredictionProgress, predict, run_to_completion
+from napari_unet.core import PredictionConfig, predict, run_to_completion
 from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.model_store import store_for
 from napari_unet.widgets.segment_widget import SegmentWidget
-from tests.scale_helpers import isbi_stack, small_model, write_zarr
+from tests.conftest import isbi_slice
+from tests.scale_helpers import small_model, write_zarr
+
+
+def isbi_stack(slices: int, size: int = 128) -> np.ndarray:
+    """``(slices, size, size)`` real ISBI crops (the 3 slices in tests/data, shifted)."""
+    crops = [isbi_slice(i, crop=size)[0] for i in range(3)]
+    return np.stack([np.roll(crops[i % 3], 7 * i, axis=1) for i in range(slices)])
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +73,15 @@ def test_a_lazy_zarr_stack_on_a_one_worker_cluster_equals_the_in_process_result(
     np.testing.assert_array_equal(labels.data[:], expected.labels)
     np.testing.assert_array_equal(instances.data[:], expected.instances)
     assert "Segmentation done" in segment._status.value and not segment.running
+    assert "predict_block_task" in _tasks_seen_by(scheduler_address)  # the worker did it
+
+
+def _tasks_seen_by(address: str) -> list[str]:
+    """Names of the kinds of task the scheduler at ``address`` has run."""
+    from distributed import Client
+
+    with Client(address, timeout="10s") as client:
+        return client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
 
 
 def test_an_in_memory_image_on_local_workers_goes_through_zarr_and_equals_in_process(
@@ -105,26 +121,32 @@ def test_an_unreachable_scheduler_is_an_error_notification_and_the_widget_is_idl
 
 
 def test_stop_keeps_the_finished_blocks_and_the_next_run_resumes_from_them(
-        make_napari_viewer, wait_for, tmp_path, scheduler_address, model):
-    stack = isbi_stack(8)
+        make_napari_viewer, wait_for, tmp_path, scheduler_address, model, monkeypatch):
+    from napari_unet.widgets import segment_widget
+
+    stack = isbi_stack(6)
     viewer = make_napari_viewer()
     layer = viewer.add_image(da.from_zarr(write_zarr(tmp_path / "in.zarr", stack)), name="lazy")
     segment = _widget(viewer, model, tmp_path, "address", scheduler_address)
-    on_event = segment._on_event
+    run = segment_widget.predict_where
 
-    def stop_after_the_first_block(event):
-        on_event(event)
-        if isinstance(event, PredictionProgress):
-            segment.stop()
+    def stopped_after_the_first_block(*args, stop, **kwargs):
+        """Stop pressed as soon as the first block is done (in the run's own thread, so
+        the test does not race the workers)."""
+        work = run(*args, stop=stop, **kwargs)
+        first = next(work)
+        stop.request_stop()
+        yield first
+        return (yield from work)
 
-    segment._on_event = stop_after_the_first_block
+    monkeypatch.setattr(segment_widget, "predict_where", stopped_after_the_first_block)
     wait_for(segment.segment())
-    first = segment._blocks_before  # 0: a new store
-    done = int(np.count_nonzero(_done_blocks(tmp_path)))
-    assert first == 0 and 0 < done < len(stack) and "Stopped" in segment._status.value
-    segment._on_event = on_event
+    assert segment._blocks_before == 0 and "Stopped" in segment._status.value
+    monkeypatch.setattr(segment_widget, "predict_where", run)
     wait_for(segment.segment())
-    assert segment._blocks_before == done  # resumed: the kept blocks are not run again
+    # resumed: the kept blocks (the first, and any under way at Stop) are not run again
+    assert 1 <= segment._blocks_before < len(stack)
+    assert int(np.count_nonzero(_done_blocks(tmp_path))) == len(stack)
     np.testing.assert_array_equal(find_output(viewer, layer, "segmentation").data[:],
                                   _in_process(model, stack).labels)
 
