@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UserInputError
-from .sources import chunk_regions, full_resolution, read
+from .sources import chunk_regions, read, readable
 
 IGNORE = -1
 MAX_CLASSES = 255
@@ -66,7 +66,7 @@ def distinct_values(labels: Any) -> np.ndarray:
     chunk, never whole."""
     if isinstance(labels, np.ndarray):
         return np.unique(labels)
-    arr = full_resolution(labels)  # read directly: a dask graph per chunk costs ~ms
+    arr = readable(labels)  # read directly: a dask graph per chunk costs ~ms
     found = [np.unique(read(arr, region)) for region in chunk_regions(arr)]
     return np.unique(np.concatenate(found)) if found else np.zeros(0, arr.dtype)
 

@@ -20,7 +20,7 @@ import numpy as np
 from .images import Normalization
 from .labels import IGNORE, TargetEncoder
 from .patches import inside, pad_window
-from .sources import chunk_regions, full_resolution, read
+from .sources import chunk_regions, read, readable
 
 
 def painted_pixels(labels: Any, encoder: TargetEncoder, spatial_dims: int
@@ -28,7 +28,7 @@ def painted_pixels(labels: Any, encoder: TargetEncoder, spatial_dims: int
     """Painted pixels of ``labels`` ``(*lead, *spatial)`` per unit (leading index, in
     ascending order): ``(flat, targets)``, flat positions in the unit ascending (int64)
     and their target classes 0..K-1 (uint8). Reads one chunk of ``labels`` at a time."""
-    arr = full_resolution(labels)  # read directly: a dask graph per chunk costs ~ms
+    arr = readable(labels)  # read directly: a dask graph per chunk costs ~ms
     n_lead = len(arr.shape) - spatial_dims
     spatial = tuple(arr.shape[n_lead:])
     found: dict[tuple[int, ...], list[tuple[np.ndarray, np.ndarray]]] = {}

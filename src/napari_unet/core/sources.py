@@ -57,6 +57,17 @@ def as_array(image: Any) -> Any:
     return np.asarray(image)
 
 
+def readable(array: Any) -> Any:
+    """``array`` for :func:`read` and :func:`chunk_regions`: NumPy, dask and other sliceable
+    arrays (zarr...) as they are (level 0 of multiscale data), anything else as NumPy.
+    Unlike :func:`as_array` it adds no dask graph: reading a zarr chunk directly is ~ms
+    faster per chunk."""
+    array = full_resolution(array)
+    if hasattr(array, "shape") and hasattr(array, "dtype") and hasattr(array, "__getitem__"):
+        return array
+    return np.asarray(array)
+
+
 def read(array: Any, region: tuple = ()) -> np.ndarray:
     """Load ``array[region]`` as a NumPy array (only the chunks it touches are read)."""
     part = array[region] if region else array

@@ -33,7 +33,7 @@ from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
 from .natural_augment import natural_augment
 from .oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
-from .sources import as_array
+from .sources import as_array, readable
 from .stopping import StopFlag
 from .trained_model import TrainedModel
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
@@ -221,7 +221,7 @@ class Trainer:
         if self.device.type == "cpu":
             configure_cpu_threads(cfg.threads)
 
-        labels = [as_array(lab) for lab in labels]  # NumPy stays NumPy, the rest stays lazy
+        labels = [readable(lab) for lab in labels]  # NumPy stays NumPy, the rest stays lazy
         if len(images) != len(labels):
             raise UserInputError(f"Got {len(images)} images but {len(labels)} label images; "
                                  "give one label image per image.")

@@ -25,7 +25,7 @@ from .images import Normalization, channels_first, check_spatial
 from .labels import IGNORE, TargetEncoder, check_labels
 from .lazy_units import SparseUnit, painted_pixels
 from .patches import cut_window
-from .sources import as_array, is_lazy, read
+from .sources import is_lazy, read, readable
 
 VALIDATION_BLOCK = {2: 32, 3: 16}
 MIN_PIXELS_FOR_VALIDATION = 100
@@ -137,7 +137,7 @@ def build_training_data(
                 f"Image {n + 1} has {image_cf.shape[0]} channel(s) but the model expects "
                 f"{in_channels}. Pick an image with {in_channels} channel(s) or train a new model."
             )
-        lab = as_array(lab)
+        lab = readable(lab)
         check_labels(lab, image_cf.shape[1:], name=f"labels of image {n + 1}")
         low, high = normalization.statistics(image_cf)
         if is_lazy(image_cf) or is_lazy(lab):  # read chunk by chunk, patch by patch

@@ -8,7 +8,6 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from psygnal import Signal
 
 from napari_unet.core import (
