@@ -98,12 +98,14 @@ def cluster_run(work: Generator[PredictionProgress, None, PredictionResult], whe
                 ) -> Generator[PredictionProgress, None, PredictionResult]:
     """``yield from`` a :func:`.distributed.predict_on_cluster` run, with a lost worker or
     scheduler said plainly: finished blocks stay in ``where`` and a new run resumes."""
+    from concurrent.futures import CancelledError
+
     from distributed.comm import CommClosedError
     from distributed.scheduler import KilledWorker
 
     try:
         return (yield from work)
-    except (KilledWorker, CommClosedError, OSError) as err:
+    except (KilledWorker, CommClosedError, CancelledError, OSError) as err:
         raise UserInputError(
             f"The dask cluster failed during the run ({type(err).__name__}: {err}). The "
             f"finished blocks are kept in {where}: start again to resume. If a worker died, "

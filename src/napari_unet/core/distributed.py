@@ -103,6 +103,9 @@ def _wait_some(client: Any, running: set, stop: StopFlag) -> tuple[set, set]:
         except TimeoutError:
             if stop.requested:
                 return set(), running
+        if client.status == "closed":
+            raise UserInputError("The connection to the dask scheduler was lost; start it "
+                                 "again (or check the network), then run again to resume.")
         if client.scheduler_info().get("workers"):
             idle_since = None
             continue
