@@ -30,7 +30,8 @@ def test_retrain_from_a_zarr_backed_segmentation_keeps_it_lazy_and_updates_the_m
     assert isinstance(seg.data, zarr.Array)
 
     train = TrainWidget(viewer)
-    train.training_overrides = {**fast_training, "max_steps": 2}
+    train.training_overrides = fast_training
+    train.run_section.max_steps.value = 2
     train._image.value = image
     train._retrain_from.value = [seg]
     train.retrain_section.whole_layer.value = True
