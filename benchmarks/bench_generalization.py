@@ -10,10 +10,12 @@ Protocol (issue 8): simulated strokes (:func:`simulate_strokes`: short strokes i
 nuclei and 25 in the background, ~0.7% of the pixels) on ``nuclei2d``; then, in the same
 run and from the same strokes:
 
-* ``U-Net <variant>``: :class:`Trainer` for ``--seconds`` on the CPU, then
-  ``predict(..., instances=True)`` on each dev image;
+* ``U-Net <variant>``: :class:`Trainer` for ``--seconds`` on the CPU, then, as
+  ``napari-unet predict --instances`` does, ``predict_at_model_scale`` (object size
+  matched to the painted objects', see ``core.object_scale``) on each dev image;
 * ``random forest``: 100 trees on scikit-image's ``multiscale_basic_features`` (sigma 1-16)
-  of the percentile-normalized image, then a distance-transform watershed;
+  of the percentile-normalized image, then the issue's distance-transform watershed, and
+  (a stronger baseline) this package's default watershed;
 * ``Otsu + watershed``: no training; Otsu threshold, then the same watershed.
 
 Scores: mean over the 15 dev images of instance F1 at IoU 0.5 and of foreground Dice.
@@ -46,9 +48,10 @@ from napari_unet.core import (  # noqa: E402
     predict,
     run_to_completion,
 )
-from napari_unet.core.augment import LEGACY_AUGMENT, AugmentConfig  # noqa: E402
+from napari_unet.core.augment import CONTRAST_AUGMENT, LEGACY_AUGMENT, AugmentConfig  # noqa: E402
 from napari_unet.core.device import available_cpu_cores  # noqa: E402
 from napari_unet.core.instances import instance_labels  # noqa: E402
+from napari_unet.core.object_scale import predict_at_model_scale  # noqa: E402
 from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
 
 NUCLEI = DATA / "nuclei2d"
@@ -56,20 +59,23 @@ DEV = DATA / "dsb2018-dev"
 BACKGROUND, NUCLEUS = 1, 2
 
 # Each variant: (training-config overrides, prediction-config overrides). "new" is the
-# default of the package; each ablation switches one mechanism of it off.
+# default of the package; each ablation switches one mechanism of it off ("-") or one
+# that is off by default on ("+").
 DEFAULT_AUG = AugmentConfig()
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "new (defaults)": ({}, {}),
-    "today": ({"augment": LEGACY_AUGMENT}, {"instance_method": "distance"}),
+    "today": ({"augment": LEGACY_AUGMENT}, {"instance_method": "distance",
+                                           "object_size": False}),
     "- zoom/rotation": ({"augment": replace(DEFAULT_AUG, zoom=(1.0, 1.0), rotate=False)}, {}),
     "- noise/blur/low-res": ({"augment": replace(DEFAULT_AUG, noise=0.0, blur=0.0,
                                                  low_resolution=0.0)}, {}),
-    "- gamma/contrast": ({"augment": replace(DEFAULT_AUG, gamma=0.0, intensity_scale=0.0,
-                                             intensity_shift=0.0)}, {}),
+    "+ gamma/contrast": ({"augment": CONTRAST_AUGMENT}, {}),
     "- probability watershed": ({}, {"instance_method": "distance"}),
+    "- object size matching": ({}, {"object_size": False}),
+    "+ test-time augmentation": ({}, {"tta": True}),
 }
 
-DEFAULT_VARIANTS = ["new (defaults)", "today", "- probability watershed"]
+DEFAULT_VARIANTS = ["new (defaults)", "today", "- object size matching"]
 
 
 def read_dev() -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -115,12 +121,15 @@ def train_unet(image, strokes, seconds: float, steps: int | None, seed: int,
 
 
 def run_unet(result, dev, predict_kw: dict) -> dict:
-    """Score a trained model (a ``TrainingResult``) on the dev images."""
-    pconfig = PredictionConfig(device="cpu", instances=True, **predict_kw)
+    """Score a trained model (a ``TrainingResult``) on the dev images, as ``napari-unet
+    predict --instances`` does (object size matched unless ``object_size`` is False)."""
+    kw = dict(predict_kw)
+    segment = predict_at_model_scale if kw.pop("object_size", True) else predict
+    pconfig = PredictionConfig(device="cpu", instances=True, **kw)
     start = time.perf_counter()
     scores = []
     for _, im, truth in dev:
-        out = run_to_completion(predict(result.model, im, config=pconfig))
+        out = run_to_completion(segment(result.model, im, config=pconfig))
         scores.append(score(out.instances, truth))
     return {"scores": scores, "steps_per_s": result.steps / result.elapsed,
             "predict_s": time.perf_counter() - start, "steps": result.steps}
@@ -135,7 +144,9 @@ def forest_features(image: np.ndarray) -> np.ndarray:
     return multiscale_basic_features(norm, sigma_min=1, sigma_max=16).astype(np.float32)
 
 
-def run_forest(image, strokes, dev, seed: int) -> dict:
+def run_forest(image, strokes, dev, seed: int) -> dict[str, dict]:
+    """The forest's classes on every dev image, split into instances twice: by the
+    issue's distance-transform watershed, and by this package's default watershed."""
     from sklearn.ensemble import RandomForestClassifier
 
     painted = strokes > 0
@@ -144,12 +155,17 @@ def run_forest(image, strokes, dev, seed: int) -> dict:
                                     random_state=seed)
     forest.fit(forest_features(image)[painted], strokes[painted])
     start = time.perf_counter()
-    scores = []
+    scores: dict[str, list] = {"distance": [], "probability": []}
     for _, im, truth in dev:
         f = forest_features(im)
         classes = forest.predict(f.reshape(-1, f.shape[-1])).reshape(im.shape).astype(np.uint8)
-        scores.append(score(instance_labels(classes), truth))
-    return {"scores": scores, "predict_s": time.perf_counter() - start}
+        for method, found in scores.items():
+            found.append(score(instance_labels(classes, method=method), truth))
+    seconds = time.perf_counter() - start
+    return {"random forest + distance watershed": {"scores": scores["distance"],
+                                                   "predict_s": seconds},
+            "random forest + napari-unet watershed": {"scores": scores["probability"],
+                                                      "predict_s": seconds}}
 
 
 def run_otsu(dev) -> dict:
@@ -180,6 +196,19 @@ def run_isbi(seconds: float, steps: int | None, seed: int) -> list[list[Any]]:
     return rows
 
 
+def print_margins(f1: dict[str, float], isbi: list[list[Any]]) -> None:
+    """The issue's targets: dev F1 >= forest + 0.10, ISBI membrane Dice >= forest + 0.03."""
+    unet = f1.get("U-Net new (defaults)")
+    if unet is not None:
+        for forest in ("random forest + distance watershed",
+                       "random forest + napari-unet watershed"):
+            print(f"dev F1, U-Net new (defaults) - {forest}: {unet - f1[forest]:+.3f} "
+                  "(target +0.10)")
+    if isbi:
+        print(f"ISBI membrane Dice, U-Net - forest: {isbi[0][1] - isbi[1][1]:+.3f} "
+              "(target +0.03)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="U-Net training time")
@@ -203,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     image, strokes, painted = read_train(args.seed)
     names = list(VARIANTS) if args.ablate else (args.variants or DEFAULT_VARIANTS)
     results: dict[str, dict] = {}
-    results["random forest"] = run_forest(image, strokes, dev, args.seed)
+    results.update(run_forest(image, strokes, dev, args.seed))
     results["Otsu + watershed"] = run_otsu(dev)
     trained: dict[str, Any] = {}  # variants that differ only in prediction share a model
     for name in names:
@@ -234,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if isbi:
         print(format_table(["ISBI slices 0-4 -> 5-9", "membrane Dice", "interior Dice",
                             "detail"], isbi))
+    print_margins(dict((r[0], r[1]) for r in rows), isbi)
     write_json(args.json, {"machine": machine, "seconds": args.seconds, "seed": args.seed,
                            "painted_fraction": painted, "rows": rows, "isbi": isbi})
     return 0

@@ -64,3 +64,29 @@ def test_module_imports_no_napari_or_qt(module):
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert module in loaded
     assert forbidden(loaded) == [], f"importing {module} loaded {forbidden(loaded)}"
+
+
+_PROBE_ALL = """
+import importlib, json, pkgutil, sys
+import napari_unet.core, napari_unet.cli
+names = []
+for package in (napari_unet.core, napari_unet.cli):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if info.name.endswith(".__main__"):  # runs the command line when imported
+            continue
+        importlib.import_module(info.name)
+        names.append(info.name)
+print(json.dumps({"modules": names, "loaded": sorted(sys.modules)}))
+"""
+
+
+def test_every_core_and_cli_module_imports_no_napari_or_qt():
+    """All modules under napari_unet.core and napari_unet.cli, found on disk, in one process
+    (any of them importing napari or Qt would leave it in ``sys.modules``)."""
+    proc = subprocess.run([sys.executable, "-c", _PROBE_ALL], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "napari_unet.core.object_scale" in found["modules"]
+    assert len(found["modules"]) > 30
+    assert forbidden(found["loaded"]) == []

@@ -49,7 +49,7 @@ def test_the_old_distance_split_cuts_a_large_elongated_object():
     """The reason for the relative rule: an absolute depth in pixels over-splits big objects."""
     yy, xx = np.mgrid[:320, :640]
     bumpy = (((yy - 160) / 56) ** 2 + ((xx - 320) / 240) ** 2 < 1) | _discs(
-        (320, 640), [((90, 240), 32)])  # a lobe, a shallow neck
+        (320, 640), [((100, 240), 32), ((220, 420), 32)])  # two bulges, wide necks
     classes = np.where(bumpy, 2, 1).astype(np.uint8)
     assert _count(classes, method="distance") > 1
     assert _count(classes) == 1

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
-from napari_unet.core.augment import LEGACY_AUGMENT, AugmentConfig, augment_batch
+from napari_unet.core.augment import (
+    CONTRAST_AUGMENT, LEGACY_AUGMENT, AugmentConfig, augment_batch,
+)
 from napari_unet.core.natural_augment import natural_augment
 from tests.conftest import isbi_slice
 
@@ -17,10 +19,11 @@ def test_strength_0_is_the_augmentation_without_natural_perturbations():
     assert not cfg.rotate and cfg.zoom == (1.0, 1.0) and cfg.noise == cfg.blur == cfg.gamma == 0
 
 
-def test_strength_1_is_the_default_augmentation_and_between_is_milder():
-    assert natural_augment(1.0) == AugmentConfig()
+def test_strength_1_is_the_default_augmentation_with_contrast_and_between_is_milder():
+    full = natural_augment(1.0)
+    assert full == CONTRAST_AUGMENT
+    assert full.gamma > 0 and full.intensity_scale > 0 and full.zoom == AugmentConfig().zoom
     half = natural_augment(0.5)
-    full = AugmentConfig()
     assert half.rotate and 0 < half.noise < full.noise and 0 < half.blur < full.blur
     assert full.zoom[0] < half.zoom[0] < 1.0 < half.zoom[1] < full.zoom[1]
 

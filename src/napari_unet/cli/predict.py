@@ -26,6 +26,7 @@ from napari_unet.core.device import (
 )
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import OpenedImage, open_image, write_tiff
+from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction import block_plan
@@ -59,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "splits at the widest necks; a neck narrower than S times "
                                      f"the smaller object's width is cut; default "
                                      f"{DEFAULT_SPLIT_STRENGTH}")
+    p.add_argument("--object-size", choices=("auto", "off"), default="auto",
+                   help="auto (default): measure the objects in a first pass and, if they are "
+                        "over 1.25x smaller or larger than those the model was trained on, "
+                        "segment the image resized to that size (TIFF/PNG outputs); off: "
+                        "segment at the image's own scale")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average the probabilities over 4 flips "
+                        "(4x the prediction time)")
     p.add_argument("--out-format", choices=OUT_FORMATS, default="auto",
                    help="auto (default): zarr for zarr inputs and cluster runs, TIFF otherwise")
     cluster = p.add_mutually_exclusive_group()
@@ -82,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
                               device=args.device, min_object_size=args.min_size,
-                              split_strength=args.split_strength, block=args.block)
+                              split_strength=args.split_strength, block=args.block,
+                              tta=args.tta)
     if args.workers is not None:  # the cores shared out among the worker processes
         config = replace(config, threads=max(1, available_cpu_cores() // args.workers))
     opened = [open_image(path) for path in args.images]  # bad paths fail before any work
@@ -134,8 +144,12 @@ def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argpa
             output = zarr_sink(out_dir, image.stem, block_plan(model, shape, config),
                                model.num_classes, config, fingerprint=fingerprint,
                                info=image.info, channel_axis=channel_axis)
-        work = predict(model, image.data, config=config, rgb=rgb, channel_axis=channel_axis,
-                       output=output)
+        if output is None and args.object_size == "auto":
+            work = predict_at_model_scale(model, image.data, config=config, rgb=rgb,
+                                          channel_axis=channel_axis)
+        else:
+            work = predict(model, image.data, config=config, rgb=rgb,
+                           channel_axis=channel_axis, output=output)
     result = _with_progress(work, image.stem)
     if zarr_out or client is not None:
         return out_dir / f"{image.stem}.zarr"
@@ -150,9 +164,12 @@ def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argpa
 def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -> Any:
     bar = ProgressBar(label)
 
-    def show(event: PredictionProgress | OutOfMemoryRetry) -> None:
+    def show(event: PredictionProgress | OutOfMemoryRetry | ObjectScale) -> None:
         if isinstance(event, OutOfMemoryRetry):
             print(event.message, file=sys.stderr)
+            return
+        if isinstance(event, ObjectScale):
+            print(("\n" if bar.enabled else "") + f"{label}: {event.reason}", file=sys.stderr)
             return
         bar.total = event.total
         bar.update(event.done, f"{event.done}/{event.total} blocks")

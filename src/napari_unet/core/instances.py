@@ -24,7 +24,7 @@ from skimage.segmentation import watershed
 
 BACKGROUND = 1
 METHODS = ("probability", "distance")
-DEFAULT_SPLIT_STRENGTH = 0.7
+DEFAULT_SPLIT_STRENGTH = 0.9
 DEFAULT_MIN_SIZE = 16
 
 

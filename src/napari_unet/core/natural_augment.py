@@ -4,8 +4,8 @@ The augmentation of :mod:`.augment` (random rotation, zoom, blur, gamma, simulat
 resolution, Gaussian and Poisson noise, through :mod:`.transforms`, the functions the
 robustness curves use) *is* training against natural perturbations. This module only
 scales it: strength 0 is :data:`.augment.LEGACY_AUGMENT` (flips, 90-degree turns, mild
-brightness/contrast: no natural perturbation), 1 is the default :class:`.AugmentConfig`,
-and values between interpolate every range (zoom geometrically). It is what
+brightness/contrast: no natural perturbation), 1 is :data:`.augment.CONTRAST_AUGMENT`
+(the default augmentation plus brightness/contrast and gamma), and values between interpolate every range (zoom geometrically). It is what
 ``TrainingConfig(natural_perturbations=s)`` and ``napari-unet train
 --natural-perturbations S`` use.
 """
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from .augment import LEGACY_AUGMENT, AugmentConfig
+from .augment import CONTRAST_AUGMENT, LEGACY_AUGMENT, AugmentConfig
 
 
-def natural_augment(strength: float, full: AugmentConfig = AugmentConfig()) -> AugmentConfig:
+def natural_augment(strength: float, full: AugmentConfig = CONTRAST_AUGMENT) -> AugmentConfig:
     """The augmentation at ``strength`` in [0, 1]: :data:`LEGACY_AUGMENT` at 0, ``full`` at 1.
 
     Numbers are interpolated linearly, the zoom range geometrically, switches (rotation,

@@ -27,6 +27,7 @@ from .stitching import stitch_unit
 from .stopping import StopFlag
 from .tiling import tile_grid
 from .trained_model import TrainedModel
+from .tta import FlipAveraged
 
 # Defaults by device kind ("cpu" or "accelerator") and spatial dims. On the CPU a forward
 # pass is fastest when one tile's activations stay in the cache: a single 512x512 tile ran
@@ -79,6 +80,7 @@ class PredictionConfig:
     threads: int | None = None
     precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
     block: int | None = None  # block edge of large images; blockwise.BLOCK_EDGE
+    tta: bool = False  # average over 4 flips (core.tta): 4x the forward passes
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
@@ -202,7 +204,8 @@ def predict_blocks(model: TrainedModel, device: torch.device, source_cf, low, hi
     out-of-memory defaults (``model.network`` already on ``device``): the one block
     engine of in-process and cluster runs."""
     tiling = tiling_for(model, device, cfg, plan)
-    forward = RetryingForward(model.network, device, tiling.batch_size)
+    net = FlipAveraged(model.network, model.spatial_dims) if cfg.tta else model.network
+    forward = RetryingForward(net, device, tiling.batch_size)
     return run_blocks(forward, device, source_cf, low, high, blocks, tiling,
                       model.num_classes,
                       cfg.probabilities or cfg.instances_need_probabilities, stop,

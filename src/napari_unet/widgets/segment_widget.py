@@ -25,6 +25,7 @@ from napari_unet.core import (
 from napari_unet.core.cluster import ClusterChoice, predict_where, run_fingerprint
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.outputs import PredictionSink
+from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
 from napari_unet.core.prediction import block_plan
 from napari_unet.core.sources import full_resolution, is_lazy
 from napari_unet.core.zarr_io import zarr_sink
@@ -73,6 +74,7 @@ class SegmentRequest:
     config: PredictionConfig
     probabilities: bool
     uncertainty: bool
+    match_object_size: bool = True
     cluster: ClusterChoice = ClusterChoice()
     folder: str = ""
 
@@ -109,6 +111,14 @@ class SegmentWidget(ViewerWidget):
             label="Split strength", value=DEFAULT_SPLIT_STRENGTH, min=0.0, max=1.0, step=0.05,
             tooltip="How readily touching objects are cut apart: 0 never, 1 at the widest "
                     "necks. A neck narrower than this times the smaller object's width is cut.")
+        self._object_size = CheckBox(
+            text="Match the trained object size", value=True,
+            tooltip="Measure the objects first; if they are over 1.25x smaller or larger than "
+                    "those the model learned, segment the image resized to that size (images "
+                    "held in memory).")
+        self._tta = CheckBox(text="Test-time augmentation (4 flips, 4x slower)", value=False,
+                             tooltip="Average the class probabilities over mirrored views: "
+                                     "smoother, often slightly better decisions.")
         self._probabilities = CheckBox(text="Class probabilities layer", value=False)
         self._uncertainty = CheckBox(text="Uncertainty layer (where to paint next)", value=False,
                                      tooltip="Bright where the model hesitates between classes: "
@@ -139,9 +149,11 @@ class SegmentWidget(ViewerWidget):
         self._lazy_layers: list[Any] = []
         self._temp_folders: dict[str, str] = {}  # image layer -> its temporary zarr folder
         self._blocks_before = 0  # blocks already done when a resumed run started
+        self._scale_note = ""  # what object-size matching did in the last run
         self.extend([
             self._image, self._model_info, self._load, self._device, self._scope, self._instances,
-            self._min_size, self._split_strength, self._probabilities, self._uncertainty,
+            self._min_size, self._split_strength, self._object_size, self._tta,
+            self._probabilities, self._uncertainty,
             Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
             self._status, *self._large.all,
         ])
@@ -150,7 +162,8 @@ class SegmentWidget(ViewerWidget):
         self._load.changed.connect(lambda *_: self._ask_load())
         self._settings = PersistentValues("segment", {
             "scope": self._scope, "instances": self._instances, "min_size": self._min_size,
-            "split_strength": self._split_strength,
+            "split_strength": self._split_strength, "object_size": self._object_size,
+            "tta": self._tta,
             "probabilities": self._probabilities, "uncertainty": self._uncertainty,
             "device": self._device, "run_on": self._run_on, "workers": self._workers,
             "address": self._address,
@@ -188,6 +201,7 @@ class SegmentWidget(ViewerWidget):
             notify_error(err, "Segmentation")
             return None
         request = self._request(image_layer, lead)
+        self._scale_note = ""
         model = model.copy()  # training may replace the current model meanwhile
         if request.cluster.on_cluster and request.index is None:
             return self._segment_on_cluster(image_layer, model, request)
@@ -208,7 +222,12 @@ class SegmentWidget(ViewerWidget):
             image = image_array(image_layer)
             self._lazy_layers = []
 
+        match_size = sink is None and request.match_object_size
+
         def work(stop: StopFlag):
+            if match_size:
+                return (yield from predict_at_model_scale(model, image, config=config, rgb=rgb,
+                                                          indices=indices, stop=stop))
             return (yield from predict(model, image, config=config, rgb=rgb, indices=indices,
                                        stop=stop, output=sink))
 
@@ -260,11 +279,12 @@ class SegmentWidget(ViewerWidget):
         config = PredictionConfig(probabilities=probs or unc, instances=self._instances.value,
                                   device=self._device.value,
                                   min_object_size=int(self._min_size.value),
-                                  split_strength=float(self._split_strength.value))
+                                  split_strength=float(self._split_strength.value),
+                                  tta=bool(self._tta.value))
         cluster = ClusterChoice(self._run_on.value, int(self._workers.value),
                                 str(self._address.value))
-        return SegmentRequest(index, lead, config, probs, unc, cluster,
-                              self._zarr_folder.value.strip())
+        return SegmentRequest(index, lead, config, probs, unc, bool(self._object_size.value),
+                              cluster, self._zarr_folder.value.strip())
 
     def _on_state(self, state: JobState) -> None:
         self._segment.enabled = not state.active
@@ -309,8 +329,14 @@ class SegmentWidget(ViewerWidget):
         self._status.value = f"Writing to {Path(folder) / (stem + '.zarr')}"
         return ZarrRun(config, sink, Path(folder), stem, fingerprint)
 
-    def _on_event(self, event: PredictionProgress) -> None:
-        if self._closed or not isinstance(event, PredictionProgress):
+    def _on_event(self, event: PredictionProgress | ObjectScale) -> None:
+        if self._closed:
+            return
+        if isinstance(event, ObjectScale):
+            self._scale_note = "" if event.factor == 1.0 else " " + event.reason
+            self._status.value = event.reason
+            return
+        if not isinstance(event, PredictionProgress):
             return
         if self._job is None or self._job.done:
             return  # a late event of a finished run
@@ -351,6 +377,7 @@ class SegmentWidget(ViewerWidget):
         done = int(np.count_nonzero(result.completed))
         again = " Segment again to resume." if self._lazy_layers else ""
         message = (f"Stopped: {done} slice(s) segmented and kept.{again}" if result.stopped
-                   else "Segmentation done. Correct mistakes with the brush, then Retrain.") + keep
+                   else "Segmentation done. Correct mistakes with the brush, then Retrain."
+                   + self._scale_note) + keep
         self._status.value = message
         notify_info(message)
