@@ -169,7 +169,7 @@ def _lazy_units(image_cf: Any, lab: Any, encoder: TargetEncoder, low: np.ndarray
     at least one patch large stays on disk (:class:`SparseUnit`), a smaller one is read
     and padded as in memory."""
     units: list[Unit | SparseUnit] = []
-    shape = tuple(lab.shape[lab.ndim - dims:])
+    shape = tuple(lab.shape[len(lab.shape) - dims:])
     for lead, (flat, values) in painted_pixels(lab, encoder, dims).items():
         if all(s >= p for s, p in zip(shape, patch)):
             units.append(SparseUnit(image_cf, lead, low, high, shape, flat, values))
