@@ -149,6 +149,7 @@ class SegmentWidget(ViewerWidget):
         self._lazy_layers: list[Any] = []
         self._temp_folders: dict[str, str] = {}  # image layer -> its temporary zarr folder
         self._blocks_before = 0  # blocks already done when a resumed run started
+        self._shown: Job | None = None  # the last run whose result was shown
         self._scale_note = ""  # what object-size matching did in the last run
         self.extend([
             self._image, self._model_info, self._load, self._device, self._scope, self._instances,
@@ -338,8 +339,8 @@ class SegmentWidget(ViewerWidget):
             return
         if not isinstance(event, PredictionProgress):
             return
-        if self._job is None or self._job.done:
-            return  # a late event of a finished run
+        if self._job is None or self._job.done or self._shown is self._job:
+            return  # a late event of a run whose result is already shown
         done, total = self._blocks_before + event.done, self._blocks_before + event.total
         self._job.set_progress(done, f"block {done} of {total}")
         self._status.value = f"block {done} of {total} done"
@@ -348,6 +349,7 @@ class SegmentWidget(ViewerWidget):
                 layer.refresh()
 
     def _show(self, image_layer: Any, result: PredictionResult, request: SegmentRequest) -> None:
+        self._shown = self._job
         if self._closed or image_layer not in self._viewer.layers:
             return
         index, lead = request.index, request.lead
