@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from napari_unet.core import (
     LabelSource, SourceKind, Trainer, TrainingConfig, UNetConfig, merge_label_sources,
@@ -70,13 +71,23 @@ def _data(image, labels, seed=0, spatial_dims=2, patch=PATCH):
                                spatial_dims, patch, 1, 0.2, np.random.default_rng(seed))
 
 
-def test_training_a_few_steps_on_a_lazy_stack_never_reads_it_whole(stack):
-    image, labels = _counting(*stack)
+def _train(image, labels):
     trainer = Trainer([image], [labels], model_config=UNetConfig(depth=2, base_channels=8),
                       config=TrainingConfig(max_time=None, max_steps=3, seed=0, device="cpu",
                                             batch_size=4, patch_size=PATCH,
                                             validate_every_steps=3))
-    result = run_to_completion(trainer.run())
+    return trainer, run_to_completion(trainer.run())
+
+
+def test_training_a_few_steps_on_a_lazy_stack_never_reads_it_whole(stack):
+    image, labels = _counting(*stack)
+    trainer, result = _train(image, labels)
+    _, eager = _train(*stack)  # the same training in memory: the same model and summary
+    for name, weights in eager.model.network.state_dict().items():
+        torch.testing.assert_close(result.model.network.state_dict()[name], weights,
+                                   rtol=0, atol=0)
+    assert result.model.summary == eager.model.summary | {
+        "rounds": result.model.summary["rounds"]}  # all but the timings
     assert result.steps == 3 and len(trainer.data.units) == len(PAINTED)
     assert not image.materialized and not labels.materialized
     chunk = int(np.prod(labels.chunks))
