@@ -23,6 +23,9 @@ MODULES += ["napari_unet.core.transforms", "napari_unet.core.robustness",
 # bioimage.io export and package loading, and the command that uses them
 MODULES += ["napari_unet.core.bioimageio_export", "napari_unet.core.bioimageio_package",
             "napari_unet.cli.export"]
+# lazy training and cluster runs (workers import these without napari or Qt)
+MODULES += ["napari_unet.core.lazy_units", "napari_unet.core.patches",
+            "napari_unet.core.distributed", "napari_unet.core.cluster"]
 
 _PROBE = """
 import importlib, json, sys

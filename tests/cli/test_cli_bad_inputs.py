@@ -187,7 +187,7 @@ def test_ctrl_c_while_reading_inputs_is_one_line_exit_130(f, monkeypatch, tmp_pa
     def interrupted(path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_cli, "read_image", interrupted)
+    monkeypatch.setattr(train_cli, "open_image", interrupted)
     code, lines, err = run_cli(_resolve(train(), f, tmp_path), capsys)
     assert code == 130 and len(lines) == 1 and "interrupted" in lines[0], err
     assert not (tmp_path / "new.pt").exists()

@@ -15,7 +15,7 @@ from tests.scale_helpers import isbi_stack, small_model, write_zarr
 
 
 def test_lazy_zarr_stack_is_segmented_into_a_zarr_backed_labels_layer(
-        make_napari_viewer, wait_for, tmp_path):
+        make_napari_viewer, wait_for, tmp_path, qtbot):
     stack = isbi_stack(2)
     lazy = da.from_zarr(write_zarr(tmp_path / "in.zarr", stack))
     viewer = make_napari_viewer()
@@ -30,4 +30,5 @@ def test_lazy_zarr_stack_is_segmented_into_a_zarr_backed_labels_layer(
     assert isinstance(seg.data, zarr.Array)  # on disk, not a NumPy copy
     expected = run_to_completion(predict(model, stack, config=PredictionConfig())).labels
     np.testing.assert_array_equal(seg.data[:], expected)
-    assert str(tmp_path / "out") in segment._status.value
+    # the result message (shown on the GUI thread as the run ends) names the folder
+    qtbot.waitUntil(lambda: str(tmp_path / "out") in segment._status.value, timeout=10_000)

@@ -75,6 +75,35 @@ def check_layout(shape: tuple[int, ...], path: str, args: argparse.Namespace,
     return rgb and not to_grey, channel_axis, to_grey
 
 
+def with_file_channels(args: argparse.Namespace, image: Any) -> argparse.Namespace:
+    """The options, with the channel axis of an :class:`~napari_unet.core.image_io.
+    OpenedImage`'s OME-Zarr metadata unless ``--channel-axis`` was given."""
+    if image.channel_axis is not None and getattr(args, "channel_axis", None) is None:
+        return argparse.Namespace(**{**vars(args), "channel_axis": image.channel_axis})
+    return args
+
+
+def open_input(path: str, args: argparse.Namespace, model_channels: int | None = None
+               ) -> tuple[Any, bool, int | None]:
+    """``(image, rgb, channel_axis)`` of the image at ``path`` for the core: a TIFF or a
+    zarr / OME-Zarr image (level 0) stays lazy (read region by region), a PNG is read;
+    the channel layout is checked as :func:`check_layout` says."""
+    from napari_unet.core.image_io import open_image
+
+    opened = open_image(path)
+    return image_layout(opened.data, path, with_file_channels(args, opened), model_channels)
+
+
+def open_inputs(paths: list[str], args: argparse.Namespace, model_channels: int | None = None
+                ) -> tuple[list[Any], bool, int | None]:
+    """``(images, rgb, channel_axis)`` of several images that share one channel layout."""
+    layouts = [open_input(p, args, model_channels) for p in paths]
+    if len({(rgb, axis) for _, rgb, axis in layouts}) > 1:
+        raise UserInputError("The images have different channel layouts; use --rgb or "
+                             "--channel-axis N to say where the channels are.")
+    return [image for image, _, _ in layouts], layouts[0][1], layouts[0][2]
+
+
 def image_layout(image: Any, path: str, args: argparse.Namespace,
                  model_channels: int | None = None) -> tuple[Any, bool, int | None]:
     """``(image, rgb, channel_axis)`` for the core; see :func:`check_layout`."""

@@ -131,6 +131,16 @@ def existing_file(text: str) -> str:
     return text
 
 
+def existing_image(text: str) -> str:
+    """An image file that exists, or a zarr folder (zarr v2/v3 array, OME-Zarr image)."""
+    from napari_unet.core.zarr_io import is_zarr_path
+
+    path = Path(text)
+    if path.is_dir() and is_zarr_path(path):
+        return text
+    return existing_file(text)
+
+
 def output_dir(text: str) -> str:
     """A folder to write into: an existing writable folder, or one that can be created."""
     path = Path(text)

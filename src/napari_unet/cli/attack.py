@@ -15,9 +15,9 @@ from pathlib import Path
 from napari_unet.core.attacks import ATTACKS, DEFAULT_STEPS, make_attack
 from napari_unet.core.errors import UserInputError
 
-from ._inputs import add_channels, add_device, image_layout
+from ._inputs import add_channels, add_device, open_input
 from ._outputs import plan_outputs
-from ._validate import existing_file, float_in_range, int_in_range, output_dir
+from ._validate import existing_file, existing_image, float_in_range, int_in_range, output_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "attack", help="make adversarial images and measure the damage",
         description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, type=existing_file, help="model file (.pt, or a .zip exported by napari-unet export)")
-    parser.add_argument("--images", required=True, nargs="+", type=existing_file,
-                        help="TIFF or PNG images")
+    parser.add_argument("--images", required=True, nargs="+", type=existing_image,
+                        help="TIFF, PNG or zarr / OME-Zarr images (level 0)")
     parser.add_argument("--attack", required=True, choices=sorted(ATTACKS),
                         help="fgsm, pgd, segpgd, dag, eot (L-inf) or cw (L2, eps caps it)")
     parser.add_argument("--eps", required=True, type=float_in_range(0.0, 1.0),
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_unet.core import load_model, run_to_completion
-    from napari_unet.core.image_io import read_image, write_tiff
+    from napari_unet.core.image_io import write_tiff
 
     plans = plan_outputs(args.images, args.out_dir, ["_adversarial", "_perturbation"],
                          protected=[args.model])
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     report = {"model": str(args.model), "attack": attack.describe(), "images": []}
     for name, plan in zip(args.images, plans):
         path = Path(name)
-        image, rgb, channel_axis = image_layout(read_image(path), name, args, model.in_channels)
+        image, rgb, channel_axis = open_input(name, args, model.in_channels)
         result = run_to_completion(attack.run(model, image, rgb=rgb, channel_axis=channel_axis,
                                               device=args.device))
         adv_path = write_tiff(plan["_adversarial"], result.adversarial)

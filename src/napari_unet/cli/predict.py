@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, replace
+from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from napari_unet.core import (
     PredictionConfig, PredictionProgress, TrainedModel, load_model, predict, run_to_completion,
 )
+from napari_unet.core.cluster import ClusterChoice, cluster_client, prediction_settings
 from napari_unet.core.device import (
     available_cpu_cores, describe_compute, precision_policy, select_device,
 )
@@ -30,12 +30,12 @@ from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction import block_plan
-from napari_unet.core.zarr_io import is_zarr_path, zarr_sink
+from napari_unet.core.zarr_io import zarr_sink
 
-from ._inputs import add_channels, add_device, check_layout, image_layout
+from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
 from ._outputs import plan_outputs
 from ._progress import ProgressBar
-from ._validate import existing_file, float_in_range, int_in_range, output_dir
+from ._validate import existing_file, existing_image, float_in_range, int_in_range, output_dir
 
 OUT_FORMATS = ("auto", "tiff", "zarr")
 
@@ -82,14 +82,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def existing_image(text: str) -> str:
-    """An image file that exists, or a zarr folder."""
-    path = Path(text)
-    if path.is_dir() and is_zarr_path(path):
-        return text
-    return existing_file(text)
-
-
 def run(args: argparse.Namespace) -> int:
     on_cluster = args.scheduler is not None or args.workers is not None
     if on_cluster and args.out_format == "tiff":
@@ -115,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserInputError(f"Writing {out_dir / (image.stem + '.zarr')} would replace the "
                                  f"input {path}; choose another --out-dir.")
     for path, image in zip(args.images, opened):
-        check_layout(tuple(image.data.shape), path, _with_file_channels(args, image),
+        check_layout(tuple(image.data.shape), path, with_file_channels(args, image),
                      model.in_channels)
     device = select_device(args.device)  # after the inputs: a bad input is one line only
     print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
@@ -127,18 +119,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_file_channels(args: argparse.Namespace, image: OpenedImage) -> argparse.Namespace:
-    """The options, with the channel axis of OME-Zarr metadata unless one was given."""
-    if image.channel_axis is not None and getattr(args, "channel_axis", None) is None:
-        return argparse.Namespace(**{**vars(args), "channel_axis": image.channel_axis})
-    return args
-
-
 def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argparse.Namespace,
                  config: PredictionConfig, out_dir: Path, zarr_out: bool, client: Any,
                  fingerprint: dict) -> Path:
     """Predict one image; returns the path of its class labels."""
-    args = _with_file_channels(args, image)
+    args = with_file_channels(args, image)
     data, rgb, channel_axis = image_layout(image.data, path, args, model.in_channels)
     image = replace(image, data=data)
     if client is not None:
@@ -198,27 +183,17 @@ def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -
 def _fingerprint(model_path: str, image_path: str, config: PredictionConfig) -> dict:
     """What must match for a zarr output to be resumed: model file, image, settings."""
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
-    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "threads")}
-    return {"model_sha256": digest, "image": str(Path(image_path).resolve()), **settings}
+    return {"model_sha256": digest, "image": str(Path(image_path).resolve()),
+            **prediction_settings(config)}
 
 
-@contextmanager
-def _client(args: argparse.Namespace) -> Iterator[Any]:
-    """A dask.distributed client for ``--scheduler`` / ``--workers``, or None."""
-    if args.scheduler is None and args.workers is None:
-        yield None
-        return
-    from distributed import Client, LocalCluster
-
+def _client(args: argparse.Namespace) -> Any:
+    """A context giving the dask.distributed client of ``--scheduler`` / ``--workers``
+    (None without them); see :func:`napari_unet.core.cluster.cluster_client`."""
     if args.scheduler is not None:
-        try:
-            client = Client(args.scheduler, timeout="20s")
-        except (OSError, TimeoutError) as err:
-            raise UserInputError(f"Could not reach the dask scheduler at {args.scheduler}: "
-                                 f"{err}") from None
-        with client:
-            yield client
-        return
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        yield client
+        choice = ClusterChoice("address", address=args.scheduler, timeout=20.0)
+    elif args.workers is not None:
+        choice = ClusterChoice("local", workers=args.workers)
+    else:
+        choice = ClusterChoice()
+    return cluster_client(choice)

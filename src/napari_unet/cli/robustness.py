@@ -17,9 +17,9 @@ from pathlib import Path
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.robustness import KINDS, UNITS
 
-from ._inputs import add_channels, add_device, check_pairs, image_layout
+from ._inputs import add_channels, add_device, check_pairs, open_inputs
 from ._progress import ProgressBar
-from ._validate import existing_file, int_in_range, output_file, positive_int, seed
+from ._validate import existing_file, existing_image, int_in_range, output_file, positive_int, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "contrast or an attack, at several levels (CSV + PNG)",
                        description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, type=existing_file, help="model file (.pt, or a .zip exported by napari-unet export)")
-    p.add_argument("--images", required=True, nargs="+", metavar="I", type=existing_file,
-                   help="TIFF or PNG images")
+    p.add_argument("--images", required=True, nargs="+", metavar="I", type=existing_image,
+                   help="TIFF, PNG or zarr / OME-Zarr images (level 0; read lazily)")
     p.add_argument("--perturbation", required=True, choices=KINDS,
                    help="; ".join(f"{k}: {u}" for k, u in UNITS.items()))
     p.add_argument("--levels", required=True, nargs="+", type=float, metavar="L",
@@ -71,11 +71,7 @@ def run(args: argparse.Namespace) -> int:
         check_pairs(args.images, args.truth, "images", "truths")
     out = _check_out(Path(args.out), [args.model, *args.images, *(args.truth or [])])
     model = load_model(args.model)
-    layouts = [image_layout(read_image(p), p, args, model.in_channels) for p in args.images]
-    if len({(rgb, axis) for _, rgb, axis in layouts}) > 1:
-        raise UserInputError("The images have different channel layouts; use --rgb or "
-                             "--channel-axis N to say where the channels are.")
-    images, rgb, channel_axis = [i for i, _, _ in layouts], layouts[0][1], layouts[0][2]
+    images, rgb, channel_axis = open_inputs(args.images, args, model.in_channels)
     truths = None if args.truth is None else [truth_classes(read_image(t)) for t in args.truth]
     bar = ProgressBar(f"{args.perturbation}", total=1.0)
     work = perturbation_curve(

@@ -12,13 +12,13 @@ from napari_unet.core import (
     UNetConfig, ValidationScores, load_model, run_to_completion,
 )
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.image_io import read_image
+from napari_unet.core.image_io import open_image
 from napari_unet.core.model_file import is_model_file, save_model_or_rescue
 from napari_unet.core.oom import TrainingOutOfMemory
 
-from ._inputs import add_channels, add_device, check_pairs, image_layout
+from ._inputs import add_channels, add_device, check_pairs, open_inputs
 from ._validate import (
-    existing_file, float_in_range, int_in_range, output_file, positive_float, positive_int, seed,
+    existing_file, existing_image, float_in_range, int_in_range, output_file, positive_float, positive_int, seed,
 )
 from ._progress import ProgressBar
 
@@ -27,9 +27,9 @@ EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model from images and (sparse or dense) labels")
-    p.add_argument("--images", nargs="+", required=True, metavar="IMG", type=existing_file,
-                   help="TIFF or PNG images")
-    p.add_argument("--labels", nargs="+", required=True, metavar="LAB", type=existing_file,
+    p.add_argument("--images", nargs="+", required=True, metavar="IMG", type=existing_image,
+                   help="TIFF, PNG or zarr / OME-Zarr images (zarr and TIFF read lazily)")
+    p.add_argument("--labels", nargs="+", required=True, metavar="LAB", type=existing_image,
                    help="one label image per image: 0 = unpainted, 1..K = classes (or --dense)")
     p.add_argument("--out", required=True, metavar="MODEL", type=output_file,
                    help="model file to write (.pt)")
@@ -104,22 +104,19 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
     if init is not None and args.preset is not None:
         raise UserInputError("--preset sets the size of a new model; --init keeps the size of "
                              "the model it fine-tunes. Give one of them.")
-    layouts = [image_layout(read_image(p), p, args, init.in_channels if init else None)
-               for p in args.images]
-    if len({(rgb, axis) for _, rgb, axis in layouts}) > 1:
-        raise UserInputError("The images have different channel layouts; use --rgb or "
-                             "--channel-axis N to say where the channels are.")
-    labels = [read_image(p) for p in args.labels]
+    images, rgb, channel_axis = open_inputs(args.images, args,
+                                            init.in_channels if init else None)
+    labels = [open_image(p).data for p in args.labels]  # zarr and TIFF labels stay lazy
     config = TrainingConfig(max_time=max_time, max_steps=args.steps, seed=args.seed,
                             device=args.device, checkpoint=args.out,
                             adversarial_eps=args.adversarial_eps,
                             adversarial_steps=args.adversarial_steps,
                             natural_perturbations=args.natural_perturbations)
-    return Trainer([image for image, _, _ in layouts], labels, dense=args.dense, init=init,
+    return Trainer(images, labels, dense=args.dense, init=init,
                    model_config=replace(UNetConfig(), spatial_dims=args.ndim or 2,
                                         **PRESETS[args.preset or "fast"]),
-                   config=config, stop=StopFlag(), rgb=layouts[0][1],
-                   channel_axis=layouts[0][2])
+                   config=config, stop=StopFlag(), rgb=rgb,
+                   channel_axis=channel_axis)
 
 
 def check_replaceable(out: str) -> None:

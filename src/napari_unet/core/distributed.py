@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 from .blockwise import Block, BlockPlan
+from .errors import UserInputError
 from .image_job import network_on, prepare_job
 from .oom import OutOfMemoryRetry
 from .prediction import (
@@ -39,6 +41,8 @@ from .trained_model import TrainedModel
 from .zarr_io import open_sink, zarr_sink
 
 TASKS_PER_WORKER = 2  # tasks queued per worker: keeps workers busy, the scheduler small
+POLL_S = 0.5  # how often a waiting run looks at Stop and at the workers
+NO_WORKERS_S = 60.0  # a cluster without workers this long ends the run with an error
 _WORKER_LOCK = threading.Lock()  # one block at a time per worker process (shared model)
 
 
@@ -51,8 +55,6 @@ def predict_on_cluster(
     """Predict ``image`` on the workers of ``client`` into ``out_dir/<stem>.zarr`` (and
     ``_instances``, ``_probabilities``); yields progress per block, returns the result
     (zarr arrays). ``image``: a :class:`SourceSpec` or a lazy array the workers can read."""
-    from distributed import as_completed
-
     cfg = config or PredictionConfig()
     stop = stop or StopFlag()
     local = open_spec(image) if isinstance(image, SourceSpec) else image
@@ -66,27 +68,52 @@ def predict_on_cluster(
     window = TASKS_PER_WORKER * max(1, len(client.scheduler_info().get("workers", {})))
     args = (model_future, image, str(out_dir), stem, job.low, job.high, channel_axis, rgb,
             plan, cfg)
-    pending, done, stopped = iter(todo), 0, False
-    running = as_completed([client.submit(predict_block_task, *args, block, pure=False)
-                            for block in itertools.islice(pending, window)])
-    for future in running:
-        block: Block = future.result()
-        done += 1
-        yield PredictionProgress(done, len(todo), block.lead)
-        if stop.requested:
-            stopped = True
-            break
-        nxt = next(pending, None)
-        if nxt is not None:
-            running.add(client.submit(predict_block_task, *args, nxt, pure=False))
-    if stopped:
-        for future in list(running.futures):
-            future.cancel()
+    pending, done = iter(todo), 0
+    running = {client.submit(predict_block_task, *args, block, pure=False)
+               for block in itertools.islice(pending, window)}
+    while running and not stop.requested:
+        finished, running = _wait_some(client, running, stop)
+        for future in finished:
+            block: Block = future.result()  # a task's error is raised here
+            done += 1
+            yield PredictionProgress(done, len(todo), block.lead)
+            nxt = next(pending, None)
+            if nxt is not None and not stop.requested:
+                running.add(client.submit(predict_block_task, *args, nxt, pure=False))
+    stopped = done < len(todo)
+    for future in running:  # stopped: blocks under way may still finish, or not
+        future.cancel()
     if cfg.instances and plan.blocks_per_unit > 1 and not stopped:
         for lead in job.todo:
             stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
     return PredictionResult(sink.labels, sink.probabilities, sink.instances,
                             sink.completed(plan), stopped)
+
+
+def _wait_some(client: Any, running: set, stop: StopFlag) -> tuple[set, set]:
+    """``(finished, still running)`` once a task of ``running`` ends or Stop is pressed,
+    looking every ``POLL_S``; a cluster without workers for ``NO_WORKERS_S`` is an error."""
+    from distributed import wait
+
+    idle_since = None
+    while True:
+        try:
+            done, not_done = wait(running, timeout=POLL_S, return_when="FIRST_COMPLETED")
+            return set(done), set(not_done)
+        except TimeoutError:
+            if stop.requested:
+                return set(), running
+        if client.status == "closed":
+            raise UserInputError("The connection to the dask scheduler was lost; start it "
+                                 "again (or check the network), then run again to resume.")
+        if client.scheduler_info().get("workers"):
+            idle_since = None
+            continue
+        idle_since = idle_since or time.monotonic()
+        if time.monotonic() - idle_since > NO_WORKERS_S:
+            raise UserInputError(f"The dask cluster has had no workers for {NO_WORKERS_S:g} s; "
+                                 "start workers (or check why they died), then run again "
+                                 "to resume.")
 
 
 def predict_block_task(model: TrainedModel, image: SourceSpec | Any, out_dir: str, stem: str,

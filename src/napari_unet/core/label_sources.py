@@ -9,8 +9,10 @@ Three kinds of source, laid down in this order (later ones win where they have a
   own uncorrected output never becomes "painted" training data.
 - ``STROKES``: the user's painting; every non-zero pixel counts and wins over the rest.
 
-Arrays may be numpy, dask or zarr: they are read one slice of the first axis at a time
-(only the merged result, which training needs in memory anyway, is held whole).
+Arrays may be numpy, dask or zarr. NumPy sources are merged in memory, one slice of the
+first axis at a time; when any source is lazy (a zarr-backed segmentation of a stack
+larger than memory) the merge is a lazy dask array, computed chunk by chunk when
+training reads it (:mod:`.lazy_units`), never held whole.
 Qt-free: used by the Train widget and by scripts.
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UserInputError
+from .sources import as_array, chunk_regions, full_resolution, is_lazy, read
 
 
 class SourceKind(IntEnum):
@@ -68,14 +71,22 @@ def _blocks(shape: tuple[int, ...]) -> Iterator[tuple]:
 def counted_pixels(source: LabelSource, index: tuple = (Ellipsis,)) -> tuple[np.ndarray, np.ndarray]:
     """``(values, mask)`` of ``source`` at ``index``: its labels and where they count."""
     values = np.asarray(source.data[index])
+    corrections = source.kind is SourceKind.CORRECTIONS
+    reference = np.asarray(source.reference[index]) if corrections else None
+    return values, _counts(values, source.kind, reference)
+
+
+def _counts(values: np.ndarray, kind: SourceKind, reference: np.ndarray | None) -> np.ndarray:
+    """Where ``values`` count: non-zero, and for corrections different from ``reference``."""
     mask = values != 0
-    if source.kind is SourceKind.CORRECTIONS:
-        mask &= values != np.asarray(source.reference[index])
-    return values, mask
+    if kind is SourceKind.CORRECTIONS:
+        mask &= values != reference
+    return mask
 
 
-def merge_label_sources(sources: Sequence[LabelSource]) -> np.ndarray:
-    """The training labels ``(*spatial)`` of ``sources``; 0 where nothing counts.
+def merge_label_sources(sources: Sequence[LabelSource]) -> Any:
+    """The training labels ``(*spatial)`` of ``sources``; 0 where nothing counts (a NumPy
+    array, or a lazy dask array when a source is lazy).
 
     Raises :class:`UserInputError` when the shapes differ or nothing counts at all (for
     example a segmentation nobody corrected, and no strokes).
@@ -90,8 +101,10 @@ def merge_label_sources(sources: Sequence[LabelSource]) -> np.ndarray:
                                  f"'{sources[0].name}', {tuple(src.data.shape)} for "
                                  f"'{src.name}'); pick layers made for the same image.")
     dtype = np.result_type(*[np.dtype(src.data.dtype) for src in sources])
-    merged = np.zeros(shape, dtype=dtype)
     ordered = sorted(sources, key=lambda src: src.kind)  # stable: strokes laid down last
+    if any(is_lazy(a) for src in sources for a in _arrays(src)):
+        return _lazy_merge(ordered, dtype)
+    merged = np.zeros(shape, dtype=dtype)
     for index in _blocks(shape):
         out = merged[index]
         for src in ordered:
@@ -99,6 +112,36 @@ def merge_label_sources(sources: Sequence[LabelSource]) -> np.ndarray:
             out[mask] = values[mask]
     if not merged.any():
         raise UserInputError(_nothing_message(sources))
+    return merged
+
+
+def _arrays(source: LabelSource) -> list[Any]:
+    """The arrays a source is read from: its data, and the reference of corrections."""
+    return [source.data] + ([source.reference] if source.kind is SourceKind.CORRECTIONS else [])
+
+
+def _lazy_merge(ordered: Sequence[LabelSource], dtype: np.dtype) -> Any:
+    """The merge of ``ordered`` (weakest first) as a lazy dask array on the chunks of the
+    first lazy source; checked chunk by chunk (stopping at the first) that something counts."""
+    import dask.array as da
+
+    arrays = [full_resolution(a) for src in ordered for a in _arrays(src)]
+    chunks = next(as_array(a).chunks for a in arrays if is_lazy(a))
+    arrays = [da.from_array(a, chunks=chunks) if isinstance(a, np.ndarray)
+              else as_array(a).rechunk(chunks) for a in arrays]
+    kinds = [src.kind for src in ordered]
+
+    def merge(*blocks: np.ndarray) -> np.ndarray:
+        out, parts = np.zeros(blocks[0].shape, dtype), iter(blocks)
+        for kind in kinds:
+            values = next(parts)
+            mask = _counts(values, kind, next(parts) if kind is SourceKind.CORRECTIONS else None)
+            out[mask] = values[mask]
+        return out
+
+    merged = da.map_blocks(merge, *arrays, dtype=dtype)
+    if not any(read(merged, region).any() for region in chunk_regions(merged)):
+        raise UserInputError(_nothing_message(ordered))
     return merged
 
 

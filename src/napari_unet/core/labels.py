@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .errors import UserInputError
+from .sources import chunk_regions, read, readable
 
 IGNORE = -1
 MAX_CLASSES = 255
@@ -59,6 +61,16 @@ def default_class_names(k: int) -> tuple[str, ...]:
     return ("background",) + tuple(f"class {i}" for i in range(2, k + 1))
 
 
+def distinct_values(labels: Any) -> np.ndarray:
+    """The sorted distinct values of ``labels``; a lazy (dask, zarr) array is read chunk by
+    chunk, never whole."""
+    if isinstance(labels, np.ndarray):
+        return np.unique(labels)
+    arr = readable(labels)  # read directly: a dask graph per chunk costs ~ms
+    found = [np.unique(read(arr, region)) for region in chunk_regions(arr)]
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, arr.dtype)
+
+
 def check_labels(labels: np.ndarray, spatial_shape: tuple[int, ...], name: str = "labels") -> None:
     """Labels must be integer (or bool), non-negative and shaped like the image."""
     if labels.dtype.kind not in "biu":
@@ -70,8 +82,17 @@ def check_labels(labels: np.ndarray, spatial_shape: tuple[int, ...], name: str =
             f"The {name} have shape {labels.shape} but the image has shape {spatial_shape} "
             "(without channels). Use a Labels layer made for this image."
         )
-    if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
+    if labels.dtype.kind == "i" and _smallest(labels) < 0:
         raise UserInputError(f"The {name} contain negative values; classes are 1, 2, ...")
+
+
+def _smallest(labels: Any) -> int:
+    """The smallest value of ``labels`` (0 when empty); lazy arrays read chunk by chunk."""
+    if not np.prod(labels.shape):
+        return 0
+    if isinstance(labels, np.ndarray):
+        return int(labels.min())
+    return int(distinct_values(labels)[0])
 
 
 def class_info_from_labels(
@@ -80,7 +101,7 @@ def class_info_from_labels(
     """Work out the classes from all label images, with clear errors for unusable labels."""
     values: set[int] = set()
     for lab in labels:
-        values.update(int(v) for v in np.unique(lab))
+        values.update(int(v) for v in distinct_values(lab))
     if dense:
         present = sorted(values)
         if len(present) < 2:
@@ -177,7 +198,7 @@ def finetuning_encoder(classes: ClassInfo, labels: Sequence[np.ndarray],
         return TargetEncoder(classes, class_values, dense=False)
     present: set[int] = set()
     for lab in labels:
-        present.update(int(v) for v in np.unique(lab))
+        present.update(int(v) for v in distinct_values(lab))
     if classes.dense and present <= set(classes.source_values):
         return TargetEncoder(classes, classes.source_values, dense=True)
     if present <= set(class_values):
@@ -209,6 +230,6 @@ def integer_labels(labels: np.ndarray, name: str) -> np.ndarray:
     elif kind not in "iu":
         raise UserInputError(f"{name} has dtype {labels.dtype}; labels must be whole numbers "
                              "0, 1, 2, ...")
-    if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
+    if labels.dtype.kind == "i" and _smallest(labels) < 0:
         raise UserInputError(f"{name} contains negative values; labels are 0, 1, 2, ...")
     return labels

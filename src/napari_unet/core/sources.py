@@ -13,7 +13,7 @@ image themselves with :func:`open_spec`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,17 @@ def as_array(image: Any) -> Any:
     return np.asarray(image)
 
 
+def readable(array: Any) -> Any:
+    """``array`` for :func:`read` and :func:`chunk_regions`: NumPy, dask and other sliceable
+    arrays (zarr...) as they are (level 0 of multiscale data), anything else as NumPy.
+    Unlike :func:`as_array` it adds no dask graph: reading a zarr chunk directly is ~ms
+    faster per chunk."""
+    array = full_resolution(array)
+    if hasattr(array, "shape") and hasattr(array, "dtype") and hasattr(array, "__getitem__"):
+        return array
+    return np.asarray(array)
+
+
 def read(array: Any, region: tuple = ()) -> np.ndarray:
     """Load ``array[region]`` as a NumPy array (only the chunks it touches are read)."""
     part = array[region] if region else array
@@ -66,6 +77,23 @@ def read(array: Any, region: tuple = ()) -> np.ndarray:
     if compute is not None:  # synchronous: also safe inside a dask worker
         return np.asarray(compute(scheduler="synchronous"))
     return np.asarray(part)
+
+
+def chunk_regions(array: Any) -> Iterator[tuple[slice, ...]]:
+    """Regions that cover ``array`` once, each small enough to read on its own: the
+    chunks of a lazy array (its own, as :func:`as_array` takes them), the slices of a
+    NumPy array's first axis (the whole array when it has two axes or fewer)."""
+    if not isinstance(array, np.ndarray):
+        from dask.array.core import slices_from_chunks
+
+        yield from slices_from_chunks(as_array(array).chunks)
+        return
+    rest = tuple(slice(0, n) for n in array.shape[1:])
+    if array.ndim <= 2:
+        yield tuple(slice(0, n) for n in array.shape)
+        return
+    for i in range(array.shape[0]):
+        yield (slice(i, i + 1),) + rest
 
 
 def sample_grid(shape: Sequence[int]) -> tuple[slice, ...]:

@@ -34,6 +34,8 @@ from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
 from .natural_augment import natural_augment
 from .oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
+from .lazy_units import SparseUnit
+from .sources import as_array, readable
 from .stopping import StopFlag
 from .trained_model import TrainedModel
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
@@ -224,7 +226,7 @@ class Trainer:
         if self.device.type == "cpu":
             configure_cpu_threads(cfg.threads)
 
-        labels = [np.asarray(lab) for lab in labels]
+        labels = [readable(lab) for lab in labels]  # NumPy stays NumPy, the rest stays lazy
         if len(images) != len(labels):
             raise UserInputError(f"Got {len(images)} images but {len(labels)} label images; "
                                  "give one label image per image.")
@@ -240,7 +242,7 @@ class Trainer:
             classes = class_info_from_labels(labels, dense=dense)
             encoder = TargetEncoder(classes)
             base = model_config or UNetConfig()
-            first = np.asarray(images[0]) if len(images) else np.zeros((1, 1))
+            first = as_array(images[0]) if len(images) else np.zeros((1, 1))  # its shape
             c = _channels(first, channel_axis, rgb)
             net_cfg = replace(base, in_channels=c, num_classes=classes.num_classes)
             self.normalization = normalization or Normalization()
@@ -431,10 +433,17 @@ class Trainer:
 
     def _object_diameter(self, model: TrainedModel) -> float | None:
         """Median diameter (pixels) of the predicted objects the strokes touch."""
-        units = self.data.units
-        strokes = [np.where(u.targets != IGNORE, u.targets, u.validation) for u in units]
-        return object_scale.painted_object_diameter(
-            model, [u.image for u in units], strokes)
+        images, strokes = [], []
+        for u in self.data.units:
+            if isinstance(u, SparseUnit):  # lazy: only a window around the objects is read
+                crop = u.object_crop(object_scale.WINDOW[self.net_config.spatial_dims])
+                if crop is not None:
+                    images.append(crop[0])
+                    strokes.append(crop[1])
+                continue
+            images.append(u.image)
+            strokes.append(np.where(u.targets != IGNORE, u.targets, u.validation))
+        return object_scale.painted_object_diameter(model, images, strokes)
 
     def _validation_events(self, scores: ValidationScores) -> Iterator[TrainingEvent]:
         yield scores

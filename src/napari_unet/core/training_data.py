@@ -5,6 +5,10 @@ painted 2D slices of any stack; with a 3D model, the painted volumes. Each such 
 is normalized once, padded to at least one patch, and split into training and
 validation pixels by blocks (so validation pixels are spatially apart from training
 pixels, as a held-back stroke would be).
+
+Lazy images or labels (dask, zarr, napari multiscale) are never read whole: the painted
+pixels are found chunk by chunk of the labels and a unit reads only the windows that are
+sampled from it (:mod:`.lazy_units`); the patches are the same as for NumPy arrays.
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .errors import UserInputError
 from .images import Normalization, channels_first, check_spatial
 from .labels import IGNORE, TargetEncoder, check_labels
+from .lazy_units import SparseUnit, painted_pixels
+from .patches import cut_window
+from .sources import is_lazy, read, readable
 
 VALIDATION_BLOCK = {2: 32, 3: 16}
 MIN_PIXELS_FOR_VALIDATION = 100
@@ -25,16 +33,65 @@ MIN_PIXELS_FOR_VALIDATION = 100
 
 @dataclass
 class Unit:
-    """One normalized training unit. image: (C, *S) float32; targets: (*S) int64."""
+    """One normalized training unit held in memory. image: (C, *S) float32; targets:
+    (*S) int64. Lazy images use :class:`.lazy_units.SparseUnit`, which answers the same
+    questions without holding the unit."""
 
     image: np.ndarray
     targets: np.ndarray  # training targets, validation pixels set to IGNORE
     validation: np.ndarray  # validation targets, training pixels set to IGNORE
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.targets.shape)
+
+    def image_window(self, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+        return cut_window(self.image, start, size, None)
+
+    def target_window(self, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+        return cut_window(self.targets, start, size, IGNORE)
+
+    def training_pixels(self, target: int) -> np.ndarray:
+        """Ascending flat positions of the training pixels of class ``target``."""
+        return np.flatnonzero(self.targets == target)
+
+    def painted_values(self) -> np.ndarray:
+        """Target classes of the training pixels, in ascending position order."""
+        return self.targets[self.targets != IGNORE]
+
+    def validation_count(self) -> int:
+        return int((self.validation != IGNORE).sum())
+
+    def in_blocks(self, pick: np.ndarray, block: int) -> np.ndarray:
+        """For each training pixel: does its ``block``-sized cell have ``pick`` set?"""
+        return pick[tuple(c // block for c in np.nonzero(self.targets != IGNORE))]
+
+    def hold_out(self, chosen: np.ndarray) -> None:
+        """Move the ``chosen`` training pixels (mask over :meth:`painted_values`) to validation."""
+        at = tuple(c[chosen] for c in np.nonzero(self.targets != IGNORE))
+        self.validation[at] = self.targets[at]
+        self.targets[at] = IGNORE
+
+    def validation_windows(self, patch: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Patches ``[(image (C, *P), targets (*P))]`` covering every validation pixel once."""
+        windows = []
+        remaining = self.validation.copy()
+        while True:
+            idx = np.flatnonzero(remaining != IGNORE)
+            if idx.size == 0:
+                break
+            centre = np.unravel_index(int(idx[0]), remaining.shape)
+            start = [int(np.clip(c - size // 4, 0, s - size))
+                     for c, size, s in zip(centre, patch, remaining.shape)]
+            window = tuple(slice(a, a + size) for a, size in zip(start, patch))
+            windows.append((self.image[(slice(None),) + window], remaining[window].copy()))
+            remaining[window] = IGNORE
+        return windows
+
 
 @dataclass
 class TrainingData:
-    units: list[Unit]
+    units: list[Unit | SparseUnit]
     patch_size: tuple[int, ...]
     num_classes: int
     class_pixels: np.ndarray  # (K,) painted training pixels per class
@@ -80,9 +137,13 @@ def build_training_data(
                 f"Image {n + 1} has {image_cf.shape[0]} channel(s) but the model expects "
                 f"{in_channels}. Pick an image with {in_channels} channel(s) or train a new model."
             )
-        lab = np.asarray(lab)
+        lab = readable(lab)
         check_labels(lab, image_cf.shape[1:], name=f"labels of image {n + 1}")
         low, high = normalization.statistics(image_cf)
+        if is_lazy(image_cf) or is_lazy(lab):  # read chunk by chunk, patch by patch
+            units.extend(_lazy_units(image_cf, lab, encoder, low, high, spatial_dims,
+                                     patch_size))
+            continue
         lead_shape = lab.shape[: lab.ndim - spatial_dims]
         for lead in np.ndindex(*lead_shape):
             targets = encoder.encode(np.asarray(lab[lead]))
@@ -96,12 +157,28 @@ def build_training_data(
     k = encoder.classes.num_classes
     _split_validation(units, spatial_dims, validation_fraction, k, rng)
     class_pixels = np.zeros(k, np.int64)
-    val = 0
     for u in units:
-        t = u.targets[u.targets != IGNORE]
-        class_pixels += np.bincount(t, minlength=k)[:k]
-        val += int((u.validation != IGNORE).sum())
-    return TrainingData(units, patch_size, k, class_pixels, val)
+        class_pixels += np.bincount(u.painted_values(), minlength=k)[:k]
+    return TrainingData(units, patch_size, k, class_pixels,
+                        sum(u.validation_count() for u in units))
+
+
+def _lazy_units(image_cf: Any, lab: Any, encoder: TargetEncoder, low: np.ndarray,
+                high: np.ndarray, dims: int, patch: tuple[int, ...]) -> list[Unit | SparseUnit]:
+    """Units of a lazy image or labels array: painted pixels found chunk by chunk; a unit
+    at least one patch large stays on disk (:class:`SparseUnit`), a smaller one is read
+    and padded as in memory."""
+    units: list[Unit | SparseUnit] = []
+    shape = tuple(lab.shape[len(lab.shape) - dims:])
+    for lead, (flat, values) in painted_pixels(lab, encoder, dims).items():
+        if all(s >= p for s, p in zip(shape, patch)):
+            units.append(SparseUnit(image_cf, lead, low, high, shape, flat, values))
+            continue
+        targets = np.full(shape, IGNORE, np.int64)
+        targets.flat[flat] = values
+        norm = Normalization.apply(read(image_cf, (slice(None), *lead)), low, high)
+        units.append(_make_unit(norm, targets, patch))
+    return units
 
 
 def _make_unit(norm: np.ndarray, targets: np.ndarray, patch: tuple[int, ...]) -> Unit:
@@ -114,38 +191,30 @@ def _make_unit(norm: np.ndarray, targets: np.ndarray, patch: tuple[int, ...]) ->
     return Unit(norm, targets, np.full_like(targets, IGNORE))
 
 
-def _split_validation(units: list[Unit], dims: int, fraction: float, k: int,
+def _split_validation(units: list[Unit | SparseUnit], dims: int, fraction: float, k: int,
                       rng: np.random.Generator) -> None:
     """Move the painted pixels of a random ``fraction`` of blocks to validation.
 
     Nothing is held back when there are too few painted pixels, or when a class would
     lose all its training pixels.
     """
-    total = sum(int((u.targets != IGNORE).sum()) for u in units)
-    if fraction <= 0 or total < MIN_PIXELS_FOR_VALIDATION:
+    values = [u.painted_values() for u in units]
+    if fraction <= 0 or sum(v.size for v in values) < MIN_PIXELS_FOR_VALIDATION:
         return
     block = VALIDATION_BLOCK[dims]
     chosen = []
     for u in units:
-        grid = tuple(-(-s // block) for s in u.targets.shape)
-        pick = rng.random(grid) < fraction
-        mask = pick
-        for axis in range(dims):
-            mask = np.repeat(mask, block, axis=axis)
-        mask = mask[tuple(slice(0, s) for s in u.targets.shape)] & (u.targets != IGNORE)
-        chosen.append(mask)
+        grid = tuple(-(-s // block) for s in u.shape)
+        chosen.append(u.in_blocks(rng.random(grid) < fraction, block))
     remaining = np.zeros(k, np.int64)
-    for u, mask in zip(units, chosen):
-        kept = u.targets[(u.targets != IGNORE) & ~mask]
-        remaining += np.bincount(kept, minlength=k)[:k]
     painted = np.zeros(k, np.int64)
-    for u in units:
-        painted += np.bincount(u.targets[u.targets != IGNORE], minlength=k)[:k]
+    for v, mask in zip(values, chosen):
+        remaining += np.bincount(v[~mask], minlength=k)[:k]
+        painted += np.bincount(v, minlength=k)[:k]
     if ((painted > 0) & (remaining == 0)).any() or not any(m.any() for m in chosen):
         return
     for u, mask in zip(units, chosen):
-        u.validation[mask] = u.targets[mask]
-        u.targets[mask] = IGNORE
+        u.hold_out(mask)
 
 
 class PatchSampler:
@@ -171,7 +240,7 @@ class PatchSampler:
         for c in range(data.num_classes):
             unit_ids, flat = [], []
             for i, u in enumerate(data.units):
-                idx = np.flatnonzero(u.targets == c)
+                idx = u.training_pixels(c)
                 unit_ids.append(np.full(idx.size, i, np.int32))
                 flat.append(idx)
             ids = np.concatenate(unit_ids) if unit_ids else np.zeros(0, np.int32)
@@ -193,29 +262,12 @@ class PatchSampler:
             ids, flat = self._by_class[self.rng.integers(len(self._by_class))]
             j = self.rng.integers(ids.size)
             unit = self.data.units[int(ids[j])]
-            centre = np.unravel_index(int(flat[j]), unit.targets.shape)
+            centre = np.unravel_index(int(flat[j]), unit.shape)
             start = [self._start(int(c), p, w, s) for c, p, w, s in
-                     zip(centre, self.data.patch_size, self.window, unit.targets.shape)]
-            xs.append(_cut(unit.image, start, self.window, None))
-            ys.append(_cut(unit.targets, start, self.window, IGNORE))
+                     zip(centre, self.data.patch_size, self.window, unit.shape)]
+            xs.append(unit.image_window(start, self.window))
+            ys.append(unit.target_window(start, self.window))
         return np.stack(xs), np.stack(ys)
-
-
-def _cut(array: np.ndarray, start: Sequence[int], size: Sequence[int],
-         fill: int | None) -> np.ndarray:
-    """The window ``start + size`` of the last axes of ``array``; outside parts mirrored
-    (``fill`` None) or set to ``fill``."""
-    spatial = array.shape[array.ndim - len(size):]
-    lead = (slice(None),) * (array.ndim - len(size))
-    inside = tuple(slice(max(a, 0), min(a + n, s)) for a, n, s in zip(start, size, spatial))
-    part = array[lead + inside]
-    pads = [(max(0, -a), max(0, a + n - s)) for a, n, s in zip(start, size, spatial)]
-    if not any(b or e for b, e in pads):
-        return part
-    pads = [(0, 0)] * len(lead) + pads
-    if fill is None:
-        return np.pad(part, pads, mode="reflect" if min(part.shape) > 1 else "edge")
-    return np.pad(part, pads, constant_values=fill)
 
 
 def validation_windows(data: TrainingData) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -223,18 +275,4 @@ def validation_windows(data: TrainingData) -> list[tuple[np.ndarray, np.ndarray]
 
     A pixel already scored by an earlier window is ignored in later ones.
     """
-    windows = []
-    p = data.patch_size
-    for u in data.units:
-        remaining = u.validation.copy()
-        while True:
-            idx = np.flatnonzero(remaining != IGNORE)
-            if idx.size == 0:
-                break
-            centre = np.unravel_index(int(idx[0]), remaining.shape)
-            start = [int(np.clip(c - size // 4, 0, s - size))
-                     for c, size, s in zip(centre, p, remaining.shape)]
-            window = tuple(slice(a, a + size) for a, size in zip(start, p))
-            windows.append((u.image[(slice(None),) + window], remaining[window].copy()))
-            remaining[window] = IGNORE
-    return windows
+    return [w for u in data.units for w in u.validation_windows(data.patch_size)]

@@ -112,13 +112,14 @@ class Job:
         self.stop.request_stop()
 
     def set_progress(self, value: float, description: str | None = None) -> None:
-        if self._progress is None:
+        bar = self._progress  # updating may process events that end the job meanwhile
+        if bar is None:
             return
-        value = int(max(0, min(self._progress.total, value)))
-        if value > self._progress.n:
-            self._progress.update(value - self._progress.n)
         if description:
-            self._progress.set_description(description)
+            bar.set_description(description)
+        value = int(max(0, min(bar.total, value)))
+        if value > bar.n:
+            bar.update(value - bar.n)
 
     def _returned(self, result: Any) -> None:
         try:

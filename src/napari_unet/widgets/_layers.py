@@ -35,6 +35,19 @@ def image_array(layer: Image) -> np.ndarray:
     return np.asarray(data)
 
 
+def layer_source(layer: Layer) -> Any:
+    """The full-resolution data of an image or labels layer, never loaded: a NumPy array
+    as it is, lazy (zarr, dask) data left lazy for the core to read region by region."""
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def labels_snapshot(layer: Labels) -> Any:
+    """Labels to train on while painting goes on: a private copy of NumPy data; lazy
+    (zarr-backed) data as it is, since a copy would load the whole stack."""
+    data = layer_source(layer)
+    return np.array(data, copy=True) if isinstance(data, np.ndarray) else data
+
+
 def spatial_shape(layer: Image) -> tuple[int, ...]:
     """Shape of the image without its RGB channel axis: the shape labels must have."""
     data = layer.data[0] if layer.multiscale else layer.data

@@ -7,12 +7,11 @@ the strokes use, so a corrected segmentation is training data), ``<image> instan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import re
 import tempfile
-import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from magicgui.widgets import (
@@ -23,6 +22,7 @@ from napari_unet.core import (
     PredictionConfig, PredictionProgress, PredictionResult, StopFlag, UserInputError,
     predict,
 )
+from napari_unet.core.cluster import ClusterChoice, predict_where, run_fingerprint
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.outputs import PredictionSink
 from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
@@ -34,8 +34,21 @@ from ._base import ViewerWidget
 from ._device import device_picker, with_compute
 from ._jobs import Job, notify_error, notify_info
 from ._layers import current_index, find_output, image_array, spatial_shape, write_output
+from ._sections import Section
 from ._session import JobState
 from .settings import PersistentValues
+
+
+RUN_ON = {"process": "this process", "local": "local workers", "address": "dask cluster"}
+
+
+def _new_temp_folder() -> str:
+    return tempfile.mkdtemp(prefix="napari-unet-")
+
+
+def sink_blocks(model: Any, image_layer: Any, config: PredictionConfig) -> list:
+    """The blocks of a zarr-backed run of ``model`` on ``image_layer``."""
+    return list(block_plan(model, spatial_shape(image_layer), config).blocks())
 
 
 def entropy_uncertainty(probabilities: np.ndarray) -> np.ndarray:
@@ -53,7 +66,8 @@ def entropy_uncertainty(probabilities: np.ndarray) -> np.ndarray:
 class SegmentRequest:
     """A Segment run's settings, fixed when it starts. index: the slice (leading-axis
     index) when segmenting the slice in view, else None; lead: leading axes of the image
-    beyond the model's spatial axes; probabilities / uncertainty: layers to show."""
+    beyond the model's spatial axes; probabilities / uncertainty: layers to show;
+    cluster: where a whole-stack run goes; folder: the zarr folder ("" = temporary)."""
 
     index: tuple[int, ...] | None
     lead: int
@@ -61,6 +75,19 @@ class SegmentRequest:
     probabilities: bool
     uncertainty: bool
     match_object_size: bool = True
+    cluster: ClusterChoice = ClusterChoice()
+    folder: str = ""
+
+
+class ZarrRun(NamedTuple):
+    """A run into a zarr store: its settings, the open store, ``folder/<stem>.zarr``, and
+    the fingerprint that lets a later run with the same model and settings resume it."""
+
+    config: PredictionConfig
+    sink: PredictionSink
+    folder: Path
+    stem: str
+    fingerprint: dict
 
 
 class SegmentWidget(ViewerWidget):
@@ -102,17 +129,34 @@ class SegmentWidget(ViewerWidget):
         self._status = Label(value="")
         self._zarr_folder = LineEdit(
             label="Zarr folder", value="",
-            tooltip="For images opened lazily (zarr, dask, multiscale): the segmentation is "
-                    "written here as <image>.zarr, block by block. Empty: a temporary folder "
+            tooltip="For images opened lazily (zarr, dask, multiscale) and cluster runs: the "
+                    "segmentation is written here as <image>_segmentation.zarr, block by "
+                    "block; a stopped run started again resumes. Empty: a temporary folder "
                     "(the status line names it; copy it to keep the result).")
+        self._run_on = ComboBox(
+            label="Run on", choices=[(label, place) for place, label in RUN_ON.items()],
+            value="process",
+            tooltip="The whole stack can run on several processes: local workers (started "
+                    "and closed here) or a running dask cluster (e.g. dask-jobqueue on "
+                    "SLURM), which must see the zarr folder. The slice in view always runs "
+                    "here.")
+        self._workers = SpinBox(label="Local workers", value=2, min=1, max=256,
+                                tooltip="Worker processes for 'local workers'.")
+        self._address = LineEdit(label="Scheduler", value="",
+                                 tooltip="Address of the dask scheduler, e.g. tcp://host:8786")
+        self._large = Section("Large stacks and clusters", [
+            self._zarr_folder, self._run_on, self._workers, self._address], expanded=False)
         self._lazy_layers: list[Any] = []
+        self._temp_folders: dict[str, str] = {}  # image layer -> its temporary zarr folder
+        self._blocks_before = 0  # blocks already done when a resumed run started
+        self._shown: Job | None = None  # the last run whose result was shown
         self._scale_note = ""  # what object-size matching did in the last run
         self.extend([
             self._image, self._model_info, self._load, self._device, self._scope, self._instances,
             self._min_size, self._split_strength, self._object_size, self._tta,
-            self._probabilities, self._uncertainty, self._zarr_folder,
+            self._probabilities, self._uncertainty,
             Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
-            self._status,
+            self._status, *self._large.all,
         ])
         self._segment.changed.connect(lambda *_: self.segment())
         self._stop.changed.connect(lambda *_: self.stop())
@@ -122,7 +166,8 @@ class SegmentWidget(ViewerWidget):
             "split_strength": self._split_strength, "object_size": self._object_size,
             "tta": self._tta,
             "probabilities": self._probabilities, "uncertainty": self._uncertainty,
-            "device": self._device,
+            "device": self._device, "run_on": self._run_on, "workers": self._workers,
+            "address": self._address,
         })
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         self._finish_setup()
@@ -159,6 +204,8 @@ class SegmentWidget(ViewerWidget):
         request = self._request(image_layer, lead)
         self._scale_note = ""
         model = model.copy()  # training may replace the current model meanwhile
+        if request.cluster.on_cluster and request.index is None:
+            return self._segment_on_cluster(image_layer, model, request)
         rgb = bool(image_layer.rgb)
         indices = None if request.index is None else [request.index]
         config = request.config
@@ -167,7 +214,8 @@ class SegmentWidget(ViewerWidget):
         if is_lazy(source):  # never loaded whole: results go to a zarr store, shown as it fills
             image = source
             try:
-                config, sink = self._lazy_sink(image_layer, model, config, rgb)
+                zarr_run = self._lazy_sink(image_layer, model, request)
+                config, sink = zarr_run.config, zarr_run.sink
             except ValueError as err:
                 notify_error(err, "Segmentation")
                 return None
@@ -185,11 +233,43 @@ class SegmentWidget(ViewerWidget):
                                        stop=stop, output=sink))
 
         total = 1 if indices else int(np.prod(spatial_shape(image_layer)[:lead], dtype=int))
+        self._blocks_before = 0
+        if sink is not None and indices is None:  # a resumed run: the blocks already done
+            blocks = sink_blocks(model, image_layer, config)
+            self._blocks_before, total = sum(map(sink.is_done, blocks)), len(blocks)
         job = self._start_job(work, what="Segmentation", layers=[image_layer],
                               total=max(total, 1), on_event=self._on_event,
                               on_done=lambda result: self._show(image_layer, result, request))
         if job is not None:
             self._status.value = "Segmenting…"
+        return job
+
+    def _segment_on_cluster(self, image_layer: Any, model: Any, request: SegmentRequest
+                            ) -> Job | None:
+        """The whole stack on local workers or a dask cluster, into a zarr store (the
+        connection is made in the worker thread, within a time limit)."""
+        try:
+            request.cluster.check()
+            run = self._lazy_sink(image_layer, model, request)
+        except ValueError as err:
+            notify_error(err, "Segmentation")
+            return None
+        blocks = sink_blocks(model, image_layer, run.config)
+        self._blocks_before = sum(map(run.sink.is_done, blocks))
+        source, rgb, choice = full_resolution(image_layer.data), bool(image_layer.rgb), request.cluster
+
+        def work(stop: StopFlag):
+            return (yield from predict_where(choice, model, source, run.folder, run.stem,
+                                             config=run.config, fingerprint=run.fingerprint,
+                                             rgb=rgb, stop=stop))
+
+        job = self._start_job(work, what="Segmentation", layers=[image_layer],
+                              total=max(len(blocks), 1), on_event=self._on_event,
+                              on_done=lambda result: self._show(image_layer, result, request))
+        if job is not None:
+            self._status.value = (f"Starting {choice.workers} local worker(s)…"
+                                  if choice.place == "local" else
+                                  f"Connecting to {choice.address.strip()}…")
         return job
 
     def _request(self, image_layer: Any, lead: int) -> SegmentRequest:
@@ -202,7 +282,10 @@ class SegmentWidget(ViewerWidget):
                                   min_object_size=int(self._min_size.value),
                                   split_strength=float(self._split_strength.value),
                                   tta=bool(self._tta.value))
-        return SegmentRequest(index, lead, config, probs, unc, bool(self._object_size.value))
+        cluster = ClusterChoice(self._run_on.value, int(self._workers.value),
+                                str(self._address.value))
+        return SegmentRequest(index, lead, config, probs, unc, bool(self._object_size.value),
+                              cluster, self._zarr_folder.value.strip())
 
     def _on_state(self, state: JobState) -> None:
         self._segment.enabled = not state.active
@@ -210,22 +293,30 @@ class SegmentWidget(ViewerWidget):
         if state is JobState.FAILED:
             self._status.value = f"Failed: {self.session.error}"
 
-    def _lazy_sink(self, image_layer: Any, model: Any, config: PredictionConfig, rgb: bool
-                   ) -> tuple[PredictionConfig, PredictionSink]:
-        """A zarr store for a lazy image's results and zarr-backed output layers on it.
+    def _lazy_sink(self, image_layer: Any, model: Any, request: SegmentRequest) -> ZarrRun:
+        """A zarr store ``folder/<stem>.zarr`` for the results (created, or resumed when the
+        same model and settings wrote it) and zarr-backed output layers on it.
 
-        Probabilities and uncertainty are not made for lazy images (a float layer of the
+        Probabilities and uncertainty are not made into a store (a float layer of the
         whole stack); labels and instances are, and stay brush-correctable (napari paints
         into the zarr array)."""
-        from dataclasses import replace
-
-        config = replace(config, probabilities=False)
-        folder = self._zarr_folder.value.strip() or tempfile.mkdtemp(prefix="napari-unet-")
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", image_layer.name) or "image"
-        shape = spatial_shape(image_layer)
-        sink = zarr_sink(Path(folder), f"{stem}_segmentation", block_plan(model, shape, config),
-                         model.num_classes, config, fingerprint={"layer": image_layer.name,
-                                                  "run": uuid.uuid4().hex})
+        config = replace(request.config, probabilities=False)
+        stem = (re.sub(r"[^A-Za-z0-9._-]+", "_", image_layer.name) or "image") + "_segmentation"
+        plan = block_plan(model, spatial_shape(image_layer), config)
+        fingerprint = run_fingerprint(model, image_layer.name, config)
+        key = str(image_layer.unique_id)
+        folder = request.folder or self._temp_folders.get(key) or _new_temp_folder()
+        try:
+            sink = zarr_sink(Path(folder), stem, plan, model.num_classes, config,
+                             fingerprint=fingerprint)
+        except UserInputError:
+            if request.folder:  # the user's folder holds another run: never overwritten
+                raise
+            folder = _new_temp_folder()  # another model or settings: a fresh temporary one
+            sink = zarr_sink(Path(folder), stem, plan, model.num_classes, config,
+                             fingerprint=fingerprint)
+        if not request.folder:
+            self._temp_folders[key] = folder
         self._lazy_layers = []
         for role, data in (("segmentation", sink.labels), ("instances", sink.instances)):
             if data is None:
@@ -236,8 +327,8 @@ class SegmentWidget(ViewerWidget):
             else:
                 layer = write_output(self._viewer, image_layer, role, data)
             self._lazy_layers.append(layer)
-        self._status.value = f"Writing to {Path(folder) / (stem + '_segmentation.zarr')}"
-        return config, sink
+        self._status.value = f"Writing to {Path(folder) / (stem + '.zarr')}"
+        return ZarrRun(config, sink, Path(folder), stem, fingerprint)
 
     def _on_event(self, event: PredictionProgress | ObjectScale) -> None:
         if self._closed:
@@ -248,14 +339,17 @@ class SegmentWidget(ViewerWidget):
             return
         if not isinstance(event, PredictionProgress):
             return
-        if self._job is not None:
-            self._job.set_progress(event.done)
-        self._status.value = f"block {event.done} of {event.total} done"
+        if self._job is None or self._job.done or self._shown is self._job:
+            return  # a late event of a run whose result is already shown
+        done, total = self._blocks_before + event.done, self._blocks_before + event.total
+        self._job.set_progress(done, f"block {done} of {total}")
+        self._status.value = f"block {done} of {total} done"
         for layer in self._lazy_layers:  # zarr-backed layers: shown as they fill
             if layer in self._viewer.layers:
                 layer.refresh()
 
     def _show(self, image_layer: Any, result: PredictionResult, request: SegmentRequest) -> None:
+        self._shown = self._job
         if self._closed or image_layer not in self._viewer.layers:
             return
         index, lead = request.index, request.lead
@@ -283,7 +377,8 @@ class SegmentWidget(ViewerWidget):
                          kind="image", where=where, colormap="magma",
                          contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7)
         done = int(np.count_nonzero(result.completed))
-        message = (f"Stopped: {done} slice(s) segmented and kept." if result.stopped
+        again = " Segment again to resume." if self._lazy_layers else ""
+        message = (f"Stopped: {done} slice(s) segmented and kept.{again}" if result.stopped
                    else "Segmentation done. Correct mistakes with the brush, then Retrain."
                    + self._scale_note) + keep
         self._status.value = message

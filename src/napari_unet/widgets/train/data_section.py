@@ -9,8 +9,11 @@ from magicgui.widgets import ComboBox, Label
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
 
+from napari_unet.core.sources import is_lazy
+
 from .._layers import (
-    BACKGROUND_CLASS, class_counts, colour_hex, labels_array, labels_layers, spatial_shape,
+    BACKGROUND_CLASS, class_counts, colour_hex, labels_array, labels_layers, layer_source,
+    spatial_shape,
 )
 
 CLASS_NAMES = {1: "background", 2: "object"}
@@ -27,6 +30,8 @@ def classes_text(layer: Labels | None) -> str:
     the segmentation and preview layers also use), value, name and pixel count."""
     if layer is None:
         return "no labels layer: add one (Labels button) and paint"
+    if is_lazy(layer_source(layer)):  # counting would read the whole stack
+        return "painted pixels are counted when training starts (labels stored on disk)"
     counts = class_counts(labels_array(layer))
     if not counts:
         return "nothing painted yet"

@@ -13,7 +13,7 @@ from qtpy.QtCore import QTimer
 from napari_unet.core import PredictionConfig, StopFlag, predict
 
 from .._jobs import Job
-from .._layers import current_index, image_array, spatial_shape, write_output
+from .._layers import current_index, layer_source, spatial_shape, write_output
 
 PREVIEW_INTERVAL_MS = 3000
 SNAPSHOT_SECONDS = 2.0  # the trainer sends its current weights this often while previewing
@@ -76,7 +76,7 @@ class LivePreview:
             return
         self._key = key
         model = model.copy()  # predict() may move it to a device; the store may share it
-        image, rgb = image_array(layer), bool(layer.rgb)
+        image, rgb = layer_source(layer), bool(layer.rgb)  # lazy: only the slice is read
         config = PredictionConfig(device=self._device)
 
         def work(stop: StopFlag):

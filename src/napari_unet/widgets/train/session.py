@@ -8,7 +8,6 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from psygnal import Signal
 
 from napari_unet.core import (
@@ -23,14 +22,15 @@ from .._session import JobSession
 class TrainRequest:
     """Everything a training run reads, fixed before it starts.
 
-    image: ``(*spatial)`` or ``(*spatial, C)`` when ``rgb``; labels: a private copy
-    shaped ``spatial`` (0 = unpainted for sparse strokes); init: the model to continue,
-    or None for a new model of ``model_config``.
+    image: ``(*spatial)`` or ``(*spatial, C)`` when ``rgb`` (NumPy, or lazy zarr / dask
+    data, read by the core window by window); labels: a private copy shaped ``spatial``
+    (0 = unpainted for sparse strokes), or lazy labels read chunk by chunk; init: the
+    model to continue, or None for a new model of ``model_config``.
     """
 
     what: str
-    image: np.ndarray
-    labels: np.ndarray
+    image: Any
+    labels: Any
     rgb: bool
     dense: bool
     config: TrainingConfig

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from napari.layers import Image, Labels
 
 from napari_unet.core import (
@@ -19,7 +18,7 @@ from napari_unet.core.training import warm_up
 from .._base import ViewerWidget
 from .._export import add_export_button
 from .._jobs import Job, notify_error, notify_info, notify_warning
-from .._layers import image_array, labels_array
+from .._layers import labels_snapshot, layer_source
 from .._sections import Section
 from .._session import JobState
 from ..settings import PersistentValues
@@ -172,8 +171,8 @@ class TrainWidget(ViewerWidget):
                     raise UserInputError("There is no current model to continue: choose "
                                          "'new model' or load a model file.")
             request = TrainRequest(
-                "Training", image_array(image_layer),
-                np.array(labels_array(labels_layer), copy=True),  # painting goes on meanwhile
+                "Training", layer_source(image_layer),  # lazy images stay lazy
+                labels_snapshot(labels_layer),  # painting goes on meanwhile
                 bool(image_layer.rgb), self._label_kind.value == "dense", config, init=init,
                 model_config=self.model_section.new_model_config())
         except ValueError as err:
@@ -196,14 +195,14 @@ class TrainWidget(ViewerWidget):
             layers = list(self._retrain_from.value)
             labels = self.retrain_labels()
             config = self.run_section.config(self._retrain_time.value, self.training_overrides)
-            request = TrainRequest("Retraining", image_array(image_layer), labels,
+            request = TrainRequest("Retraining", layer_source(image_layer), labels,
                                    bool(image_layer.rgb), False, config, init=model)
         except ValueError as err:
             notify_error(err, "Retraining")
             return None
         return self._launch(request, image_layer, layers)
 
-    def retrain_labels(self) -> np.ndarray:
+    def retrain_labels(self) -> Any:
         """The labels Retrain learns from: the ticked layers, merged (see :mod:`.learn_from`)."""
         return merge_training_labels(list(self._retrain_from.value),
                                      whole_layers=self.retrain_section.whole_layer.value)
