@@ -11,8 +11,8 @@ nuclei and 25 in the background, ~0.7% of the pixels) on ``nuclei2d``; then, in 
 run and from the same strokes:
 
 * ``U-Net <variant>``: :class:`Trainer` for ``--seconds`` on the CPU, then, as
-  ``napari-unet predict --instances`` does, ``predict_at_model_scale`` (object size
-  matched to the painted objects', see ``core.object_scale``) on each dev image;
+  ``napari-unet predict --instances`` does, ``predict`` on each dev image (``+ object size
+  matching``: ``predict_at_model_scale``, see ``core.object_scale``);
 * ``random forest``: 100 trees on scikit-image's ``multiscale_basic_features`` (sigma 1-16)
   of the percentile-normalized image, then the issue's distance-transform watershed, and
   (a stronger baseline) this package's default watershed;
@@ -64,18 +64,17 @@ BACKGROUND, NUCLEUS = 1, 2
 DEFAULT_AUG = AugmentConfig()
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "new (defaults)": ({}, {}),
-    "today": ({"augment": LEGACY_AUGMENT}, {"instance_method": "distance",
-                                           "object_size": False}),
+    "today": ({"augment": LEGACY_AUGMENT}, {"instance_method": "distance"}),
     "- zoom/rotation": ({"augment": replace(DEFAULT_AUG, zoom=(1.0, 1.0), rotate=False)}, {}),
     "- noise/blur/low-res": ({"augment": replace(DEFAULT_AUG, noise=0.0, blur=0.0,
                                                  low_resolution=0.0)}, {}),
     "+ gamma/contrast": ({"augment": CONTRAST_AUGMENT}, {}),
     "- probability watershed": ({}, {"instance_method": "distance"}),
-    "- object size matching": ({}, {"object_size": False}),
+    "+ object size matching": ({}, {"object_size": True}),
     "+ test-time augmentation": ({}, {"tta": True}),
 }
 
-DEFAULT_VARIANTS = ["new (defaults)", "today", "- object size matching"]
+DEFAULT_VARIANTS = ["new (defaults)", "today", "+ object size matching"]
 
 
 def read_dev() -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -122,9 +121,9 @@ def train_unet(image, strokes, seconds: float, steps: int | None, seed: int,
 
 def run_unet(result, dev, predict_kw: dict) -> dict:
     """Score a trained model (a ``TrainingResult``) on the dev images, as ``napari-unet
-    predict --instances`` does (object size matched unless ``object_size`` is False)."""
+    predict --instances`` does (``--object-size auto`` when ``object_size`` is True)."""
     kw = dict(predict_kw)
-    segment = predict_at_model_scale if kw.pop("object_size", True) else predict
+    segment = predict_at_model_scale if kw.pop("object_size", False) else predict
     pconfig = PredictionConfig(device="cpu", instances=True, **kw)
     start = time.perf_counter()
     scores = []

@@ -28,17 +28,17 @@ def _predict(root, out, *options):
 
 
 def test_auto_segments_small_objects_at_the_trained_size_and_says_so(files, tmp_path, capsys):
-    assert _predict(files, tmp_path / "auto") == 0
+    assert _predict(files, tmp_path / "auto", "--object-size", "auto") == 0
     err = capsys.readouterr().err
     assert "small: Objects about" in err and "resized back" in err
     for name in ("small.tif", "small_instances.tif"):
         assert tifffile.imread(tmp_path / "auto" / name).shape == (200, 200)
 
 
-def test_off_segments_at_the_image_scale_and_differs_from_auto(files, tmp_path, capsys):
-    assert _predict(files, tmp_path / "auto") == 0
+def test_off_is_the_default_and_differs_from_auto(files, tmp_path, capsys):
+    assert _predict(files, tmp_path / "auto", "--object-size", "auto") == 0
     capsys.readouterr()
-    assert _predict(files, tmp_path / "off", "--object-size", "off") == 0
+    assert _predict(files, tmp_path / "off") == 0
     assert "resized back" not in capsys.readouterr().err
     auto = tifffile.imread(tmp_path / "auto" / "small.tif")
     off = tifffile.imread(tmp_path / "off" / "small.tif")

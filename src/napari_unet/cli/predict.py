@@ -60,11 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "splits at the widest necks; a neck narrower than S times "
                                      f"the smaller object's width is cut; default "
                                      f"{DEFAULT_SPLIT_STRENGTH}")
-    p.add_argument("--object-size", choices=("auto", "off"), default="auto",
-                   help="auto (default): measure the objects in a first pass and, if they are "
-                        "over 1.25x smaller or larger than those the model was trained on, "
-                        "segment the image resized to that size (TIFF/PNG outputs); off: "
-                        "segment at the image's own scale")
+    p.add_argument("--object-size", choices=("off", "auto"), default="off",
+                   help="with --instances: auto measures the objects in a first pass and, if "
+                        "they are over 1.25x smaller or larger than those the model was "
+                        "trained on, segments the image resized to that size (TIFF/PNG "
+                        "outputs); off (default): at the image's own scale")
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average the probabilities over 4 flips "
                         "(4x the prediction time)")
@@ -144,7 +144,7 @@ def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argpa
             output = zarr_sink(out_dir, image.stem, block_plan(model, shape, config),
                                model.num_classes, config, fingerprint=fingerprint,
                                info=image.info, channel_axis=channel_axis)
-        if output is None and args.object_size == "auto":
+        if output is None and args.instances and args.object_size == "auto":
             work = predict_at_model_scale(model, image.data, config=config, rgb=rgb,
                                           channel_axis=channel_axis)
         else:
@@ -168,8 +168,10 @@ def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -
         if isinstance(event, OutOfMemoryRetry):
             print(event.message, file=sys.stderr)
             return
-        if isinstance(event, ObjectScale):
-            print(("\n" if bar.enabled else "") + f"{label}: {event.reason}", file=sys.stderr)
+        if isinstance(event, ObjectScale):  # said only when it changed something
+            if event.factor != 1.0:
+                print(("\n" if bar.enabled else "") + f"{label}: {event.reason}",
+                      file=sys.stderr)
             return
         bar.total = event.total
         bar.update(event.done, f"{event.done}/{event.total} blocks")

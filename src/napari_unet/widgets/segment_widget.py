@@ -74,7 +74,7 @@ class SegmentRequest:
     config: PredictionConfig
     probabilities: bool
     uncertainty: bool
-    match_object_size: bool = True
+    match_object_size: bool = False
     cluster: ClusterChoice = ClusterChoice()
     folder: str = ""
 
@@ -112,10 +112,10 @@ class SegmentWidget(ViewerWidget):
             tooltip="How readily touching objects are cut apart: 0 never, 1 at the widest "
                     "necks. A neck narrower than this times the smaller object's width is cut.")
         self._object_size = CheckBox(
-            text="Match the trained object size", value=True,
-            tooltip="Measure the objects first; if they are over 1.25x smaller or larger than "
-                    "those the model learned, segment the image resized to that size (images "
-                    "held in memory).")
+            text="Match the trained object size", value=False,
+            tooltip="With separated objects: measure them first; if they are over 1.25x "
+                    "smaller or larger than those the model learned, segment the image resized "
+                    "to that size (images held in memory).")
         self._tta = CheckBox(text="Test-time augmentation (4 flips, 4x slower)", value=False,
                              tooltip="Average the class probabilities over mirrored views: "
                                      "smoother, often slightly better decisions.")
@@ -223,7 +223,7 @@ class SegmentWidget(ViewerWidget):
             image = image_array(image_layer)
             self._lazy_layers = []
 
-        match_size = sink is None and request.match_object_size
+        match_size = sink is None and config.instances and request.match_object_size
 
         def work(stop: StopFlag):
             if match_size:
