@@ -416,6 +416,8 @@ class Trainer:
         if step and reason != "out_of_memory" and (not validations or validations[-1].step != step):
             validations.append(self._record(windows, step, elapsed, ema))
             yield from self._validation_events(validations[-1])
+        if reason in ("max_steps", "max_time") and validations:
+            self._keep_final_if_as_good(validations[-1], step, elapsed)
         summary = copy.deepcopy(self.best.summary)  # snapshots already yielded stay as they were
         summary["rounds"][-1]["seconds"] = round(elapsed, 2)
         if step:
@@ -430,6 +432,18 @@ class Trainer:
             losses=losses,
             validations=validations,
         )
+
+    def _keep_final_if_as_good(self, final: ValidationScores, step: int, elapsed: float) -> None:
+        """At the end of a finished run, keep the final weights rather than an earlier best
+        when their validation Dice is within the noise of the held-out pixels
+        (``max(0.02, 1 / sqrt(fewest pixels of a scored class))``) of the best's."""
+        if final.improved or final.mean_dice is None or not final.pixels:
+            return
+        counted = [n for n, d in zip(final.pixels, final.dice) if d is not None and n > 0]
+        noise = max(0.02, 1.0 / math.sqrt(min(counted))) if counted else 0.02
+        if final.mean_dice >= self._best_score - noise:
+            self.best = self._snapshot(final.mean_dice, step, elapsed)
+            self._save_checkpoint()
 
     def _object_diameter(self, model: TrainedModel) -> float | None:
         """Median diameter (pixels) of the predicted objects the strokes touch."""
