@@ -10,6 +10,7 @@ skip for missing data while ``../shared/data`` exists is turned into a failure.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,23 @@ def isbi_model():
                       config=TrainingConfig(max_time=None, max_steps=60, seed=0,
                                             validate_every_steps=60, batch_size=4))
     return run_to_completion(trainer.run()).model
+
+
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the process with pytest's own exit status once everything is reported.
+
+    Interpreter teardown with Qt, napari, torch's thread pools and dask's worker processes
+    still alive crashed once in a while (a segmentation fault after "N passed"), which
+    would turn a green run red; skipping that teardown keeps the status the tests earned."""
+    if _EXIT_STATUS and os.environ.get("NAPARI_UNET_FULL_TEARDOWN") != "1":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[-1])
