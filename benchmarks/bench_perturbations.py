@@ -19,7 +19,7 @@ starts from a model that has not seen the perturbations.
 3. Two copies of the model fine-tuned ``--finetune-steps`` (batch 4, 128x128, seed 1) on
    slices 0-2: without natural perturbations (``natural_perturbations=0``, the legacy
    augmentation: flips, 90-degree turns, mild brightness/contrast; the control) and with
-   them (``natural_perturbations=1``, ``CONTRAST_AUGMENT``: any rotation, zoom 0.5-2x,
+   them (``natural_perturbations=2``, ``CONTRAST_AUGMENT``: any rotation, zoom 0.5-2x,
    blur, low resolution, noise, brightness/contrast, gamma); their curves vs truth, the
    mean over the perturbed levels, the clean Dice, and a figure of both.
 """
@@ -186,7 +186,7 @@ def main() -> None:
     if "train" not in args.skip:
         pairs = [isbi(i) for i in range(3)]
         plain = finetune(model, pairs, args.finetune_steps, 0.0)
-        robust = finetune(model, pairs, args.finetune_steps, 1.0)
+        robust = finetune(model, pairs, args.finetune_steps, 2.0)
         print("\nfine-tune without natural perturbations (control)")
         before = curves(plain, slices, "control", out)
         print("fine-tune with natural perturbations")

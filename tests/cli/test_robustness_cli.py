@@ -73,13 +73,13 @@ def test_out_must_be_a_csv_and_truths_must_pair(files, capsys):
     assert code == 2 and "truth" in capsys.readouterr().err
 
 
-def test_train_natural_perturbations_strength_outside_0_1_exits_2(files, capsys):
+def test_train_natural_perturbations_strength_outside_0_2_exits_2(files, capsys):
     code = main(["train", "--images", str(files / "slice.tif"), "--labels",
                  str(files / "truth.tif"), "--dense", "--steps", "1", "--out",
-                 str(files / "m2.pt"), "--natural-perturbations", "1.5"])
+                 str(files / "m2.pt"), "--natural-perturbations", "2.5"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--natural-perturbations" in err[0] and "1.5" in err[0]
+    assert len(err) == 1 and "--natural-perturbations" in err[0] and "2.5" in err[0]
     assert not (files / "m2.pt").exists()
 
 

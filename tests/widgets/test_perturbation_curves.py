@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from napari_unet.core import Trainer
+from napari_unet.core.augment import AugmentConfig
 from napari_unet.core.natural_augment import natural_augment
 from napari_unet.widgets._layers import is_owned
 from napari_unet.widgets.adversarial_widget import AdversarialWidget
@@ -97,7 +98,9 @@ def test_train_widget_natural_perturbations_reach_the_training_config_and_persis
 
     monkeypatch.setattr(Trainer, "__init__", spy)
     train = TrainWidget(viewer)
-    assert train._natural_perturbations.value == 1.0  # default: the default augmentation
+    # the spin box's default trains as napari-unet train and TrainingConfig() do
+    assert natural_augment(train._natural_perturbations.value) == AugmentConfig()
+    assert train._natural_perturbations.max == 2.0
     train._natural_perturbations.value = 0.4
     train._device.value = "cpu"
     train._preset.value, train._max_time.value, train._max_steps.value = "tiny", 0, 1

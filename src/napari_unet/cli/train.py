@@ -52,11 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "budget (normalized intensity units, e.g. 0.0157 = 4/255); 0 = off")
     p.add_argument("--adversarial-steps", type=int_in_range(1, 100), default=3, metavar="N",
                    help="PGD steps per adversarial batch (default 3)")
-    p.add_argument("--natural-perturbations", type=float_in_range(0.0, 1.0), default=None,
+    p.add_argument("--natural-perturbations", type=float_in_range(0.0, 2.0), default=None,
                    metavar="S", help="strength of the natural perturbations in the training "
-                        "augmentation (random rotation, zoom 0.5-2x, blur, gamma, low "
-                        "resolution, noise): 1 = the default augmentation, 0 = none (flips and "
-                        "mild brightness/contrast only), between = milder ranges")
+                        "augmentation (random rotation, zoom 0.5-2x, blur, low resolution, "
+                        "noise): 1 = the default augmentation, 0 = none (flips and mild "
+                        "brightness/contrast only), 2 = the default plus brightness/contrast "
+                        "and gamma changes, between = interpolated ranges")
     add_channels(p)
     add_device(p)
     p.set_defaults(run=run)

@@ -69,7 +69,8 @@ class TrainingConfig:
     adversarial_eps: float = 0.0  # > 0: PGD adversarial fine-tuning (normalized units)
     adversarial_steps: int = 3
     precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
-    # 0..1: sets ``augment`` to natural_augment(s) (0 = none, 1 = AugmentConfig()); None = keep
+    # 0..2: sets ``augment`` to natural_augment(s) (0 = none, 1 = AugmentConfig(),
+    # 2 = CONTRAST_AUGMENT); None = keep
     natural_perturbations: float | None = None
     snapshot_every: float | None = None  # seconds: yield a ModelSnapshot this often (previews)
 

@@ -12,6 +12,7 @@ from napari_unet.core import (
     TrainingConfig, TrainingResult, TrainingStarted, TrainingStep, UserInputError,
     ValidationScores,
 )
+from napari_unet.core.natural_augment import DEFAULT_STRENGTH, MAX_STRENGTH
 from napari_unet.core.oom import TrainingOutOfMemory
 
 from .._device import device_picker
@@ -59,11 +60,14 @@ class RunSection:
                     "normalized intensity range: the model becomes harder to fool (check it "
                     "with the Adversarial attack widget). A step takes about 3x longer.")
         self.natural = FloatSpinBox(
-            label="Natural perturbations", min=0.0, max=1.0, step=0.1, value=1.0,
+            label="Natural perturbations", min=0.0, max=MAX_STRENGTH, step=0.1,
+            value=DEFAULT_STRENGTH,
             tooltip="Strength of the natural perturbations added to the training patches "
-                    "(noise, blur, rotation, zoom, contrast): 1 = the default augmentation, "
-                    "0 = the legacy one (flips and small intensity changes only). Check the "
-                    "effect with the Adversarial widget's robustness curves.")
+                    "(noise, blur, rotation, zoom): 1 = the default augmentation, 0 = the "
+                    "legacy one (flips and small intensity changes only), 2 = the default "
+                    "plus brightness/contrast and gamma changes (costs accuracy on images "
+                    "like the painted one). Check the effect with the Adversarial widget's "
+                    "robustness curves.")
         self.start = PushButton(text="Start training")
         self.stop = PushButton(text="Stop", enabled=False,
                                tooltip="End the run now and keep its best model.")
