@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablate", action="store_true",
                         help="also train every ablation (one mechanism off each)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), metavar="NAME",
-                        help=f"U-Net variants to run (default: {DEFAULT_VARIANTS}); {list(VARIANTS)}")
+                        help=f"U-Net variants to run (default: {DEFAULT_VARIANTS}); "
+                             f"{list(VARIANTS)}")
     parser.add_argument("--isbi", action="store_true", help="add the ISBI cross-slice figure")
     parser.add_argument("--per-image", action="store_true", help="print per-image F1")
     parser.add_argument("--json", metavar="PATH", help="write results as JSON ('-' = stdout)")

@@ -13,7 +13,8 @@ from tests.conftest import isbi_slice
 def _trainer() -> Trainer:
     image, classes = isbi_slice(0, crop=96)
     return Trainer([image], [classes], dense=True,
-                   model_config=UNetConfig(depth=2, base_channels=4), config=TrainingConfig(max_time=None, max_steps=2, seed=0, device="cpu",
+                   model_config=UNetConfig(depth=2, base_channels=4),
+                   config=TrainingConfig(max_time=None, max_steps=2, seed=0, device="cpu",
                                          batch_size=2, patch_size=(64, 64)))
 
 

@@ -26,8 +26,8 @@ from napari_unet.core.device import (
 )
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import OpenedImage, open_image, write_tiff
-from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
+from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
 from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction import block_plan
 from napari_unet.core.zarr_io import zarr_sink

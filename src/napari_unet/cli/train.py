@@ -18,7 +18,8 @@ from napari_unet.core.oom import TrainingOutOfMemory
 
 from ._inputs import add_channels, add_device, check_pairs, open_inputs
 from ._validate import (
-    existing_file, existing_image, float_in_range, int_in_range, output_file, positive_float, positive_int, seed,
+    existing_file, existing_image, float_in_range, int_in_range, output_file, positive_float,
+    positive_int, seed,
 )
 from ._progress import ProgressBar
 

@@ -104,13 +104,13 @@ class SparseUnit:
         cut its window from the whole unit, plus one pixel on sides that are not the
         unit's edge (so objects cut by the window are still told apart); None when no
         object pixel is painted. strokes: class indices, IGNORE where unpainted."""
-        from .object_scale import _window_around
+        from .object_scale import window_around
 
         objects = self.flat[self.values > 0]
         if not objects.size:
             return None
         points = np.stack(np.unravel_index(objects, self.shape), axis=1)
-        window = _window_around(points.min(0), points.max(0), self.shape, edge)
+        window = window_around(points.min(0), points.max(0), self.shape, edge)
         start = [max(w.start - 1, 0) for w in window]
         size = [min(w.stop + 1, s) - a for w, s, a in zip(window, self.shape, start)]
         strokes, _ = self._window(np.arange(self.flat.size), start, size)

@@ -103,7 +103,7 @@ def painted_object_diameter(model: TrainedModel, images: Sequence[np.ndarray],
         points = np.argwhere(painted > 0)
         if not len(points) or len(found) >= MAX_UNITS:
             continue
-        window = _window_around(points.min(0), points.max(0), painted.shape, edge)
+        window = window_around(points.min(0), points.max(0), painted.shape, edge)
         result = run_to_completion(predict(as_is, image[(slice(None),) + window],
                                            config=cfg, channel_axis=0))
         objects = instance_labels(result.labels)
@@ -112,7 +112,7 @@ def painted_object_diameter(model: TrainedModel, images: Sequence[np.ndarray],
     return median_diameter(found)
 
 
-def _window_around(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...], edge: int
+def window_around(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...], edge: int
                    ) -> tuple[slice, ...]:
     """The box ``low..high`` plus ``MARGIN``, at most ``edge`` pixels per axis (centred
     on the box), inside ``shape``."""

@@ -30,11 +30,11 @@ from .images import Normalization, channels_first
 from .labels import (
     IGNORE, ClassInfo, TargetEncoder, check_labels, class_info_from_labels, finetuning_encoder,
 )
+from .lazy_units import SparseUnit
 from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
 from .natural_augment import natural_augment
 from .oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
-from .lazy_units import SparseUnit
 from .sources import as_array, readable
 from .stopping import StopFlag
 from .trained_model import TrainedModel

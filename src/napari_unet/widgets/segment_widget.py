@@ -24,8 +24,8 @@ from napari_unet.core import (
 )
 from napari_unet.core.cluster import ClusterChoice, predict_where, run_fingerprint
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
-from napari_unet.core.outputs import PredictionSink
 from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
+from napari_unet.core.outputs import PredictionSink
 from napari_unet.core.prediction import block_plan
 from napari_unet.core.sources import full_resolution, is_lazy
 from napari_unet.core.zarr_io import zarr_sink
@@ -170,8 +170,19 @@ class SegmentWidget(ViewerWidget):
             "address": self._address,
         })
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
+        for choice in (self._instances, self._run_on):
+            choice.changed.connect(lambda *_: self._enable_what_applies())
+        self._enable_what_applies()
         self._finish_setup()
         self._on_model_changed(self._store.model)
+
+    def _enable_what_applies(self) -> None:
+        """Grey out the settings the other choices make moot: the object settings without
+        *Separate objects*, the worker count and the address unless they are where it runs."""
+        for control in (self._min_size, self._split_strength, self._object_size):
+            control.enabled = bool(self._instances.value)
+        self._workers.enabled = self._run_on.value == "local"
+        self._address.enabled = self._run_on.value == "address"
 
     def _on_model_changed(self, model: Any) -> None:
         if not self._closed:
@@ -256,7 +267,8 @@ class SegmentWidget(ViewerWidget):
             return None
         blocks = sink_blocks(model, image_layer, run.config)
         self._blocks_before = sum(map(run.sink.is_done, blocks))
-        source, rgb, choice = full_resolution(image_layer.data), bool(image_layer.rgb), request.cluster
+        source, rgb = full_resolution(image_layer.data), bool(image_layer.rgb)
+        choice = request.cluster
 
         def work(stop: StopFlag):
             return (yield from predict_where(choice, model, source, run.folder, run.stem,
@@ -342,11 +354,13 @@ class SegmentWidget(ViewerWidget):
         if self._job is None or self._job.done or self._shown is self._job:
             return  # a late event of a run whose result is already shown
         done, total = self._blocks_before + event.done, self._blocks_before + event.total
-        self._job.set_progress(done, f"block {done} of {total}")
         self._status.value = f"block {done} of {total} done"
         for layer in self._lazy_layers:  # zarr-backed layers: shown as they fill
             if layer in self._viewer.layers:
                 layer.refresh()
+        # last: the progress bar processes Qt events, which may deliver the run's end (and
+        # its final status line) before it returns
+        self._job.set_progress(done, f"block {done} of {total}")
 
     def _show(self, image_layer: Any, result: PredictionResult, request: SegmentRequest) -> None:
         self._shown = self._job
