@@ -1,8 +1,17 @@
 """Fixtures of the widget tests: real ISBI data (``../shared/data`` or the crops in
 ``tests/data``, see ``tests/conftest.py``), settings and sample caches in temporary folders,
-and small fast training settings."""
+small fast training settings, and widgets docked as users dock them.
+
+Widgets are opened through napari's plugin machinery (:func:`dock_widget`), as the Plugins
+menu opens them: napari finds napari-unet through its ``napari.manifest`` entry point
+(the package is installed, editable in development) when ``make_napari_viewer`` starts
+the plugins, and hands each widget a ``PublicOnlyProxy`` of the viewer, not the viewer.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +20,8 @@ from napari_unet.core.simulated_strokes import simulate_strokes
 from tests.conftest import isbi_slice
 
 # small patches and batches: a training step takes a fraction of a second on 2 cores
+PLUGIN = "napari-unet"
+PACKAGED_MANIFEST = Path(__file__).resolve().parents[2] / "src" / "napari_unet" / "napari.yaml"
 FAST_TRAINING = {"batch_size": 2, "patch_size": (64, 64), "validate_every_steps": 10}
 JOB_TIMEOUT_MS = 180_000
 
@@ -74,3 +85,44 @@ def tiny_isbi_model():
                       config=TrainingConfig(max_time=None, max_steps=10, seed=0, batch_size=2,
                                             patch_size=(64, 64)))
     return image, run_to_completion(trainer.run()).model
+
+
+def ensure_plugin_registered() -> None:
+    """Make sure napari's plugin manager knows this checkout's napari-unet manifest.
+
+    napari discovers the installed plugin by its entry point; npe2's ``npe2pm`` fixture
+    (a test plugin manager that refuses discovery) or an uninstalled checkout would not
+    see it, so the manifest file is registered then, as npe2 recommends for tests.
+    """
+    from npe2 import PluginManager, PluginManifest
+
+    pm = PluginManager.instance()
+    here = PluginManifest.from_file(PACKAGED_MANIFEST)
+    if PLUGIN not in pm:
+        pm.register(here)
+    registered = pm.get_manifest(PLUGIN)
+    names = [w.display_name for w in registered.contributions.widgets]
+    assert names == [w.display_name for w in here.contributions.widgets], (
+        f"napari sees another napari-unet manifest than {PACKAGED_MANIFEST}: {names}")
+
+
+def dock_plugin_widget(viewer: Any, name: str) -> Any:
+    """Open the widget ``name`` (its display name in napari.yaml) as the Plugins menu does:
+    ``viewer.window.add_plugin_dock_widget``. Returns the widget, which napari built with a
+    ``PublicOnlyProxy`` of the viewer; a widget already docked under that name is returned
+    as it is (napari docks each plugin widget once per window)."""
+    ensure_plugin_registered()
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    return widget
+
+
+def undock(viewer: Any, widget: Any) -> None:
+    """Close ``widget``'s dock as its close button does (the next open builds a new one)."""
+    viewer.window.remove_dock_widget(widget.native)
+
+
+@pytest.fixture
+def dock_widget():
+    """``dock_widget(viewer, "Train")``: the widget opened from the Plugins menu (see
+    :func:`dock_plugin_widget`)."""
+    return dock_plugin_widget

@@ -14,7 +14,7 @@ from napari_unet.core import UserInputError, load_model
 
 from ._fit import RefitOn, fit_scroll_area_width
 from ._jobs import Job, notify_error, notify_info, notify_warning
-from ._layers import image_layers
+from ._layers import image_layers, same_layer
 from ._session import JobSession, JobState
 from .model_store import ModelStore, store_for
 
@@ -122,8 +122,8 @@ class ViewerWidget(Container):
     def _on_layer_removed(self, event: Any) -> None:
         if self._closed:
             return
-        layer = getattr(event, "value", None)
-        if self.running and any(layer is used for used in self._job_layers):
+        layer = getattr(event, "value", None)  # the layer itself; ours are proxies of it
+        if self.running and any(same_layer(layer, used) for used in self._job_layers):
             self.session.request_stop()
             notify_warning(f"{self._job.what} stopped: the layer '{layer.name}' was removed.")
         self.reset_choices()

@@ -4,15 +4,20 @@ Layers the plugin creates carry ``layer.metadata["napari_unet"] = {"role", "sour
 (``source`` = the unique id of the image they belong to; a segmentation also keeps
 ``"prediction"``, the labels as written, to tell the user's corrections apart). That tag
 says where a layer came from, and napari's Duplicate Layer copies it. Which layers the
-plugin may write into is decided by identity instead: the layers it created in this
-session (:func:`is_owned`). A re-run updates the plugin's own layer in place; a user's
-layer, tagged copy or not, is never written, and a new output whose name is taken gets
-a new name.
+plugin may write into is decided by the layer's ``unique_id`` instead: the layers it
+created in this session (:func:`is_owned`). A re-run updates the plugin's own layer in
+place; a user's layer, tagged copy or not, is never written (a duplicate is a new layer
+with a new ``unique_id``), and a new output whose name is taken gets a new name.
+
+Never compare layers by Python identity (``is``, ``id()``, weak references): a widget
+opened from the Plugins menu gets a ``PublicOnlyProxy`` of the viewer, and every layer it
+reads through it is a new proxy object, while layers in napari's events are the layers
+themselves. :func:`same_layer` compares by ``unique_id``, which both share.
 """
 
 from __future__ import annotations
 
-import weakref
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -25,7 +30,7 @@ OWNER_KEY = "napari_unet"
 TRAINING_ROLES = {"segmentation", "quick labels"}
 # outputs whose written labels are kept, so only the user's corrections count
 REFERENCE_ROLES = {"segmentation"}
-_OWNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> layer made here
+_OWNED: set[Hashable] = set()  # unique_id of each layer made here (never a layer object)
 
 
 # ------------------------------------------------------------------ reading layers
@@ -156,8 +161,16 @@ def is_plugin_layer(layer: Layer) -> bool:
 
 
 def is_owned(layer: Layer) -> bool:
-    """The plugin created this very layer object in this session (copies are not owned)."""
-    return _OWNED.get(id(layer)) is layer
+    """The plugin created this very layer in this session (copies are not owned).
+
+    ``layer`` may be the layer or napari's ``PublicOnlyProxy`` of it: ownership is
+    recorded by ``unique_id``, which a proxy shows and Duplicate Layer does not copy."""
+    return layer.unique_id in _OWNED
+
+
+def same_layer(a: Layer | None, b: Layer | None) -> bool:
+    """``a`` and ``b`` are the same napari layer, each the layer or a proxy of it."""
+    return a is not None and b is not None and a.unique_id == b.unique_id
 
 
 def role_of(layer: Layer) -> str | None:
@@ -251,5 +264,5 @@ def write_output(
     layer = add(data, name=f"{image.name} {role}", scale=scale, translate=translate,
                 metadata={OWNER_KEY: _tag(image, role, prediction)},
                 **{**output_style(role), **kwargs})
-    _OWNED[id(layer)] = layer
+    _OWNED.add(layer.unique_id)
     return layer

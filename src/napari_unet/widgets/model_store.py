@@ -1,7 +1,8 @@
 """The trained model of each viewer, shared by the Train, Segment and Adversarial widgets.
 
-Holds no widgets and no Qt objects: a small evented holder keyed by viewer, so a model
-trained in one widget is seen by the others, and closing a viewer drops its model.
+Holds no widgets and no Qt objects: a small evented holder keyed by viewer (the viewer
+itself, not the proxy napari hands each widget), so a model trained in one widget is seen
+by the others, and closing a viewer drops its model.
 """
 
 from __future__ import annotations
@@ -38,10 +39,19 @@ class ModelStore:
 _STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _unproxied(viewer: object) -> object:
+    """The viewer itself: widgets opened from the Plugins menu get a ``PublicOnlyProxy``
+    of it (a wrapt proxy, a new one per widget), which must not be the key: it dies with
+    its widget while the viewer and the other widgets live on."""
+    return getattr(viewer, "__wrapped__", viewer)
+
+
 def store_for(viewer: object) -> ModelStore:
-    """The :class:`ModelStore` of ``viewer`` (created on first use)."""
-    store = _STORES.get(viewer)
+    """The :class:`ModelStore` of ``viewer`` or of the viewer behind a proxy (created on
+    first use, dropped with the viewer)."""
+    key = _unproxied(viewer)
+    store = _STORES.get(key)
     if store is None:
         store = ModelStore()
-        _STORES[viewer] = store
+        _STORES[key] = store
     return store

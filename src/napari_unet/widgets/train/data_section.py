@@ -13,7 +13,7 @@ from napari_unet.core.sources import is_lazy
 
 from .._layers import (
     BACKGROUND_CLASS, class_counts, colour_hex, labels_array, labels_layers, layer_source,
-    spatial_shape,
+    same_layer, spatial_shape,
 )
 
 CLASS_NAMES = {1: "background", 2: "object"}
@@ -79,10 +79,11 @@ class DataSection:
     def watch_labels(self, *_: Any) -> None:
         """Follow painting in the chosen strokes layer to keep the class counts current."""
         layer = self.labels.value
-        if self._watched is not None and self._watched is not layer:
+        changed = not same_layer(self._watched, layer)  # layers may be proxies: no `is`
+        if self._watched is not None and changed:
             for ev in (self._watched.events.paint, self._watched.events.data):
                 ev.disconnect(self._schedule)
-        if layer is not None and self._watched is not layer:
+        if layer is not None and changed:
             layer.events.paint.connect(self._schedule)
             layer.events.data.connect(self._schedule)
         self._watched = layer

@@ -8,6 +8,7 @@ from typing import Any
 
 from magicgui.widgets import CheckBox, Label, PushButton, Select, SpinBox
 
+from .._layers import same_layer
 from .learn_from import ticked_by_default
 
 
@@ -43,6 +44,7 @@ class RetrainSection:
             self.learn_from.value = self.defaults()
 
     def add_if_default(self, layer: Any) -> None:
-        """A new labels layer is ticked when it would be ticked by default."""
-        if any(layer is lay for lay in self.defaults()):
+        """A new labels layer (from napari's event: the layer, not a proxy) is ticked when
+        it would be ticked by default."""
+        if any(same_layer(layer, lay) for lay in self.defaults()):
             self.learn_from.value = [*self.learn_from.value, layer]

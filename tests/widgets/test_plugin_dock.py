@@ -1,0 +1,127 @@
+"""Widgets opened from the Plugins menu, as users open them: napari hands each one a
+``PublicOnlyProxy`` of the viewer, and the plugin still recognises the layers it made
+(a re-run updates them in place), never the copies a user made of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.layers._layer_actions import _duplicate_layer
+from napari.utils._proxies import PublicOnlyProxy
+
+from napari_unet.widgets._layers import OWNER_KEY, find_output, is_owned, write_output
+from napari_unet.widgets.model_store import store_for
+from napari_unet.widgets.train import preview as preview_module
+
+WIDGET_NAMES = ["Train", "Segment", "Quick labels", "Adversarial attack"]
+
+
+def _names_with(viewer, word: str) -> list[str]:
+    return [lay.name for lay in viewer.layers if word in lay.name]
+
+
+def _role_count(viewer, role: str) -> int:
+    return sum(1 for lay in viewer.layers
+               if isinstance(lay.metadata.get(OWNER_KEY), dict)
+               and lay.metadata[OWNER_KEY].get("role") == role)
+
+
+def _duplicate(viewer, layer) -> object:
+    """Layer > Duplicate Layer on ``layer``, as the layer list's context menu does it."""
+    viewer.layers.selection.active = layer
+    _duplicate_layer(viewer.layers)
+    return viewer.layers[f"{layer.name} copy"]
+
+
+@pytest.mark.parametrize("name", WIDGET_NAMES)
+def test_widget_opened_from_the_plugins_menu_gets_napari_viewer_proxy(
+        make_napari_viewer, dock_widget, name):
+    viewer = make_napari_viewer()
+    widget = dock_widget(viewer, name)
+    assert isinstance(widget._viewer, PublicOnlyProxy)
+    assert widget._viewer.__wrapped__ is viewer
+
+
+def test_an_output_written_through_the_proxy_is_owned_and_updated_in_place(make_napari_viewer):
+    viewer = make_napari_viewer()
+    proxy = PublicOnlyProxy(viewer)
+    em = proxy.add_image(np.zeros((8, 8), np.uint8), name="em")
+    first = write_output(proxy, em, "segmentation", np.ones((8, 8), np.uint8))
+    again = write_output(PublicOnlyProxy(viewer), viewer.layers["em"], "segmentation",
+                         np.full((8, 8), 2, np.uint8))
+    assert is_owned(first) and is_owned(viewer.layers["em segmentation"])
+    assert again.unique_id == first.unique_id and len(viewer.layers) == 2
+    assert np.all(viewer.layers["em segmentation"].data == 2)
+
+
+def test_a_duplicate_of_an_output_is_not_owned(make_napari_viewer):
+    viewer = make_napari_viewer()
+    proxy = PublicOnlyProxy(viewer)
+    em = proxy.add_image(np.zeros((8, 8), np.uint8), name="em")
+    seg = write_output(proxy, em, "segmentation", np.ones((8, 8), np.uint8))
+    copy = _duplicate(viewer, viewer.layers[seg.name])
+    assert copy.metadata[OWNER_KEY]["role"] == "segmentation"  # the tag is copied...
+    assert not is_owned(copy) and not is_owned(PublicOnlyProxy(copy))  # ...ownership is not
+
+
+def test_live_preview_run_through_docked_train_widget_leaves_one_preview_layer(
+        make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for, monkeypatch):
+    image, _truth, strokes = isbi_crop
+    viewer = make_napari_viewer()
+    em = viewer.add_image(image, name="em")
+    viewer.add_labels(strokes, name="strokes")
+    previews: list = []
+    real_write = preview_module.write_output
+
+    def counted_write(*args, **kwargs):
+        previews.append(args[2])
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(preview_module, "write_output", counted_write)
+    train = dock_widget(viewer, "Train")
+    train._preset.value = "tiny"
+    train._live_preview.value = True
+    train._max_time.value, train._max_steps.value = 20, 0
+    train.training_overrides = dict(fast_training)
+    wait_for(train.start_training())
+    assert len(previews) >= 2, "the run should have refreshed its preview several times"
+    assert _names_with(viewer, "preview") == ["em preview"]
+    assert find_output(viewer, em, "preview") is not None
+
+
+def test_two_segment_runs_through_docked_widget_leave_one_layer_per_output(
+        make_napari_viewer, dock_widget, tiny_isbi_model, wait_for):
+    image, model = tiny_isbi_model
+    viewer = make_napari_viewer()
+    em = viewer.add_image(image, name="em")
+    store_for(viewer).set(model)
+    segment = dock_widget(viewer, "Segment")
+    segment._scope.value = "stack"
+    segment._uncertainty.value = True
+    wait_for(segment.segment())
+    first = find_output(viewer, em, "segmentation")
+    wait_for(segment.segment())
+    assert _role_count(viewer, "segmentation") == 1 and _role_count(viewer, "uncertainty") == 1
+    assert sorted(lay.name for lay in viewer.layers) == [
+        "em", "em segmentation", "em uncertainty"]
+    assert find_output(viewer, em, "segmentation").unique_id == first.unique_id
+
+
+def test_segment_never_writes_into_a_users_duplicate_of_its_output(
+        make_napari_viewer, dock_widget, tiny_isbi_model, wait_for):
+    image, model = tiny_isbi_model
+    viewer = make_napari_viewer()
+    em = viewer.add_image(image, name="em")
+    store_for(viewer).set(model)
+    segment = dock_widget(viewer, "Segment")
+    segment._scope.value = "stack"
+    wait_for(segment.segment())
+    seg = viewer.layers["em segmentation"]
+    copy = _duplicate(viewer, seg)
+    copy.data[:] = 5  # the user's edits of the copy
+    seg.data[:] = 0  # the plugin's layer: overwritten by the next run
+    wait_for(segment.segment())
+    assert np.all(copy.data == 5)
+    assert set(np.unique(seg.data)) <= {1, 2} and 0 not in seg.data
+    assert [lay.name for lay in viewer.layers] == ["em", "em segmentation", "em segmentation copy"]
+
