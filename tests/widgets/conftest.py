@@ -106,13 +106,14 @@ def ensure_plugin_registered() -> None:
         f"napari sees another napari-unet manifest than {PACKAGED_MANIFEST}: {names}")
 
 
-def dock_plugin_widget(viewer: Any, name: str) -> Any:
+def dock_plugin_widget(viewer: Any, name: str, tabify: bool = False) -> Any:
     """Open the widget ``name`` (its display name in napari.yaml) as the Plugins menu does:
-    ``viewer.window.add_plugin_dock_widget``. Returns the widget, which napari built with a
-    ``PublicOnlyProxy`` of the viewer; a widget already docked under that name is returned
-    as it is (napari docks each plugin widget once per window)."""
+    ``viewer.window.add_plugin_dock_widget`` (``tabify``: in a tab of the docks already
+    there, as ``napari -w napari-unet`` does). Returns the widget, which napari built with
+    a ``PublicOnlyProxy`` of the viewer; a widget already docked under that name is
+    returned as it is (napari docks each plugin widget once per window)."""
     ensure_plugin_registered()
-    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=tabify)
     return widget
 
 

@@ -1,11 +1,13 @@
 """Widgets opened from the Plugins menu, as users open them: napari hands each one a
 ``PublicOnlyProxy`` of the viewer, and the plugin still recognises the layers it made
-(a re-run updates them in place), never the copies a user made of them."""
+(a re-run updates them in place), never the copies a user made of them; tabbed, the four
+docks show their full titles."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QApplication, QTabBar
 from napari.layers._layer_actions import _duplicate_layer
 from napari.utils._proxies import PublicOnlyProxy
 
@@ -13,7 +15,8 @@ from napari_unet.widgets._layers import OWNER_KEY, find_output, is_owned, write_
 from napari_unet.widgets.model_store import store_for
 from napari_unet.widgets.train import preview as preview_module
 
-WIDGET_NAMES = ["Train", "Segment", "Quick labels", "Adversarial attack"]
+WIDGET_NAMES = ["Train", "Segment", "Quick labels (classical)", "Adversarial attack"]
+TAB_TITLES = ["Train", "Segment", "Quick labels", "Attack"]
 
 
 def _names_with(viewer, word: str) -> list[str]:
@@ -125,3 +128,34 @@ def test_segment_never_writes_into_a_users_duplicate_of_its_output(
     assert set(np.unique(seg.data)) <= {1, 2} and 0 not in seg.data
     assert [lay.name for lay in viewer.layers] == ["em", "em segmentation", "em segmentation copy"]
 
+
+
+def _dock_tab_bar(viewer) -> QTabBar:
+    """The tab bar of the tabbed docks (the one whose tabs are the plugin's)."""
+    bars = [bar for bar in viewer.window._qt_window.findChildren(QTabBar)
+            if bar.count() == len(TAB_TITLES)]
+    assert len(bars) == 1, [[b.tabText(i) for i in range(b.count())] for b in bars]
+    return bars[0]
+
+
+def _cut_tab_titles(bar: QTabBar) -> list[str]:
+    """Titles of tabs narrower than their text: Qt draws them cut, ending in '...'."""
+    metrics = bar.fontMetrics()
+    return [bar.tabText(i) for i in range(bar.count())
+            if bar.tabRect(i).width() <= metrics.horizontalAdvance(bar.tabText(i))]
+
+
+def test_four_tabbed_docks_show_short_full_titles_even_at_their_narrowest(
+        make_napari_viewer, dock_widget):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)  # a laptop screen
+    widgets = [dock_widget(viewer, name, tabify=True) for name in WIDGET_NAMES]
+    QApplication.processEvents()
+    bar = _dock_tab_bar(viewer)
+    assert [bar.tabText(i) for i in range(bar.count())] == TAB_TITLES
+    assert _cut_tab_titles(bar) == []
+    # the full tabs fit even in a dock area as narrow as the narrowest widget allows
+    full_width = sum(bar.tabRect(i).width() for i in range(bar.count()))
+    assert full_width <= min(w.native.parent().minimumSizeHint().width() for w in widgets)
+    # napari's names stay: the title bar, the Window menu, viewer.window.dock_widgets
+    assert {f"{name} (napari-unet)" for name in WIDGET_NAMES} <= set(viewer.window.dock_widgets)

@@ -12,6 +12,7 @@ from napari.layers import Layer
 
 from napari_unet.core import UserInputError, load_model
 
+from ._dock import DockTabTitle
 from ._fit import RefitOn, fit_scroll_area_width
 from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import image_layers, same_layer
@@ -33,8 +34,11 @@ class ViewerWidget(Container):
     Plain Qt widgets go into ``self.content.layout()``.
 
     ``native`` is the scroll area (napari docks ``native``), so a tall widget scrolls
-    instead of making the window taller than a laptop screen.
+    instead of making the window taller than a laptop screen. ``TAB_TITLE`` is the text
+    of its dock's tab when docks are tabbed (napari's dock name is longer).
     """
+
+    TAB_TITLE = ""
 
     def __init__(self, napari_viewer: Any, **kwargs: Any) -> None:
         super().__init__(scrollable=True, **kwargs)
@@ -66,6 +70,8 @@ class ViewerWidget(Container):
 
     def _finish_setup(self) -> None:
         self._fit_narrow_dock()
+        if self.TAB_TITLE:
+            DockTabTitle(self.native, self.TAB_TITLE)
         events = self._viewer.layers.events
         events.inserted.connect(self._on_layers_changed)
         events.removed.connect(self._on_layer_removed)

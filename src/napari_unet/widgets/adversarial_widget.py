@@ -110,6 +110,8 @@ class CurvePlot(ThemedPlot):
 class AdversarialWidget(ViewerWidget):
     """Pick image, model, attack, eps, steps, target; Run / Curve / Stop; see the damage."""
 
+    TAB_TITLE = "Attack"
+
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
         self._image = self._image_picker()

@@ -21,6 +21,8 @@ from .settings import PersistentValues
 class QuickLabelsWidget(ViewerWidget):
     """Make class labels (1 = background, 2 = object) with a classical method."""
 
+    TAB_TITLE = "Quick labels"
+
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
         self._image = self._image_picker()

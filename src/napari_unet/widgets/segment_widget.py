@@ -93,6 +93,8 @@ class ZarrRun(NamedTuple):
 class SegmentWidget(ViewerWidget):
     """Segment an image layer with the viewer's current model."""
 
+    TAB_TITLE = "Segment"
+
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
         self._image = self._image_picker()

@@ -35,6 +35,8 @@ from .session import TrainRequest, TrainSession, training_work
 class TrainWidget(ViewerWidget):
     """Train a new model from strokes, or continue / retrain the current one."""
 
+    TAB_TITLE = "Train"
+
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
         warm_up()  # PyTorch's first-use imports here, not during a run
