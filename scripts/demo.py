@@ -142,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import napari
 
-        from napari_unet.widgets.segment_widget import SegmentWidget
-        from napari_unet.widgets.train_widget import TrainWidget
+        import napari_unet  # noqa: F401 - the plugin napari opens the widgets from
     except ImportError as err:
         print(f"Missing dependency ({err}). Install the plugin first:\n"
               "  bash scripts/setup_venv.sh", file=sys.stderr)
@@ -157,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     if layers[0][0].ndim == 3:
         viewer.dims.set_current_step(0, 0)  # the plane with strokes and ground truth
     viewer.layers.selection.active = viewer.layers[strokes_name]
-    train_widget, segment_widget = TrainWidget(viewer), SegmentWidget(viewer)
-    viewer.window.add_dock_widget(segment_widget, name="Segment", area="right")
-    train = viewer.window.add_dock_widget(train_widget, name="Train", area="right", tabify=True)
+    # opened as from the Plugins menu: napari builds each widget with a proxy of the viewer
+    _dock, segment_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    train, train_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train", tabify=True)
     train.raise_()  # Train on top: the loop starts there
     job = None
     if args.train_seconds > 0:

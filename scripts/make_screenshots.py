@@ -68,9 +68,6 @@ def main(out: str = "docs/screenshots") -> int:
     import napari
 
     from napari_unet.widgets._layers import find_output
-    from napari_unet.widgets.quick_labels_widget import QuickLabelsWidget
-    from napari_unet.widgets.segment_widget import SegmentWidget
-    from napari_unet.widgets.train_widget import TrainWidget
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,10 +84,11 @@ def main(out: str = "docs/screenshots") -> int:
         if layer is not None:
             layer.visible = visible
 
-    train, segment, quick = TrainWidget(viewer), SegmentWidget(viewer), QuickLabelsWidget(viewer)
-    dock_t = viewer.window.add_dock_widget(train, name="Train", area="right")
-    dock_s = viewer.window.add_dock_widget(segment, name="Segment", area="right", tabify=True)
-    dock_q = viewer.window.add_dock_widget(quick, name="Quick labels", area="right", tabify=True)
+    # opened as from the Plugins menu: napari builds each widget with a proxy of the viewer
+    dock_t, train = viewer.window.add_plugin_dock_widget("napari-unet", "Train")
+    dock_s, segment = viewer.window.add_plugin_dock_widget("napari-unet", "Segment", tabify=True)
+    dock_q, quick = viewer.window.add_plugin_dock_widget("napari-unet", "Quick labels (classical)",
+                                                         tabify=True)
     s.pump(0.5)
 
     # 1. train from the painted strokes, with the live preview

@@ -2,26 +2,21 @@
 ``tests/data``, see ``tests/conftest.py``), settings and sample caches in temporary folders,
 small fast training settings, and widgets docked as users dock them.
 
-Widgets are opened through napari's plugin machinery (:func:`dock_widget`), as the Plugins
-menu opens them: napari finds napari-unet through its ``napari.manifest`` entry point
-(the package is installed, editable in development) when ``make_napari_viewer`` starts
-the plugins, and hands each widget a ``PublicOnlyProxy`` of the viewer, not the viewer.
+Widgets are opened through napari's plugin machinery, as the Plugins menu opens them
+(:func:`dock_widget`, see ``tests/docking.py``): each gets a ``PublicOnlyProxy`` of the
+viewer, as in real use.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from napari_unet.core.simulated_strokes import simulate_strokes
 from tests.conftest import isbi_slice
+from tests.docking import dock_plugin_widget
 
 # small patches and batches: a training step takes a fraction of a second on 2 cores
-PLUGIN = "napari-unet"
-PACKAGED_MANIFEST = Path(__file__).resolve().parents[2] / "src" / "napari_unet" / "napari.yaml"
 FAST_TRAINING = {"batch_size": 2, "patch_size": (64, 64), "validate_every_steps": 10}
 JOB_TIMEOUT_MS = 180_000
 
@@ -87,43 +82,8 @@ def tiny_isbi_model():
     return image, run_to_completion(trainer.run()).model
 
 
-def ensure_plugin_registered() -> None:
-    """Make sure napari's plugin manager knows this checkout's napari-unet manifest.
-
-    napari discovers the installed plugin by its entry point; npe2's ``npe2pm`` fixture
-    (a test plugin manager that refuses discovery) or an uninstalled checkout would not
-    see it, so the manifest file is registered then, as npe2 recommends for tests.
-    """
-    from npe2 import PluginManager, PluginManifest
-
-    pm = PluginManager.instance()
-    here = PluginManifest.from_file(PACKAGED_MANIFEST)
-    if PLUGIN not in pm:
-        pm.register(here)
-    registered = pm.get_manifest(PLUGIN)
-    names = [w.display_name for w in registered.contributions.widgets]
-    assert names == [w.display_name for w in here.contributions.widgets], (
-        f"napari sees another napari-unet manifest than {PACKAGED_MANIFEST}: {names}")
-
-
-def dock_plugin_widget(viewer: Any, name: str, tabify: bool = False) -> Any:
-    """Open the widget ``name`` (its display name in napari.yaml) as the Plugins menu does:
-    ``viewer.window.add_plugin_dock_widget`` (``tabify``: in a tab of the docks already
-    there, as ``napari -w napari-unet`` does). Returns the widget, which napari built with
-    a ``PublicOnlyProxy`` of the viewer; a widget already docked under that name is
-    returned as it is (napari docks each plugin widget once per window)."""
-    ensure_plugin_registered()
-    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=tabify)
-    return widget
-
-
-def undock(viewer: Any, widget: Any) -> None:
-    """Close ``widget``'s dock as its close button does (the next open builds a new one)."""
-    viewer.window.remove_dock_widget(widget.native)
-
-
 @pytest.fixture
 def dock_widget():
     """``dock_widget(viewer, "Train")``: the widget opened from the Plugins menu (see
-    :func:`dock_plugin_widget`)."""
+    :func:`tests.docking.dock_plugin_widget`)."""
     return dock_plugin_widget

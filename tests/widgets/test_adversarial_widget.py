@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion, save_model
-from napari_unet.widgets.adversarial_widget import AdversarialWidget
 from napari_unet.widgets.model_store import store_for
 from tests.conftest import isbi_slice
 
@@ -22,13 +21,11 @@ def isbi():
 
 
 @pytest.fixture
-def widget(make_napari_viewer, isbi):
+def widget(make_napari_viewer, dock_widget, isbi):
     viewer = make_napari_viewer()
     viewer.add_image(isbi[0], name="em")
     store_for(viewer).set(isbi[1])
-    w = AdversarialWidget(viewer)
-    viewer.window.add_dock_widget(w)
-    return viewer, w
+    return viewer, dock_widget(viewer, "Adversarial attack")
 
 
 def _wait(qtbot, job):

@@ -11,15 +11,13 @@ from napari_unet.widgets._export import (
     export_from_widget, export_job, sample_from_layer,
 )
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
-from napari_unet.widgets.train_widget import TrainWidget
 from tests.conftest import isbi_slice
 
 pytest.importorskip("bioimageio.spec", reason="bioimage.io export needs napari-unet[bioimageio]")
 
 
 def test_package_exported_from_the_view_loads_back_with_the_same_weights(
-        make_napari_viewer, isbi_model, wait_for, tmp_path):
+        make_napari_viewer, dock_widget, isbi_model, wait_for, tmp_path):
     viewer = make_napari_viewer()
     stack = np.stack([isbi_slice(i, crop=128)[0] for i in (0, 1)])
     layer = viewer.add_image(stack, name="em")
@@ -30,7 +28,7 @@ def test_package_exported_from_the_view_loads_back_with_the_same_weights(
     job = export_job(viewer, layer, isbi_model, tmp_path / "em.zip")
     wait_for(job)
     assert (tmp_path / "em.zip").is_file()
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment.load_model_from(tmp_path / "em.zip")
     loaded = store_for(viewer).model
     assert loaded is not None and loaded is not isbi_model
@@ -39,11 +37,10 @@ def test_package_exported_from_the_view_loads_back_with_the_same_weights(
 
 
 def test_train_widget_export_button_sits_under_save_and_refuses_without_a_model(
-        make_napari_viewer, notifications, tmp_path):
+        make_napari_viewer, dock_widget, notifications, tmp_path):
     viewer = make_napari_viewer()
     viewer.add_image(isbi_slice(0, crop=128)[0], name="em")
-    train = TrainWidget(viewer)
-    viewer.window.add_dock_widget(train)
+    train = dock_widget(viewer, "Train")
     button = train._export
     assert button.text.startswith("Export for bioimage.io")
     assert button.native.isVisibleTo(train.native)

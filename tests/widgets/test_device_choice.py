@@ -7,11 +7,8 @@ import pytest
 import torch
 
 from napari_unet.core import Trainer
-from napari_unet.widgets.adversarial_widget import AdversarialWidget
-from napari_unet.widgets.segment_widget import SegmentWidget
-from napari_unet.widgets.train_widget import TrainWidget
 
-WIDGETS = [TrainWidget, SegmentWidget, AdversarialWidget]
+WIDGETS = ["Train", "Segment", "Adversarial attack"]
 
 
 def fake_gpus(monkeypatch, names: list[str]) -> None:
@@ -22,27 +19,27 @@ def fake_gpus(monkeypatch, names: list[str]) -> None:
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
 
 
-@pytest.mark.parametrize("widget_class", WIDGETS)
-def test_device_choice_lists_auto_and_cpu_and_each_gpu_by_name(make_napari_viewer, monkeypatch,
-                                                                widget_class):
-    assert widget_class(make_napari_viewer())._device.choices[:2] == ("auto", "cpu")
+@pytest.mark.parametrize("name", WIDGETS)
+def test_device_choice_lists_auto_and_cpu_and_each_gpu_by_name(make_napari_viewer, dock_widget,
+                                                                monkeypatch, name):
+    assert dock_widget(make_napari_viewer(), name)._device.choices[:2] == ("auto", "cpu")
     fake_gpus(monkeypatch, ["Tesla T4", "NVIDIA A100"])
-    picker = widget_class(make_napari_viewer())._device
+    picker = dock_widget(make_napari_viewer(), name)._device
     assert picker.choices[:4] == ("auto", "cpu", "cuda:0", "cuda:1")
     shown = [picker.native.itemText(i) for i in range(picker.native.count())]
     assert shown[2:4] == ["GPU 0: Tesla T4", "GPU 1: NVIDIA A100"]
 
 
-@pytest.mark.parametrize("widget_class", WIDGETS)
+@pytest.mark.parametrize("name", WIDGETS)
 def test_device_choice_is_remembered_when_the_widget_is_created_again(make_napari_viewer,
-                                                                       widget_class):
-    widget_class(make_napari_viewer())._device.value = "cpu"
-    assert widget_class(make_napari_viewer())._device.value == "cpu"
+                                                                       dock_widget, name):
+    dock_widget(make_napari_viewer(), name)._device.value = "cpu"
+    assert dock_widget(make_napari_viewer(), name)._device.value == "cpu"
 
 
-def test_model_line_shows_the_device_and_precision(make_napari_viewer, monkeypatch):
+def test_model_line_shows_the_device_and_precision(make_napari_viewer, dock_widget, monkeypatch):
     fake_gpus(monkeypatch, ["Tesla T4"])
-    segment = SegmentWidget(make_napari_viewer())
+    segment = dock_widget(make_napari_viewer(), "Segment")
     segment._device.value = "cuda:0"
     assert "cuda:0 (Tesla T4), precision: float16 + gradient scaling" in segment._model_info.value
     segment._device.value = "cpu"
@@ -64,7 +61,7 @@ class Spy:
 
 
 def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
-        make_napari_viewer, monkeypatch, isbi_crop, wait_for, fast_training):
+        make_napari_viewer, dock_widget, monkeypatch, isbi_crop, wait_for, fast_training):
     from napari_unet.core.attacks import base as attack_base
     from napari_unet.widgets import segment_widget
 
@@ -76,17 +73,17 @@ def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
     predicts = Spy(monkeypatch, segment_widget, "predict", lambda a, k: k["config"].device)
     attacks = Spy(monkeypatch, attack_base, "attack_image", lambda a, k: k["device"])
 
-    train = TrainWidget(viewer)
+    train = dock_widget(viewer, "Train")
     train._device.value = "cpu"
     train._preset.value, train._max_time.value, train._max_steps.value = "tiny", 0, 2
     train._live_preview.value = False
     train.training_overrides = fast_training
     wait_for(train.start_training())
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment._device.value = "cpu"
     segment._scope.value = "slice"
     wait_for(segment.segment())
-    attack = AdversarialWidget(viewer)
+    attack = dock_widget(viewer, "Adversarial attack")
     attack._device.value = "cpu"
     attack._attack.value, attack._steps.value = "fgsm", 1
     wait_for(attack.run_attack())

@@ -12,8 +12,7 @@ import torch
 from napari_unet.widgets._jobs import Job
 from napari_unet.widgets._session import JobSession, JobState
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
-from napari_unet.widgets.train_widget import TrainWidget
+from tests.docking import dock_plugin_widget
 
 OOM = getattr(torch, "OutOfMemoryError", RuntimeError)  # a RuntimeError subclass
 
@@ -96,8 +95,7 @@ def _train_widget(make_napari_viewer, isbi_crop, fast_training):
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
-    train = TrainWidget(viewer)
-    viewer.window.add_dock_widget(train)
+    train = dock_plugin_widget(viewer, "Train")
     train._preset.value = "tiny"
     train._max_time.value, train._max_steps.value = 0, 40
     train._live_preview.value = False
@@ -178,7 +176,7 @@ def test_segmentation_runtime_error_fails_cleanly(make_napari_viewer, qtbot, isb
 
     monkeypatch.setattr("napari_unet.widgets.segment_widget.predict",
                         predict_in_a_poisoned_thread)
-    segment = SegmentWidget(viewer)
+    segment = dock_plugin_widget(viewer, "Segment")
     job = segment.segment()
     wait_for(job)
     assert segment.session.state is JobState.FAILED

@@ -9,24 +9,22 @@ import pytest
 
 from napari_unet.widgets._layers import find_output, write_output
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
-from napari_unet.widgets.train_widget import TrainWidget
 
 
 @pytest.fixture
-def trained(make_napari_viewer, isbi_crop, fast_training, wait_for):
+def trained(make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for):
     """A viewer with the ISBI crop, strokes, a 5-step model and a Segment widget."""
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
     painted = viewer.add_labels(strokes.copy(), name="strokes")
-    train = TrainWidget(viewer)
+    train = dock_widget(viewer, "Train")
     train._preset.value = "tiny"
     train._max_time.value, train._max_steps.value = 0, 5
     train._live_preview.value = False
     train.training_overrides = fast_training
     wait_for(train.start_training())
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment._scope.value = "stack"
     return viewer, em, painted, train, segment
 

@@ -9,8 +9,7 @@ from napari.layers import Image, Labels
 from napari_unet.core.simulated_strokes import simulate_strokes
 from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
-from napari_unet.widgets.train_widget import TrainWidget, merge_training_labels
+from napari_unet.widgets.train_widget import merge_training_labels
 
 
 
@@ -18,17 +17,16 @@ def _weights(model):
     return {k: v.clone() for k, v in model.network.state_dict().items()}
 
 
-def test_paint_train_segment_correct_retrain(make_napari_viewer, qtbot, isbi_crop, wait_for, fast_training):
+def test_paint_train_segment_correct_retrain(make_napari_viewer, dock_widget, isbi_crop, wait_for,
+                                             fast_training):
     image, truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em", scale=(2.0, 2.0), translate=(10.0, 5.0))
     painted = viewer.add_labels(strokes.copy(), name="strokes", scale=(2.0, 2.0),
                                 translate=(10.0, 5.0))
-    train = TrainWidget(viewer)
-    segment = SegmentWidget(viewer)
-    viewer.window.add_dock_widget(train, name="Train")
-    viewer.window.add_dock_widget(segment, name="Segment")
-    assert train._image.value is em and train._labels.value is painted
+    train = dock_widget(viewer, "Train")
+    segment = dock_widget(viewer, "Segment")
+    assert train._image.value == em and train._labels.value == painted  # proxies of them
     assert "background" in train._classes.value and "object" in train._classes.value
 
     # --- train a new tiny model for 20 steps
@@ -86,7 +84,8 @@ def test_paint_train_segment_correct_retrain(make_napari_viewer, qtbot, isbi_cro
     assert np.array_equal(painted.data, strokes) and np.array_equal(em.data, image)
 
 
-def test_segment_stack_stop_keeps_finished_slices(make_napari_viewer, qtbot, isbi_crop, wait_for, fast_training):
+def test_segment_stack_stop_keeps_finished_slices(make_napari_viewer, dock_widget, qtbot, isbi_crop,
+                                                  wait_for, fast_training):
     image, truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     stack = np.stack([image[:128, :128]] * 6)
@@ -94,12 +93,12 @@ def test_segment_stack_stop_keeps_finished_slices(make_napari_viewer, qtbot, isb
     lab[0] = simulate_strokes(truth[:128, :128], seed=1)
     viewer.add_image(stack, name="stack")
     viewer.add_labels(lab, name="strokes")
-    train = TrainWidget(viewer)
+    train = dock_widget(viewer, "Train")
     train._preset.value = "tiny"
     train._max_time.value, train._max_steps.value = 0, 3
     train.training_overrides = fast_training
     wait_for(train.start_training())
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment._scope.value = "stack"
     job = segment.segment()
     qtbot.waitUntil(lambda: job.done or "slice 1 of" in segment._status.value, timeout=60_000)
@@ -113,7 +112,7 @@ def test_segment_stack_stop_keeps_finished_slices(make_napari_viewer, qtbot, isb
 
 
 def test_robust_training_option_trains_on_adversarial_batches(
-        make_napari_viewer, isbi_crop, wait_for, fast_training, monkeypatch):
+        make_napari_viewer, dock_widget, isbi_crop, wait_for, fast_training, monkeypatch):
     from napari_unet.core.attacks.adversarial_training import AdversarialBatch
 
     made: list[tuple[float, int]] = []
@@ -130,7 +129,7 @@ def test_robust_training_option_trains_on_adversarial_batches(
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
-    train = TrainWidget(viewer)
+    train = dock_widget(viewer, "Train")
     train._preset.value = "tiny"
     train._max_time.value = 0
     train._max_steps.value = 5
@@ -139,5 +138,5 @@ def test_robust_training_option_trains_on_adversarial_batches(
     wait_for(train.start_training())
     assert store_for(viewer).model is not None
     assert len(made) == 5 and all(abs(eps - 4 / 255) < 1e-9 for eps, _n in made)
-    train.close()
-    assert TrainWidget(viewer)._robust_eps.value == 4.0  # remembered between sessions
+    reopened = dock_widget(viewer, "Train", reopen=True)  # closed, then opened again
+    assert reopened is not train and reopened._robust_eps.value == 4.0  # remembered

@@ -12,19 +12,17 @@ from napari_unet.core import Trainer
 from napari_unet.core.augment import AugmentConfig
 from napari_unet.core.natural_augment import natural_augment
 from napari_unet.widgets._layers import is_owned
-from napari_unet.widgets.adversarial_widget import AdversarialWidget
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.train_widget import TrainWidget
 
 
 @pytest.fixture
-def adversarial(make_napari_viewer, tiny_isbi_model):
+def adversarial(make_napari_viewer, dock_widget, tiny_isbi_model):
     """A viewer with a 128x128 ISBI crop 'em', the tiny model, and the Adversarial widget."""
     image, model = tiny_isbi_model
     viewer = make_napari_viewer()
     viewer.add_image(np.ascontiguousarray(image[:128, :128]), name="em")
     store_for(viewer).set(model)
-    widget = AdversarialWidget(viewer)
+    widget = dock_widget(viewer, "Adversarial attack")
     widget._device.value = "cpu"
     return viewer, widget
 
@@ -84,7 +82,7 @@ def test_eot_is_offered_with_its_samples_per_step(adversarial):
 
 
 def test_train_widget_natural_perturbations_reach_the_training_config_and_persist(
-        make_napari_viewer, monkeypatch, isbi_crop, wait_for, fast_training):
+        make_napari_viewer, dock_widget, monkeypatch, isbi_crop, wait_for, fast_training):
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     viewer.add_image(image[:128, :128], name="em")
@@ -97,7 +95,7 @@ def test_train_widget_natural_perturbations_reach_the_training_config_and_persis
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Trainer, "__init__", spy)
-    train = TrainWidget(viewer)
+    train = dock_widget(viewer, "Train")
     # the spin box's default trains as napari-unet train and TrainingConfig() do
     assert natural_augment(train._natural_perturbations.value) == AugmentConfig()
     assert train._natural_perturbations.max == 2.0
@@ -109,4 +107,4 @@ def test_train_widget_natural_perturbations_reach_the_training_config_and_persis
     wait_for(train.start_training())
     assert [c.natural_perturbations for c in configs] == [0.4]
     assert configs[0].augment == natural_augment(0.4)
-    assert TrainWidget(make_napari_viewer())._natural_perturbations.value == 0.4
+    assert dock_widget(make_napari_viewer(), "Train")._natural_perturbations.value == 0.4

@@ -10,9 +10,7 @@ from matplotlib.colors import to_hex
 from napari.utils.theme import get_theme
 
 from napari_unet.widgets._layers import find_output
-from napari_unet.widgets.adversarial_widget import AdversarialWidget
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
 
 
 def _alpha(layer, value: int) -> float:
@@ -20,13 +18,13 @@ def _alpha(layer, value: int) -> float:
 
 
 def test_segmentation_draws_background_transparent_and_objects_opaque(
-        make_napari_viewer, tiny_isbi_model, wait_for):
+        make_napari_viewer, dock_widget, tiny_isbi_model, wait_for):
     image, model = tiny_isbi_model
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
     strokes = viewer.add_labels(np.zeros(image.shape, np.uint8), name="strokes")
     store_for(viewer).set(model)
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment._scope.value = "stack"
     wait_for(segment.segment())
     seg = find_output(viewer, em, "segmentation")
@@ -39,12 +37,12 @@ def test_segmentation_draws_background_transparent_and_objects_opaque(
 
 
 def test_probability_and_uncertainty_layers_add_light_over_the_image(
-        make_napari_viewer, tiny_isbi_model, wait_for):
+        make_napari_viewer, dock_widget, tiny_isbi_model, wait_for):
     image, model = tiny_isbi_model
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
     store_for(viewer).set(model)
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment._probabilities.value = segment._uncertainty.value = True
     wait_for(segment.segment())
     for role in ("probabilities", "uncertainty"):
@@ -55,10 +53,11 @@ def test_probability_and_uncertainty_layers_add_light_over_the_image(
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_plots_take_napari_theme_colours_and_follow_changes(make_napari_viewer, theme):
+def test_plots_take_napari_theme_colours_and_follow_changes(make_napari_viewer, dock_widget,
+                                                            theme):
     viewer = make_napari_viewer()
     viewer.theme = "dark" if theme == "light" else "light"
-    plot = AdversarialWidget(viewer)._plot
+    plot = dock_widget(viewer, "Adversarial attack")._plot
     viewer.theme = theme
     colours = get_theme(theme)
     assert to_hex(plot.figure.get_facecolor()) == colours.background.as_hex()
@@ -69,22 +68,21 @@ def test_plots_take_napari_theme_colours_and_follow_changes(make_napari_viewer, 
 
 
 def test_class_swatches_have_the_colours_of_strokes_and_results(
-        make_napari_viewer, isbi_crop, tiny_isbi_model, wait_for):
+        make_napari_viewer, dock_widget, isbi_crop, tiny_isbi_model, wait_for):
     from napari_unet.widgets._layers import colour_hex
-    from napari_unet.widgets.train_widget import TrainWidget
 
     image, _truth, strokes_data = isbi_crop
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
     strokes = viewer.add_labels(strokes_data, name="strokes")
-    train = TrainWidget(viewer)
+    train = dock_widget(viewer, "Train")
     text = train._classes.value
     for value in (1, 2):
         assert f"color:{colour_hex(strokes, value)}" in text  # the strokes' own colours
     assert "clear in results" in text
     # the segmentation draws class 2 in the swatch's colour, class 1 not at all
     store_for(viewer).set(tiny_isbi_model[1])
-    wait_for(SegmentWidget(viewer).segment())
+    wait_for(dock_widget(viewer, "Segment").segment())
     seg = find_output(viewer, em, "segmentation")
     assert colour_hex(seg, 2) == colour_hex(strokes, 2) and colour_hex(seg, 1) is None
     train._labels.value = seg  # learning from the corrected segmentation: a hollow swatch
@@ -93,14 +91,12 @@ def test_class_swatches_have_the_colours_of_strokes_and_results(
 
 
 def test_live_preview_appears_before_the_first_validation_without_background_colour(
-        make_napari_viewer, qtbot, isbi_crop, fast_training, wait_for):
-    from napari_unet.widgets.train_widget import TrainWidget
-
+        make_napari_viewer, dock_widget, qtbot, isbi_crop, fast_training, wait_for):
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
-    train = TrainWidget(viewer)
+    train = dock_widget(viewer, "Train")
     train._preset.value = "tiny"
     train._live_preview.value = True
     train._max_time.value, train._max_steps.value = 0, 100_000

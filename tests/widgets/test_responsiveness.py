@@ -11,16 +11,15 @@ import time
 from qtpy.QtCore import QTimer
 
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.train_widget import TrainWidget
 
 
-def test_gui_ticks_while_training(make_napari_viewer, qtbot, isbi_crop, wait_for, fast_training):
+def test_gui_ticks_while_training(make_napari_viewer, dock_widget, qtbot, isbi_crop, wait_for,
+                                  fast_training):
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
-    train = TrainWidget(viewer)
-    viewer.window.add_dock_widget(train)
+    train = dock_widget(viewer, "Train")
     train._preset.value = "fast"  # the default model
     train._max_time.value, train._max_steps.value = 0, 80
     train._live_preview.value = True

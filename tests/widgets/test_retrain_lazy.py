@@ -10,26 +10,24 @@ import zarr
 
 from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
-from napari_unet.widgets.train_widget import TrainWidget
 from tests.conftest import isbi_slice
 from tests.scale_helpers import small_model, write_zarr
 
 
 def test_retrain_from_a_zarr_backed_segmentation_keeps_it_lazy_and_updates_the_model(
-        make_napari_viewer, wait_for, tmp_path, fast_training):
+        make_napari_viewer, dock_widget, wait_for, tmp_path, fast_training):
     stack = np.stack([isbi_slice(i, crop=128)[0] for i in range(3)])
     viewer = make_napari_viewer()
     image = viewer.add_image(da.from_zarr(write_zarr(tmp_path / "in.zarr", stack)), name="lazy")
     model = small_model()
     store_for(viewer).set(model)
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment._zarr_folder.value = str(tmp_path / "out")
     wait_for(segment.segment())
     seg = find_output(viewer, image, "segmentation")
     assert isinstance(seg.data, zarr.Array)
 
-    train = TrainWidget(viewer)
+    train = dock_widget(viewer, "Train")
     train.training_overrides = fast_training
     train.run_section.max_steps.value = 2
     train._image.value = image

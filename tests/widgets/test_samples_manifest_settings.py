@@ -13,9 +13,6 @@ import pytest
 from napari_unet import sample_data
 from napari_unet.core.classical import METHODS, quick_labels, threshold_max_entropy
 from napari_unet.widgets._layers import find_output
-from napari_unet.widgets.quick_labels_widget import QuickLabelsWidget
-from napari_unet.widgets.segment_widget import SegmentWidget
-from napari_unet.widgets.train_widget import TrainWidget
 from tests.conftest import require_shared_data
 
 MANIFEST = Path(__file__).resolve().parents[2] / "napari.yaml"
@@ -93,31 +90,32 @@ def test_max_entropy_threshold_splits_two_populations():
     assert 60 < threshold_max_entropy(values) < 190
 
 
-def test_quick_labels_widget_writes_its_own_layer(make_napari_viewer, qtbot, isbi_crop, wait_for):
+def test_quick_labels_widget_writes_its_own_layer(make_napari_viewer, dock_widget, qtbot, isbi_crop,
+                                                  wait_for):
     image, truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
     painted = viewer.add_labels(strokes.copy(), name="strokes")
-    widget = QuickLabelsWidget(viewer)
+    widget = dock_widget(viewer, "Quick labels (classical)")
     widget._method.value = "max_entropy"
     wait_for(widget.run())
     quick = find_output(viewer, em, "quick labels")
     assert quick.name == "em quick labels" and set(np.unique(quick.data)) <= {0, 1, 2}
     assert np.array_equal(painted.data, strokes)
-    train = TrainWidget(viewer)  # the quick labels are offered as training labels
-    assert any(lay is quick for _n, lay in train._labels_choices())
+    train = dock_widget(viewer, "Train")  # the quick labels are offered as training labels
+    assert any(lay == quick for _n, lay in train._labels_choices())  # a proxy of it
 
 
-def test_settings_survive_a_new_session(make_napari_viewer):
+def test_settings_survive_a_new_session(make_napari_viewer, dock_widget):
     viewer = make_napari_viewer()
-    train = TrainWidget(viewer)
+    train = dock_widget(viewer, "Train")
     train._max_time.value = 33
     train._preset.value = "tiny"
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment._scope.value = "slice"
     segment._uncertainty.value = True
     other = make_napari_viewer()
-    assert TrainWidget(other)._max_time.value == 33
-    assert TrainWidget(other)._preset.value == "tiny"
-    again = SegmentWidget(other)
+    train_again = dock_widget(other, "Train")
+    assert train_again._max_time.value == 33 and train_again._preset.value == "tiny"
+    again = dock_widget(other, "Segment")
     assert again._scope.value == "slice" and again._uncertainty.value is True

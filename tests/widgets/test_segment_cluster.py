@@ -16,8 +16,8 @@ import zarr
 from napari_unet.core import PredictionConfig, predict, run_to_completion
 from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
 from tests.conftest import isbi_slice
+from tests.docking import dock_plugin_widget
 from tests.scale_helpers import small_model, write_zarr
 
 
@@ -44,7 +44,7 @@ def model():
 
 def _widget(viewer, model, tmp_path, place, address=""):
     store_for(viewer).set(model)
-    segment = SegmentWidget(viewer)
+    segment = dock_plugin_widget(viewer, "Segment")
     segment._scope.value = "stack"
     segment._run_on.value = place
     segment._workers.value = 1

@@ -6,13 +6,13 @@ on the run's outcome, not on a progress line that arrived with it."""
 from __future__ import annotations
 
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
 from tests.conftest import isbi_slice
 from tests.scale_helpers import small_model
 
 
-def test_object_settings_are_enabled_only_when_objects_are_separated(make_napari_viewer):
-    segment = SegmentWidget(make_napari_viewer())
+def test_object_settings_are_enabled_only_when_objects_are_separated(make_napari_viewer,
+                                                                     dock_widget):
+    segment = dock_widget(make_napari_viewer(), "Segment")
     object_settings = (segment._min_size, segment._split_strength, segment._object_size)
     segment._instances.value = False
     assert not any(control.enabled for control in object_settings)
@@ -20,8 +20,9 @@ def test_object_settings_are_enabled_only_when_objects_are_separated(make_napari
     assert all(control.enabled for control in object_settings)
 
 
-def test_worker_count_and_address_are_enabled_only_for_their_place(make_napari_viewer):
-    segment = SegmentWidget(make_napari_viewer())
+def test_worker_count_and_address_are_enabled_only_for_their_place(make_napari_viewer,
+                                                                   dock_widget):
+    segment = dock_widget(make_napari_viewer(), "Segment")
     for place, workers, address in (("process", False, False), ("local", True, False),
                                     ("address", False, True)):
         segment._run_on.value = place
@@ -29,11 +30,11 @@ def test_worker_count_and_address_are_enabled_only_for_their_place(make_napari_v
 
 
 def test_status_line_ends_on_segmentation_done_after_the_last_block(make_napari_viewer,
-                                                                    wait_for, qtbot):
+                                                                    dock_widget, wait_for, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(isbi_slice(0, crop=128)[0], name="em")
     store_for(viewer).set(small_model())
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment._device.value = "cpu"
     wait_for(segment.segment())
     qtbot.wait(300)  # events still queued after the run (the last block's progress)

@@ -10,19 +10,18 @@ import zarr
 from napari_unet.core import PredictionConfig, predict, run_to_completion
 from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
 from tests.scale_helpers import isbi_stack, small_model, write_zarr
 
 
 def test_lazy_zarr_stack_is_segmented_into_a_zarr_backed_labels_layer(
-        make_napari_viewer, wait_for, tmp_path, qtbot):
+        make_napari_viewer, dock_widget, wait_for, tmp_path, qtbot):
     stack = isbi_stack(2)
     lazy = da.from_zarr(write_zarr(tmp_path / "in.zarr", stack))
     viewer = make_napari_viewer()
     layer = viewer.add_image(lazy, name="lazy")
     model = small_model()
     store_for(viewer).set(model)
-    segment = SegmentWidget(viewer)
+    segment = dock_widget(viewer, "Segment")
     segment._scope.value = "stack"
     segment._zarr_folder.value = str(tmp_path / "out")
     wait_for(segment.segment())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.train_widget import TrainWidget
+from tests.docking import dock_plugin_widget
 
 
 
@@ -14,8 +14,7 @@ def _setup(make_napari_viewer, isbi_crop, fast_training, strokes=None):
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")
     viewer.add_labels(painted if strokes is None else strokes, name="strokes")
-    train = TrainWidget(viewer)
-    viewer.window.add_dock_widget(train)
+    train = dock_plugin_widget(viewer, "Train")
     train._preset.value = "tiny"
     train._max_time.value, train._max_steps.value = 600, 0
     train._live_preview.value = False

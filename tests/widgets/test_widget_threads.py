@@ -8,10 +8,7 @@ import numpy as np
 import pytest
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
-from napari_unet.widgets.adversarial_widget import AdversarialWidget
 from napari_unet.widgets.model_store import store_for
-from napari_unet.widgets.segment_widget import SegmentWidget
-from napari_unet.widgets.train_widget import TrainWidget
 from tests.conftest import isbi_slice
 
 @pytest.fixture(scope="module")
@@ -24,18 +21,18 @@ def em_and_model():
     return image, run_to_completion(trainer.run()).model
 
 
-def _viewer_with(make_napari_viewer, em_and_model, widget_class, stack: int = 0):
+def _viewer_with(make_napari_viewer, dock_widget, em_and_model, name, stack: int = 0):
+    """A viewer with the crop (``stack`` copies of it), the model and the widget ``name``
+    opened from the Plugins menu."""
     image, model = em_and_model
     viewer = make_napari_viewer()
     viewer.add_image(np.stack([image] * stack) if stack else image, name="em")
     store_for(viewer).set(model)
-    widget = widget_class(viewer)
-    viewer.window.add_dock_widget(widget)
-    return viewer, widget
+    return viewer, dock_widget(viewer, name)
 
 
-def test_changing_the_attack_mid_curve_changes_no_point(make_napari_viewer, em_and_model,
-                                                        qtbot, monkeypatch):
+def test_changing_the_attack_mid_curve_changes_no_point(make_napari_viewer, dock_widget,
+                                                        em_and_model, qtbot, monkeypatch):
     import napari_unet.widgets.adversarial_widget as module
 
     real_make, made, gate = module.make_attack, [], threading.Event()
@@ -47,7 +44,7 @@ def test_changing_the_attack_mid_curve_changes_no_point(make_napari_viewer, em_a
         return real_make(name, eps, steps, target)
 
     monkeypatch.setattr(module, "make_attack", recording_make)
-    _viewer, w = _viewer_with(make_napari_viewer, em_and_model, AdversarialWidget)
+    _viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Adversarial attack")
     w._attack.value, w._steps.value, w._curve_eps.value = "fgsm", 1, "1, 2, 4"
     job = w.run_curve()
     qtbot.waitUntil(lambda: len(made) >= 2, timeout=20_000)  # the worker is building attacks
@@ -70,31 +67,33 @@ def _close_while_running(viewer, widget, job, qtbot) -> None:
     assert job.stop.requested
 
 
-def test_closing_the_viewer_during_an_attack_raises_nothing(make_napari_viewer, em_and_model,
-                                                           qtbot):
-    viewer, w = _viewer_with(make_napari_viewer, em_and_model, AdversarialWidget, stack=8)
+def test_closing_the_viewer_during_an_attack_raises_nothing(make_napari_viewer, dock_widget,
+                                                           em_and_model, qtbot):
+    viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Adversarial attack",
+                             stack=8)
     w._attack.value, w._steps.value = "pgd", 200
     _close_while_running(viewer, w, w.run_attack(), qtbot)
 
 
-def test_closing_the_viewer_during_a_curve_raises_nothing(make_napari_viewer, em_and_model,
-                                                         qtbot):
-    viewer, w = _viewer_with(make_napari_viewer, em_and_model, AdversarialWidget, stack=8)
+def test_closing_the_viewer_during_a_curve_raises_nothing(make_napari_viewer, dock_widget,
+                                                         em_and_model, qtbot):
+    viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Adversarial attack",
+                             stack=8)
     w._attack.value, w._steps.value, w._curve_eps.value = "pgd", 200, "1, 2"
     _close_while_running(viewer, w, w.run_curve(), qtbot)
 
 
-def test_closing_the_viewer_during_segmentation_raises_nothing(make_napari_viewer,
+def test_closing_the_viewer_during_segmentation_raises_nothing(make_napari_viewer, dock_widget,
                                                               em_and_model, qtbot):
-    viewer, w = _viewer_with(make_napari_viewer, em_and_model, SegmentWidget, stack=400)
+    viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Segment", stack=400)
     w._scope.value = "stack"
     _close_while_running(viewer, w, w.segment(), qtbot)
 
 
-def test_closing_the_viewer_during_training_raises_nothing(make_napari_viewer, em_and_model,
-                                                          qtbot, fast_training):
+def test_closing_the_viewer_during_training_raises_nothing(make_napari_viewer, dock_widget,
+                                                          em_and_model, qtbot, fast_training):
     image, _model = em_and_model
-    viewer, w = _viewer_with(make_napari_viewer, em_and_model, TrainWidget)
+    viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Train")
     strokes = np.zeros(image.shape, np.uint8)
     strokes[10:20, 10:60], strokes[60:70, 10:60] = 1, 2
     viewer.add_labels(strokes, name="strokes")
