@@ -5,6 +5,8 @@ docks show their full titles."""
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from qtpy.QtWidgets import QApplication, QTabBar
@@ -65,6 +67,19 @@ def test_a_duplicate_of_an_output_is_not_owned(make_napari_viewer):
     copy = _duplicate(viewer, viewer.layers[seg.name])
     assert copy.metadata[OWNER_KEY]["role"] == "segmentation"  # the tag is copied...
     assert not is_owned(copy) and not is_owned(PublicOnlyProxy(copy))  # ...ownership is not
+
+
+def test_model_store_outlives_the_proxy_of_the_widget_that_made_it(make_napari_viewer,
+                                                                   tiny_isbi_model):
+    """Each docked widget gets its own proxy of the viewer; closing the widget that first
+    asked for the viewer's store must not lose the model for the others."""
+    viewer = make_napari_viewer()
+    first = PublicOnlyProxy(viewer)
+    store_for(first).set(tiny_isbi_model[1])
+    del first
+    gc.collect()
+    assert store_for(PublicOnlyProxy(viewer)).model is tiny_isbi_model[1]
+    assert store_for(viewer) is store_for(PublicOnlyProxy(viewer))
 
 
 def test_live_preview_run_through_docked_train_widget_leaves_one_preview_layer(

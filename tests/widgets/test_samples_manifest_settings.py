@@ -103,7 +103,7 @@ def test_quick_labels_widget_writes_its_own_layer(make_napari_viewer, dock_widge
     assert quick.name == "em quick labels" and set(np.unique(quick.data)) <= {0, 1, 2}
     assert np.array_equal(painted.data, strokes)
     train = dock_widget(viewer, "Train")  # the quick labels are offered as training labels
-    assert any(lay == quick for _n, lay in train._labels_choices())  # a proxy of it
+    assert any(lay == quick for _n, lay in train._labels_choices())  # it or a proxy of it
 
 
 def test_settings_survive_a_new_session(make_napari_viewer, dock_widget):

@@ -128,7 +128,7 @@ class ViewerWidget(Container):
     def _on_layer_removed(self, event: Any) -> None:
         if self._closed:
             return
-        layer = getattr(event, "value", None)  # the layer itself; ours are proxies of it
+        layer = getattr(event, "value", None)  # the layer itself; ours may be proxies
         if self.running and any(same_layer(layer, used) for used in self._job_layers):
             self.session.request_stop()
             notify_warning(f"{self._job.what} stopped: the layer '{layer.name}' was removed.")

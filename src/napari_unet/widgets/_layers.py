@@ -10,9 +10,10 @@ place; a user's layer, tagged copy or not, is never written (a duplicate is a ne
 with a new ``unique_id``), and a new output whose name is taken gets a new name.
 
 Never compare layers by Python identity (``is``, ``id()``, weak references): a widget
-opened from the Plugins menu gets a ``PublicOnlyProxy`` of the viewer, and every layer it
-reads through it is a new proxy object, while layers in napari's events are the layers
-themselves. :func:`same_layer` compares by ``unique_id``, which both share.
+opened from the Plugins menu gets a ``PublicOnlyProxy`` of the viewer, and a layer it gets
+back from it (``viewer.add_labels(...)``, ``viewer.layers[name]``, the selection) is a new
+proxy object each time, while iterating ``viewer.layers`` and napari's events give the
+layers themselves. :func:`same_layer` compares by ``unique_id``, which both share.
 """
 
 from __future__ import annotations

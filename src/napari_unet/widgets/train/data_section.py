@@ -79,7 +79,7 @@ class DataSection:
     def watch_labels(self, *_: Any) -> None:
         """Follow painting in the chosen strokes layer to keep the class counts current."""
         layer = self.labels.value
-        changed = not same_layer(self._watched, layer)  # layers may be proxies: no `is`
+        changed = not same_layer(self._watched, layer)  # it or napari's proxy of it
         if self._watched is not None and changed:
             for ev in (self._watched.events.paint, self._watched.events.data):
                 ev.disconnect(self._schedule)

@@ -44,7 +44,7 @@ class RetrainSection:
             self.learn_from.value = self.defaults()
 
     def add_if_default(self, layer: Any) -> None:
-        """A new labels layer (from napari's event: the layer, not a proxy) is ticked when
-        it would be ticked by default."""
+        """A new labels layer (from napari's event, maybe not the object the choices hold)
+        is ticked when it would be ticked by default."""
         if any(same_layer(layer, lay) for lay in self.defaults()):
             self.learn_from.value = [*self.learn_from.value, layer]
