@@ -164,7 +164,7 @@ def test_3d_model_on_the_plant_stack(shared_data):
     assert out.labels.shape == raw.shape and set(np.unique(out.labels)) <= {1, 2}
 
 
-def test_3d_models_default_to_two_patches_a_step_and_2d_to_eight(shared_data):
+def test_3d_models_default_to_two_patches_a_step_and_2d_to_four(shared_data):
     import tifffile
 
     raw = tifffile.imread(shared_data / "plant3d" / "raw.tif")[:16, :64, :64]
@@ -173,7 +173,7 @@ def test_3d_models_default_to_two_patches_a_step_and_2d_to_eight(shared_data):
     config = TrainingConfig(max_steps=1, seed=0, device="cpu")
     volume = Trainer([raw], [strokes], model_config=UNetConfig(spatial_dims=3), config=config)
     planes = Trainer([raw], [strokes], model_config=UNetConfig(spatial_dims=2), config=config)
-    assert (volume.batch_size, planes.batch_size) == (2, 8)
+    assert (volume.batch_size, planes.batch_size) == (2, 4)
     explicit = Trainer([raw], [strokes], model_config=UNetConfig(spatial_dims=3),
                        config=TrainingConfig(max_steps=1, device="cpu", batch_size=5))
     assert explicit.batch_size == 5

@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     def show(event: object) -> None:
         if isinstance(event, TrainingStarted):
             print(event.compute, file=sys.stderr)
+            if event.min_steps and event.max_time:
+                print(f"at least {event.min_steps} steps (past the time budget on a slow "
+                      "machine)", file=sys.stderr)
         elif isinstance(event, TrainingOutOfMemory):
             bar.close()
             print(event.message, file=sys.stderr)
@@ -90,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
         return save_learned(trainer.best, args.out, f"interrupted at step {seen['step']}",
                             EXIT_INTERRUPTED)
     bar.close()
-    dice = result.best_validation_dice
-    print(f"trained {result.steps} steps in {result.elapsed:.1f} s ({result.stop_reason})"
-          + (f"; validation Dice {dice:.3f}" if dice is not None else ""))
+    print(f"trained {result.summary()}")
+    if result.undertrained:
+        print(f"To continue training this model: napari-unet train --init {args.out} "
+              "(same --images and --labels, another --out).", file=sys.stderr)
     code = EXIT_BAD_INPUT if result.stop_reason == "out_of_memory" else 0  # as cli.main does
     return save_learned(result.model, args.out, f"stopped after {result.steps} steps", code)
 

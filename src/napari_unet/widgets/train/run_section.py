@@ -20,7 +20,8 @@ from .._plot import TrainingPlot
 from .preview import SNAPSHOT_SECONDS
 
 STOP_REASONS = {"stopped": "stopped", "max_time": "time budget used",
-                "max_steps": "all steps done", "out_of_memory": "out of memory"}
+                "min_steps": "minimum steps done", "max_steps": "all steps done",
+                "out_of_memory": "out of memory"}
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -32,13 +33,12 @@ def fmt_time(seconds: float | None) -> str:
 
 
 def done_message(result: TrainingResult) -> str:
-    dice = result.best_validation_dice
-    dice_txt = f", best validation Dice {dice:.3f}" if dice is not None else ""
-    if dice is not None and result.validations and not result.validations[-1].reliable:
-        dice_txt += " (too few held-out pixels to trust)"
+    """The end of a run in words: why it ended, the work done (steps, time, steps/s, a
+    budget extended on a slow machine), the validation and its pixels, undertraining."""
     reason = STOP_REASONS.get(result.stop_reason, result.stop_reason)
-    return (f"Done ({reason}): {result.steps} steps in {fmt_time(result.elapsed)}"
-            f"{dice_txt}. Segment to see the result.")
+    advice = ("Press 'Continue training' (or Segment to see it as it is)."
+              if result.undertrained else "Segment to see the result.")
+    return f"Done ({reason}): {result.summary()} {advice}"
 
 
 class RunSection:
@@ -71,13 +71,18 @@ class RunSection:
         self.start = PushButton(text="Start training")
         self.stop = PushButton(text="Stop", enabled=False,
                                tooltip="End the run now and keep its best model.")
+        self.continue_run = PushButton(
+            text="Continue training", visible=False,
+            tooltip="The last run ended undertrained: train its model further on the same "
+                    "strokes, with the same budget.")
         self.status = Label(value="Paint a few strokes of each class, then Start training.")
         self.validation = Label(value="")
         self.plot = TrainingPlot()
         self.settings = [self.max_time, self.max_steps, self.robust_eps, self.live_preview,
                          self.natural]
         self.device = device_picker()
-        self.buttons = Container(widgets=[self.start, self.stop], layout="horizontal",
+        self.buttons = Container(widgets=[self.start, self.stop, self.continue_run],
+                                 layout="horizontal",
                                  labels=False)
         self._last_status = 0.0
 
@@ -103,9 +108,11 @@ class RunSection:
     def show_event(self, event: Any) -> None:
         """Follow one training event in the status line and the plot."""
         if isinstance(event, TrainingStarted):
+            floor = (f"; at least {event.min_steps} steps, past the budget on a slow machine"
+                     if event.min_steps and event.max_time else "")
             self.status.value = (f"Learning from {event.painted_pixels} painted pixels "
                                  f"({event.validation_pixels} kept aside to validate); "
-                                 f"{event.compute or event.device}.")
+                                 f"{event.compute or event.device}{floor}.")
         elif isinstance(event, TrainingStep):
             self.plot.add_loss(event.step, event.loss)
             now = time.perf_counter()
@@ -122,3 +129,14 @@ class RunSection:
     def set_running(self, running: bool) -> None:
         self.start.enabled = not running
         self.stop.enabled = running
+        if running:
+            self.continue_run.visible = False
+
+    def offer_continue(self, result: TrainingResult) -> None:
+        """Show 'Continue training' after a run that ended undertrained."""
+        self.continue_run.visible = bool(result.undertrained)
+
+    @property
+    def continue_offered(self) -> bool:
+        """'Continue training' is shown (whether or not the window is on screen)."""
+        return not self.continue_run.native.isHidden()

@@ -4,6 +4,7 @@ is in :mod:`napari_unet.core`, the run's state in :class:`~.session.TrainSession
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ class TrainWidget(ViewerWidget):
         self.run_section.start.changed.connect(lambda *_: self.start_training())
         self.run_section.stop.changed.connect(self.stop)
         self.retrain_section.retrain.changed.connect(lambda *_: self.start_retraining())
+        self.run_section.continue_run.changed.connect(lambda *_: self.continue_training())
+        self._last_launch: tuple[TrainRequest, Image, list[Labels]] | None = None
         self.model_section.save.changed.connect(lambda *_: self._ask_save())
         self.model_section.load.changed.connect(lambda *_: self._ask_load())
         self._settings = PersistentValues("train", {
@@ -204,6 +207,20 @@ class TrainWidget(ViewerWidget):
             return None
         return self._launch(request, image_layer, layers)
 
+    def continue_training(self) -> Job | None:
+        """Train the current model further on the labels and budget of the last run (after
+        a run that ended undertrained)."""
+        try:
+            if self._last_launch is None or self._store.model is None:
+                raise UserInputError("There is no run to continue: Start training first.")
+            self._require_image()
+        except ValueError as err:
+            notify_error(err, "Continuing")
+            return None
+        request, image_layer, used = self._last_launch
+        return self._launch(replace(request, what="Continuing", init=self._store.model),
+                            image_layer, used)
+
     def retrain_labels(self) -> Any:
         """The labels Retrain learns from: the ticked layers, merged (see :mod:`.learn_from`)."""
         return merge_training_labels(list(self._retrain_from.value),
@@ -225,6 +242,7 @@ class TrainWidget(ViewerWidget):
                               on_finished=self.preview.stop, notify=False)
         if job is None:
             return None
+        self._last_launch = (request, image_layer, used)
         self.run_section.new_run(request.what, continues=request.init is not None)
         if self._live_preview.value:
             self.preview.start(image_layer, request.config.device)
@@ -258,7 +276,8 @@ class TrainWidget(ViewerWidget):
         if not self._closed:
             self._plot.redraw(force=True)
             self._status.value = message
-        (notify_warning if oom else notify_info)(message)
+            self.run_section.offer_continue(result)
+        (notify_warning if oom or result.undertrained else notify_info)(message)
 
     def _on_error(self, err: BaseException) -> None:
         """Keep the best model of the failed run, say what failed and what is kept."""
