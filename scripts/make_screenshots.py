@@ -64,13 +64,30 @@ class Shooter:
         print("saved", self.folder / name, f"{img.shape[1]}x{img.shape[0]}")
 
 
+def dock_widgets(viewer) -> list[tuple]:
+    """``[(widget, dock)]`` of Train, Segment and Quick labels, tabbed on the right, from
+    their defaults: the user's remembered settings are neither read nor written
+    (:func:`session_only_settings`), so the screenshots show the defaults and the steps
+    below leave the user's settings as they were."""
+    from napari_unet.widgets.quick_labels_widget import QuickLabelsWidget
+    from napari_unet.widgets.segment_widget import SegmentWidget
+    from napari_unet.widgets.settings import session_only_settings
+    from napari_unet.widgets.train_widget import TrainWidget
+
+    session_only_settings()
+    docked = []
+    for i, (kind, name) in enumerate(((TrainWidget, "Train"), (SegmentWidget, "Segment"),
+                                      (QuickLabelsWidget, "Quick labels"))):
+        widget = kind(viewer)
+        docked.append((widget, viewer.window.add_dock_widget(widget, name=name, area="right",
+                                                             tabify=i > 0)))
+    return docked
+
+
 def main(out: str = "docs/screenshots") -> int:
     import napari
 
     from napari_unet.widgets._layers import find_output
-    from napari_unet.widgets.quick_labels_widget import QuickLabelsWidget
-    from napari_unet.widgets.segment_widget import SegmentWidget
-    from napari_unet.widgets.train_widget import TrainWidget
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,10 +104,7 @@ def main(out: str = "docs/screenshots") -> int:
         if layer is not None:
             layer.visible = visible
 
-    train, segment, quick = TrainWidget(viewer), SegmentWidget(viewer), QuickLabelsWidget(viewer)
-    dock_t = viewer.window.add_dock_widget(train, name="Train", area="right")
-    dock_s = viewer.window.add_dock_widget(segment, name="Segment", area="right", tabify=True)
-    dock_q = viewer.window.add_dock_widget(quick, name="Quick labels", area="right", tabify=True)
+    (train, dock_t), (segment, dock_s), (quick, dock_q) = dock_widgets(viewer)
     s.pump(0.5)
 
     # 1. train from the painted strokes, with the live preview

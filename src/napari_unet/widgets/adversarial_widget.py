@@ -31,7 +31,6 @@ from ._jobs import Job, notify_error, notify_info
 from ._layers import image_array, write_output
 from ._plot import BLUE, ThemedPlot
 from ._session import JobState
-from .settings import PersistentValues
 
 PERTURBATION_COLORMAP = "PiYG"  # diverging; contrast limits symmetric around 0
 ATTACK_CURVE = "attack"  # the curve kind that sweeps the chosen attack's eps
@@ -161,7 +160,7 @@ class AdversarialWidget(ViewerWidget):
         self._stop.changed.connect(self.stop)
         self._export_csv_btn.changed.connect(lambda: self._ask_export("csv"))
         self._export_png_btn.changed.connect(lambda: self._ask_export("png"))
-        self._settings = PersistentValues("adversarial", {"device": self._device})
+        self._remember("adversarial", {"device": self._device})
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         self._finish_setup()
         self._on_model_changed(self._store.model)
