@@ -160,10 +160,10 @@ def pgd_vs_eot(model, slices, samples: int, steps: int, seeds: list[int],
     how = ("uint8 files (written, read back, then transformed)" if file_roundtrip
            else "continuous float images")
     print(f"\nPGD vs EOT at 8/255 ({steps} steps; EOT {samples} transforms per step), {how}; "
-          f"Dice vs clean prediction, mean over slices; last column: {reference}'s damage "
-          "after / this attack's")
+          f"Dice vs clean prediction, mean over slices; ratios: {reference}'s damage "
+          "(1 - Dice) after the transform / each attack's")
     print(f"{'seed':6s}{'attack':14s}{'as is':>10s}{'rot 12 + zoom 0.9':>20s}"
-          f"{'s per slice':>14s}{'ratio':>10s}")
+          f"{'s per slice':>14s}")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             rows = {}
