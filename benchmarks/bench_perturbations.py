@@ -3,6 +3,7 @@ and training against the perturbations.
 
     python -u benchmarks/bench_perturbations.py [--model M.pt | --train-steps 150]
         [--slices 5 6 7] [--crop 256] [--eot-crop 128] [--seeds 0 1 2]
+        [--file-roundtrip] [--eot-objectives segpgd ce dag]
         [--finetune-steps 100] [--out docs/robustness]
 
 Without ``--model`` the model is trained ``--train-steps`` (batch 4, 128x128, seed 0) on
@@ -16,6 +17,10 @@ starts from a model that has not seen the perturbations.
    Dice vs clean on the image as it is, and after rotating 12 degrees and zooming 0.9 both
    the clean and the attacked image (``core.robustness.dice_after_transform``); seconds per
    slice; EOT's damage (1 - Dice) after the transform divided by each attack's.
+   ``--file-roundtrip``: the protocol of a user's files instead: every attacked image is
+   written in the image's dtype (uint8 TIFF, the attack's own rounding), read back, and only
+   then rotated, zoomed and predicted. ``--eot-objectives segpgd ce dag`` adds one EOT row
+   per loss (default: EOT's default loss only).
 3. Two copies of the model fine-tuned ``--finetune-steps`` (batch 4, 128x128, seed 1) on
    slices 0-2: without natural perturbations (``natural_perturbations=0``, the legacy
    augmentation: flips, 90-degree turns, mild brightness/contrast; the control) and with
@@ -96,39 +101,82 @@ def figure(panels: dict[str, list[tuple[str, PerturbationCurve]]], path: Path,
     print(f"  figure: {path}")
 
 
-ATTACKS = {
-    "PGD": lambda steps, samples, seed: PGD(8 / 255, steps, seed=seed),
-    "SegPGD": lambda steps, samples, seed: SegPGD(8 / 255, steps, seed=seed),
-    "EOT": lambda steps, samples, seed: EOT(8 / 255, steps, samples=samples, seed=seed),
-}
+EPS = 8 / 255
 
 
-def attack_damage(model, slices, attack) -> tuple[float, float, float]:
-    """Mean over slices: Dice vs clean as is, after rotation 12 + zoom 0.9, seconds."""
+def attacks(objectives: list[str] | None) -> dict:
+    """``{name: make(steps, samples, seed)}``: PGD, SegPGD, then EOT with its default loss
+    (``EOT``) or one ``EOT-<loss>`` per entry of ``objectives``."""
+    made = {
+        "PGD": lambda steps, samples, seed: PGD(EPS, steps, seed=seed),
+        "SegPGD": lambda steps, samples, seed: SegPGD(EPS, steps, seed=seed),
+    }
+    if not objectives:
+        made["EOT"] = lambda steps, samples, seed: EOT(EPS, steps, samples=samples, seed=seed)
+    for loss in objectives or []:
+        made[f"EOT-{loss}"] = (lambda steps, samples, seed, loss=loss:
+                               EOT(EPS, steps, samples=samples, seed=seed, objective=loss))
+    return made
+
+
+def through_file(image: np.ndarray, attacked: np.ndarray, folder: Path) -> np.ndarray:
+    """``attacked`` as a user's file holds it: written in the image's dtype (TIFF) and read
+    back. The attack already rounded it to that dtype; this checks nothing else is lost."""
+    import tifffile
+
+    from napari_unet.core.image_io import write_tiff
+
+    if attacked.dtype != image.dtype:
+        raise ValueError(f"attacked image is {attacked.dtype}, the file would be {image.dtype}")
+    path = write_tiff(folder / "attacked.tif", attacked)
+    return np.asarray(tifffile.imread(path))
+
+
+def attack_damage(model, slices, attack, file_roundtrip: bool = False,
+                  folder: Path | None = None) -> tuple[float, float, float]:
+    """Mean over slices: Dice vs clean as is, after rotation 12 + zoom 0.9, seconds.
+
+    file_roundtrip: the attacked image is the image's dtype (the attack's rounding), written
+    to a file in ``folder`` and read back before the transform (else float32, unrounded)."""
     as_is, after, seconds = [], [], []
     for image, _ in slices:
         start = time.perf_counter()
-        result = attack(model, image, keep_float=True)
+        result = attack(model, image, keep_float=not file_roundtrip)
         seconds.append(time.perf_counter() - start)
+        attacked = (through_file(image, result.adversarial, folder) if file_roundtrip
+                    else result.adversarial)
         as_is.append(result.metrics.dice_adversarial)
-        after.append(dice_after_transform(model, image, result.adversarial,
-                                          degrees=12, factor=0.9))
+        after.append(dice_after_transform(model, image, attacked, degrees=12, factor=0.9))
     return float(np.mean(as_is)), float(np.mean(after)), float(np.mean(seconds))
 
 
-def pgd_vs_eot(model, slices, samples: int, steps: int, seeds: list[int]) -> None:
+def pgd_vs_eot(model, slices, samples: int, steps: int, seeds: list[int],
+               file_roundtrip: bool = False, objectives: list[str] | None = None) -> None:
     """PGD, SegPGD and EOT per seed (random start; EOT's draws), EOT's damage ratio after."""
-    print(f"\nPGD vs EOT at 8/255 ({steps} steps; EOT {samples} transforms per step), "
-          "Dice vs clean prediction, mean over slices")
-    print(f"{'seed':6s}{'attack':8s}{'as is':>10s}{'rot 12 + zoom 0.9':>20s}{'s per slice':>14s}"
-          f"{'EOT damage / this':>20s}")
-    for seed in seeds:
-        rows = {name: attack_damage(model, slices, make(steps, samples, seed))
-                for name, make in ATTACKS.items()}
-        eot_damage = 1 - rows["EOT"][1]
-        for name, (as_is, after, seconds) in rows.items():
-            print(f"{seed:<6d}{name:8s}{as_is:10.4f}{after:20.4f}{seconds:14.1f}"
-                  f"{eot_damage / max(1 - after, 1e-9):20.2f}", flush=True)
+    import tempfile
+
+    made = attacks(objectives)
+    reference = [name for name in made if name.startswith("EOT")][0]
+    how = ("uint8 files (written, read back, then transformed)" if file_roundtrip
+           else "continuous float images")
+    print(f"\nPGD vs EOT at 8/255 ({steps} steps; EOT {samples} transforms per step), {how}; "
+          f"Dice vs clean prediction, mean over slices; ratios: {reference}'s damage "
+          "(1 - Dice) after the transform / each attack's")
+    print(f"{'seed':6s}{'attack':14s}{'as is':>10s}{'rot 12 + zoom 0.9':>20s}"
+          f"{'s per slice':>14s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            rows = {}
+            for name, make in made.items():
+                rows[name] = attack_damage(model, slices, make(steps, samples, seed),
+                                           file_roundtrip, Path(tmp))
+                as_is, after, seconds = rows[name]
+                print(f"{seed:<6d}{name:14s}{as_is:10.4f}{after:20.4f}{seconds:14.1f}",
+                      flush=True)
+            eot_damage = 1 - rows[reference][1]
+            print("      ratios: " + ", ".join(
+                f"{name} {eot_damage / max(1 - after, 1e-9):.2f}"
+                for name, (_a, after, _s) in rows.items()), flush=True)
 
 
 def finetune(model, pairs, steps: int, strength: float):
@@ -165,6 +213,12 @@ def main() -> None:
                         help="one PGD/SegPGD/EOT comparison per seed")
     parser.add_argument("--eot-crop", type=int, default=None,
                         help="crop for the PGD vs EOT table (default: --crop)")
+    parser.add_argument("--file-roundtrip", action="store_true",
+                        help="EOT table: attacked images written as uint8 files, read back, "
+                             "then transformed and predicted (whole slices unless --eot-crop)")
+    parser.add_argument("--eot-objectives", nargs="+", default=None,
+                        choices=("segpgd", "ce", "dag"),
+                        help="EOT table: one EOT row per loss (default: EOT's default)")
     parser.add_argument("--out", default="docs/robustness", help="CSV and PNG folder")
     parser.add_argument("--skip", nargs="*", default=[], choices=("curves", "eot", "train"))
     args = parser.parse_args()
@@ -182,7 +236,8 @@ def main() -> None:
     if "eot" not in args.skip:
         eot_slices = [isbi(i, args.eot_crop) for i in args.slices] if args.eot_crop else slices
         print(f"EOT table on {eot_slices[0][0].shape} crops")
-        pgd_vs_eot(model, eot_slices, args.eot_samples, args.attack_steps, args.seeds)
+        pgd_vs_eot(model, eot_slices, args.eot_samples, args.attack_steps, args.seeds,
+                   args.file_roundtrip, args.eot_objectives)
     if "train" not in args.skip:
         pairs = [isbi(i) for i in range(3)]
         plain = finetune(model, pairs, args.finetune_steps, 0.0)

@@ -129,6 +129,26 @@ def _segment_and_report(segment_widget, viewer, image_name, strokes_name, truth)
         _after(job, lambda: report_validation(viewer, image_name, strokes_name, truth))
 
 
+def dock_widgets(viewer, train_seconds: int):
+    """``(train_widget, segment_widget)`` docked on the right, Train on top, with a first
+    run's budget of ``train_seconds`` (0: the default budget, nothing started).
+
+    The demo leaves the user's settings alone: the widgets start from their defaults, not
+    from what the user's last session remembered, and the demo's short budget is never
+    written to the user's settings (:func:`session_only_settings`)."""
+    from napari_unet.widgets.settings import session_only_settings
+
+    session_only_settings()
+    # opened as from the Plugins menu: napari builds each widget with a proxy of the viewer
+    _dock, segment_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    train, train_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train",
+                                                               tabify=True)
+    train.raise_()  # Train on top: the loop starts there
+    if train_seconds > 0:
+        train_widget._max_time.value, train_widget._max_steps.value = train_seconds, 0
+    return train_widget, segment_widget
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--screenshot", metavar="PATH",
@@ -142,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import napari
 
-        import napari_unet  # noqa: F401 - the plugin napari opens the widgets from
+        import napari_unet.widgets.train_widget  # noqa: F401 - the plugin and PyTorch
     except ImportError as err:
         print(f"Missing dependency ({err}). Install the plugin first:\n"
               "  bash scripts/setup_venv.sh", file=sys.stderr)
@@ -156,13 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     if layers[0][0].ndim == 3:
         viewer.dims.set_current_step(0, 0)  # the plane with strokes and ground truth
     viewer.layers.selection.active = viewer.layers[strokes_name]
-    # opened as from the Plugins menu: napari builds each widget with a proxy of the viewer
-    _dock, segment_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
-    train, train_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train", tabify=True)
-    train.raise_()  # Train on top: the loop starts there
+    train_widget, segment_widget = dock_widgets(viewer, args.train_seconds)
     job = None
     if args.train_seconds > 0:
-        train_widget._max_time.value, train_widget._max_steps.value = args.train_seconds, 0
         job = train_widget.start_training()  # in a thread worker: the window stays live
     if args.screenshot:
         from qtpy.QtWidgets import QApplication

@@ -64,6 +64,22 @@ class Shooter:
         print("saved", self.folder / name, f"{img.shape[1]}x{img.shape[0]}")
 
 
+def dock_widgets(viewer) -> list[tuple]:
+    """``[(widget, dock)]`` of Train, Segment and Quick labels, tabbed on the right, from
+    their defaults: the user's remembered settings are neither read nor written
+    (:func:`session_only_settings`), so the screenshots show the defaults and the steps
+    below leave the user's settings as they were."""
+    from napari_unet.widgets.settings import session_only_settings
+
+    session_only_settings()
+    docked = []
+    # opened as from the Plugins menu: napari builds each widget with a proxy of the viewer
+    for i, name in enumerate(("Train", "Segment", "Quick labels (classical)")):
+        dock, widget = viewer.window.add_plugin_dock_widget("napari-unet", name, tabify=i > 0)
+        docked.append((widget, dock))
+    return docked
+
+
 def main(out: str = "docs/screenshots") -> int:
     import napari
 
@@ -84,11 +100,7 @@ def main(out: str = "docs/screenshots") -> int:
         if layer is not None:
             layer.visible = visible
 
-    # opened as from the Plugins menu: napari builds each widget with a proxy of the viewer
-    dock_t, train = viewer.window.add_plugin_dock_widget("napari-unet", "Train")
-    dock_s, segment = viewer.window.add_plugin_dock_widget("napari-unet", "Segment", tabify=True)
-    dock_q, quick = viewer.window.add_plugin_dock_widget("napari-unet", "Quick labels (classical)",
-                                                         tabify=True)
+    (train, dock_t), (segment, dock_s), (quick, dock_q) = dock_widgets(viewer)
     s.pump(0.5)
 
     # 1. train from the painted strokes, with the live preview

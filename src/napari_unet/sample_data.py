@@ -39,6 +39,20 @@ ISBI_REGISTRY: dict[str, str] = {
     "image/4.png": "991fb3a8e4abc73da1d6159ca28fa4397f0a8351f30a8ba3669c86414d2ce239",
     "label/0.png": "13b67edd7607a1f284c09170c96a27d38422b0ffaf88024ea5b689acb5e1b4b0",
 }
+# bytes of the files above (fixed by their SHA-256): 187651 + 188189 + 188971 + 187963 +
+# 189054 + 14322; the menu entry (napari.yaml) and the offline message both show
+# ISBI_DOWNLOAD_TEXT, which tests/test_sample_data_offline.py checks against this
+ISBI_DOWNLOAD_BYTES = 956_150
+
+
+def download_size_text(size: int) -> str:
+    """``size`` bytes as the menu and the messages say it: "about 1 MB" (decimal MB,
+    one significant digit below 10 MB, whole MB above)."""
+    megabytes = size / 1e6
+    return f"about {float(f'{megabytes:.1g}') if megabytes < 10 else round(megabytes):g} MB"
+
+
+ISBI_DOWNLOAD_TEXT = download_size_text(ISBI_DOWNLOAD_BYTES)
 
 
 # --------------------------------------------------------------------------- synthetic
@@ -140,7 +154,8 @@ def _fetch(fetcher: Any, name: str) -> str:
         return fetcher.fetch(name)
     except OSError as err:  # requests' ConnectionError, timeouts, DNS failures are OSErrors
         raise UserInputError(
-            f"The ISBI 2012 sample must be downloaded once (6 PNG files, about 0.5 MB) from "
+            f"The ISBI 2012 sample must be downloaded once ({len(ISBI_REGISTRY)} PNG files, "
+            f"{ISBI_DOWNLOAD_TEXT}) from "
             f"{ISBI_BASE_URL} but the download of {name} failed "
             f"({type(err).__name__}). Connect to the internet and open the sample again, or "
             f"copy the files by hand: {', '.join(ISBI_REGISTRY)} (from that address's "

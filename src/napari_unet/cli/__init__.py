@@ -3,7 +3,9 @@
 Each subcommand is a module with ``register(subparsers)`` and ``run(args) -> int``.
 Options are checked by the ``type=`` functions of :mod:`napari_unet.cli._validate` before
 any work starts. Any bad input ends with exit code 2 and one line naming the problem,
-never a traceback; Ctrl-C anywhere ends with one line and exit code 130; an unexpected
+never a traceback; Ctrl-C anywhere ends with one line and exit code 130; a reader that
+stops early (``napari-unet evaluate ... | head``) ends the command quietly with exit code
+141 (128 + SIGPIPE, what a shell reports for ``cat big | head``); an unexpected
 error prints one line asking for a report (exit code 1), with the traceback only when
 the environment variable ``NAPARI_UNET_DEBUG=1`` is set.
 """
@@ -14,6 +16,7 @@ import argparse
 import errno
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -22,6 +25,7 @@ SUBCOMMANDS = ("train", "predict", "evaluate", "attack", "robustness", "export")
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 128 + int(getattr(signal, "SIGPIPE", 13))  # 141
 DEBUG_ENV = "NAPARI_UNET_DEBUG"
 
 
@@ -48,11 +52,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-unet`` script; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _run(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a reader gone shows here, not in Python's shutdown
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """The reader of our output closed the pipe (``| head``): stop quietly, as a command
+    killed by SIGPIPE does. What is left in the buffer goes to /dev/null, so Python's
+    shutdown flush does not print 'Exception ignored ... BrokenPipeError'."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (embedded): nothing left to protect
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def _run(argv: list[str]) -> int:
+    """Parse ``argv`` and run the subcommand; every error but a closed output pipe ends
+    in one line and its exit code."""
     prog = "napari-unet" + (f" {argv[0]}" if argv and argv[0] in SUBCOMMANDS else "")
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
+    except BrokenPipeError:
+        raise  # the reader stopped early: main ends quietly
     except SystemExit as done:  # argparse: --help (0) or a usage error (2, already printed)
         return done.code if isinstance(done.code, int) else EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -1,8 +1,12 @@
 """``napari-unet attack``: adversarial examples for a trained model, with their metrics.
 
-Writes ``DIR/<stem>_adversarial.tif`` (the image's dtype) and ``DIR/<stem>_perturbation.tif``
-(float32, raw intensity units) per image, and prints one JSON object with clean and
-adversarial Dice against the clean prediction, pixels changed and perturbation norms.
+Writes ``DIR/<stem>_adversarial.tif`` (the image's dtype, or float32 with
+``--output-dtype float32``) and ``DIR/<stem>_perturbation.tif`` (float32, raw intensity
+units) per image, and prints one JSON object with clean and adversarial Dice against the
+clean prediction, pixels changed and perturbation norms. When eps is below one grey level
+of an integer image (a dim image: its normalization spans few levels), the image's dtype
+cannot hold the perturbation: a warning says so (``below_quantization`` in the JSON), and
+``--output-dtype float32`` keeps it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from napari_unet.core.errors import UserInputError
 from ._inputs import add_channels, add_device, open_input
 from ._outputs import plan_outputs
 from ._validate import existing_file, existing_image, float_in_range, int_in_range, output_dir
+
+OUTPUT_DTYPES = ("image", "float32")
+FLOAT_HINT = "--output-dtype float32"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="targeted attack: push pixels to this class value (1..K)")
     parser.add_argument("--eot-samples", type=int_in_range(1, 1000), default=8,
                         help="eot: random rotations/zooms/noise per step (default 8)")
+    parser.add_argument("--output-dtype", choices=OUTPUT_DTYPES, default="image",
+                        help="dtype of the adversarial images: the input's (default; an "
+                             "integer image rounds away a perturbation below one grey level) "
+                             "or float32 (keeps every perturbation; the metrics are measured "
+                             "on what is written)")
     add_channels(parser)
     add_device(parser)
     parser.set_defaults(run=run)
@@ -63,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         path = Path(name)
         image, rgb, channel_axis = open_input(name, args, model.in_channels)
         result = run_to_completion(attack.run(model, image, rgb=rgb, channel_axis=channel_axis,
-                                              device=args.device))
+                                              device=args.device,
+                                              keep_float=args.output_dtype == "float32"))
         adv_path = write_tiff(plan["_adversarial"], result.adversarial)
         pert_path = write_tiff(plan["_perturbation"], result.perturbation.astype("float32"))
         entry = {"image": str(path), "adversarial": str(adv_path),
@@ -71,5 +84,9 @@ def run(args: argparse.Namespace) -> int:
         report["images"].append(entry)
         print(f"{path.name}: Dice {entry['dice_clean']:.3f} -> {entry['dice_adversarial']:.3f}, "
               f"{100 * entry['fraction_changed']:.2f}% pixels changed", file=sys.stderr)
+        warning = result.quantization_warning(FLOAT_HINT)
+        if warning:
+            entry["warning"] = warning
+            print(f"napari-unet attack: warning: {path.name}: {warning}", file=sys.stderr)
     print(json.dumps(report, indent=2))
     return 0

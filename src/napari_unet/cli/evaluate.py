@@ -10,21 +10,31 @@ import numpy as np
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import read_image
 from napari_unet.core.labels import MAX_CLASSES, integer_labels
-from napari_unet.core.metrics import dice_iou_per_class, instance_f1, truth_classes
+from napari_unet.core.metrics import (
+    classes_foreground, dice_iou_per_class, instance_f1, instance_mask_objects,
+    instances_foreground, truth_classes,
+)
 
 from ._inputs import check_pairs
 from ._validate import existing_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score predictions against ground truth (JSON)")
+    p = sub.add_parser("evaluate", help="score predictions against ground truth (JSON)",
+                       description=__doc__.splitlines()[0])
     p.add_argument("--pred", nargs="+", required=True, metavar="P", type=existing_file,
                    help="predicted class labels (1..K), or instance labels with --instances")
     p.add_argument("--truth", nargs="+", required=True, metavar="T", type=existing_file,
                    help="ground truth: classes 1..K, or a dense mask containing 0 (e.g. 0/255), "
                         "whose sorted values become classes 1..K; instance ids with --instances")
-    p.add_argument("--instances", action="store_true",
-                   help="also report F1 of instance matching at IoU 0.5")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--instances", action="store_true",
+                      help="also report F1 of instance matching at IoU 0.5")
+    mode.add_argument("--truth-instances", action="store_true",
+                      help="the truth is an instance mask (0 = background, one id per object) "
+                           "and the prediction holds classes: compare the predicted foreground "
+                           "(classes >= 2) with the objects' foreground; reports class 1 = "
+                           "background, 2 = foreground")
     p.set_defaults(run=run)
 
 
@@ -33,7 +43,34 @@ def _check_class_count(labels: np.ndarray, path: str) -> None:
     if count > MAX_CLASSES:
         raise UserInputError(f"{path} holds {count} different values, more than the "
                              f"{MAX_CLASSES} classes a segmentation has; for instance labels "
-                             "use --instances.")
+                             "use --instances, or --truth-instances for an instance truth "
+                             "and a class prediction.")
+
+
+def _refuse_instance_truth(pred: np.ndarray, truth: np.ndarray, p_path: str,
+                           t_path: str) -> None:
+    """A class prediction against what looks like an instance mask needs --truth-instances:
+    class by class, object ids would be scored as classes (object 1 against class 1...)."""
+    classes = int(np.unique(pred[pred > 0]).size)
+    objects = instance_mask_objects(truth, classes)
+    if objects is not None:
+        raise UserInputError(
+            f"{t_path} looks like an instance mask ({objects} objects, background 0) but "
+            f"{p_path} holds {classes} classes: add --truth-instances to compare the predicted "
+            "foreground (classes >= 2) with the objects' foreground, or --instances if "
+            f"{p_path} holds instance labels too.")
+
+
+def _compare(pred: np.ndarray, truth: np.ndarray, p_path: str, t_path: str,
+             args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """The two arrays as classes to score per class, for the chosen comparison."""
+    if args.truth_instances:
+        _check_class_count(pred, p_path)
+        return classes_foreground(pred), instances_foreground(truth)
+    _check_class_count(pred, p_path)
+    _check_class_count(truth, t_path)
+    _refuse_instance_truth(pred, truth, p_path, t_path)
+    return pred, truth_classes(truth)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
                 matched[key] += f1[key]
             pred, truth = (pred > 0).astype(np.uint8) + 1, (truth > 0).astype(np.uint8) + 1
         else:
-            _check_class_count(pred, p_path)
-            _check_class_count(truth, t_path)
-            truth = truth_classes(truth)
+            pred, truth = _compare(pred, truth, p_path, t_path, args)
+            if args.truth_instances:
+                entry["compared"] = "foreground (prediction classes >= 2 vs truth ids > 0)"
         scores = dice_iou_per_class(pred, truth)
         entry["classes"] = {str(c): s for c, s in scores.items()}
         per_image.append(entry)

@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         truth = (f", vs truth {row['dice_vs_truth']:.4f}" if "dice_vs_truth" in row else "")
         print(f"{args.perturbation} {row['level']:g}: Dice vs clean {row['dice_vs_clean']:.4f}"
               f"{truth}", file=sys.stderr)
+    note = curve.quantization_note()
+    if note:
+        print(f"napari-unet robustness: note: {note}", file=sys.stderr)
     return 0
 
 

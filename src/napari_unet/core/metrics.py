@@ -39,6 +39,39 @@ def truth_classes(truth: np.ndarray) -> np.ndarray:
     return dense_to_classes(truth) if (truth == 0).any() else truth
 
 
+BACKGROUND, FOREGROUND = 1, 2  # the classes a foreground comparison reports
+
+
+def classes_foreground(classes: np.ndarray) -> np.ndarray:
+    """Class labels (1 = background, 2..K = object classes; a dense mask containing 0 is
+    mapped by :func:`truth_classes` first) as 1 = background, 2 = any object class."""
+    classes = truth_classes(classes)
+    return np.where(classes >= FOREGROUND, FOREGROUND, BACKGROUND).astype(np.uint8)
+
+
+def instances_foreground(instances: np.ndarray) -> np.ndarray:
+    """An instance mask (0 = background, one id per object) as 1 = background, 2 = object."""
+    return np.where(instances > 0, FOREGROUND, BACKGROUND).astype(np.uint8)
+
+
+def instance_mask_objects(truth: np.ndarray, pred_classes: int) -> int | None:
+    """The number of objects when ``truth`` looks like an instance mask rather than the
+    classes of a prediction with ``pred_classes`` classes, else None.
+
+    An instance mask has background 0, more ids than the prediction has classes (at least
+    3), and about one connected region per id, whereas a class occurs in many regions."""
+    from scipy import ndimage as ndi
+
+    if not (truth == 0).any():
+        return None
+    ids = np.unique(truth)
+    objects = int(ids.size - 1)
+    if objects < 3 or objects <= pred_classes:
+        return None
+    _regions, count = ndi.label(truth > 0)
+    return objects if count <= 2 * objects else None
+
+
 def instance_overlaps(pred: np.ndarray, truth: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """IoU of every (predicted, true) instance pair that actually overlaps.

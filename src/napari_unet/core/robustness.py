@@ -53,6 +53,7 @@ UNITS = {
     **{k: f"{k.upper()} eps (normalized intensity)" for k in ATTACK_KINDS},
 }
 CSV_COLUMNS = ("perturbation", "level", "dice_vs_clean", "dice_vs_truth")
+QUANTIZATION_COLUMN = "below_quantization"  # attack kinds: eps below one grey level
 
 
 def check_levels(kind: str, levels: Sequence[float]) -> list[float]:
@@ -173,10 +174,24 @@ class PerturbationCurve:
     def has_truth(self) -> bool:
         return any("dice_vs_truth" in r for r in self.rows)
 
+    def quantization_note(self) -> str | None:
+        """For attack curves: one line naming the levels below one grey level of the
+        images' dtype (measured on float32 images, as the attacks run here; saved in the
+        images' dtype those attacked images would equal the clean ones), or None."""
+        below = [r["level"] for r in self.rows if r.get(QUANTIZATION_COLUMN)]
+        if not below:
+            return None
+        return (f"eps {', '.join(f'{v:g}' for v in below)} below one grey level of the "
+                "images' dtype: measured on float32 images; saved in the images' dtype these "
+                "attacked images would equal the clean ones (CSV column "
+                f"{QUANTIZATION_COLUMN}).")
+
     def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write the rows (columns :data:`CSV_COLUMNS`, the truth column only with truth),
-        atomically."""
+        """Write the rows (columns :data:`CSV_COLUMNS`, the truth column only with truth;
+        attacks add :data:`QUANTIZATION_COLUMN`), atomically."""
         columns = CSV_COLUMNS if self.has_truth else CSV_COLUMNS[:3]
+        if self.perturbation in ATTACK_KINDS:
+            columns = (*columns, QUANTIZATION_COLUMN)
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
@@ -265,6 +280,7 @@ class _Scored:
     truth: np.ndarray | None
     valid: np.ndarray
     example: np.ndarray | None = None
+    below_quantization: bool = False  # attacks: eps below one grey level of the image
 
 
 def _natural_unit(model: TrainedModel, item: _Image, idx: tuple, kind: str, level: float,
@@ -335,7 +351,8 @@ def _score_attack(model: TrainedModel, item: _Image, kind: str, level: float, op
     if result.stopped:
         return None
     return _Scored(result.adversarial_prediction, result.clean_prediction, item.truth,
-                   np.ones(result.clean_prediction.shape, bool), result.adversarial)
+                   np.ones(result.clean_prediction.shape, bool), result.adversarial,
+                   result.metrics.below_quantization)
 
 
 def _row(kind: str, level: float, scored: list[_Scored]) -> dict[str, Any]:
@@ -344,6 +361,8 @@ def _row(kind: str, level: float, scored: list[_Scored]) -> dict[str, Any]:
     if all(s.truth is not None for s in scored):
         row["dice_vs_truth"] = float(np.mean(
             [mean_dice(s.prediction, s.truth, s.valid & (s.truth > 0)) for s in scored]))
+    if kind in ATTACK_KINDS:
+        row[QUANTIZATION_COLUMN] = any(s.below_quantization for s in scored)
     return row
 
 

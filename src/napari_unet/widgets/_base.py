@@ -18,6 +18,7 @@ from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import image_layers, same_layer
 from ._session import JobSession, JobState
 from .model_store import ModelStore, store_for
+from .settings import PersistentValues
 
 
 COMBO_MIN_CHARACTERS = 14  # a closed drop-down list is at least this wide
@@ -67,6 +68,36 @@ class ViewerWidget(Container):
         return ComboBox(label=label, choices=lambda _w: image_layers(self._viewer),
                         tooltip="The image layer to work on (RGB or one channel; "
                                 "a stack is processed slice by slice by a 2D model).")
+
+    def _remember(self, name: str, widgets: dict[str, Any], *,
+                  result_changing: tuple[str, ...] = ()) -> PersistentValues:
+        """Keep ``widgets``' values between sessions (:class:`PersistentValues`), and show at
+        the top of the widget the result-changing ones that come back from the last session
+        with a value other than the default, with a *Reset to defaults* button.
+
+        Call before :meth:`_finish_setup`; leave out choices that describe one image."""
+        from magicgui.widgets import Label, PushButton
+
+        settings = PersistentValues(name, widgets, result_changing=result_changing)
+        self._remembered_note = Label(value="", tooltip=(
+            "These settings change the results and were kept from your last session. "
+            "Change them here, or reset every setting of this widget to its default."))
+        self._reset_settings = PushButton(text="Reset to defaults")
+        row = Container(widgets=[self._remembered_note, self._reset_settings], labels=False)
+        row.margins = (0, 0, 0, 0)
+        self._remembered_row = row
+        self.insert(0, row)
+        self._reset_settings.changed.connect(lambda *_: settings.reset())
+        settings.on_remembered_changed(self._show_remembered)
+        self._settings = settings
+        self._show_remembered()
+        return settings
+
+    def _show_remembered(self) -> None:
+        """Show the note on remembered non-default settings, or hide it when there is none."""
+        text = self._settings.remembered_text()
+        self._remembered_note.value = text
+        self._remembered_row.native.setHidden(not text)
 
     def _finish_setup(self) -> None:
         self._fit_narrow_dock()

@@ -119,7 +119,9 @@ _COLOURED_VALUES = 256  # explicit colours for 0..255; larger values share one
 NAPARI_DEFAULT_LABEL_CYCLE = (49, 0.5)  # colours and seed of a new napari Labels layer
 
 
-CLASS_COLOURED_ROLES = {"segmentation", "preview", "adversarial prediction"}
+# class-valued results: background class clear, other classes in their strokes' colours
+CLASS_COLOURED_ROLES = {"segmentation", "preview", "adversarial prediction",
+                        "perturbed prediction", "quick labels"}
 
 
 def output_style(role: str) -> dict[str, Any]:
@@ -130,7 +132,7 @@ def output_style(role: str) -> dict[str, Any]:
 
 
 def class_colormap() -> DirectLabelColormap:
-    """Colours of the class values in result layers (segmentation, preview).
+    """Colours of the class values in result layers (:data:`CLASS_COLOURED_ROLES`).
 
     0 (no class) and 1 (background) are transparent, so the image stays visible under
     the segmentation while its values stay 1..K (a corrected segmentation still trains).

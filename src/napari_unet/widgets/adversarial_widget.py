@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from magicgui.widgets import (
-    ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
+    CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
 )
 
 from napari_unet.core import TrainedModel, UserInputError
@@ -27,12 +27,12 @@ from napari_unet.core.robustness import (
 
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute
-from ._jobs import Job, notify_error, notify_info
+from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import image_array, write_output
-from ._plot import BLUE, ThemedPlot
+from ._plot import BLUE, ORANGE, ThemedPlot
 from ._session import JobState
-from .settings import PersistentValues
 
+FLOAT_HINT = "tick 'Float output'"  # how a widget user keeps float attacked images
 PERTURBATION_COLORMAP = "PiYG"  # diverging; contrast limits symmetric around 0
 ATTACK_CURVE = "attack"  # the curve kind that sweeps the chosen attack's eps
 DEFAULT_LEVELS = {  # in each kind's unit (core.robustness.UNITS); eps x 1/255 for attacks
@@ -102,6 +102,11 @@ class CurvePlot(ThemedPlot):
         if curve is not None and curve.rows:
             ax.plot([e * 255 for e in curve.eps], curve.dice, "o-", lw=1.2, label=curve.attack,
                     color=BLUE)
+            below = [(r["eps"] * 255, r["dice"]) for r in curve.rows
+                     if r.get("below_quantization")]
+            if below:  # Dice there says nothing: the attacked image equals the clean one
+                ax.plot(*zip(*below), "x", ms=7, mew=1.5, color=ORANGE,
+                        label="below 1 grey level")
             ax.legend(fontsize=7)
         self._apply_colours()
         self.canvas.draw_idle()
@@ -136,6 +141,10 @@ class AdversarialWidget(ViewerWidget):
         self._curve_eps = LineEdit(label="Curve levels", value=DEFAULT_LEVELS[ATTACK_CURVE],
                                    tooltip="levels of the robustness curve, in the unit of "
                                            "its kind (eps x 1/255 for the attack)")
+        self._keep_float = CheckBox(
+            text="Float output", value=False,
+            tooltip="Keep the attacked image as float32: a perturbation below one grey level "
+                    "of an integer image (a dim image) survives instead of rounding away.")
         self._run = PushButton(text="Run attack")
         self._run_curve = PushButton(text="Robustness curve")
         self._stop = PushButton(text="Stop", enabled=False)
@@ -144,7 +153,7 @@ class AdversarialWidget(ViewerWidget):
         self._export_png_btn = PushButton(text="Export PNG...", enabled=False)
         self._device = device_picker()
         self.extend([self._image, self._model_info, self._load, self._device, self._attack,
-                     self._eps, self._steps, self._target, self._eot_samples,
+                     self._eps, self._steps, self._target, self._eot_samples, self._keep_float,
                      Container(widgets=[self._run, self._stop], layout="horizontal", labels=False),
                      self._results, self._curve_kind, self._curve_eps, self._run_curve,
                      Container(widgets=[self._export_csv_btn, self._export_png_btn],
@@ -163,7 +172,7 @@ class AdversarialWidget(ViewerWidget):
         self._stop.changed.connect(self.stop)
         self._export_csv_btn.changed.connect(lambda: self._ask_export("csv"))
         self._export_png_btn.changed.connect(lambda: self._ask_export("png"))
-        self._settings = PersistentValues("adversarial", {"device": self._device})
+        self._remember("adversarial", {"device": self._device})
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         self._finish_setup()
         self._on_model_changed(self._store.model)
@@ -227,9 +236,11 @@ class AdversarialWidget(ViewerWidget):
             return None
         model = model.copy()  # the training widget may change the shared model meanwhile
         device = self._device.value  # read here, on the GUI thread
+        keep_float = self._keep_float.value
 
         def work(stop):
-            return (yield from attack.run(model, data, rgb=layer.rgb, stop=stop, device=device))
+            return (yield from attack.run(model, data, rgb=layer.rgb, stop=stop, device=device,
+                                          keep_float=keep_float))
 
         return self._start(work, f"Attack ({attack.name})", lambda r: self._show(layer, r), layer)
 
@@ -253,6 +264,9 @@ class AdversarialWidget(ViewerWidget):
         write_output(self._viewer, layer, "changed pixels", result.changed.astype(np.uint8),
                      kind="labels")
         self._results.value = format_metrics(result)
+        warning = result.quantization_warning(FLOAT_HINT)
+        if warning:
+            notify_warning(f"Attack: {warning}")
         if result.stopped:
             notify_info("Attack stopped: slices not attacked keep the clean image.")
 
@@ -289,6 +303,7 @@ class AdversarialWidget(ViewerWidget):
             return None
         model = model.copy()
         device = self._device.value  # read here, on the GUI thread
+        keep_float = self._keep_float.value
         if kind != ATTACK_CURVE:
             natural = NaturalCurveSettings(kind, tuple(values), device, bool(layer.rgb))
             return self._run_natural_curve(layer, model, data, natural)
@@ -296,7 +311,8 @@ class AdversarialWidget(ViewerWidget):
         def work(stop):
             return (yield from robustness_curve(settings.make_normalized, model, data,
                                                 [v / 255 for v in values], rgb=layer.rgb,
-                                                stop=stop, device=device))
+                                                stop=stop, device=device,
+                                                keep_float=keep_float))
 
         return self._start(work, "Robustness curve", self._show_curve, layer)
 
@@ -333,6 +349,11 @@ class AdversarialWidget(ViewerWidget):
         self.curve = curve
         self._plot.show(curve)
         self._export_csv_btn.enabled = self._export_png_btn.enabled = bool(curve.rows)
+        warning = (curve.quantization_warning() if isinstance(curve, RobustnessCurve)
+                   else None)
+        if warning:
+            hint = "" if curve.kept_float else f" To measure them, {FLOAT_HINT}."
+            notify_warning(f"Robustness curve: {warning}{hint}")
         if curve.stopped:
             notify_info("Robustness curve stopped: the points done so far are shown.")
 
@@ -369,6 +390,8 @@ def format_metrics(result: AttackResult) -> str:
     m = result.metrics
     eps = ("unbounded" if m.eps is None else
            f"{m.eps * 255:.3g}/255 normalized = {', '.join(f'{e:.3g}' for e in m.eps_raw)} raw")
+    if m.eps_grey_levels is not None:
+        eps += f" = {m.eps_grey_levels:.3g} grey levels"
     return (f"eps {eps}\n"
             f"Dice clean {m.dice_clean:.3f} -> adversarial {m.dice_adversarial:.3f}\n"
             f"IoU clean {m.iou_clean:.3f} -> adversarial {m.iou_adversarial:.3f}\n"

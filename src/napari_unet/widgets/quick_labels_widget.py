@@ -15,7 +15,6 @@ from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info
 from ._layers import image_array, spatial_shape, write_output
 from ._session import JobState
-from .settings import PersistentValues
 
 
 class QuickLabelsWidget(ViewerWidget):
@@ -39,9 +38,10 @@ class QuickLabelsWidget(ViewerWidget):
         self.extend([self._image, self._method, self._invert, self._smoothing, self._margin,
                      self._run, self._status])
         self._run.changed.connect(lambda *_: self.run())
-        self._settings = PersistentValues("quick_labels", {
-            "method": self._method, "invert": self._invert, "smoothing": self._smoothing,
-            "margin": self._margin})
+        # "objects are darker" describes one image: never carried into the next session
+        self._remember("quick_labels", {
+            "method": self._method, "smoothing": self._smoothing, "margin": self._margin},
+            result_changing=("method", "smoothing", "margin"))
         self._finish_setup()
 
     def run(self) -> Job | None:

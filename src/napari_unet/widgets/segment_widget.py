@@ -36,7 +36,6 @@ from ._jobs import Job, notify_error, notify_info
 from ._layers import current_index, find_output, image_array, spatial_shape, write_output
 from ._sections import Section
 from ._session import JobState
-from .settings import PersistentValues
 
 
 RUN_ON = {"process": "this process", "local": "local workers", "address": "dask cluster"}
@@ -163,14 +162,14 @@ class SegmentWidget(ViewerWidget):
         self._segment.changed.connect(lambda *_: self.segment())
         self._stop.changed.connect(lambda *_: self.stop())
         self._load.changed.connect(lambda *_: self._ask_load())
-        self._settings = PersistentValues("segment", {
+        self._remember("segment", {
             "scope": self._scope, "instances": self._instances, "min_size": self._min_size,
             "split_strength": self._split_strength, "object_size": self._object_size,
             "tta": self._tta,
             "probabilities": self._probabilities, "uncertainty": self._uncertainty,
             "device": self._device, "run_on": self._run_on, "workers": self._workers,
             "address": self._address,
-        })
+        }, result_changing=("instances", "min_size", "split_strength", "object_size", "tta"))
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         for choice in (self._instances, self._run_on):
             choice.changed.connect(lambda *_: self._enable_what_applies())

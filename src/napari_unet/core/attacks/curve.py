@@ -13,7 +13,8 @@ from ..stopping import StopFlag
 from .base import Attack
 from .image_attack import AttackProgress, AttackResult, attack_image
 
-CSV_COLUMNS = ("eps", "eps_raw", "dice", "iou", "fraction_changed", "linf", "l2", "snr_db")
+CSV_COLUMNS = ("eps", "eps_raw", "dice", "iou", "fraction_changed", "linf", "l2", "snr_db",
+               "below_quantization")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class RobustnessCurve:
     rows: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False
     last: AttackResult | None = None  # the result at the largest eps reached
+    kept_float: bool = False  # attacked images kept as float32 (``keep_float=True``)
 
     @property
     def eps(self) -> list[float]:
@@ -43,6 +45,27 @@ class RobustnessCurve:
     @property
     def dice(self) -> list[float]:
         return [r["dice"] for r in self.rows]
+
+    @property
+    def below_quantization(self) -> list[float]:
+        """The eps values below one grey level of the image's dtype: there the attacked
+        image in that dtype equals the clean one, and Dice says nothing about robustness."""
+        return [r["eps"] for r in self.rows if r.get("below_quantization")]
+
+    def quantization_warning(self) -> str | None:
+        """One line naming the eps values below one grey level, or None."""
+        below = self.below_quantization
+        if not below:
+            return None
+        values = ", ".join(f"{e * 255:.3g}" for e in below)
+        if self.kept_float:
+            return (f"eps {values} (x 1/255) below one grey level of the image's dtype: "
+                    "measured on float32 images; saved in the image's dtype these attacked "
+                    "images would equal the clean one (CSV column below_quantization).")
+        return (f"eps {values} (x 1/255) below one grey level of the image's dtype: the "
+                "attacked image cannot differ from the clean one there, so Dice at these "
+                "points does not show robustness (marked in the curve and in the CSV column "
+                "below_quantization).")
 
     def to_csv(self, path: str | os.PathLike) -> Path:
         """Write the rows as CSV (columns :data:`CSV_COLUMNS`)."""
@@ -64,6 +87,7 @@ def _row(eps: float, result: AttackResult, clean: bool = False) -> dict[str, Any
         "fraction_changed": 0.0 if clean else m.fraction_changed,
         "linf": 0.0 if clean else m.linf, "l2": 0.0 if clean else m.l2,
         "snr_db": float("inf") if clean else m.snr_db,
+        "below_quantization": False if clean else m.below_quantization,
     }
 
 
@@ -99,4 +123,5 @@ def robustness_curve(
             curve.rows.append(_row(0.0, result, clean=True))
         curve.rows.append(_row(eps, result))
         curve.last = result
+        curve.kept_float = result.adversarial.dtype.kind == "f"
     return curve

@@ -11,7 +11,8 @@ channel. The valid range is the dtype range for integer images and the image's o
 per-channel min/max for float images. Integer images are quantized *towards the clean
 value* (the perturbation is truncated), so the result never leaves the eps ball; an eps
 below one grey level therefore changes nothing unless ``keep_float=True``, which returns
-the unrounded float32 intensities instead.
+the unrounded float32 intensities instead. The metrics say when that happens
+(``below_quantization``), and :meth:`AttackResult.quantization_warning` words it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..labels import TargetEncoder
 from ..prediction import PredictionConfig, predict
 from ..stopping import StopFlag, run_to_completion
 from ..trained_model import TrainedModel
-from .metrics import AttackMetrics, attack_metrics
+from .metrics import AttackMetrics, attack_metrics, quantization_warning
 
 if TYPE_CHECKING:  # base imports this module for Attack.run; no import back at run time
     from .base import Attack, AttackStep
@@ -84,11 +85,20 @@ class AttackResult:
     stopped: bool
     elapsed: float
     iterations: int  # attack iterations per unit
+    image_dtype: np.dtype | None = None  # of the attacked image (the adversarial may be float)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no arrays)."""
         return {"attack": self.attack, "stopped": self.stopped, "elapsed": round(self.elapsed, 3),
                 "iterations": self.iterations, **self.metrics.to_dict()}
+
+    def quantization_warning(self, float_hint: str) -> str | None:
+        """One line when eps is below one grey level of the image's dtype (the attack then
+        cannot show in an image of that dtype), else None; ``float_hint`` says how the
+        caller keeps float output. See :func:`.metrics.quantization_warning`."""
+        dtype = self.image_dtype if self.image_dtype is not None else self.adversarial.dtype
+        return quantization_warning(self.metrics, dtype, self.adversarial.dtype.kind == "f",
+                                    float_hint)
 
 
 def _resolve(model: TrainedModel | nn.Module, spatial_dims: int | None):
@@ -298,6 +308,7 @@ def attack_image(
         stopped=stopped,
         elapsed=time.perf_counter() - start,
         iterations=attack.iterations,
+        image_dtype=image_cf.dtype,
     )
 
 

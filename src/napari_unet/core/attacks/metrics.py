@@ -24,6 +24,10 @@ class AttackMetrics:
         infinite when nothing changed).
     eps, eps_raw: the budget in normalized units and per channel in raw units.
     pixels: number of evaluated pixels.
+    eps_grey_levels: the largest channel's ``eps_raw`` in grey levels of the image's integer
+        dtype (None for float images and unbounded attacks).
+    below_quantization: ``eps_grey_levels < 1``: an image of that dtype cannot hold any
+        of the perturbation (it rounds to the clean value), see :func:`quantization_warning`.
     """
 
     dice_clean: float
@@ -40,6 +44,8 @@ class AttackMetrics:
     eps_raw: tuple[float, ...] | None
     pixels: int
     per_class: dict
+    eps_grey_levels: float | None = None
+    below_quantization: bool = False
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -97,4 +103,45 @@ def attack_metrics(
         linf=linf, l2=l2, linf_raw=linf_raw, l2_raw=l2_raw, snr_db=snr,
         eps=eps, eps_raw=None if eps is None else tuple(float(eps * s) for s in span),
         pixels=int(eval_mask.sum()), per_class=per_class,
+        **quantization(image_cf.dtype, eps, span),
     )
+
+
+def grey_level(dtype: np.dtype) -> float | None:
+    """One quantization step of ``dtype`` in raw units: 1 for integers and bools, None for
+    floats (no step worth naming)."""
+    return 1.0 if np.dtype(dtype).kind in "biu" else None
+
+
+def quantization(dtype: np.dtype, eps: float | None, span: np.ndarray) -> dict:
+    """``{"eps_grey_levels", "below_quantization"}`` of an L-inf budget ``eps``
+    (normalized units) on an image of ``dtype`` whose normalization spans ``span`` raw
+    units per channel."""
+    step = grey_level(dtype)
+    if step is None or eps is None or eps <= 0:
+        return {"eps_grey_levels": None, "below_quantization": False}
+    levels = float(eps * np.max(span) / step)
+    return {"eps_grey_levels": levels, "below_quantization": levels < 1.0}
+
+
+def quantization_warning(metrics: AttackMetrics, dtype: np.dtype, kept_float: bool,
+                         float_hint: str) -> str | None:
+    """One line when the budget is below one grey level of the image's dtype, else None.
+
+    kept_float: the attacked image was kept as float32 (the perturbation survives there,
+    not in a file of the image's dtype). float_hint: how the caller keeps float output
+    (e.g. ``"--output-dtype float32"``)."""
+    if not metrics.below_quantization or metrics.eps_grey_levels is None:
+        return None
+    dtype = np.dtype(dtype)
+    levels = metrics.eps_grey_levels
+    needed = metrics.eps / levels * 255 if metrics.eps else float("nan")
+    budget = (f"eps {metrics.eps * 255:.3g}/255 is {levels:.2g} grey levels of this {dtype} "
+              f"image")
+    if kept_float:
+        return (f"{budget}: kept as float32 here, but written as {dtype} the attacked image "
+                f"would equal the clean one (eps >= {needed:.3g}/255 reaches one grey level).")
+    return (f"{budget}, below one grey level: written as {dtype} the perturbation rounds "
+            f"away ({100 * metrics.fraction_changed:.2f}% pixels changed), so an unchanged "
+            f"Dice does not show robustness. Use eps >= {needed:.3g}/255, or float output "
+            f"({float_hint}).")

@@ -22,7 +22,6 @@ from .._jobs import Job, notify_error, notify_info, notify_warning
 from .._layers import labels_snapshot, layer_source
 from .._sections import Section
 from .._session import JobState
-from ..settings import PersistentValues
 from .data_section import DataSection
 from .history_view import HistoryView
 from .learn_from import merge_training_labels
@@ -63,14 +62,16 @@ class TrainWidget(ViewerWidget):
         self._last_launch: tuple[TrainRequest, Image, list[Labels]] | None = None
         self.model_section.save.changed.connect(lambda *_: self._ask_save())
         self.model_section.load.changed.connect(lambda *_: self._ask_load())
-        self._settings = PersistentValues("train", {
-            "label_kind": self._label_kind, "model_source": self._model_source,
+        # the kind of labels (strokes or complete masks) describes one layer: not remembered
+        self._remember("train", {
+            "model_source": self._model_source,
             "preset": self._preset, "dims": self._dims, "max_time": self._max_time,
             "max_steps": self._max_steps, "live_preview": self._live_preview,
             "retrain_time": self._retrain_time, "robust_eps": self._robust_eps,
             "natural_perturbations": self._natural_perturbations,
             "device": self._device,
-        })
+        }, result_changing=("model_source", "preset", "dims", "max_time", "max_steps",
+                            "retrain_time", "robust_eps", "natural_perturbations"))
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         self._finish_setup()
         self._retrain_from.value = self.retrain_section.defaults()
