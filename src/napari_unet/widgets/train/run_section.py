@@ -14,6 +14,7 @@ from napari_unet.core import (
 )
 from napari_unet.core.natural_augment import DEFAULT_STRENGTH, MAX_STRENGTH
 from napari_unet.core.oom import TrainingOutOfMemory
+from napari_unet.core.reliability import round_validation_text
 
 from .._device import device_picker
 from .._plot import TrainingPlot
@@ -32,10 +33,10 @@ def fmt_time(seconds: float | None) -> str:
 
 
 def done_message(result: TrainingResult) -> str:
-    dice = result.best_validation_dice
-    dice_txt = f", best validation Dice {dice:.3f}" if dice is not None else ""
-    if dice is not None and result.validations and not result.validations[-1].reliable:
-        dice_txt += " (too few held-out pixels to trust)"
+    """The run's outcome: why it ended, steps, time, and the kept model's validation with
+    the held-out pixels it rests on (and the caveat when too few)."""
+    validation = round_validation_text(result.model.rounds[-1]) if result.model.rounds else ""
+    dice_txt = f", best model's {validation}" if validation else ""
     reason = STOP_REASONS.get(result.stop_reason, result.stop_reason)
     return (f"Done ({reason}): {result.steps} steps in {fmt_time(result.elapsed)}"
             f"{dice_txt}. Segment to see the result.")

@@ -10,7 +10,7 @@ from typing import Any
 from napari.layers import Image, Labels
 
 from napari_unet.core import (
-    BestModelUpdated, ModelSnapshot, TrainingResult, TrainingStep, UserInputError, save_model,
+    BestModelUpdated, ModelSnapshot, TrainedModel, TrainingStep, UserInputError, save_model,
 )
 from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.training import warm_up
@@ -25,11 +25,12 @@ from ..settings import PersistentValues
 from .data_section import DataSection
 from .history_view import HistoryView
 from .learn_from import merge_training_labels
+from .model_choice import ModelChoice, choice_text
 from .model_section import ModelSection
 from .preview import LivePreview
 from .retrain_section import RetrainSection
 from .run_section import RunSection, done_message
-from .session import TrainRequest, TrainSession, training_work
+from .session import TrainOutcome, TrainRequest, TrainSession, training_work
 
 
 class TrainWidget(ViewerWidget):
@@ -45,6 +46,7 @@ class TrainWidget(ViewerWidget):
         self.retrain_section = RetrainSection(self.data.labels_choices)
         self.history = HistoryView()
         self.preview = LivePreview(napari_viewer, self.native)
+        self.model_choice = ModelChoice(self.use_model)
         self._alias_widgets()
         self._lay_out()
         self.run_section.plot.follow_theme(napari_viewer)
@@ -86,7 +88,7 @@ class TrainWidget(ViewerWidget):
         self.rounds = Section("Training rounds", [self.history.table])
         self.extend([self._image, self._labels, self._classes, self._preset, self._max_time,
                      self._live_preview, *self.more_options.all, self.run_section.buttons,
-                     self._status, self._validation, *self.model_section.file_widgets,
+                     self._status, *self.model_choice.widgets, self._validation, *self.model_section.file_widgets,
                      *self.retrain_box.all, *self.rounds.all])
         self._insert_qt_after(self._validation, self._plot.canvas)  # under the progress
 
@@ -126,6 +128,8 @@ class TrainWidget(ViewerWidget):
     def _on_model_changed(self, model: Any) -> None:
         if self._closed:
             return
+        if self.model_choice.offered and model is not self.model_choice.current:
+            self.model_choice.clear()  # another model became current: the choice is moot
         self.model_section.show_model(model, device=self._device.value)
         self.history.show(model)
         if model is not None and not self.retrain_box.expanded:
@@ -223,6 +227,7 @@ class TrainWidget(ViewerWidget):
                               on_finished=self.preview.stop, notify=False)
         if job is None:
             return None
+        self.model_choice.clear()
         self.run_section.new_run(request.what, continues=request.init is not None)
         if self._live_preview.value:
             self.preview.start(image_layer, request.config.device)
@@ -247,16 +252,46 @@ class TrainWidget(ViewerWidget):
         if isinstance(event, TrainingStep) and self._job is not None:
             self._job.set_progress(100 * event.progress)
 
-    def _on_done(self, result: TrainingResult) -> None:
-        self._store.set(result.model, None)
+    def _on_done(self, outcome: TrainOutcome) -> None:
+        """Make the run's model current, unless it continued a model and validates worse
+        than it on the same held-out pixels: then the previous model stays current, and
+        both are offered (:class:`.model_choice.ModelChoice`)."""
+        result = outcome.result
+        kept_new = not outcome.keeps_previous
+        if kept_new:
+            self._store.set(result.model, None)
         message = done_message(result)
+        if outcome.comparison is not None:
+            message = f"{message} {choice_text(outcome.comparison, kept_new)}"
         oom = result.stop_reason == "out_of_memory" and self._out_of_memory is not None
         if oom:
             message = f"{message} {self._out_of_memory.message}"
         if not self._closed:
             self._plot.redraw(force=True)
             self._status.value = message
-        (notify_warning if oom else notify_info)(message)
+            self._offer_choice(outcome)
+        (notify_info if kept_new and not oom else notify_warning)(message)
+
+    def _offer_choice(self, outcome: TrainOutcome) -> None:
+        """After a run that continued a model: offer the model that is not current."""
+        if outcome.comparison is None or outcome.previous is None:
+            return
+        new, previous = outcome.result.model, outcome.previous
+        if outcome.keeps_previous:
+            self.model_choice.offer(outcome.comparison, previous, new, kept_new=False)
+            self.model_section.show_model(
+                self._store.model, " (kept: the retrained model validated worse)",
+                self._device.value)
+        else:
+            self.model_choice.offer(outcome.comparison, new, previous, kept_new=True)
+
+    def use_model(self, model: TrainedModel) -> None:
+        """Make ``model`` (one of the choice after a retraining) the current model."""
+        self._store.set(model, None)
+        message = f"Now using: {model.describe()}."
+        if not self._closed:
+            self._status.value = message
+        notify_info(message)
 
     def _on_error(self, err: BaseException) -> None:
         """Keep the best model of the failed run, say what failed and what is kept."""
