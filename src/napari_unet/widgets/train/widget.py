@@ -13,9 +13,9 @@ from napari_unet.core import (
     BestModelUpdated, ModelSnapshot, TrainedModel, TrainingStep, UserInputError, save_model,
 )
 from napari_unet.core.oom import TrainingOutOfMemory
-from napari_unet.core.training import warm_up
 
 from .._base import ViewerWidget
+from ..dock import warm_up_in_background
 from .._export import add_export_button
 from .._jobs import Job, notify_error, notify_info, notify_warning
 from .._layers import labels_snapshot, layer_source
@@ -33,12 +33,15 @@ from .run_section import RunSection, done_message
 from .session import TrainOutcome, TrainRequest, TrainSession, training_work
 
 
+PROGRESS_INTERVAL = 0.5  # s between progress bar updates (each repaints the window)
+
+
 class TrainWidget(ViewerWidget):
     """Train a new model from strokes, or continue / retrain the current one."""
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
-        warm_up()  # PyTorch's first-use imports here, not during a run
+        warm_up_in_background()  # PyTorch's first-use imports now, off the GUI thread
         self.session = TrainSession()
         self.data = DataSection(napari_viewer, self._image_picker(), self.native)
         self.model_section = ModelSection()
@@ -230,7 +233,8 @@ class TrainWidget(ViewerWidget):
         self.model_choice.clear()
         self.run_section.new_run(request.what, continues=request.init is not None)
         if self._live_preview.value:
-            self.preview.start(image_layer, request.config.device)
+            classes = request.init.num_classes if request.init is not None else 2
+            self.preview.start(image_layer, request.config.device, classes)
         return job
 
     # ------------------------------------------------------------------ following a run
@@ -250,7 +254,7 @@ class TrainWidget(ViewerWidget):
             self.preview.offer(event.model)  # the newest weights, from the first seconds
         self.run_section.show_event(event)
         if isinstance(event, TrainingStep) and self._job is not None:
-            self._job.set_progress(100 * event.progress)
+            self._job.set_progress(100 * event.progress, every=PROGRESS_INTERVAL)
 
     def _on_done(self, outcome: TrainOutcome) -> None:
         """Make the run's model current, unless it continued a model and validates worse
