@@ -84,12 +84,12 @@ class LivePreview:
         if key == self._key:
             return
         self._key = key
-        model = model.copy()  # predict() may move it to a device; the store may share it
         image, rgb = layer_source(layer), bool(layer.rgb)  # lazy: only the slice is read
         config = PredictionConfig(device=self._device)
 
         def work(stop: StopFlag):
-            return (yield from predict(model, image, config=config, rgb=rgb, indices=[index],
+            own = model.copy()  # here, in the worker: predict() may move it to a device
+            return (yield from predict(own, image, config=config, rgb=rgb, indices=[index],
                                        stop=stop))
 
         def show(result: Any) -> None:

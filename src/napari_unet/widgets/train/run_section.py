@@ -108,7 +108,8 @@ class RunSection:
                                  f"({event.validation_pixels} kept aside to validate); "
                                  f"{event.compute or event.device}.")
         elif isinstance(event, TrainingStep):
-            self.plot.add_loss(event.step, event.loss)
+            expected = event.step / event.progress if event.progress > 0 else None
+            self.plot.add_loss(event.step, event.loss, expected)
             now = time.perf_counter()
             if now - self._last_status > 0.25:
                 self._last_status = now

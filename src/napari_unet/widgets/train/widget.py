@@ -57,6 +57,7 @@ class TrainWidget(ViewerWidget):
         # extra TrainingConfig fields (batch_size, patch_size...) for scripts and tests
         self.training_overrides: dict[str, Any] = {}
         self._out_of_memory: TrainingOutOfMemory | None = None
+        self.last_outcome: TrainOutcome | None = None
         self.data.image.changed.connect(self._on_image_changed)
         self.run_section.start.changed.connect(lambda *_: self.start_training())
         self.run_section.stop.changed.connect(self.stop)
@@ -260,6 +261,7 @@ class TrainWidget(ViewerWidget):
         """Make the run's model current, unless it continued a model and validates worse
         than it on the same held-out pixels: then the previous model stays current, and
         both are offered (:class:`.model_choice.ModelChoice`)."""
+        self.last_outcome = outcome  # the run's model even when the previous one is kept
         result = outcome.result
         kept_new = not outcome.keeps_previous
         if kept_new:
