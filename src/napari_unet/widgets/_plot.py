@@ -129,7 +129,9 @@ class TrainingPlot(ThemedPlot):
         self.dice: list[float] = []
         self._offset = 0
         self._expected = 0  # steps the run is expected to take, if known
-        self.redraw(force=True)
+        self._rescale()
+        self._background = None
+        self.canvas.draw_idle()
 
     def new_round(self) -> None:
         """Continue the step axis after the previous run (retraining rounds)."""
@@ -151,15 +153,15 @@ class TrainingPlot(ThemedPlot):
         self.redraw()
 
     def redraw(self, force: bool = False) -> None:
-        """Update the two lines: blit them while the data fit the axes, else (or with
-        ``force``) rescale and draw everything."""
+        """Update the two lines (``force``: now, not after ``min_interval``): blit them
+        while the data fit the axes, else rescale and draw everything."""
         now = time.perf_counter()
         if not force and now - self._last_draw < self.min_interval:
             return
         self._last_draw = now
         self._loss_line.set_data(self.steps, self.losses)
         self._dice_line.set_data(self.val_steps, self.dice)
-        if not force and self._background is not None and self._fits():
+        if self._background is not None and self._fits():
             self._blit()
             return
         self._rescale()
@@ -172,17 +174,18 @@ class TrainingPlot(ThemedPlot):
             return True
         x0, x1 = self.ax.get_xlim()
         top = self.ax.get_ylim()[1]
-        too_long = self._expected and x1 > 1.5 * (self._offset + self._expected) + 10
+        too_long = self._expected and x1 > 3 * (self._offset + self._expected) + 10
         return self.steps[-1] <= x1 and max(self.losses) <= top and not too_long
 
     def _rescale(self) -> None:
-        """Axes with room: x to the run's expected end (or 25% past the last step), the
-        loss from 0 to 10% above its highest value."""
+        """Axes with room: x to 20% past the run's expected end (or 50% past the last
+        step: early estimates grow as steps get faster), the loss from 0 to 10% above its
+        highest value."""
         if not self.steps:
             self.ax.set_xlim(0, 1)
             self.ax.set_ylim(0, 1)
             return
-        end = max(self.steps[-1] * 1.25, self._offset + self._expected, 1)
+        end = max(self.steps[-1] * 1.5, 1.2 * (self._offset + self._expected), 1)
         self.ax.set_xlim(0, end)
         self.ax.set_ylim(0, max(self.losses) * 1.1 or 1.0)
 
