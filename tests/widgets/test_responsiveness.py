@@ -142,3 +142,34 @@ def test_training_plot_redraws_only_its_lines_while_the_data_fit(qapp):
     plot.add_loss(1000, 5.0, expected_steps=100)  # outside: the axes grow
     plot.canvas.draw()
     assert plot.full_draws > first and plot.ax.get_xlim()[1] >= 1000
+
+
+def test_segment_copies_the_model_and_computes_uncertainty_in_its_worker(
+        make_napari_viewer, tiny_isbi_model, wait_for, monkeypatch):
+    import threading
+
+    import napari_unet.widgets.segment_widget as segment_module
+    from napari_unet.core import TrainedModel
+
+    threads: list[str] = []
+    real_copy, real_entropy = TrainedModel.copy, segment_module.entropy_uncertainty
+
+    def recording_copy(self):
+        threads.append(threading.current_thread().name)
+        return real_copy(self)
+
+    def recording_entropy(probabilities):
+        threads.append(threading.current_thread().name)
+        return real_entropy(probabilities)
+
+    image, model = tiny_isbi_model
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="em")
+    _dock, segment = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    segment._store.set(model)
+    segment._uncertainty.value = True
+    monkeypatch.setattr(TrainedModel, "copy", recording_copy)
+    monkeypatch.setattr(segment_module, "entropy_uncertainty", recording_entropy)
+    wait_for(segment.segment())
+    assert len(threads) >= 2, "the model was copied and the uncertainty computed"
+    assert threading.main_thread().name not in threads
