@@ -140,14 +140,15 @@ def main() -> None:
     loads = {"both": (False, True), "on": (True,), "off": (False,)}[args.load]
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, niceness "
           f"{os.nice(0)}, training {args.seconds:.0f} s per run (fast preset, live preview)")
-    header = (f"{'load':<12}{'run':>4}{'dock (ms)':>11}{'dock freeze':>13}"
+    header = (f"{'extra load':<14}{'run':>4}{'loadavg':>9}{'dock (ms)':>11}{'dock freeze':>13}"
               f"{'train longest':>15}{'train p99':>11}{'steps':>7}")
     print(header)
     for load in loads:
         for run in range(1, args.runs + 1):
+            before = os.getloadavg()[0]  # other users' load too, on a shared machine
             r = child(load, args.seconds)
-            name = "2 busy procs" if load else "idle"
-            print(f"{name:<12}{run:>4}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
+            name = "2 busy procs" if load else "none"
+            print(f"{name:<14}{run:>4}{before:>9.1f}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
                   f"{r['train_gap_ms']:>15.0f}{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
                   flush=True)
 
