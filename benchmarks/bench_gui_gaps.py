@@ -12,9 +12,11 @@ user's first docking does): a shown viewer with an ISBI slice and simulated stro
 "Train")`` docks the widget, and while the widget trains the default ("fast") model for
 ``--seconds`` with the live preview on. Figures: the dock call's wall time, the longest
 timer gap during docking (the time the window was frozen), and during training the
-longest gap and the 99th percentile of the gaps. With load, two ``while True: pass``
-processes (at the niceness of this script) run from before the viewer opens until the
-run ends.
+longest gap (also leaving out the first and last 2 s: "mid-run", without the preview
+layer's creation at Start and the end-of-run updates) and the 99th percentile of the
+gaps. With load, two ``while True: pass`` processes (at the niceness of this script) run
+from before the viewer opens until the run ends. The load average before each run is
+printed: on a shared machine other users' processes load it too.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BUSY = "while True: pass"
+STEADY_MARGIN = 2.0  # s: "mid-run" leaves out the start (preview layer made) and the end
 
 
 class GapMeter:
@@ -50,6 +53,12 @@ class GapMeter:
         self.ticks.append(time.perf_counter())  # a freeze at the very end counts too
         self.timer.stop()
         return [1000 * (b - a) for a, b in zip(self.ticks, self.ticks[1:])]
+
+    def steady(self, margin: float) -> list[float]:
+        """Gaps (ms) that start more than ``margin`` s after the start and end more than
+        ``margin`` s before the end (the run without its start and end)."""
+        t0, t1 = self.ticks[0] + margin, self.ticks[-1] - margin
+        return [1000 * (b - a) for a, b in zip(self.ticks, self.ticks[1:]) if a > t0 and b < t1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -106,10 +115,12 @@ def one_run(seconds: float) -> dict:
         app.processEvents()
         time.sleep(0.002)
     gaps = meter.stop()
+    steady = meter.steady(STEADY_MARGIN) or [float("nan")]
     steps = train._store.model.rounds[-1]["steps"] if train._store.model else 0
     viewer.close()
     return {"dock_ms": 1000 * dock_s, "dock_gap_ms": max(dock_gaps),
             "train_gap_ms": max(gaps), "train_p99_ms": percentile(gaps, 0.99),
+            "steady_gap_ms": max(steady),
             "steps": steps}
 
 
@@ -141,7 +152,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, niceness "
           f"{os.nice(0)}, training {args.seconds:.0f} s per run (fast preset, live preview)")
     header = (f"{'extra load':<14}{'run':>4}{'loadavg':>9}{'dock (ms)':>11}{'dock freeze':>13}"
-              f"{'train longest':>15}{'train p99':>11}{'steps':>7}")
+              f"{'train longest':>15}{'mid-run longest':>17}{'train p99':>11}{'steps':>7}")
     print(header)
     for load in loads:
         for run in range(1, args.runs + 1):
@@ -149,7 +160,8 @@ def main() -> None:
             r = child(load, args.seconds)
             name = "2 busy procs" if load else "none"
             print(f"{name:<14}{run:>4}{before:>9.1f}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
-                  f"{r['train_gap_ms']:>15.0f}{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
+                  f"{r['train_gap_ms']:>15.0f}{r['steady_gap_ms']:>17.0f}"
+                  f"{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
                   flush=True)
 
 
