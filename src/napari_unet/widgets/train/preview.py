@@ -39,17 +39,19 @@ class LivePreview:
         self._timer.setInterval(PREVIEW_INTERVAL_MS)
         self._timer.timeout.connect(self.tick)
 
-    def start(self, image: Image, device: str = "auto", num_classes: int = 2) -> None:
-        """Preview ``image`` on ``device`` (the training run's) until :meth:`stop`.
-
-        The preview layer is made now if missing (empty, ``spatial_shape(image)``): a new
-        layer costs napari its controls and shaders on the GUI thread (0.2-0.7 s), better
-        at Start than in the middle of the run."""
-        self.image, self._key, self._device = image, None, device
-        self._model, self._version = None, 0
+    def prepare(self, image: Image, num_classes: int = 2) -> None:
+        """Make ``image``'s preview layer now if missing (empty, ``spatial_shape(image)``):
+        a new layer costs napari its controls and shaders on the GUI thread (0.2-0.7 s),
+        better before the run starts (no training thread to share the CPU and the GIL
+        with) than in its middle."""
         if find_output(self._viewer, image, "preview") is None:
             write_output(self._viewer, image, "preview",
                          np.zeros(spatial_shape(image), label_dtype(num_classes)))
+
+    def start(self, image: Image, device: str = "auto") -> None:
+        """Preview ``image`` on ``device`` (the training run's) until :meth:`stop`."""
+        self.image, self._key, self._device = image, None, device
+        self._model, self._version = None, 0
         self._timer.start()
 
     def offer(self, model: Any) -> None:

@@ -225,6 +225,8 @@ class TrainWidget(ViewerWidget):
 
     def _launch(self, request: TrainRequest, image_layer: Image, used: list[Labels]) -> Job | None:
         self._out_of_memory: TrainingOutOfMemory | None = None
+        if self._live_preview.value:
+            self.preview.prepare(image_layer, request.init.num_classes if request.init else 2)
         job = self._start_job(training_work(request), what=request.what,
                               layers=[image_layer, *used], on_event=self._on_event,
                               on_done=self._on_done, on_error=self._on_error,
@@ -234,8 +236,7 @@ class TrainWidget(ViewerWidget):
         self.model_choice.clear()
         self.run_section.new_run(request.what, continues=request.init is not None)
         if self._live_preview.value:
-            classes = request.init.num_classes if request.init is not None else 2
-            self.preview.start(image_layer, request.config.device, classes)
+            self.preview.start(image_layer, request.config.device)
         return job
 
     # ------------------------------------------------------------------ following a run
