@@ -56,7 +56,8 @@ class TrainOutcome:
         return self.comparison is not None and self.comparison.new_is_worse
 
 
-def training_work(request: TrainRequest) -> Callable[[StopFlag], Generator[Any, None, TrainOutcome]]:
+def training_work(request: TrainRequest
+                  ) -> Callable[[StopFlag], Generator[Any, None, TrainOutcome]]:
     """The generator function a :class:`~.._jobs.Job` runs: build a trainer, train, and
     (continuing a model) score the previous and the new model on the run's held-out
     pixels, here in the worker thread."""

@@ -92,7 +92,8 @@ class TrainWidget(ViewerWidget):
         self.rounds = Section("Training rounds", [self.history.table])
         self.extend([self._image, self._labels, self._classes, self._preset, self._max_time,
                      self._live_preview, *self.more_options.all, self.run_section.buttons,
-                     self._status, *self.model_choice.widgets, self._validation, *self.model_section.file_widgets,
+                     self._status, *self.model_choice.widgets, self._validation,
+                     *self.model_section.file_widgets,
                      *self.retrain_box.all, *self.rounds.all])
         self._insert_qt_after(self._validation, self._plot.canvas)  # under the progress
 
