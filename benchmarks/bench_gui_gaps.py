@@ -124,18 +124,22 @@ def one_run(seconds: float) -> dict:
             "steps": steps}
 
 
-def child(load: bool, seconds: float) -> dict:
+def child(load: bool, seconds: float) -> dict | None:
     """One run in a fresh interpreter (cold imports), under load if asked."""
     busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2 if load else 0)]
     try:
         out = subprocess.run([sys.executable, __file__, "--child", "--seconds", str(seconds)],
-                             capture_output=True, text=True, check=True, cwd=REPO)
+                             capture_output=True, text=True, cwd=REPO)
     finally:
         for proc in busy:  # only the processes this script started
             proc.kill()
             proc.wait()
-    line = [ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1]
-    return json.loads(line)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:  # e.g. a crash closing the viewer: say so, go on
+        print(f"run failed (exit {out.returncode}): {out.stderr.strip()[-300:]}",
+              file=sys.stderr)
+        return None
+    return json.loads(lines[-1])
 
 
 def main() -> None:
@@ -159,6 +163,9 @@ def main() -> None:
             before = os.getloadavg()[0]  # other users' load too, on a shared machine
             r = child(load, args.seconds)
             name = "2 busy procs" if load else "none"
+            if r is None:
+                print(f"{name:<14}{run:>4}{before:>9.1f}  (failed, see above)", flush=True)
+                continue
             print(f"{name:<14}{run:>4}{before:>9.1f}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
                   f"{r['train_gap_ms']:>15.0f}{r['steady_gap_ms']:>17.0f}"
                   f"{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
