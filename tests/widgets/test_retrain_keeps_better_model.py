@@ -11,11 +11,11 @@ import napari_unet.widgets.train.session as session_module
 from napari_unet.core import Trainer
 
 
-def _always_first_class(model, push: float = 1000.0):
-    """A deliberately worse copy: favours class 1 by ``push`` (1000: class 1 everywhere)."""
+def _always_first_class(model):
+    """A deliberately worse copy: predicts class 1 everywhere."""
     worse = model.copy()
     with torch.no_grad():
-        worse.network.head.bias[0] += push
+        worse.network.head.bias[0] += 1000.0
     return worse
 
 
@@ -27,6 +27,19 @@ class _WorseTrainer(Trainer):
         result = yield from super().run()
         result.model = _always_first_class(result.model)
         return result
+
+
+def _trainer_returning(model):
+    """A Trainer that trains as usual, then hands back ``model`` (a copy) as its result:
+    a retraining that made a known better model."""
+
+    class _ImprovingTrainer(Trainer):
+        def run(self):
+            result = yield from super().run()
+            result.model = model.copy()
+            return result
+
+    return _ImprovingTrainer
 
 
 def _docked(viewer, name: str = "Train"):
@@ -73,12 +86,14 @@ def test_a_worse_retrained_model_is_not_made_current_and_the_user_can_take_it(
 
 
 def test_a_better_retrained_model_becomes_current_and_the_previous_stays_on_offer(
-        make_napari_viewer, isbi_crop, fast_training, wait_for):
+        make_napari_viewer, isbi_crop, fast_training, wait_for, monkeypatch):
     viewer = make_napari_viewer()
     train = _train_first_model(viewer, isbi_crop, fast_training, wait_for)
-    previous = _always_first_class(train._store.model, 3.0)  # poor, and quick to fix
+    good = train._store.model
+    previous = _always_first_class(good)  # a poor current model
     train._store.set(previous)
-    train._retrain_time.value, train._max_steps.value = 60, 20
+    monkeypatch.setattr(session_module, "Trainer", _trainer_returning(good))
+    train._retrain_time.value, train._max_steps.value = 60, 5
     wait_for(train.start_retraining())
 
     assert train._store.model is not previous
