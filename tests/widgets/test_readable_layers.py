@@ -102,7 +102,9 @@ def test_live_preview_appears_before_the_first_validation_without_background_col
     train._max_time.value, train._max_steps.value = 0, 100_000
     train.training_overrides = {**fast_training, "validate_every_steps": 100_000}
     job = train.start_training()
-    qtbot.waitUntil(lambda: find_output(viewer, em, "preview") is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: (find_output(viewer, em, "preview") is not None  # made at Start,
+                             and find_output(viewer, em, "preview").data.any()),  # filled
+                    timeout=120_000)
     assert train._plot.dice == [] and len(train._plot.losses) > 0  # no validation yet
     train.stop()
     wait_for(job)

@@ -37,3 +37,138 @@ def test_gui_ticks_while_training(make_napari_viewer, dock_widget, qtbot, isbi_c
           f"{1000 * max(gaps):.0f} ms, median {1000 * sorted(gaps)[len(gaps) // 2]:.0f} ms")
     assert store_for(viewer).model is not None
     assert len(ticks) > 10
+
+
+# ------------------------------------------------------------------ structural checks
+# (no timings: what runs on the GUI thread, see benchmarks/bench_gui_gaps.py for figures)
+
+
+def test_docking_train_warms_pytorch_up_off_the_gui_thread(make_napari_viewer, qtbot,
+                                                           monkeypatch):
+    import threading
+
+    import napari_unet.core.training as training
+
+    ran_in: list[str] = []
+
+    def recording_warm_up() -> None:
+        ran_in.append(threading.current_thread().name)
+
+    monkeypatch.setattr(training, "warm_up", recording_warm_up)
+    # the name an older widget module imported it under, if any
+    monkeypatch.setattr("napari_unet.widgets.train.widget.warm_up", recording_warm_up,
+                        raising=False)
+    try:
+        import napari_unet.widgets.dock as dock
+    except ImportError:  # older code: nothing to reset
+        pass
+    else:
+        monkeypatch.setattr(dock, "warm_up_threads", [])  # as in a fresh session
+    viewer = make_napari_viewer()
+    viewer.window.add_plugin_dock_widget("napari-unet", "Train")
+    qtbot.waitUntil(lambda: bool(ran_in), timeout=30_000)
+    assert threading.main_thread().name not in ran_in
+
+
+def test_a_widget_module_is_imported_in_a_thread_while_the_window_keeps_answering(
+        qapp, tmp_path, monkeypatch):
+    import sys
+    import threading
+
+    from napari_unet.widgets.dock import import_without_freezing
+
+    (tmp_path / "slow_widget_module.py").write_text(
+        "import threading, time\n"
+        "IMPORTED_IN = threading.current_thread().name\n"
+        "time.sleep(0.5)  # a slow import, as PyTorch's\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "slow_widget_module", raising=False)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    module = import_without_freezing("slow_widget_module")
+    timer.stop()
+    assert module.IMPORTED_IN != threading.main_thread().name
+    assert len(ticks) >= 5, "the GUI thread served its timer during the import"
+
+
+def test_preview_predictions_and_model_copies_run_in_worker_threads(
+        make_napari_viewer, isbi_crop, wait_for, fast_training, monkeypatch):
+    import threading
+
+    import napari_unet.widgets.train.preview as preview
+    from napari_unet.core import TrainedModel
+
+    threads: dict[str, list[str]] = {"predict": [], "copy": []}
+    real_predict, real_copy = preview.predict, TrainedModel.copy
+
+    def recording_predict(*args, **kwargs):
+        threads["predict"].append(threading.current_thread().name)
+        return (yield from real_predict(*args, **kwargs))
+
+    def recording_copy(self):
+        threads["copy"].append(threading.current_thread().name)
+        return real_copy(self)
+
+    monkeypatch.setattr(preview, "predict", recording_predict)
+    monkeypatch.setattr(TrainedModel, "copy", recording_copy)
+    image, _truth, strokes = isbi_crop
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="em")
+    viewer.add_labels(strokes, name="strokes")
+    _dock, train = viewer.window.add_plugin_dock_widget("napari-unet", "Train")
+    train.training_overrides = dict(fast_training, snapshot_every=0.01)
+    train._live_preview.value = True
+    train._max_time.value, train._max_steps.value = 0, 12
+    threads["copy"].clear()
+    wait_for(train.start_training())
+    assert threads["predict"], "the live preview predicted"
+    main = threading.main_thread().name
+    assert main not in threads["predict"] and main not in threads["copy"]
+
+
+def test_training_plot_redraws_only_its_lines_while_the_data_fit(qapp):
+    from napari_unet.widgets._plot import TrainingPlot
+
+    plot = TrainingPlot(min_interval=0)
+    plot.canvas.draw()  # the first full draw keeps the background
+    first = plot.full_draws
+    for step in range(1, 40):
+        plot.add_loss(step, 1.0 / step, expected_steps=100)
+    assert plot.full_draws == first, "steps inside the axes are blitted, not fully drawn"
+    plot.add_loss(1000, 5.0, expected_steps=100)  # outside: the axes grow
+    plot.canvas.draw()
+    assert plot.full_draws > first and plot.ax.get_xlim()[1] >= 1000
+
+
+def test_segment_copies_the_model_and_computes_uncertainty_in_its_worker(
+        make_napari_viewer, tiny_isbi_model, wait_for, monkeypatch):
+    import threading
+
+    import napari_unet.widgets.segment_widget as segment_module
+    from napari_unet.core import TrainedModel
+
+    threads: list[str] = []
+    real_copy, real_entropy = TrainedModel.copy, segment_module.entropy_uncertainty
+
+    def recording_copy(self):
+        threads.append(threading.current_thread().name)
+        return real_copy(self)
+
+    def recording_entropy(probabilities):
+        threads.append(threading.current_thread().name)
+        return real_entropy(probabilities)
+
+    image, model = tiny_isbi_model
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="em")
+    _dock, segment = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    segment._store.set(model)
+    segment._uncertainty.value = True
+    monkeypatch.setattr(TrainedModel, "copy", recording_copy)
+    monkeypatch.setattr(segment_module, "entropy_uncertainty", recording_entropy)
+    wait_for(segment.segment())
+    assert len(threads) >= 2, "the model was copied and the uncertainty computed"
+    assert threading.main_thread().name not in threads

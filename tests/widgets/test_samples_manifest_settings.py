@@ -25,8 +25,8 @@ def test_manifest_is_valid_and_complete():
     widgets = {w.display_name: w.command for w in manifest.contributions.widgets}
     assert {"Train", "Segment", "Adversarial attack", "Quick labels (classical)"} <= set(widgets)
     commands = {c.id: c.python_name for c in manifest.contributions.commands}
-    assert commands["napari-unet.adversarial_widget"] == (
-        "napari_unet.widgets.adversarial_widget:AdversarialWidget")
+    assert commands["napari-unet.adversarial_widget"] == (  # imports off the GUI thread
+        "napari_unet.widgets.dock:AdversarialDock")
     for python_name in commands.values():
         module, attr = python_name.split(":")
         assert callable(getattr(importlib.import_module(module), attr))

@@ -15,6 +15,7 @@ from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import open_image
 from napari_unet.core.model_file import is_model_file, save_model_or_rescue
 from napari_unet.core.oom import TrainingOutOfMemory
+from napari_unet.core.reliability import round_validation_text
 
 from ._inputs import add_channels, add_device, check_pairs, open_inputs
 from ._validate import (
@@ -146,8 +147,8 @@ def save_learned(model: TrainedModel, out: str, what: str, code: int) -> int:
         print(f"{what}: could not write {out} ({outcome.error.strerror or outcome.error}); the "
               f"model was saved to {outcome.path} instead ({out} is unchanged).", file=sys.stderr)
         return code or EXIT_BAD_INPUT
-    dice = model.rounds[-1].get("validation_dice")
-    score = f", validation Dice {dice:.3f}" if isinstance(dice, float) else ""
+    validation = round_validation_text(model.rounds[-1])
+    score = f", {validation}" if validation else ""
     print(f"{what}: model of step {model.rounds[-1]['steps']}{score} saved to {out}",
           file=sys.stdout if code == 0 else sys.stderr)
     return code

@@ -11,6 +11,7 @@ import torch
 from .images import Normalization
 from .labels import ClassInfo
 from .model import UNet, UNetConfig
+from .reliability import round_validation_text
 
 
 @dataclass
@@ -18,7 +19,8 @@ class TrainedModel:
     """A :class:`UNet` plus its classes, normalization and training history.
 
     ``summary`` is JSON-serializable: ``{"rounds": [{"round", "steps", "seconds",
-    "painted_pixels", "validation_dice"}, ...], ...}``.
+    "painted_pixels", "validation_dice", "validation_pixels"}, ...], ...}``
+    (``validation_pixels``: held-out pixels per scored class; absent in older files).
     """
 
     network: UNet
@@ -57,8 +59,8 @@ class TrainedModel:
         c = self.config
         rounds = self.rounds
         last = rounds[-1] if rounds else {}
-        dice = last.get("validation_dice")
-        dice_txt = f", validation Dice {dice:.3f}" if isinstance(dice, float) else ""
+        validation = round_validation_text(last)
+        dice_txt = f", {validation}" if validation else ""
         return (f"{c.spatial_dims}D U-Net depth {c.depth} width {c.base_channels}, "
                 f"{c.in_channels} channel(s), {c.num_classes} classes, "
                 f"{len(rounds)} training round(s){dice_txt}")

@@ -35,12 +35,13 @@ from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .model import UNet, UNetConfig
 from .natural_augment import natural_augment
 from .oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
+from .reliability import MIN_RELIABLE_PIXELS, is_reliable, noise_margin, scored_pixels
+from .reliability import round_validation_text
 from .sources import as_array, readable
 from .stopping import StopFlag
 from .trained_model import TrainedModel
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
 
-MIN_RELIABLE_PIXELS = 500  # held-out pixels per class for a validation Dice to mean much
 DEFAULT_PATCH = {2: (128, 128), 3: (16, 64, 64)}  # 3D: 4x fewer voxels a step than (32, 64, 64)
 # 2D: 4 patches a step. At the same work (steps x patches) 4 learn faster than 8: nuclei dev
 # F1 0.682 vs 0.649 after 320 patches; 0.698 vs 0.702 after 640 vs 800 (bench_time_to_forest).
@@ -144,17 +145,26 @@ class ValidationScores:
     pixels: tuple[int, ...] = ()  # held-out pixels per class
 
     @property
+    def scored_pixels(self) -> list[int]:
+        """Held-out pixels of each class that has a Dice."""
+        return scored_pixels(self.pixels, self.dice)
+
+    @property
     def reliable(self) -> bool:
         """Every scored class rests on at least :data:`MIN_RELIABLE_PIXELS` held-out pixels;
         below that a Dice of 1.000 says little (a few dozen pixels of one stroke)."""
-        counted = [n for n, d in zip(self.pixels, self.dice) if d is not None]
-        return bool(counted) and min(counted) >= MIN_RELIABLE_PIXELS
+        return is_reliable(self.scored_pixels)
+
+    @property
+    def noise(self) -> float:
+        """Dice differences within this are noise (see :func:`.reliability.noise_margin`)."""
+        return noise_margin(self.scored_pixels)
 
     def summary(self) -> str:
         """One line for people: the Dice, the pixels it rests on, and whether that is enough."""
         if self.mean_dice is None:
             return "Validation: no held-out pixels (paint more strokes to get a figure)."
-        counted = [n for n, d in zip(self.pixels, self.dice) if d is not None]
+        counted = self.scored_pixels
         text = (f"Validation Dice {self.mean_dice:.3f} on {sum(counted):,} held-out pixels "
                 f"(fewest in one class: {min(counted):,})")
         if self.reliable:
@@ -210,9 +220,10 @@ class TrainingResult:
         if self.extended:
             text += (f", past the time budget to reach the {self.min_steps} steps a model "
                      "needs (a slow or busy machine)")
-        last = next((v for v in reversed(self.validations) if v.mean_dice is not None), None)
-        if last is not None:
-            text += f". {last.summary()}"
+        validation = round_validation_text(self.model.rounds[-1]) if self.model.rounds else ""
+        if validation:
+            text += f"; the kept model's {validation}"
+        text += "."
         if self.undertrained:
             text += f" Undertrained: {self.undertrained}"
         return text
@@ -303,7 +314,8 @@ class Trainer:
         self.checkpoint_error: OSError | None = None
 
     # ------------------------------------------------------------------ helpers
-    def _snapshot(self, val_dice: float | None, steps: int, seconds: float) -> TrainedModel:
+    def _snapshot(self, val_dice: float | None, steps: int, seconds: float,
+                  val_pixels: list[int] | None = None) -> TrainedModel:
         summary: dict[str, Any] = dict(self.init.summary) if self.init else {}
         rounds = list(summary.get("rounds", []))
         rounds.append({
@@ -312,6 +324,7 @@ class Trainer:
             "seconds": round(seconds, 2),
             "painted_pixels": self.data.painted_pixels,
             "validation_dice": val_dice,
+            "validation_pixels": val_pixels,  # held-out pixels per scored class
             "finetuned": self.init is not None,
         })
         summary["rounds"] = rounds
@@ -500,10 +513,8 @@ class Trainer:
         (``max(0.02, 1 / sqrt(fewest pixels of a scored class))``) of the best's."""
         if final.improved or final.mean_dice is None or not final.pixels:
             return
-        counted = [n for n, d in zip(final.pixels, final.dice) if d is not None and n > 0]
-        noise = max(0.02, 1.0 / math.sqrt(min(counted))) if counted else 0.02
-        if final.mean_dice >= self._best_score - noise:
-            self.best = self._snapshot(final.mean_dice, step, elapsed)
+        if final.mean_dice >= self._best_score - final.noise:
+            self.best = self._snapshot(final.mean_dice, step, elapsed, final.scored_pixels)
             self._save_checkpoint()
 
     def _object_diameter(self, model: TrainedModel) -> float | None:
@@ -572,11 +583,13 @@ class Trainer:
             mean = float(np.mean(scored)) if scored else None
         score = mean if mean is not None else -(ema if ema is not None else math.inf)
         improved = score >= self._best_score
+        scores = ValidationScores(step, dice, mean, elapsed, improved, pixels)
         if improved:
             self._best_score = score
-            self.best = self._snapshot(mean, step, elapsed)
+            self.best = self._snapshot(mean, step, elapsed,
+                                       scores.scored_pixels if mean is not None else None)
             self._save_checkpoint()
-        return ValidationScores(step, dice, mean, elapsed, improved, pixels)
+        return scores
 
 
 def undertrained_reason(steps: int, needed: int, stop_reason: str,

@@ -13,6 +13,7 @@ closed in its own thread.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +91,7 @@ class Job:
         self._total = total
         self._show_progress = show_progress
         self._progress: progress | None = None
+        self._last_progress = 0.0
         self._on_done, self._on_finished, self._on_error = on_done, on_finished, on_error
         self._notify = notify
         self.worker = _ReportingWorker(work, self.stop)
@@ -111,10 +113,17 @@ class Job:
         self.session.request_stop()
         self.stop.request_stop()
 
-    def set_progress(self, value: float, description: str | None = None) -> None:
+    def set_progress(self, value: float, description: str | None = None,
+                     every: float = 0.0) -> None:
+        """Move the bar to ``value``; with ``every`` (seconds), skip updates that come
+        sooner than that after the last one (each update repaints at once)."""
         bar = self._progress  # updating may process events that end the job meanwhile
         if bar is None:
             return
+        now = time.perf_counter()
+        if every and now - self._last_progress < every:
+            return
+        self._last_progress = now
         if description:
             bar.set_description(description)
         value = int(max(0, min(bar.total, value)))

@@ -50,6 +50,13 @@ def sink_blocks(model: Any, image_layer: Any, config: PredictionConfig) -> list:
     return list(block_plan(model, spatial_shape(image_layer), config).blocks())
 
 
+def _uncertainty_of(result: PredictionResult, request: SegmentRequest) -> np.ndarray | None:
+    """The uncertainty layer's data if asked for (computed in the worker thread)."""
+    if result.probabilities is None or not request.uncertainty:
+        return None
+    return entropy_uncertainty(result.probabilities)
+
+
 def entropy_uncertainty(probabilities: np.ndarray) -> np.ndarray:
     """Per-pixel entropy of ``(K, *shape)`` class probabilities, scaled to 0..1 (float32).
 
@@ -215,9 +222,8 @@ class SegmentWidget(ViewerWidget):
             return None
         request = self._request(image_layer, lead)
         self._scale_note = ""
-        model = model.copy()  # training may replace the current model meanwhile
         if request.cluster.on_cluster and request.index is None:
-            return self._segment_on_cluster(image_layer, model, request)
+            return self._segment_on_cluster(image_layer, model.copy(), request)
         rgb = bool(image_layer.rgb)
         indices = None if request.index is None else [request.index]
         config = request.config
@@ -238,11 +244,14 @@ class SegmentWidget(ViewerWidget):
         match_size = sink is None and config.instances and request.match_object_size
 
         def work(stop: StopFlag):
+            own = model.copy()  # in the worker: predict() may move it to a device
             if match_size:
-                return (yield from predict_at_model_scale(model, image, config=config, rgb=rgb,
-                                                          indices=indices, stop=stop))
-            return (yield from predict(model, image, config=config, rgb=rgb, indices=indices,
-                                       stop=stop, output=sink))
+                result = yield from predict_at_model_scale(own, image, config=config, rgb=rgb,
+                                                           indices=indices, stop=stop)
+            else:
+                result = yield from predict(own, image, config=config, rgb=rgb,
+                                            indices=indices, stop=stop, output=sink)
+            return result, _uncertainty_of(result, request)  # big arrays: not on the GUI thread
 
         total = 1 if indices else int(np.prod(spatial_shape(image_layer)[:lead], dtype=int))
         self._blocks_before = 0
@@ -251,7 +260,7 @@ class SegmentWidget(ViewerWidget):
             self._blocks_before, total = sum(map(sink.is_done, blocks)), len(blocks)
         job = self._start_job(work, what="Segmentation", layers=[image_layer],
                               total=max(total, 1), on_event=self._on_event,
-                              on_done=lambda result: self._show(image_layer, result, request))
+                              on_done=lambda out: self._show(image_layer, out[0], request, out[1]))
         if job is not None:
             self._status.value = "Segmenting…"
         return job
@@ -363,7 +372,10 @@ class SegmentWidget(ViewerWidget):
         # its final status line) before it returns
         self._job.set_progress(done, f"block {done} of {total}")
 
-    def _show(self, image_layer: Any, result: PredictionResult, request: SegmentRequest) -> None:
+    def _show(self, image_layer: Any, result: PredictionResult, request: SegmentRequest,
+              uncertainty: np.ndarray | None = None) -> None:
+        """Write the run's outputs into their layers; ``uncertainty``, when the worker
+        computed it (else it is computed here)."""
         self._shown = self._job
         if self._closed or image_layer not in self._viewer.layers:
             return
@@ -388,7 +400,9 @@ class SegmentWidget(ViewerWidget):
                          contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7,
                          visible=False)
         if result.probabilities is not None and request.uncertainty:
-            write_output(v, image_layer, "uncertainty", entropy_uncertainty(result.probabilities),
+            if uncertainty is None:
+                uncertainty = entropy_uncertainty(result.probabilities)
+            write_output(v, image_layer, "uncertainty", uncertainty,
                          kind="image", where=where, colormap="magma",
                          contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7)
         done = int(np.count_nonzero(result.completed))

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from napari.layers import Image
 from qtpy.QtCore import QTimer
 
 from napari_unet.core import PredictionConfig, StopFlag, predict
+from napari_unet.core.outputs import label_dtype
 
 from .._jobs import Job
-from .._layers import current_index, layer_source, spatial_shape, write_output
+from .._layers import current_index, find_output, layer_source, spatial_shape, write_output
 
 PREVIEW_INTERVAL_MS = 3000
 SNAPSHOT_SECONDS = 2.0  # the trainer sends its current weights this often while previewing
@@ -36,6 +38,15 @@ class LivePreview:
         self._timer = QTimer(parent_native)
         self._timer.setInterval(PREVIEW_INTERVAL_MS)
         self._timer.timeout.connect(self.tick)
+
+    def prepare(self, image: Image, num_classes: int = 2) -> None:
+        """Make ``image``'s preview layer now if missing (empty, ``spatial_shape(image)``):
+        a new layer costs napari its controls and shaders on the GUI thread (0.2-0.7 s),
+        better before the run starts (no training thread to share the CPU and the GIL
+        with) than in its middle."""
+        if find_output(self._viewer, image, "preview") is None:
+            write_output(self._viewer, image, "preview",
+                         np.zeros(spatial_shape(image), label_dtype(num_classes)))
 
     def start(self, image: Image, device: str = "auto") -> None:
         """Preview ``image`` on ``device`` (the training run's) until :meth:`stop`."""
@@ -75,12 +86,12 @@ class LivePreview:
         if key == self._key:
             return
         self._key = key
-        model = model.copy()  # predict() may move it to a device; the store may share it
         image, rgb = layer_source(layer), bool(layer.rgb)  # lazy: only the slice is read
         config = PredictionConfig(device=self._device)
 
         def work(stop: StopFlag):
-            return (yield from predict(model, image, config=config, rgb=rgb, indices=[index],
+            own = model.copy()  # here, in the worker: predict() may move it to a device
+            return (yield from predict(own, image, config=config, rgb=rgb, indices=[index],
                                        stop=stop))
 
         def show(result: Any) -> None:

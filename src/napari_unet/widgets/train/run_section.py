@@ -14,6 +14,7 @@ from napari_unet.core import (
 )
 from napari_unet.core.natural_augment import DEFAULT_STRENGTH, MAX_STRENGTH
 from napari_unet.core.oom import TrainingOutOfMemory
+from napari_unet.core.reliability import round_validation_text
 
 from .._device import device_picker
 from .._plot import TrainingPlot
@@ -114,7 +115,8 @@ class RunSection:
                                  f"({event.validation_pixels} kept aside to validate); "
                                  f"{event.compute or event.device}{floor}.")
         elif isinstance(event, TrainingStep):
-            self.plot.add_loss(event.step, event.loss)
+            expected = event.step / event.progress if event.progress > 0 else None
+            self.plot.add_loss(event.step, event.loss, expected)
             now = time.perf_counter()
             if now - self._last_status > 0.25:
                 self._last_status = now

@@ -14,6 +14,8 @@ from napari_unet.core import (
     BestModelUpdated, StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingResult,
     UNetConfig,
 )
+from napari_unet.core.held_out import ModelComparison, compare_on_windows
+from napari_unet.core.training_data import validation_windows
 
 from .._session import JobSession
 
@@ -38,14 +40,39 @@ class TrainRequest:
     model_config: UNetConfig | None = None
 
 
-def training_work(request: TrainRequest) -> Callable[[StopFlag], Generator[Any, None, TrainingResult]]:
-    """The generator function a :class:`~.._jobs.Job` runs: build a trainer, train."""
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What a run returns to the widget: the run's result and, for a run that continued
+    a model (Retrain, continue), how the new and previous models score on the same
+    held-out pixels (None for a new model, or when no step was taken)."""
 
-    def work(stop: StopFlag) -> Generator[Any, None, TrainingResult]:
+    result: TrainingResult
+    comparison: ModelComparison | None = None
+    previous: TrainedModel | None = None
+
+    @property
+    def keeps_previous(self) -> bool:
+        """The new model validates worse than the previous one, beyond the noise."""
+        return self.comparison is not None and self.comparison.new_is_worse
+
+
+def training_work(request: TrainRequest
+                  ) -> Callable[[StopFlag], Generator[Any, None, TrainOutcome]]:
+    """The generator function a :class:`~.._jobs.Job` runs: build a trainer, train, and
+    (continuing a model) score the previous and the new model on the run's held-out
+    pixels, here in the worker thread."""
+
+    def work(stop: StopFlag) -> Generator[Any, None, TrainOutcome]:
         trainer = Trainer([request.image], [request.labels], dense=request.dense,
                           init=request.init, model_config=request.model_config,
                           config=request.config, rgb=request.rgb, stop=stop)
-        return (yield from trainer.run())
+        result = yield from trainer.run()
+        if request.init is None or not result.steps:
+            return TrainOutcome(result)
+        comparison = compare_on_windows(request.init, result.model,
+                                        validation_windows(trainer.data),
+                                        device=request.config.device)
+        return TrainOutcome(result, comparison, request.init)
 
     return work
 

@@ -11,12 +11,12 @@ from typing import Any
 from napari.layers import Image, Labels
 
 from napari_unet.core import (
-    BestModelUpdated, ModelSnapshot, TrainingResult, TrainingStep, UserInputError, save_model,
+    BestModelUpdated, ModelSnapshot, TrainedModel, TrainingStep, UserInputError, save_model,
 )
 from napari_unet.core.oom import TrainingOutOfMemory
-from napari_unet.core.training import warm_up
 
 from .._base import ViewerWidget
+from ..dock import warm_up_in_background
 from .._export import add_export_button
 from .._jobs import Job, notify_error, notify_info, notify_warning
 from .._layers import labels_snapshot, layer_source
@@ -25,11 +25,15 @@ from .._session import JobState
 from .data_section import DataSection
 from .history_view import HistoryView
 from .learn_from import merge_training_labels
+from .model_choice import ModelChoice, choice_text
 from .model_section import ModelSection
 from .preview import LivePreview
 from .retrain_section import RetrainSection
 from .run_section import RunSection, done_message
-from .session import TrainRequest, TrainSession, training_work
+from .session import TrainOutcome, TrainRequest, TrainSession, training_work
+
+
+PROGRESS_INTERVAL = 0.5  # s between progress bar updates (each repaints the window)
 
 
 class TrainWidget(ViewerWidget):
@@ -39,7 +43,7 @@ class TrainWidget(ViewerWidget):
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
-        warm_up()  # PyTorch's first-use imports here, not during a run
+        warm_up_in_background()  # PyTorch's first-use imports now, off the GUI thread
         self.session = TrainSession()
         self.data = DataSection(napari_viewer, self._image_picker(), self.native)
         self.model_section = ModelSection()
@@ -47,6 +51,7 @@ class TrainWidget(ViewerWidget):
         self.retrain_section = RetrainSection(self.data.labels_choices)
         self.history = HistoryView()
         self.preview = LivePreview(napari_viewer, self.native)
+        self.model_choice = ModelChoice(self.use_model)
         self._alias_widgets()
         self._lay_out()
         self.run_section.plot.follow_theme(napari_viewer)
@@ -54,6 +59,7 @@ class TrainWidget(ViewerWidget):
         # extra TrainingConfig fields (batch_size, patch_size...) for scripts and tests
         self.training_overrides: dict[str, Any] = {}
         self._out_of_memory: TrainingOutOfMemory | None = None
+        self.last_outcome: TrainOutcome | None = None
         self.data.image.changed.connect(self._on_image_changed)
         self.run_section.start.changed.connect(lambda *_: self.start_training())
         self.run_section.stop.changed.connect(self.stop)
@@ -92,7 +98,8 @@ class TrainWidget(ViewerWidget):
         self.rounds = Section("Training rounds", [self.history.table])
         self.extend([self._image, self._labels, self._classes, self._preset, self._max_time,
                      self._live_preview, *self.more_options.all, self.run_section.buttons,
-                     self._status, self._validation, *self.model_section.file_widgets,
+                     self._status, *self.model_choice.widgets, self._validation,
+                     *self.model_section.file_widgets,
                      *self.retrain_box.all, *self.rounds.all])
         self._insert_qt_after(self._validation, self._plot.canvas)  # under the progress
 
@@ -132,6 +139,8 @@ class TrainWidget(ViewerWidget):
     def _on_model_changed(self, model: Any) -> None:
         if self._closed:
             return
+        if self.model_choice.offered and model is not self.model_choice.current:
+            self.model_choice.clear()  # another model became current: the choice is moot
         self.model_section.show_model(model, device=self._device.value)
         self.history.show(model)
         if model is not None and not self.retrain_box.expanded:
@@ -237,6 +246,8 @@ class TrainWidget(ViewerWidget):
 
     def _launch(self, request: TrainRequest, image_layer: Image, used: list[Labels]) -> Job | None:
         self._out_of_memory: TrainingOutOfMemory | None = None
+        if self._live_preview.value:
+            self.preview.prepare(image_layer, request.init.num_classes if request.init else 2)
         job = self._start_job(training_work(request), what=request.what,
                               layers=[image_layer, *used], on_event=self._on_event,
                               on_done=self._on_done, on_error=self._on_error,
@@ -244,6 +255,7 @@ class TrainWidget(ViewerWidget):
         if job is None:
             return None
         self._last_launch = (request, image_layer, used)
+        self.model_choice.clear()
         self.run_section.new_run(request.what, continues=request.init is not None)
         if self._live_preview.value:
             self.preview.start(image_layer, request.config.device)
@@ -266,19 +278,51 @@ class TrainWidget(ViewerWidget):
             self.preview.offer(event.model)  # the newest weights, from the first seconds
         self.run_section.show_event(event)
         if isinstance(event, TrainingStep) and self._job is not None:
-            self._job.set_progress(100 * event.progress)
+            self._job.set_progress(100 * event.progress, every=PROGRESS_INTERVAL)
 
-    def _on_done(self, result: TrainingResult) -> None:
-        self._store.set(result.model, None)
+    def _on_done(self, outcome: TrainOutcome) -> None:
+        """Make the run's model current, unless it continued a model and validates worse
+        than it on the same held-out pixels: then the previous model stays current, and
+        both are offered (:class:`.model_choice.ModelChoice`)."""
+        self.last_outcome = outcome  # the run's model even when the previous one is kept
+        result = outcome.result
+        kept_new = not outcome.keeps_previous
+        if kept_new:
+            self._store.set(result.model, None)
         message = done_message(result)
+        if outcome.comparison is not None:
+            message = f"{message} {choice_text(outcome.comparison, kept_new)}"
         oom = result.stop_reason == "out_of_memory" and self._out_of_memory is not None
         if oom:
             message = f"{message} {self._out_of_memory.message}"
         if not self._closed:
             self._plot.redraw(force=True)
             self._status.value = message
-            self.run_section.offer_continue(result)
-        (notify_warning if oom or result.undertrained else notify_info)(message)
+            self._offer_choice(outcome)
+            self.run_section.offer_continue(outcome.result)
+        quiet = kept_new and not oom and not outcome.result.undertrained
+        (notify_info if quiet else notify_warning)(message)
+
+    def _offer_choice(self, outcome: TrainOutcome) -> None:
+        """After a run that continued a model: offer the model that is not current."""
+        if outcome.comparison is None or outcome.previous is None:
+            return
+        new, previous = outcome.result.model, outcome.previous
+        if outcome.keeps_previous:
+            self.model_choice.offer(outcome.comparison, previous, new, kept_new=False)
+            self.model_section.show_model(
+                self._store.model, " (kept: the retrained model validated worse)",
+                self._device.value)
+        else:
+            self.model_choice.offer(outcome.comparison, new, previous, kept_new=True)
+
+    def use_model(self, model: TrainedModel) -> None:
+        """Make ``model`` (one of the choice after a retraining) the current model."""
+        self._store.set(model, None)
+        message = f"Now using: {model.describe()}."
+        if not self._closed:
+            self._status.value = message
+        notify_info(message)
 
     def _on_error(self, err: BaseException) -> None:
         """Keep the best model of the failed run, say what failed and what is kept."""
