@@ -186,6 +186,20 @@ def test_failed_save_keeps_old_model_and_rescues_the_new_one(f, tmp_path, monkey
     assert load_model(rescued).rounds[-1]["steps"] == 2
 
 
+def test_an_undertrained_run_saved_where_asked_says_how_to_continue_from_it(f, tmp_path, capsys):
+    out = tmp_path / "short.pt"
+    code, lines, err = run_cli(_train(f, out, "--steps", "2"), capsys)
+    assert code == 0 and out.exists(), err
+    assert f"napari-unet train --init {out}" in lines[-1], err
+
+
+def test_a_rescued_model_gets_no_continue_hint_naming_the_unwritten_file(f, tiny_disk, tmp_path,
+                                                                          monkeypatch, capsys):
+    monkeypatch.setenv("NAPARI_UNET_RESCUE_DIR", str(tmp_path / "rescue"))
+    code, lines, err = run_cli(_train(f, tiny_disk / "new.pt", "--steps", "2"), capsys)
+    assert code == 2 and not any("--init" in line for line in lines), err
+
+
 def test_full_disk_real_tmpfs_rescues_the_model(f, tiny_disk, tmp_path, monkeypatch, capsys):
     previous = save_model(tiny_model(steps=500), tiny_disk / "prev.pt")
     before = previous.read_bytes()

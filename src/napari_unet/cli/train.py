@@ -95,11 +95,12 @@ def run(args: argparse.Namespace) -> int:
                             EXIT_INTERRUPTED)
     bar.close()
     print(f"trained {result.summary()}")
-    if result.undertrained:
+    code = EXIT_BAD_INPUT if result.stop_reason == "out_of_memory" else 0  # as cli.main does
+    code = save_learned(result.model, args.out, f"stopped after {result.steps} steps", code)
+    if result.undertrained and code == 0:  # saved where asked: say how to go on from it
         print(f"To continue training this model: napari-unet train --init {args.out} "
               "(same --images and --labels, another --out).", file=sys.stderr)
-    code = EXIT_BAD_INPUT if result.stop_reason == "out_of_memory" else 0  # as cli.main does
-    return save_learned(result.model, args.out, f"stopped after {result.steps} steps", code)
+    return code
 
 
 def _make_trainer(args: argparse.Namespace) -> Trainer:
