@@ -4,8 +4,11 @@ that ended undertrained says why."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from napari_unet.core import training
 from napari_unet.core import StopFlag, Trainer, TrainingConfig, UNetConfig, run_to_completion
 from napari_unet.core.training import (
     MIN_STEPS, TrainingStep, ValidationScores, undertrained_reason,
@@ -38,9 +41,24 @@ def test_a_time_budget_too_short_for_the_minimum_steps_runs_on_to_them():
 
 
 def test_a_budget_that_buys_its_minimum_steps_ends_on_time():
-    result = run_to_completion(_trainer(max_time=1.0, min_steps=1).run())
+    result = run_to_completion(_trainer(max_time=10.0, min_steps=1).run())
     assert result.stop_reason == "max_time" and not result.extended
     assert result.steps >= 1
+
+
+def test_a_time_budget_counts_from_the_trainers_creation():
+    trainer = _trainer(max_time=0.5, min_steps=0)
+    time.sleep(0.6)  # the user pressed Train; the strokes took this long to read
+    result = run_to_completion(trainer.run())
+    assert result.steps == 0 and result.stop_reason == "max_time"
+    assert result.elapsed >= 0.6
+
+
+def test_a_time_budget_keeps_time_for_the_end_of_the_run(monkeypatch):
+    monkeypatch.setattr(training, "END_RESERVE", 1e6)  # the end would take forever
+    result = run_to_completion(_trainer(max_time=600.0, min_steps=0,
+                                        validate_every_steps=1).run())
+    assert result.steps == 1 and result.stop_reason == "max_time"
 
 
 def test_the_learning_rate_schedule_follows_the_minimum_steps_on_a_slow_machine():

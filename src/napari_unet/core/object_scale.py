@@ -82,7 +82,9 @@ def painted_objects(instances: np.ndarray, strokes: np.ndarray) -> np.ndarray:
 
 
 WINDOW = {2: 512, 3: 96}  # edge of the window measured per painted unit (pixels)
-MAX_UNITS = 4  # painted units measured after training
+# Painted units measured after training: in 2D two 512-pixel windows (as long as two
+# validations of a typical run; four doubled a short run's overrun), in 3D four 96^3 ones
+MAX_UNITS = {2: 2, 3: 4}
 MARGIN = 32  # pixels around the painted objects' bounding box
 
 
@@ -101,7 +103,7 @@ def painted_object_diameter(model: TrainedModel, images: Sequence[np.ndarray],
     found: list[np.ndarray] = []
     for image, painted in zip(images, strokes):
         points = np.argwhere(painted > 0)
-        if not len(points) or len(found) >= MAX_UNITS:
+        if not len(points) or len(found) >= MAX_UNITS[model.spatial_dims]:
             continue
         window = window_around(points.min(0), points.max(0), painted.shape, edge)
         result = run_to_completion(predict(as_is, image[(slice(None),) + window],

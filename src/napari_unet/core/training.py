@@ -53,13 +53,19 @@ DEFAULT_BATCH = {2: 4, 3: 2}
 # 15 steps is no result (nuclei dev F1 with 8 patches a step: 0.31 at 10 steps, 0.60 at 25,
 # 0.65 at 40, 0.70 at 100; with 4 patches: 0.68 at 80 steps; bench_time_to_forest.py).
 MIN_STEPS = {2: 80, 3: 60}
+# A time budget ends with a last validation and the measurement of the painted objects'
+# size (a prediction of up to two 512-pixel windows, about twice a validation): the run
+# stops this many (latest) validation times before its budget, so it ends on time.
+END_RESERVE = 3.0
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     """Settings of one training run. At least one of ``max_time`` / ``max_steps`` is set."""
 
-    max_time: float | None = 60.0  # seconds
+    # seconds from the Trainer's creation (reading the strokes included) to its model,
+    # the end-of-run validation and object-size measurement included
+    max_time: float | None = 60.0
     max_steps: int | None = None
     batch_size: int | None = None  # patches per step; default per spatial_dims, DEFAULT_BATCH
     patch_size: tuple[int, ...] | None = None  # default per spatial_dims, DEFAULT_PATCH
@@ -260,6 +266,7 @@ class Trainer:
         rgb: bool = False,
         stop: StopFlag | None = None,
     ) -> None:
+        self.created = time.perf_counter()  # a time budget counts from here (pressing Train)
         self.config = config or TrainingConfig()
         self.stop = stop or StopFlag()
         self.init = init
@@ -311,6 +318,7 @@ class Trainer:
         self._format = fmt
         self.best: TrainedModel = self._snapshot(val_dice=None, steps=0, seconds=0.0)
         self._best_score: float = -math.inf
+        self._end_reserve = 0.0  # s kept at the end of a time budget for the final work
         self.checkpoint_error: OSError | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -425,7 +433,7 @@ class Trainer:
         yield TrainingStarted(self.classes, self.data.painted_pixels, self.data.validation_pixels,
                               len(self.data.units), str(dev), cfg.max_steps, cfg.max_time,
                               describe_compute(dev, self.precision), self.min_steps)
-        start = time.perf_counter()
+        start = self.created  # the budget includes reading the strokes and the start-up
         losses: list[float] = []
         validations: list[ValidationScores] = []
         step = 0
@@ -436,18 +444,19 @@ class Trainer:
         self.network.train()
         while True:
             elapsed = time.perf_counter() - start
+            budget_used = elapsed + self._end_reserve
             if self.stop.requested:
                 reason = "stopped"
                 break
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 reason = "max_steps"
                 break
-            if cfg.max_time is not None and elapsed >= cfg.max_time:
+            if cfg.max_time is not None and budget_used >= cfg.max_time:
                 if step >= self.min_steps:
                     reason = "min_steps" if extended else "max_time"
                     break
                 extended = True  # a slow machine: the budget buys its minimum steps
-            progress = self._progress(step, elapsed)
+            progress = self._progress(step, budget_used)
             lr = self._lr(progress)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -467,7 +476,7 @@ class Trainer:
             losses.append(value)
             ema = value if ema is None else 0.9 * ema + 0.1 * value
             elapsed = time.perf_counter() - start
-            progress = self._progress(step, elapsed)
+            progress = self._progress(step, elapsed + self._end_reserve)
             eta = elapsed / progress - elapsed if progress > 0 else None
             yield TrainingStep(step, value, lr, elapsed, eta, progress)
             if cfg.snapshot_every is not None and elapsed - last_snapshot >= cfg.snapshot_every:
@@ -577,7 +586,9 @@ class Trainer:
         pixels: tuple[int, ...] = ()
         mean: float | None = None
         if windows:
+            began = time.perf_counter()
             scores, counts = self._validate(windows)
+            self._end_reserve = END_RESERVE * (time.perf_counter() - began)
             dice, pixels = tuple(scores), tuple(int(n) for n in counts)
             scored = [d for d in dice if d is not None]
             mean = float(np.mean(scored)) if scored else None
