@@ -36,8 +36,8 @@ from napari_unet.core import (  # noqa: E402
     run_to_completion,
 )
 from napari_unet.core.device import available_cpu_cores  # noqa: E402
-from napari_unet.core.instances import instance_labels  # noqa: E402
-from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
+from napari_unet.core.prediction.instances import instance_labels  # noqa: E402
+from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
 
 PLANT = DATA / "plant3d"
 PAINTED_SLICES = (16, 32, 48)

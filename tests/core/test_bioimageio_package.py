@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from napari_unet.core import ClassInfo, ModelFileError, TrainedModel, UNet, UNetConfig, load_model
-from napari_unet.core import bioimageio_package as package
+from napari_unet.core.model import bioimageio_package as package
 from napari_unet.core.errors import UserInputError
 
 
@@ -52,7 +52,7 @@ def test_a_zip_that_is_not_an_archive_is_a_clear_error(tmp_path):
 
 def test_export_refuses_a_sample_with_the_wrong_channels_or_too_small(tmp_path):
     pytest.importorskip("bioimageio.spec", reason="export needs napari-unet[bioimageio]")
-    from napari_unet.core.bioimageio_export import export_bioimageio
+    from napari_unet.core.model.bioimageio_export import export_bioimageio
 
     model = TrainedModel(UNet(UNetConfig(depth=2, base_channels=4)),
                          ClassInfo(("background", "object"), (1, 2)))
@@ -64,7 +64,7 @@ def test_export_refuses_a_sample_with_the_wrong_channels_or_too_small(tmp_path):
 
 
 def test_export_never_overwrites_a_file_that_is_not_its_package(tmp_path):
-    from napari_unet.core.bioimageio_export import export_bioimageio
+    from napari_unet.core.model.bioimageio_export import export_bioimageio
 
     model = TrainedModel(UNet(UNetConfig(depth=2, base_channels=4)),
                          ClassInfo(("background", "object"), (1, 2)))

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from napari_unet.core import UserInputError
-from napari_unet.core.cluster import ClusterChoice, cluster_client, cluster_run
+from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client, cluster_run
 
 
 @pytest.mark.parametrize("address", ["tcp://10.0.0.5:8786", "tls://node-3.cluster:8786",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig
-from napari_unet.core.training import ValidationScores
+from napari_unet.core.training.trainer import ValidationScores
 from tests.conftest import isbi_slice
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from napari_unet.core import Trainer, TrainingConfig, run_to_completion
-from napari_unet.core.labels import IGNORE, ClassInfo
-from napari_unet.core.simulated_strokes import simulate_strokes
+from napari_unet.core.data.labels import IGNORE, ClassInfo
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from tests.cli._i7_files import tiny_model
 from tests.conftest import isbi_slice
 

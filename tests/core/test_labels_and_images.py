@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from napari_unet.core import Normalization, UserInputError, channels_first
-from napari_unet.core.labels import IGNORE, TargetEncoder, check_labels, class_info_from_labels
+from napari_unet.core.data.labels import IGNORE, TargetEncoder, check_labels, class_info_from_labels
 
 
 def test_sparse_labels_ignore_zero_and_map_classes():

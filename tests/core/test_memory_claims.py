@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import tifffile
 
-from napari_unet.core.labels import TargetEncoder, class_info_from_labels
+from napari_unet.core.data.labels import TargetEncoder, class_info_from_labels
 from napari_unet.core.metrics import instance_f1
 from tests.cli._i7_files import run_cli
 from tests.conftest import isbi_slice

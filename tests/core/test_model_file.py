@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from napari_unet.core import ModelFileError, load_model, predict, run_to_completion, save_model
-from napari_unet.core import model_file
+from napari_unet.core.model import model_file
 
 
 def test_round_trip_keeps_everything_needed_to_predict(trained, isbi_crops, tmp_path):

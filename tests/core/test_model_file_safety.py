@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from napari_unet.core import ModelFileError, load_model, save_model
-from napari_unet.core import model_file
+from napari_unet.core.model import model_file
 from tests.cli._i7_files import TINY, tiny_model, write_payload
 
 
@@ -56,9 +56,9 @@ def test_unreadable_model_says_cannot_read_not_corrupt(tmp_path, monkeypatch):
             if str(file) == str(path):
                 raise PermissionError(13, "Permission denied", str(file))
             return builtins.open(file, *args, **kwargs)
-        from napari_unet.core import image_io  # where model files are checked for reading
+        from napari_unet.core.io import image_files  # where model files are checked for reading
 
-        monkeypatch.setattr(image_io, "open", deny, raising=False)
+        monkeypatch.setattr(image_files, "open", deny, raising=False)
     else:
         path.chmod(0)
     with pytest.raises(ModelFileError) as info:

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
-from napari_unet.core.augment import (
+from napari_unet.core.training.augment import (
     CONTRAST_AUGMENT, LEGACY_AUGMENT, AugmentConfig, augment_batch,
 )
-from napari_unet.core.natural_augment import natural_augment
+from napari_unet.core.training.natural_augment import natural_augment
 from tests.conftest import isbi_slice
 
 
@@ -38,7 +38,7 @@ def test_strength_2_adds_contrast_and_gamma_to_the_default_augmentation():
 
 
 def test_train_widget_and_cli_default_strength_is_the_package_default():
-    from napari_unet.core.natural_augment import DEFAULT_STRENGTH
+    from napari_unet.core.training.natural_augment import DEFAULT_STRENGTH
     assert natural_augment(DEFAULT_STRENGTH) == TrainingConfig(max_steps=1).augment
 
 

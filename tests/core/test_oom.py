@@ -15,7 +15,7 @@ from napari_unet.core import (
 from napari_unet.core.oom import (
     OutOfMemoryRetry, TrainingOutOfMemory, accelerator_batch_pixels, is_out_of_memory,
 )
-from napari_unet.core.prediction import default_batch_size, default_tile
+from napari_unet.core.prediction.engine import default_batch_size, default_tile
 
 
 class SmallGpu(nn.Module):

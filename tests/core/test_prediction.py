@@ -9,8 +9,8 @@ import torch
 from napari_unet.core import (
     PredictionConfig, PredictionProgress, StopFlag, UserInputError, predict, run_to_completion,
 )
-from napari_unet.core.instances import instance_labels
-from napari_unet.core.tiling import axis_tiles, blend_weights, tile_grid
+from napari_unet.core.prediction.instances import instance_labels
+from napari_unet.core.prediction.tiling import axis_tiles, blend_weights, tile_grid
 
 
 @pytest.mark.parametrize("length, tile, overlap", [(2048, 512, 32), (2048, 1024, 32), (100, 64, 16),
@@ -137,7 +137,7 @@ def test_wrong_channel_count_is_a_clear_error(trained):
 
 def test_3d_image_needed_for_3d_model(trained):
     with pytest.raises(UserInputError, match="2D model"):
-        from napari_unet.core.images import check_spatial
+        from napari_unet.core.data.images import check_spatial
 
         check_spatial(np.zeros((1, 8, 8)), 3)
 
@@ -150,7 +150,7 @@ def test_small_and_odd_images(trained, shape):
 
 
 def test_tile_and_batch_defaults_depend_on_the_device():
-    from napari_unet.core.prediction import default_batch_size, default_tile
+    from napari_unet.core.prediction.engine import default_batch_size, default_tile
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     # the CPU runs one cache-sized tile per pass; a GPU large tiles in large batches

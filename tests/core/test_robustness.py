@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from napari_unet.core import StopFlag, run_to_completion
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.robustness import (
+from napari_unet.core.robustness.curves import (
     NATURAL,
     NEUTRAL,
     check_levels,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from napari_unet.core import PredictionConfig, predict, run_to_completion
-from napari_unet.core.tta import FlipAveraged, flip_sets
+from napari_unet.core.prediction.tta import FlipAveraged, flip_sets
 
 
 def test_2d_views_are_the_four_flips_and_3d_never_flips_z():

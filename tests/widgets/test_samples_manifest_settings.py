@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from napari_unet import sample_data
-from napari_unet.core.classical import METHODS, quick_labels, threshold_max_entropy
+from napari_unet.core.data.classical import METHODS, quick_labels, threshold_max_entropy
 from napari_unet.widgets._layers import find_output
 from tests.conftest import require_shared_data
 

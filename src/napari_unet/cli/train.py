@@ -12,8 +12,8 @@ from napari_unet.core import (
     UNetConfig, ValidationScores, load_model, run_to_completion,
 )
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.image_io import open_image
-from napari_unet.core.model_file import is_model_file, save_model_or_rescue
+from napari_unet.core.io.image_files import open_image
+from napari_unet.core.model.model_file import is_model_file, save_model_or_rescue
 from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.reliability import round_validation_text
 

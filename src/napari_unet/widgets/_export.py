@@ -14,7 +14,7 @@ import numpy as np
 from napari.layers import Image
 
 from napari_unet.core import TrainedModel
-from napari_unet.core.bioimageio_export import ExportOptions, crop_slices, export_bioimageio
+from napari_unet.core.model.bioimageio_export import ExportOptions, crop_slices, export_bioimageio
 from napari_unet.core.errors import UserInputError
 
 from ._jobs import Job, notify_error, notify_info

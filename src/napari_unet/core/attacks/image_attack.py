@@ -30,11 +30,11 @@ from torch import nn
 
 from ..device import autocast
 from ..errors import UserInputError
-from ..image_job import network_on, prepare_job
-from ..labels import TargetEncoder
-from ..prediction import PredictionConfig, predict
+from ..prediction.image_job import network_on, prepare_job
+from ..data.labels import TargetEncoder
+from ..prediction.engine import PredictionConfig, predict
 from ..stopping import StopFlag, run_to_completion
-from ..trained_model import TrainedModel
+from ..model.trained_model import TrainedModel
 from .metrics import AttackMetrics, attack_metrics, quantization_warning
 
 if TYPE_CHECKING:  # base imports this module for Attack.run; no import back at run time

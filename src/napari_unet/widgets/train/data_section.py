@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Label
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
 
-from napari_unet.core.sources import is_lazy
+from napari_unet.core.io.lazy_arrays import is_lazy
 
 from .._layers import (
     BACKGROUND_CLASS, class_counts, colour_hex, labels_array, labels_layers, layer_source,

@@ -12,7 +12,7 @@ from napari_unet.core import (
     TrainingConfig, TrainingResult, TrainingStarted, TrainingStep, UserInputError,
     ValidationScores,
 )
-from napari_unet.core.natural_augment import DEFAULT_STRENGTH, MAX_STRENGTH
+from napari_unet.core.training.natural_augment import DEFAULT_STRENGTH, MAX_STRENGTH
 from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.reliability import round_validation_text
 

@@ -1,0 +1,1 @@
+"""Files: lazy arrays, TIFF/PNG and zarr/OME-Zarr images, atomic writes."""

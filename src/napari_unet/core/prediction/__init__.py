@@ -1,0 +1,1 @@
+"""Prediction: tiling, blocks, sinks, stitching, instances, object scale, TTA, clusters."""
