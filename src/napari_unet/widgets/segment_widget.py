@@ -28,7 +28,7 @@ from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_mod
 from napari_unet.core.prediction.outputs import PredictionSink
 from napari_unet.core.prediction.engine import block_plan
 from napari_unet.core.io.lazy_arrays import full_resolution, is_lazy
-from napari_unet.core.io.zarr_files import zarr_sink
+from napari_unet.core.prediction.zarr_outputs import zarr_sink
 
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute

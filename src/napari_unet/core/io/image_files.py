@@ -1,4 +1,5 @@
-"""Reading and writing images: TIFF (tifffile), PNG, and zarr / OME-Zarr opened lazily."""
+"""Reading and writing images: TIFF (tifffile), PNG, and zarr / OME-Zarr opened lazily;
+:class:`SourceSpec`, an image by path as cluster workers open it."""
 
 from __future__ import annotations
 
@@ -11,16 +12,34 @@ import numpy as np
 
 from .atomic_write import atomic_write
 from ..errors import UserInputError
-from .lazy_arrays import SourceSpec
 from .zarr_files import is_zarr_path, open_zarr_image
 
 READABLE = (".tif", ".tiff", ".png", ".zarr")
 
 
 @dataclass(frozen=True)
+class SourceSpec:
+    """Where a cluster worker finds an image: a zarr array or a TIFF file, by path."""
+
+    path: str
+    component: str | None = None  # array path inside a zarr group ("0" for OME-Zarr)
+    kind: str = "zarr"  # "zarr" or "tiff"
+
+
+def open_spec(spec: SourceSpec) -> Any:
+    """Open ``spec`` lazily (a zarr array or a dask array); nothing is read."""
+    if spec.kind == "tiff":
+        return open_tiff_lazy(spec.path)
+    import zarr
+
+    node = zarr.open(spec.path, mode="r")
+    return node[spec.component] if spec.component else node
+
+
+@dataclass(frozen=True)
 class OpenedImage:
     """An image opened for prediction: ``data`` (NumPy, or lazy for zarr and TIFF), the
-    :class:`.sources.SourceSpec` cluster workers open it with (None for PNG), its zarr
+    :class:`SourceSpec` cluster workers open it with (None for PNG), its zarr
     ``info`` (format, OME axes and scale; empty for other files), its output ``stem``
     and ``channel_axis`` from OME-Zarr metadata (None when it has no channel axis)."""
 

@@ -5,16 +5,13 @@ The core accepts NumPy arrays, dask arrays, zarr arrays, any array-like with ``s
 of levels, of which the first, full-resolution level is used). Everything that is not
 already a NumPy array becomes a dask array *without reading it*: layout changes (moving
 the channel axis) stay lazy, and :func:`read` loads only the region asked for.
-
-Workers of a dask cluster get a :class:`SourceSpec` (a path, not data) and open the
-image themselves with :func:`open_spec`.
+(Workers of a dask cluster open an image by path: :class:`.image_files.SourceSpec`.)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -128,24 +125,3 @@ def sample(channel: Any) -> np.ndarray:
     picked = channel[grid[:lead]]
     return np.concatenate([read(picked, idx + grid[lead:]).reshape(-1)
                            for idx in np.ndindex(*picked.shape[:lead])])
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """Where a cluster worker finds an image: a zarr array or a TIFF file, by path."""
-
-    path: str
-    component: str | None = None  # array path inside a zarr group ("0" for OME-Zarr)
-    kind: str = "zarr"  # "zarr" or "tiff"
-
-
-def open_spec(spec: SourceSpec) -> Any:
-    """Open ``spec`` lazily (a zarr array or a dask array); nothing is read."""
-    if spec.kind == "tiff":
-        from .image_files import open_tiff_lazy
-
-        return open_tiff_lazy(spec.path)
-    import zarr
-
-    node = zarr.open(spec.path, mode="r")
-    return node[spec.component] if spec.component else node

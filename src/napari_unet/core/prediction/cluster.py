@@ -24,8 +24,10 @@ import numpy as np
 
 from ..device import available_cpu_cores
 from ..errors import UserInputError
+from .distributed import predict_on_cluster
 from .engine import PredictionConfig, PredictionProgress, PredictionResult
-from ..io.lazy_arrays import SourceSpec, is_lazy
+from ..io.image_files import SourceSpec
+from ..io.lazy_arrays import is_lazy
 from ..stopping import StopFlag
 from ..model.trained_model import TrainedModel
 
@@ -122,8 +124,6 @@ def predict_where(
     :func:`.distributed.predict_on_cluster`): connects (or starts the local workers),
     writes an in-memory image to ``<stem>_input.zarr`` for the workers to read, runs,
     and closes what it started. Yields progress per block; returns the result."""
-    from .distributed import predict_on_cluster
-
     if choice.place == "local":  # the cores shared out among the worker processes
         config = replace(config, threads=max(1, available_cpu_cores() // choice.workers))
     with cluster_client(choice) as client:

@@ -5,7 +5,7 @@ The client (this process) checks the image, computes its intensity statistics, c
 :func:`.prediction.predict` does; each worker then predicts single blocks with the same
 engine (:func:`.blockwise.run_blocks`) and writes them straight into the zarr store, so
 labels equal the in-process labels. The model is sent to every worker once
-(``client.scatter(..., broadcast=True)``), the image goes by path (:class:`.sources.
+(``client.scatter(..., broadcast=True)``), the image goes by path (:class:`.image_files.
 SourceSpec`) or as a lazy dask array, never as data. Blocks already marked done in the
 store are not submitted again: a killed run resumes. Work is submitted a few tasks per
 worker at a time, so a run of millions of blocks keeps a small scheduler and stops
@@ -34,11 +34,12 @@ from .engine import (
     PredictionConfig, PredictionProgress, PredictionResult, block_plan, predict_blocks,
     write_block,
 )
-from ..io.lazy_arrays import SourceSpec, open_spec
+from ..io.image_files import SourceSpec, open_spec
 from .stitching import stitch_unit
-from ..stopping import StopFlag
+from ..data.images import channels_first
+from ..stopping import StopFlag, run_to_completion
 from ..model.trained_model import TrainedModel
-from ..io.zarr_files import open_sink, zarr_sink
+from .zarr_outputs import open_sink, zarr_sink
 
 TASKS_PER_WORKER = 2  # tasks queued per worker: keeps workers busy, the scheduler small
 POLL_S = 0.5  # how often a waiting run looks at Stop and at the workers
@@ -120,9 +121,6 @@ def predict_block_task(model: TrainedModel, image: SourceSpec | Any, out_dir: st
                        low, high, channel_axis: int | None, rgb: bool, plan: BlockPlan,
                        cfg: PredictionConfig, block: Block) -> Block:
     """Runs on a worker: predict one block and write it (and its marker) into the store."""
-    from ..data.images import channels_first
-    from ..stopping import run_to_completion
-
     source = open_spec(image) if isinstance(image, SourceSpec) else image
     source_cf = channels_first(source, channel_axis, rgb)
     sink = open_sink(out_dir, stem, instances=cfg.instances, probabilities=cfg.probabilities)

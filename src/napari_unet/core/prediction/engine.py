@@ -143,7 +143,7 @@ def predict(
 
     ``image``: NumPy, dask, zarr or napari multiscale data (level 0), read block by block.
     ``indices`` restricts work to some leading indices (e.g. the slice in view).
-    ``output``: where results go (e.g. a zarr store from :mod:`.zarr_io`, whose finished
+    ``output``: where results go (e.g. a zarr store from :mod:`.zarr_outputs`, whose finished
     blocks are skipped: a killed run resumes); default: NumPy arrays in memory.
     On out-of-memory, retries with fewer tiles per batch, then smaller tiles, and yields
     an ``oom.OutOfMemoryRetry`` event each time.

@@ -1,7 +1,7 @@
 """Where prediction results go: arrays written block by block, with completion markers.
 
 A :class:`PredictionSink` holds array-likes that accept slice assignment: NumPy arrays
-(:func:`memory_sink`) or zarr arrays on disk (:func:`.zarr_io.zarr_sink`). Its ``done``
+(:func:`memory_sink`) or zarr arrays on disk (:func:`.zarr_outputs.zarr_sink`). Its ``done``
 array has one element per block (``plan.done_shape``); a block's element is set only
 after its outputs are written, so after a kill the unmarked blocks are computed again and
 the marked ones are skipped.
@@ -10,7 +10,7 @@ the marked ones are skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -18,7 +18,14 @@ from ..io.lazy_arrays import read
 
 if TYPE_CHECKING:
     from .blockwise import Block, BlockPlan
-    from .engine import PredictionConfig
+
+
+class OutputChoice(Protocol):
+    """Which outputs beside the labels a prediction writes (a :class:`.engine.PredictionConfig`
+    is one; this module does not import it, as the engine imports this module)."""
+
+    instances: bool
+    probabilities: bool
 
 
 @dataclass
@@ -48,7 +55,7 @@ def label_dtype(num_classes: int) -> np.dtype:
     return np.dtype(np.uint8 if num_classes < 256 else np.uint16)
 
 
-def memory_sink(plan: BlockPlan, num_classes: int, cfg: PredictionConfig) -> PredictionSink:
+def memory_sink(plan: BlockPlan, num_classes: int, cfg: OutputChoice) -> PredictionSink:
     """NumPy outputs for ``plan``'s image (zeros where nothing is predicted)."""
     shape = plan.lead_shape + plan.spatial
     return PredictionSink(
