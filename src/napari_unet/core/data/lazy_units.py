@@ -19,7 +19,7 @@ import numpy as np
 
 from .images import Normalization
 from .labels import IGNORE, TargetEncoder
-from .patches import inside, pad_window
+from .patches import inside, pad_window, window_around
 from ..io.lazy_arrays import chunk_regions, read, readable
 
 
@@ -104,8 +104,6 @@ class SparseUnit:
         cut its window from the whole unit, plus one pixel on sides that are not the
         unit's edge (so objects cut by the window are still told apart); None when no
         object pixel is painted. strokes: class indices, IGNORE where unpainted."""
-        from ..prediction.object_scale import window_around
-
         objects = self.flat[self.values > 0]
         if not objects.size:
             return None

@@ -1,7 +1,8 @@
 """Windows cut from the spatial axes of an array, mirrored or filled where they leave it.
 
 Shared by the in-memory training units and the lazy ones (:mod:`.lazy_units`), so both
-give the same patch for the same window.
+give the same patch for the same window; :func:`window_around` centres a window on the
+painted objects (the object-size measurement's window).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+MARGIN = 32  # pixels around the painted objects' bounding box (:func:`window_around`)
 
 
 def inside(start: Sequence[int], size: Sequence[int], spatial: Sequence[int]) -> tuple[slice, ...]:
@@ -36,3 +39,15 @@ def cut_window(array: np.ndarray, start: Sequence[int], size: Sequence[int],
     spatial = array.shape[array.ndim - len(size):]
     lead = (slice(None),) * (array.ndim - len(size))
     return pad_window(array[lead + inside(start, size, spatial)], start, size, spatial, fill)
+
+
+def window_around(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...], edge: int
+                   ) -> tuple[slice, ...]:
+    """The box ``low..high`` plus ``MARGIN``, at most ``edge`` pixels per axis (centred
+    on the box), inside ``shape``."""
+    out = []
+    for lo, hi, n in zip(low, high, shape):
+        size = min(n, edge, int(hi - lo) + 1 + 2 * MARGIN)
+        start = int(np.clip((lo + hi) // 2 - size // 2, 0, n - size))
+        out.append(slice(start, start + size))
+    return tuple(out)

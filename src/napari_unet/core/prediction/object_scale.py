@@ -28,6 +28,7 @@ import numpy as np
 from skimage.transform import resize
 
 from ..data.images import channels_first
+from ..data.patches import window_around
 from .instances import DEFAULT_SPLIT_STRENGTH, instance_labels
 from .engine import PredictionConfig, PredictionProgress, PredictionResult, predict
 from ..stopping import StopFlag, run_to_completion
@@ -83,7 +84,6 @@ def painted_objects(instances: np.ndarray, strokes: np.ndarray) -> np.ndarray:
 
 WINDOW = {2: 512, 3: 96}  # edge of the window measured per painted unit (pixels)
 MAX_UNITS = 4  # painted units measured after training
-MARGIN = 32  # pixels around the painted objects' bounding box
 
 
 def painted_object_diameter(model: TrainedModel, images: Sequence[np.ndarray],
@@ -92,7 +92,7 @@ def painted_object_diameter(model: TrainedModel, images: Sequence[np.ndarray],
 
     images: normalized ``(C, *S)`` training units; strokes: ``(*S)`` class indices
     (-1 unpainted, 0 background). One window per unit (``MAX_UNITS`` units at most):
-    the painted objects' bounding box plus ``MARGIN``, at most ``WINDOW`` pixels per
+    the painted objects' bounding box plus ``patches.MARGIN``, at most ``WINDOW`` pixels per
     axis; objects cut by a window's edge are left out.
     """
     as_is = replace(model, normalization=None)  # the units are normalized already
@@ -110,18 +110,6 @@ def painted_object_diameter(model: TrainedModel, images: Sequence[np.ndarray],
         found.append(_off_the_edges(painted_objects(objects, painted[window]),
                                     painted.shape, window))
     return median_diameter(found)
-
-
-def window_around(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...], edge: int
-                   ) -> tuple[slice, ...]:
-    """The box ``low..high`` plus ``MARGIN``, at most ``edge`` pixels per axis (centred
-    on the box), inside ``shape``."""
-    out = []
-    for lo, hi, n in zip(low, high, shape):
-        size = min(n, edge, int(hi - lo) + 1 + 2 * MARGIN)
-        start = int(np.clip((lo + hi) // 2 - size // 2, 0, n - size))
-        out.append(slice(start, start + size))
-    return tuple(out)
 
 
 def _off_the_edges(instances: np.ndarray, shape: tuple[int, ...],
