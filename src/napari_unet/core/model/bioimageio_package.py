@@ -22,10 +22,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelFileError
-from ..data.images import Normalization
-from ..data.labels import ClassInfo
-from .unet import UNet, UNetConfig
-from .model_file import _check_finite_weights, _check_state_matches
+from .checks import trained_model_from
 from .trained_model import TrainedModel
 
 MARKER = "napari_unet.json"
@@ -94,27 +91,5 @@ def load_package(path: str | os.PathLike, expected_channels: int | None = None) 
     with zipfile.ZipFile(path) as archive:
         marker = _read_marker(archive, path)
         state = _read_state_dict(archive, marker["weights"], path)
-    meta = marker.get("metadata", {})
-    try:  # the same checks as a .pt model file: metadata against the stored tensors first
-        config = UNetConfig.from_dict(meta["unet"])
-        _check_state_matches(config, state)
-        network = UNet(config)
-        network.load_state_dict(state)
-        classes = ClassInfo.from_dict(meta["classes"])
-        normalization = Normalization(**meta["normalization"])
-    except ModelFileError as err:
-        raise ModelFileError(f"{path} is damaged: {err}") from None
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError,
-            IndexError) as err:
-        raise ModelFileError(f"{path} is damaged or incomplete: {type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else ''}") from None
-    _check_finite_weights(path, state)
-    if classes.num_classes != network.config.num_classes:
-        raise ModelFileError(f"{path} is inconsistent: {classes.num_classes} class names for "
-                             f"{network.config.num_classes} outputs.")
-    if expected_channels is not None and network.config.in_channels != expected_channels:
-        raise ModelFileError(
-            f"{path} is a model for {network.config.in_channels}-channel images, but the image "
-            f"has {expected_channels} channel(s). Pick another model or train one for this image.")
-    network.eval()
-    return TrainedModel(network, classes, normalization, dict(meta.get("summary", {})))
+    # the same checks as a .pt model file: metadata against the stored tensors first
+    return trained_model_from(path, marker.get("metadata", {}), state, expected_channels)

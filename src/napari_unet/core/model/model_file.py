@@ -30,17 +30,14 @@ import torch
 from ..io.atomic_write import atomic_write
 from ..errors import ModelFileError
 from ..io.image_files import unreadable_message
-from ..data.images import Normalization
-from ..data.labels import MAX_CLASSES, ClassInfo
-from .unet import UNet, UNetConfig
+from .bioimageio_package import load_package
+from .checks import DAMAGE, damaged_message, trained_model_from
 from .trained_model import TrainedModel
 
 FORMAT = "napari-unet"
 FORMAT_VERSION = 1
 SUFFIX = ".pt"
 RESCUE_ENV = "NAPARI_UNET_RESCUE_DIR"
-MAX_IN_CHANNELS = 64
-MAX_BASE_CHANNELS = 1024
 
 
 def model_metadata(model: TrainedModel) -> dict[str, Any]:
@@ -123,13 +120,12 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
 
     Loading never runs code from the file (``weights_only=True``); the metadata is checked
     against the tensors actually stored before any network is built, so a small file
-    cannot claim a huge network; weights holding NaN or infinity are refused. A ``.zip`` is
-    a bioimage.io package, read by :mod:`.bioimageio_package` (only those napari-unet made).
+    cannot claim a huge network; weights holding NaN or infinity are refused (see
+    :mod:`.checks`). A ``.zip`` is a bioimage.io package, read by
+    :mod:`.bioimageio_package` (only those napari-unet made).
     """
     path = Path(path)
     if path.suffix.lower() == ".zip":
-        from .bioimageio_package import load_package
-
         return load_package(path, expected_channels)
     payload = _read_payload(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -142,35 +138,10 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
         )
     try:
         meta = json.loads(payload["metadata"])
-        for key in ("unet", "classes", "normalization"):
-            if not isinstance(meta, dict) or not isinstance(meta.get(key), dict):
-                raise ModelFileError(f"its metadata has no valid {key!r} section.")
-        config = UNetConfig.from_dict(meta["unet"])
-        classes = ClassInfo.from_dict(meta["classes"])
-        normalization = Normalization(**meta["normalization"])
-        summary = dict(meta.get("summary", {}))
         state = payload["state_dict"]
-        _check_state_matches(config, state)
-        network = UNet(config)
-        network.load_state_dict(state)
-    except ModelFileError as err:
-        raise ModelFileError(f"{path} is damaged: {err}") from None
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError,
-            IndexError) as err:
-        raise ModelFileError(f"{path} is damaged or incomplete: "
-                             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                             ) from None
-    if classes.num_classes != config.num_classes:
-        raise ModelFileError(f"{path} is inconsistent: {classes.num_classes} class names for "
-                             f"{config.num_classes} outputs.")
-    _check_finite_weights(path, state)
-    if expected_channels is not None and config.in_channels != expected_channels:
-        raise ModelFileError(
-            f"{path} is a model for {config.in_channels}-channel images, but the image has "
-            f"{expected_channels} channel(s). Pick another model or train one for this image."
-        )
-    network.eval()
-    return TrainedModel(network, classes, normalization, summary)
+    except DAMAGE as err:
+        raise ModelFileError(damaged_message(path, err)) from None
+    return trained_model_from(path, meta, state, expected_channels)
 
 
 def _read_payload(path: Path) -> Any:
@@ -195,40 +166,3 @@ def _read_payload(path: Path) -> Any:
             KeyError, IndexError) as err:
         raise ModelFileError(f"{path} is corrupt or truncated and cannot be loaded "
                              f"({type(err).__name__}).") from None
-
-
-def _check_state_matches(config: UNetConfig, state: Any) -> None:
-    """The metadata's network must have exactly the stored tensors' names and shapes.
-
-    The expected shapes come from a network built on PyTorch's ``meta`` device (no
-    memory is allocated), after capping the sizes the metadata may claim.
-    """
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelFileError("its weights are not a dictionary of tensors.")
-    limits = {"in_channels": MAX_IN_CHANNELS, "num_classes": MAX_CLASSES,
-              "base_channels": MAX_BASE_CHANNELS}
-    for name, limit in limits.items():
-        if getattr(config, name) > limit:
-            raise ModelFileError(f"its metadata claims {name}={getattr(config, name)} "
-                                 f"(at most {limit} is supported).")
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in UNet(config).state_dict().items()}
-    stored = {k: tuple(v.shape) for k, v in state.items()}
-    if expected.keys() != stored.keys():
-        missing = sorted(expected.keys() - stored.keys())
-        raise ModelFileError(f"its weights do not match its metadata "
-                             f"({len(missing)} tensor(s) missing, e.g. {missing[:1]}).")
-    wrong = [k for k in expected if expected[k] != stored[k]]
-    if wrong:
-        raise ModelFileError(f"its weights do not match its metadata ({wrong[0]} has shape "
-                             f"{stored[wrong[0]]}, the metadata implies {expected[wrong[0]]}).")
-
-
-def _check_finite_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
-    for name, tensor in state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ModelFileError(
-                f"{path} holds NaN or infinite weights ({name}): the training that wrote it "
-                "diverged or the file is damaged, and it would predict one class everywhere. "
-                "Retrain the model."
-            )
