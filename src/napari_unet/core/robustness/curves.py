@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .. import transforms
+from ..attacks import attack_image, make_attack
 from ..io.atomic_write import atomic_write
 from ..errors import UserInputError
 from ..data.images import Normalization, channels_first, check_spatial
@@ -336,8 +337,6 @@ def _score_attack(model: TrainedModel, item: _Image, kind: str, level: float, op
                   device: str, stop: StopFlag
                   ) -> Generator[float, None, _Scored | None]:
     """Attack one image at eps ``level``; yields the fraction done, returns the scores."""
-    from ..attacks import attack_image, make_attack
-
     attack = make_attack(kind, level, options.get("steps"), **options.get("extra", {}))
     work = attack_image(attack, model, item.image_cf, channel_axis=0, keep_float=True,
                         device=device, stop=stop)

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..model.model_file import save_model
 from ..prediction import object_scale
+from .adversarial_training import AdversarialBatch
 from .augment import AugmentConfig, augment_batch, context_factor
 from ..device import (
     configure_cpu_threads, describe_compute, memory_format, precision_policy, select_device,
@@ -393,8 +395,6 @@ class Trainer:
         read-only) does not stop training: the error is kept in ``checkpoint_error`` and
         the caller saves ``best`` elsewhere (see ``model_file.save_model_or_rescue``)."""
         if self.config.checkpoint:
-            from ..model.model_file import save_model  # local import: model_file imports this package
-
             try:
                 save_model(self.best, Path(self.config.checkpoint))
                 self.checkpoint_error = None
@@ -418,8 +418,6 @@ class Trainer:
                                             int(time.time_ns() % 2**31))
         attack = None
         if cfg.adversarial_eps > 0:
-            from .adversarial_training import AdversarialBatch
-
             attack = AdversarialBatch(cfg.adversarial_eps, cfg.adversarial_steps)
         scaler = self.precision.make_scaler()  # float16: scale the loss, skip inf steps
         yield TrainingStarted(self.classes, self.data.painted_pixels, self.data.validation_pixels,
