@@ -153,6 +153,6 @@ def test_stop_keeps_the_finished_blocks_and_the_next_run_resumes_from_them(
 
 def _done_blocks(tmp_path) -> np.ndarray:
     """The per-block 'done' markers of the widget's store."""
-    from napari_unet.core.prediction.zarr_outputs import DONE
+    from napari_unet.core.io.zarr_files import DONE
 
     return zarr.open_group(str(tmp_path / "out" / "lazy_segmentation.zarr"), mode="r")[DONE][:]

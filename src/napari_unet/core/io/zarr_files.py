@@ -1,13 +1,25 @@
-"""zarr and OME-Zarr (NGFF 0.4 / 0.5) inputs, and the OME-Zarr groups outputs are written to.
+"""zarr and OME-Zarr (NGFF 0.4 / 0.5) inputs and outputs, written with zarr itself.
+
+This module reads the inputs and makes the OME-Zarr groups; the prediction sinks that
+write the outputs, resume them and open them for cluster workers are in
+:mod:`napari_unet.core.prediction.zarr_outputs`.
 
 Inputs: a zarr array (format 2 or 3), or an OME-Zarr image group, of which the first
 (full-resolution) dataset of its first multiscale is used.
 
-Outputs: :func:`create_ome_group` makes a group with one array ``0`` and its OME
-metadata (:func:`multiscales_metadata`, axes and scale from the input's by
-:func:`label_axes`); the prediction outputs are such groups (see
-:mod:`napari_unet.core.prediction.zarr_outputs`). Format 2 writes NGFF 0.4 metadata,
-format 3 NGFF 0.5.
+Outputs of a prediction, for ``DIR/<stem>``:
+
+* ``<stem>.zarr``: an OME-Zarr labels group (``multiscales`` with one level and
+  ``image-label``), array ``0`` = class values 1..K at full resolution; its
+  ``blocks_done`` array holds one completion marker per block (see :mod:`..prediction.outputs`) and
+  its ``napari_unet`` attributes the run's fingerprint, so a killed run resumes.
+* ``<stem>_instances.zarr``: the same layout with uint32 instance ids.
+* ``<stem>_probabilities.zarr``: an OME-Zarr image group, array ``0`` = ``(K, *shape)``
+  float32 with a leading channel axis.
+
+Chunks are the prediction blocks (one leading index x one spatial block), so blocks
+written in parallel by cluster workers never share a chunk. Format 2 writes NGFF 0.4
+metadata, format 3 NGFF 0.5.
 """
 
 from __future__ import annotations
@@ -17,6 +29,8 @@ from typing import Any
 
 from ..errors import UserInputError
 
+DONE = "blocks_done"
+FINGERPRINT = "napari_unet"
 NGFF = {2: "0.4", 3: "0.5"}
 
 

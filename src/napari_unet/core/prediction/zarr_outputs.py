@@ -1,18 +1,8 @@
-"""Prediction outputs as zarr / OME-Zarr, written with zarr itself (groups: :mod:`.zarr_files`).
+"""The zarr / OME-Zarr outputs of a prediction: created, resumed, opened by cluster workers.
 
-Outputs of a prediction, for ``DIR/<stem>``:
-
-* ``<stem>.zarr``: an OME-Zarr labels group (``multiscales`` with one level and
-  ``image-label``), array ``0`` = class values 1..K at full resolution; its
-  ``blocks_done`` array holds one completion marker per block (see :mod:`.outputs`) and
-  its ``napari_unet`` attributes the run's fingerprint, so a killed run resumes.
-* ``<stem>_instances.zarr``: the same layout with uint32 instance ids.
-* ``<stem>_probabilities.zarr``: an OME-Zarr image group, array ``0`` = ``(K, *shape)``
-  float32 with a leading channel axis.
-
-Chunks are the prediction blocks (one leading index x one spatial block), so blocks
-written in parallel by cluster workers never share a chunk. Format 2 writes NGFF 0.4
-metadata, format 3 NGFF 0.5.
+The layout (``<stem>.zarr`` labels with their ``blocks_done`` markers and the run's
+fingerprint, ``<stem>_instances.zarr``, ``<stem>_probabilities.zarr``) is described in
+:mod:`napari_unet.core.io.zarr_files`, which makes the groups.
 """
 
 from __future__ import annotations
@@ -25,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserInputError
-from ..io.zarr_files import NGFF, create_ome_group, label_axes, multiscales_metadata
+from ..io.zarr_files import (
+    DONE, FINGERPRINT, NGFF, create_ome_group, label_axes, multiscales_metadata,
+)
 from .outputs import PredictionSink, label_dtype
-
-DONE = "blocks_done"
-FINGERPRINT = "napari_unet"
 
 
 def zarr_sink(out_dir: str | Path, stem: str, plan, num_classes: int, cfg, *,
