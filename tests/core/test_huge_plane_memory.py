@@ -86,7 +86,7 @@ def _predict_zarr(model: TrainedModel, cfg: PredictionConfig, folder: str, stem:
     import zarr
 
     from napari_unet.core.prediction.engine import block_plan
-    from napari_unet.core.prediction.zarr_outputs import zarr_sink
+    from napari_unet.core.io.zarr_files import zarr_sink
 
     source = zarr.open_array(f"{folder}/{stem}.zarr", mode="r")
     sink = zarr_sink(f"{folder}/out", stem, block_plan(model, source.shape, cfg),

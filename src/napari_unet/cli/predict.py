@@ -30,7 +30,7 @@ from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLI
 from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_model_scale
 from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction.engine import block_plan
-from napari_unet.core.prediction.zarr_outputs import zarr_sink
+from napari_unet.core.io.zarr_files import zarr_sink
 
 from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
 from ._outputs import plan_outputs

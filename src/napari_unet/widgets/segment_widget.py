@@ -25,10 +25,10 @@ from napari_unet.core import (
 from napari_unet.core.prediction.cluster import ClusterChoice, predict_where, run_fingerprint
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_model_scale
-from napari_unet.core.prediction.outputs import PredictionSink
+from napari_unet.core.io.sinks import PredictionSink
 from napari_unet.core.prediction.engine import block_plan
 from napari_unet.core.io.lazy_arrays import full_resolution, is_lazy
-from napari_unet.core.prediction.zarr_outputs import zarr_sink
+from napari_unet.core.io.zarr_files import zarr_sink
 
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute

@@ -1,1 +1,1 @@
-"""Files: lazy arrays, TIFF/PNG and zarr/OME-Zarr images, atomic writes."""
+"""Reading and writing: lazy arrays, TIFF/PNG and zarr/OME-Zarr images, result sinks, atomic writes."""

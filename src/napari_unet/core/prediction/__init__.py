@@ -1,1 +1,1 @@
-"""Prediction: tiling, blocks, sinks, stitching, instances, object scale, TTA, clusters."""
+"""Prediction: the engine, tiling, blocks, stitching, instances, object scale, TTA, clusters."""

@@ -39,7 +39,7 @@ from .stitching import stitch_unit
 from ..data.images import channels_first
 from ..stopping import StopFlag, run_to_completion
 from ..model.trained_model import TrainedModel
-from .zarr_outputs import open_sink, zarr_sink
+from ..io.zarr_files import open_sink, zarr_sink
 
 TASKS_PER_WORKER = 2  # tasks queued per worker: keeps workers busy, the scheduler small
 POLL_S = 0.5  # how often a waiting run looks at Stop and at the workers

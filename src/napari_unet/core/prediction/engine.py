@@ -22,7 +22,7 @@ from ..device import precision_policy, select_device
 from .image_job import network_on, prepare_job
 from .instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH, METHODS, instance_labels
 from ..oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
-from .outputs import PredictionSink, memory_sink
+from ..io.sinks import PredictionSink, memory_sink
 from .stitching import stitch_unit
 from ..stopping import StopFlag
 from .tiling import tile_grid
@@ -143,7 +143,7 @@ def predict(
 
     ``image``: NumPy, dask, zarr or napari multiscale data (level 0), read block by block.
     ``indices`` restricts work to some leading indices (e.g. the slice in view).
-    ``output``: where results go (e.g. a zarr store from :mod:`.zarr_outputs`, whose finished
+    ``output``: where results go (e.g. a zarr store from :mod:`.zarr_files`, whose finished
     blocks are skipped: a killed run resumes); default: NumPy arrays in memory.
     On out-of-memory, retries with fewer tiles per batch, then smaller tiles, and yields
     an ``oom.OutOfMemoryRetry`` event each time.

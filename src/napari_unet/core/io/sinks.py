@@ -1,7 +1,7 @@
 """Where prediction results go: arrays written block by block, with completion markers.
 
 A :class:`PredictionSink` holds array-likes that accept slice assignment: NumPy arrays
-(:func:`memory_sink`) or zarr arrays on disk (:func:`.zarr_outputs.zarr_sink`). Its ``done``
+(:func:`memory_sink`) or zarr arrays on disk (:func:`.zarr_files.zarr_sink`). Its ``done``
 array has one element per block (``plan.done_shape``); a block's element is set only
 after its outputs are written, so after a kill the unmarked blocks are computed again and
 the marked ones are skipped.
@@ -10,19 +10,37 @@ the marked ones are skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..io.lazy_arrays import read
+from .lazy_arrays import read
 
-if TYPE_CHECKING:
-    from .blockwise import Block, BlockPlan
+# What the sinks need of the prediction's types, which live above this module (in
+# napari_unet.core.prediction) and import it: a block, a block plan, a configuration.
+
+
+class Block(Protocol):
+    """A block of a prediction (a :class:`~napari_unet.core.prediction.blockwise.Block`)."""
+
+    lead: tuple[int, ...]
+    grid: tuple[int, ...]
+
+
+class BlockPlan(Protocol):
+    """The block grid of an image
+    (a :class:`~napari_unet.core.prediction.blockwise.BlockPlan`)."""
+
+    lead_shape: tuple[int, ...]
+    spatial: tuple[int, ...]
+
+    @property
+    def done_shape(self) -> tuple[int, ...]: ...
 
 
 class OutputChoice(Protocol):
-    """Which outputs beside the labels a prediction writes (a :class:`.engine.PredictionConfig`
-    is one; this module does not import it, as the engine imports this module)."""
+    """Which outputs beside the labels a prediction writes (a
+    :class:`~napari_unet.core.prediction.engine.PredictionConfig`)."""
 
     instances: bool
     probabilities: bool
