@@ -1,1 +1,1 @@
-"""Reading and writing: lazy arrays, TIFF/PNG and zarr/OME-Zarr images, result sinks, atomic writes."""
+"""Reading and writing: lazy arrays, TIFF/PNG/zarr/OME-Zarr images, result sinks, atomic writes."""
