@@ -67,7 +67,7 @@ def test_package_describes_weights_tensors_and_documentation(exported):
         doc = archive.read(rdf["documentation"]["source"]).decode()
         members = set(archive.namelist())
     arch = rdf["weights"]["pytorch_state_dict"]["architecture"]
-    assert (arch["import_from"], arch["callable"]) == ("napari_unet.core.model.unet", "UNet")
+    assert (arch["import_from"], arch["callable"]) == ("napari_unet.core.model", "UNet")
     assert arch["kwargs"]["depth"] == 2 and "torchscript" in rdf["weights"]
     raw, probs = rdf["inputs"][0], rdf["outputs"][0]
     assert [a["type"] for a in raw["axes"]] == ["batch", "channel", "space", "space"]

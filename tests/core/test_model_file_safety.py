@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from napari_unet.core import ModelFileError, load_model, save_model
-from napari_unet.core.model import model_file
+from napari_unet.core.model import checks, model_file
 from tests.cli._i7_files import TINY, tiny_model, write_payload
 
 
@@ -79,7 +79,7 @@ def test_metadata_claiming_a_huge_network_is_refused_before_building_it(tmp_path
     meta["unet"] = dict(TINY.to_dict(), base_channels=1024, depth=6)
     path = write_payload(tmp_path / "huge.pt", json.dumps(meta), model.state_on_cpu())
     built = []
-    real_unet = model_file.UNet
+    real_unet = checks.UNet
 
     def counting_unet(config):
         net = real_unet(config)
@@ -87,7 +87,7 @@ def test_metadata_claiming_a_huge_network_is_refused_before_building_it(tmp_path
             built.append(config)
         return net
 
-    monkeypatch.setattr(model_file, "UNet", counting_unet)
+    monkeypatch.setattr(checks, "UNet", counting_unet)
     with pytest.raises(ModelFileError, match="do not match its metadata"):
         load_model(path)
     assert built == []  # no real network was allocated from the claim
