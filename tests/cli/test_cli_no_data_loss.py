@@ -18,7 +18,7 @@ import torch
 
 from napari_unet.cli import train as train_cli
 from napari_unet.core import TrainingStep, load_model, save_model
-from tests.cli._i7_files import make_files, run_cli, tiny_model
+from tests.cli.bad_input_files import make_files, run_cli, tiny_model
 
 
 @pytest.fixture(scope="module")

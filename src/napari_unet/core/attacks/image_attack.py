@@ -334,7 +334,7 @@ def attack_image(
 def _segment(model: TrainedModel, image: np.ndarray, channel_axis: int | None, rgb: bool,
              indices: list[tuple[int, ...]], device: str, out: np.ndarray) -> np.ndarray:
     """Class values of ``image`` at ``indices`` exactly as Segment predicts them (tiles
-    with overlap and blending, :func:`..prediction.predict`), in ``out`` (zeros elsewhere)."""
+    with overlap and blending, :func:`..prediction.engine.predict`), in ``out`` (zeros elsewhere)."""
     out[...] = 0
     if indices:
         result = run_to_completion(predict(model, image, config=PredictionConfig(device=device),

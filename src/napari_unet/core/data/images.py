@@ -22,7 +22,7 @@ def channels_first(
     """Return a ``(C, ...)`` view of ``image``, without reading lazy data.
 
     NumPy arrays stay NumPy views; dask, zarr and napari multiscale data (level 0) become
-    lazy dask views (see :mod:`.sources`). ``rgb=True`` means the last axis holds 3 or 4 colour channels (napari's RGB images);
+    lazy dask views (see :mod:`.lazy_arrays`). ``rgb=True`` means the last axis holds 3 or 4 colour channels (napari's RGB images);
     ``channel_axis`` names an explicit channel axis; otherwise the image has one channel.
     """
     image = as_array(image)
@@ -89,7 +89,7 @@ class Normalization:
     def statistics(self, image_cf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel ``(low, high)`` intensities of a ``(C, ...)`` image, shape (C,) each.
 
-        Computed on a strided sample (:func:`.sources.sample`: a few planes, a grid in
+        Computed on a strided sample (:func:`.lazy_arrays.sample`: a few planes, a grid in
         each), so a lazy stack is read only at those planes; NaN or infinity anywhere in
         the sample raises :class:`UserInputError`.
         """

@@ -2,7 +2,7 @@
 
 The client (this process) checks the image, computes its intensity statistics, creates
 (or resumes) the zarr outputs and plans the blocks exactly as in-process
-:func:`.prediction.predict` does; each worker then predicts single blocks with the same
+:func:`.engine.predict` does; each worker then predicts single blocks with the same
 engine (:func:`.blockwise.run_blocks`) and writes them straight into the zarr store, so
 labels equal the in-process labels. The model is sent to every worker once
 (``client.scatter(..., broadcast=True)``), the image goes by path (:class:`.image_files.

@@ -207,7 +207,7 @@ def predict_at_model_scale(
     channel_axis: int | None = None, rgb: bool = False,
     indices: list[tuple[int, ...]] | None = None, stop: StopFlag | None = None,
 ) -> Generator[PredictionProgress | ObjectScale | Any, None, PredictionResult]:
-    """:func:`.prediction.predict`, then, if the image's objects are not the size the
+    """:func:`.engine.predict`, then, if the image's objects are not the size the
     model was trained on, again on the image resized to that size.
 
     Yields the events of both passes and one :class:`ObjectScale`. The resized units

@@ -12,7 +12,7 @@ import torch
 
 from napari_unet.core import ModelFileError, load_model, save_model
 from napari_unet.core.model import checks, model_file
-from tests.cli._i7_files import TINY, tiny_model, write_payload
+from tests.cli.bad_input_files import TINY, tiny_model, write_payload
 
 
 def _with_weight(path, value):

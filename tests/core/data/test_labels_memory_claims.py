@@ -10,7 +10,7 @@ import tifffile
 
 from napari_unet.core.data.labels import TargetEncoder, class_info_from_labels
 from napari_unet.core.metrics import instance_f1
-from tests.cli._i7_files import run_cli
+from tests.cli.bad_input_files import run_cli
 from tests.conftest import isbi_slice
 
 MB = 1 << 20

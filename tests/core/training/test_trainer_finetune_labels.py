@@ -10,7 +10,7 @@ import pytest
 from napari_unet.core import Trainer, TrainingConfig, run_to_completion
 from napari_unet.core.data.labels import IGNORE, ClassInfo
 from napari_unet.core.data.simulated_strokes import simulate_strokes
-from tests.cli._i7_files import tiny_model
+from tests.cli.bad_input_files import tiny_model
 from tests.conftest import isbi_slice
 
 CONFIG = TrainingConfig(max_time=None, max_steps=2, seed=0, device="cpu", batch_size=2,

@@ -1,4 +1,4 @@
-"""Robustness curves (core/robustness.py) on a model trained on real ISBI strokes."""
+"""Robustness curves (core/robustness/curves.py) on a model trained on real ISBI strokes."""
 
 from __future__ import annotations
 

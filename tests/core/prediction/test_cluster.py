@@ -1,4 +1,4 @@
-"""Where a prediction runs (core/cluster.py): addresses checked before connecting, an
+"""Where a prediction runs (core/prediction/cluster.py): addresses checked before connecting, an
 unreachable scheduler a clear error within the time limit, a lost worker a message that
 says the finished blocks are kept."""
 

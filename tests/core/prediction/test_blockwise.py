@@ -22,7 +22,7 @@ import torch
 from napari_unet.core import ClassInfo, PredictionConfig, TrainedModel, UNet, UNetConfig
 from napari_unet.core import predict, run_to_completion
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHAPE = (4096, 8192)
 BLOCK = 512
 MIB = 1 << 20
