@@ -97,7 +97,7 @@ def _predict_zarr(model: TrainedModel, cfg: PredictionConfig, folder: str, stem:
 def _in_fresh_process(mode: str, folder: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    code = ("from tests.core.test_huge_plane_memory import measure; "
+    code = ("from tests.core.prediction.test_blockwise import measure; "
             f"measure({mode!r}, {str(folder)!r})")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
