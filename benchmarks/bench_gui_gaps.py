@@ -80,8 +80,8 @@ def _simulate_strokes():
 
 def one_run(seconds: float) -> dict:
     """Dock Train and train in this process; the figures as a dict (ms)."""
-    import numpy as np
     import napari
+    import numpy as np
     from qtpy.QtWidgets import QApplication
 
     sys.path.insert(0, str(REPO))

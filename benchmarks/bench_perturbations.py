@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import load_average
 from _isbi_model import default_model, isbi
+
 from napari_unet.core import Trainer, TrainingConfig, run_to_completion
 from napari_unet.core.attacks import EOT, PGD, SegPGD
 from napari_unet.core.metrics import truth_classes

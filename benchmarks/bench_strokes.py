@@ -47,8 +47,8 @@ from napari_unet.core import (  # noqa: E402
     predict,
     run_to_completion,
 )
-from napari_unet.core.device import available_cpu_cores  # noqa: E402
 from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
+from napari_unet.core.device import available_cpu_cores  # noqa: E402
 
 TRAIN_SLICES = range(0, 5)
 TEST_SLICES = range(5, 10)

@@ -16,9 +16,9 @@ from napari_unet.cli import main
 from napari_unet.core import save_model
 from napari_unet.core.data.images import Normalization
 from napari_unet.core.data.labels import ClassInfo
-from napari_unet.core.model.unet import UNet, UNetConfig
 from napari_unet.core.data.simulated_strokes import simulate_strokes
 from napari_unet.core.model.trained_model import TrainedModel
+from napari_unet.core.model.unet import UNet, UNetConfig
 from tests.conftest import data_root, isbi_slice
 
 TINY = UNetConfig(depth=1, base_channels=4)

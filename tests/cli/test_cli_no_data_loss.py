@@ -14,7 +14,6 @@ import sys
 import numpy as np
 import pytest
 import tifffile
-import torch
 
 from napari_unet.cli import train as train_cli
 from napari_unet.core import TrainingStep, load_model, save_model

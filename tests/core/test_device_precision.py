@@ -15,8 +15,8 @@ import torch
 
 from napari_unet.core import PredictionConfig, Trainer, TrainingConfig, predict, run_to_completion
 from napari_unet.core import device as device_module
-from napari_unet.core.training import trainer as training_module
 from napari_unet.core.device import describe_compute, precision_policy
+from napari_unet.core.training import trainer as training_module
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
 

@@ -12,7 +12,6 @@ from napari_unet.widgets.model_store import store_for
 from napari_unet.widgets.train_widget import merge_training_labels
 
 
-
 def _weights(model):
     return {k: v.clone() for k, v in model.network.state_dict().items()}
 

@@ -18,19 +18,27 @@ from pathlib import Path
 from typing import Any
 
 from napari_unet.core import (
-    PredictionConfig, PredictionProgress, TrainedModel, load_model, predict, run_to_completion,
+    PredictionConfig,
+    PredictionProgress,
+    TrainedModel,
+    load_model,
+    predict,
+    run_to_completion,
 )
-from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client, prediction_settings
 from napari_unet.core.device import (
-    available_cpu_cores, describe_compute, precision_policy, select_device,
+    available_cpu_cores,
+    describe_compute,
+    precision_policy,
+    select_device,
 )
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.io.image_files import OpenedImage, open_image, write_tiff
+from napari_unet.core.io.zarr_files import zarr_sink
+from napari_unet.core.oom import OutOfMemoryRetry
+from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client, prediction_settings
+from napari_unet.core.prediction.engine import block_plan
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_model_scale
-from napari_unet.core.oom import OutOfMemoryRetry
-from napari_unet.core.prediction.engine import block_plan
-from napari_unet.core.io.zarr_files import zarr_sink
 
 from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
 from ._outputs import plan_outputs

@@ -20,7 +20,12 @@ from napari_unet.core.robustness.curves import KINDS, UNITS
 from ._inputs import add_channels, add_device, check_pairs, open_inputs
 from ._progress import ProgressBar
 from ._validate import (
-    existing_file, existing_image, int_in_range, output_file, positive_int, seed,
+    existing_file,
+    existing_image,
+    int_in_range,
+    output_file,
+    positive_int,
+    seed,
 )
 
 

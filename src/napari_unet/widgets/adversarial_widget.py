@@ -14,15 +14,32 @@ from typing import Any
 
 import numpy as np
 from magicgui.widgets import (
-    CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
 )
 
 from napari_unet.core import TrainedModel, UserInputError
 from napari_unet.core.attacks import (
-    ATTACKS, DEFAULT_STEPS, AttackResult, RobustnessCurve, make_attack, robustness_curve,
+    ATTACKS,
+    DEFAULT_STEPS,
+    AttackResult,
+    RobustnessCurve,
+    make_attack,
+    robustness_curve,
 )
 from napari_unet.core.robustness.curves import (
-    NATURAL, UNITS, PerturbationCurve, check_levels, draw_curve, perturbation_curve,
+    NATURAL,
+    UNITS,
+    PerturbationCurve,
+    check_levels,
+    draw_curve,
+    perturbation_curve,
 )
 
 from ._base import ViewerWidget

@@ -9,7 +9,13 @@ from torch import nn
 
 from napari_unet.core import StopFlag, run_to_completion
 from napari_unet.core.attacks import (
-    DAG, FGSM, PGD, CarliniWagnerL2, SegPGD, make_attack, robustness_curve,
+    DAG,
+    FGSM,
+    PGD,
+    CarliniWagnerL2,
+    SegPGD,
+    make_attack,
+    robustness_curve,
 )
 from napari_unet.core.training.adversarial_training import AdversarialBatch
 

@@ -10,13 +10,22 @@ import pytest
 import torch
 
 from napari_unet.core import (
-    LabelSource, SourceKind, Trainer, TrainingConfig, UNetConfig, merge_label_sources,
+    LabelSource,
+    SourceKind,
+    Trainer,
+    TrainingConfig,
+    UNetConfig,
+    merge_label_sources,
     run_to_completion,
 )
 from napari_unet.core.data.images import Normalization
 from napari_unet.core.data.labels import TargetEncoder, class_info_from_labels
 from napari_unet.core.data.simulated_strokes import simulate_strokes
-from napari_unet.core.training.training_data import PatchSampler, build_training_data, validation_windows
+from napari_unet.core.training.training_data import (
+    PatchSampler,
+    build_training_data,
+    validation_windows,
+)
 from tests.conftest import isbi_slice
 
 SLICES, SIZE, PAINTED = 200, 128, (37, 150)

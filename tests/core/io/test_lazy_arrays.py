@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from napari_unet.core import Normalization, PredictionConfig, predict, run_to_completion
-from napari_unet.core.prediction.image_job import prepare_job
 from napari_unet.core.io.lazy_arrays import sample, sample_grid
 from napari_unet.core.io.zarr_files import zarr_sink
 from napari_unet.core.prediction.engine import block_plan
+from napari_unet.core.prediction.image_job import prepare_job
 from tests.scale_helpers import isbi_stack, small_model, write_zarr
 
 CFG = PredictionConfig(device="cpu", instances=True)

@@ -9,11 +9,11 @@ import zarr
 from skimage.draw import disk
 
 from napari_unet.core import PredictionConfig, StopFlag, UserInputError, predict, run_to_completion
-from napari_unet.core.prediction.blockwise import BlockPlan, receptive_halo
-from napari_unet.core.prediction.instances import instance_labels
-from napari_unet.core.prediction.engine import block_plan
-from napari_unet.core.prediction.stitching import stitch_unit
 from napari_unet.core.io.zarr_files import ome_metadata, open_zarr_image, zarr_sink
+from napari_unet.core.prediction.blockwise import BlockPlan, receptive_halo
+from napari_unet.core.prediction.engine import block_plan
+from napari_unet.core.prediction.instances import instance_labels
+from napari_unet.core.prediction.stitching import stitch_unit
 from tests.scale_helpers import isbi_stack, small_model, write_ome_zarr
 
 BLOCKED = PredictionConfig(device="cpu", instances=True, block=128, tile=96, overlap=16,

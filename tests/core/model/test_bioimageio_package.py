@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from napari_unet.core import ClassInfo, ModelFileError, TrainedModel, UNet, UNetConfig, load_model
-from napari_unet.core.model import bioimageio_package as package
 from napari_unet.core.errors import UserInputError
+from napari_unet.core.model import bioimageio_package as package
 
 
 class _Payload:  # a pickled object: what a malicious weights file would hold

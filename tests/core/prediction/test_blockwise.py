@@ -19,8 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_unet.core import ClassInfo, PredictionConfig, TrainedModel, UNet, UNetConfig
-from napari_unet.core import predict, run_to_completion
+from napari_unet.core import (
+    ClassInfo,
+    PredictionConfig,
+    TrainedModel,
+    UNet,
+    UNetConfig,
+    predict,
+    run_to_completion,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 SHAPE = (4096, 8192)
@@ -85,8 +92,8 @@ def measure(mode: str, folder: str) -> None:
 def _predict_zarr(model: TrainedModel, cfg: PredictionConfig, folder: str, stem: str):
     import zarr
 
-    from napari_unet.core.prediction.engine import block_plan
     from napari_unet.core.io.zarr_files import zarr_sink
+    from napari_unet.core.prediction.engine import block_plan
 
     source = zarr.open_array(f"{folder}/{stem}.zarr", mode="r")
     sink = zarr_sink(f"{folder}/out", stem, block_plan(model, source.shape, cfg),

@@ -11,8 +11,8 @@ import pytest
 import zarr
 
 from napari_unet.core import PredictionConfig, predict, run_to_completion
-from napari_unet.core.prediction.distributed import predict_on_cluster
 from napari_unet.core.io.image_files import SourceSpec
+from napari_unet.core.prediction.distributed import predict_on_cluster
 from tests.scale_helpers import isbi_stack, small_model, write_zarr
 
 # 2 slices of 256², blocks of 128: 8 blocks, objects crossing block faces get stitched

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from napari_unet.core import (
-    PredictionConfig, PredictionProgress, StopFlag, UserInputError, predict, run_to_completion,
+    PredictionConfig,
+    PredictionProgress,
+    StopFlag,
+    UserInputError,
+    predict,
+    run_to_completion,
 )
 from napari_unet.core.prediction.instances import instance_labels
 from napari_unet.core.prediction.tiling import axis_tiles, blend_weights, tile_grid

@@ -8,8 +8,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from napari_unet.core import (
-    ClassInfo, Normalization, PredictionConfig, TrainedModel, UNet, UNetConfig, UserInputError,
-    predict, run_to_completion,
+    ClassInfo,
+    Normalization,
+    PredictionConfig,
+    TrainedModel,
+    UNet,
+    UNetConfig,
+    UserInputError,
+    predict,
+    run_to_completion,
 )
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64, bool]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet.core.prediction.instances import instance_labels
 from napari_unet.core.metrics import instance_f1
+from napari_unet.core.prediction.instances import instance_labels
 from napari_unet.core.training.trainer import MIN_RELIABLE_PIXELS, ValidationScores
 from tests.conftest import require_shared_data
 

@@ -8,9 +8,9 @@ import pytest
 from scipy import ndimage as ndi
 
 from napari_unet.core import PredictionConfig, Trainer, TrainingConfig, predict, run_to_completion
-from napari_unet.core.prediction import object_scale
 from napari_unet.core.metrics import instance_f1
 from napari_unet.core.model.unet import PRESETS, UNetConfig
+from napari_unet.core.prediction import object_scale
 from napari_unet.core.prediction.object_scale import (
     ObjectScale,
     equivalent_diameters,

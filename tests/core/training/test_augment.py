@@ -14,11 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.training.augment import LEGACY_AUGMENT, AugmentConfig, augment_batch, context_factor
-from napari_unet.core.data.labels import IGNORE
-from napari_unet.core.training.training_data import PatchSampler, build_training_data
 from napari_unet.core.data.images import Normalization
-from napari_unet.core.data.labels import TargetEncoder, class_info_from_labels
+from napari_unet.core.data.labels import IGNORE, TargetEncoder, class_info_from_labels
+from napari_unet.core.training.augment import (
+    LEGACY_AUGMENT,
+    AugmentConfig,
+    augment_batch,
+    context_factor,
+)
+from napari_unet.core.training.training_data import PatchSampler, build_training_data
 from tests.conftest import isbi_slice
 
 GEOMETRY_ONLY = replace(AugmentConfig(), intensity_scale=0.0, intensity_shift=0.0, gamma=0.0,

@@ -9,11 +9,14 @@ import pytest
 import torch
 
 from napari_unet.core import PRESETS, Trainer, TrainingConfig, UNetConfig, run_to_completion
-from napari_unet.core.training.held_out import (
-    ModelComparison, compare_on_windows, held_out_windows, score_held_out,
-)
-from napari_unet.core.reliability import MIN_RELIABLE_PIXELS, noise_margin
 from napari_unet.core.data.simulated_strokes import simulate_strokes
+from napari_unet.core.reliability import MIN_RELIABLE_PIXELS, noise_margin
+from napari_unet.core.training.held_out import (
+    ModelComparison,
+    compare_on_windows,
+    held_out_windows,
+    score_held_out,
+)
 from napari_unet.core.training.trainer import ValidationScores
 from tests.conftest import isbi_slice
 

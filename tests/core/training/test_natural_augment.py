@@ -7,7 +7,10 @@ import torch
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
 from napari_unet.core.training.augment import (
-    CONTRAST_AUGMENT, LEGACY_AUGMENT, AugmentConfig, augment_batch,
+    CONTRAST_AUGMENT,
+    LEGACY_AUGMENT,
+    AugmentConfig,
+    augment_batch,
 )
 from napari_unet.core.training.natural_augment import natural_augment
 from tests.conftest import isbi_slice

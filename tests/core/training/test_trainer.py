@@ -7,8 +7,17 @@ import pytest
 import torch
 
 from napari_unet.core import (
-    StopFlag, Trainer, TrainingConfig, TrainingStarted, TrainingStep, UNetConfig,
-    UserInputError, ValidationScores, load_model, predict, run_to_completion,
+    StopFlag,
+    Trainer,
+    TrainingConfig,
+    TrainingStarted,
+    TrainingStep,
+    UNetConfig,
+    UserInputError,
+    ValidationScores,
+    load_model,
+    predict,
+    run_to_completion,
 )
 from napari_unet.core.metrics import dice_iou_per_class
 

@@ -8,7 +8,10 @@ import pytest
 
 from napari_unet.core import StopFlag, Trainer, TrainingConfig, UNetConfig, run_to_completion
 from napari_unet.core.training.trainer import (
-    MIN_STEPS, TrainingStep, ValidationScores, undertrained_reason,
+    MIN_STEPS,
+    TrainingStep,
+    ValidationScores,
+    undertrained_reason,
 )
 from tests.conftest import isbi_slice
 

@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from napari_unet.core import (
-    PRESETS, ModelSnapshot, Trainer, TrainingConfig, TrainingStep, UNetConfig,
-    ValidationScores, predict, run_to_completion,
+    PRESETS,
+    ModelSnapshot,
+    Trainer,
+    TrainingConfig,
+    TrainingStep,
+    UNetConfig,
+    ValidationScores,
+    predict,
+    run_to_completion,
 )
 
 

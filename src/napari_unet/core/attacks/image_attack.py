@@ -28,13 +28,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.labels import TargetEncoder
 from ..device import autocast
 from ..errors import UserInputError
-from ..prediction.image_job import network_on, prepare_job
-from ..data.labels import TargetEncoder
-from ..prediction.engine import PredictionConfig, predict
-from ..stopping import StopFlag, run_to_completion
 from ..model.trained_model import TrainedModel
+from ..prediction.engine import PredictionConfig, predict
+from ..prediction.image_job import network_on, prepare_job
+from ..stopping import StopFlag, run_to_completion
 from .metrics import AttackMetrics, attack_metrics, quantization_warning
 
 DEFAULT_TILE = {2: 512, 3: 128}

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ..io.lazy_arrays import chunk_regions, read, readable
 from .images import Normalization
 from .labels import IGNORE, TargetEncoder
 from .patches import inside, pad_window, window_around
-from ..io.lazy_arrays import chunk_regions, read, readable
 
 
 def painted_pixels(labels: Any, encoder: TargetEncoder, spatial_dims: int

@@ -16,8 +16,8 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shutil
 import secrets
+import shutil
 import socket
 import stat
 import threading

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic_write import atomic_write
 from ..errors import UserInputError
+from .atomic_write import atomic_write
 from .zarr_files import is_zarr_path, open_zarr_image
 
 READABLE = (".tif", ".tiff", ".png", ".zarr")

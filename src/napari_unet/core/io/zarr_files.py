@@ -133,7 +133,6 @@ def zarr_sink(out_dir: str | Path, stem: str, plan, num_classes: int, cfg, *,
     finished blocks are kept. One from another run, or another file, is an error: nothing
     is overwritten.
     """
-    import zarr
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

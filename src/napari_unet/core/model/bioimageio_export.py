@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import bioimageio_package as package
-from ..io.atomic_write import atomic_write
 from ..errors import UserInputError
+from ..io.atomic_write import atomic_write
+from . import bioimageio_package as package
 from .model_file import model_metadata
 from .trained_model import TrainedModel
 

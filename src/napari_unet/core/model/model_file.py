@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from ..io.atomic_write import atomic_write
 from ..errors import ModelFileError
+from ..io.atomic_write import atomic_write
 from ..io.image_files import unreadable_message
 from .bioimageio_package import load_package
 from .checks import DAMAGE, damaged_message, trained_model_from

@@ -10,8 +10,8 @@ import torch
 
 from ..data.images import Normalization
 from ..data.labels import ClassInfo
-from .unet import UNet, UNetConfig
 from ..reliability import round_validation_text
+from .unet import UNet, UNetConfig
 
 
 @dataclass

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..device import autocast, memory_format
 from ..data.images import Normalization
-from ..model.unet import UNetConfig
+from ..device import autocast, memory_format
 from ..io.lazy_arrays import read
+from ..model.unet import UNetConfig
 from ..stopping import StopFlag
 from .tiling import blend_weights, tile_grid
 

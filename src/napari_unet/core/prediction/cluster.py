@@ -24,12 +24,12 @@ import numpy as np
 
 from ..device import available_cpu_cores
 from ..errors import UserInputError
-from .distributed import predict_on_cluster
-from .engine import PredictionConfig, PredictionProgress, PredictionResult
 from ..io.image_files import SourceSpec
 from ..io.lazy_arrays import is_lazy
-from ..stopping import StopFlag
 from ..model.trained_model import TrainedModel
+from ..stopping import StopFlag
+from .distributed import predict_on_cluster
+from .engine import PredictionConfig, PredictionProgress, PredictionResult
 
 PLACES = ("process", "local", "address")  # this process, local workers, a dask cluster
 CONNECT_TIMEOUT_S = 10.0

@@ -26,20 +26,24 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-from .blockwise import Block, BlockPlan
+from ..data.images import channels_first
 from ..errors import UserInputError
-from .image_job import network_on, prepare_job
+from ..io.image_files import SourceSpec, open_spec
+from ..io.zarr_files import open_sink, zarr_sink
+from ..model.trained_model import TrainedModel
 from ..oom import OutOfMemoryRetry
+from ..stopping import StopFlag, run_to_completion
+from .blockwise import Block, BlockPlan
 from .engine import (
-    PredictionConfig, PredictionProgress, PredictionResult, block_plan, predict_blocks,
+    PredictionConfig,
+    PredictionProgress,
+    PredictionResult,
+    block_plan,
+    predict_blocks,
     write_block,
 )
-from ..io.image_files import SourceSpec, open_spec
+from .image_job import network_on, prepare_job
 from .stitching import stitch_unit
-from ..data.images import channels_first
-from ..stopping import StopFlag, run_to_completion
-from ..model.trained_model import TrainedModel
-from ..io.zarr_files import open_sink, zarr_sink
 
 TASKS_PER_WORKER = 2  # tasks queued per worker: keeps workers busy, the scheduler small
 POLL_S = 0.5  # how often a waiting run looks at Stop and at the workers

@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from .blockwise import BlockPlan, BlockScores, Tiling, receptive_halo, run_blocks
 from ..device import precision_policy, select_device
+from ..io.sinks import PredictionSink, memory_sink
+from ..model.trained_model import TrainedModel
+from ..oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
+from ..stopping import StopFlag
+from .blockwise import BlockPlan, BlockScores, Tiling, receptive_halo, run_blocks
 from .image_job import network_on, prepare_job
 from .instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH, METHODS, instance_labels
-from ..oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
-from ..io.sinks import PredictionSink, memory_sink
 from .stitching import stitch_unit
-from ..stopping import StopFlag
 from .tiling import tile_grid
-from ..model.trained_model import TrainedModel
 from .tta import FlipAveraged
 
 # Defaults by device kind ("cpu" or "accelerator") and spatial dims. On the CPU a forward

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.images import Normalization, channels_first, check_spatial
 from ..device import configure_cpu_threads, memory_format, select_device
 from ..errors import UserInputError
-from ..data.images import Normalization, channels_first, check_spatial
 
 
 @dataclass(frozen=True)

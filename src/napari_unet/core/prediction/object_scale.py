@@ -29,10 +29,10 @@ from skimage.transform import resize
 
 from ..data.images import channels_first
 from ..data.patches import window_around
-from .instances import DEFAULT_SPLIT_STRENGTH, instance_labels
-from .engine import PredictionConfig, PredictionProgress, PredictionResult, predict
-from ..stopping import StopFlag, run_to_completion
 from ..model.trained_model import TrainedModel
+from ..stopping import StopFlag, run_to_completion
+from .engine import PredictionConfig, PredictionProgress, PredictionResult, predict
+from .instances import DEFAULT_SPLIT_STRENGTH, instance_labels
 
 TOLERANCE = 1.25  # no second pass when the sizes agree within this factor
 LIMITS = (0.5, 2.0)  # the zoom range of the training augmentation (core.augment)

@@ -17,8 +17,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .blockwise import Block
 from ..io.lazy_arrays import read
+from .blockwise import Block
 
 
 def _face_pairs(instances, a: Block, b: Block, axis: int, offsets: dict) -> np.ndarray:

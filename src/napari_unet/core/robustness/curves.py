@@ -31,13 +31,13 @@ import torch
 
 from .. import transforms
 from ..attacks import attack_image, make_attack
-from ..io.atomic_write import atomic_write
-from ..errors import UserInputError
 from ..data.images import Normalization, channels_first, check_spatial
+from ..errors import UserInputError
+from ..io.atomic_write import atomic_write
 from ..metrics import dice_iou_per_class
+from ..model.trained_model import TrainedModel
 from ..prediction.engine import PredictionConfig, predict
 from ..stopping import StopFlag, run_to_completion
-from ..model.trained_model import TrainedModel
 
 NATURAL = ("noise", "blur", "rotation", "scale", "contrast")
 ATTACK_KINDS = ("fgsm", "pgd", "segpgd", "eot")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .losses import segmentation_loss
 from ..attacks.gradient import PGD
+from .losses import segmentation_loss
 
 
 class AdversarialBatch:

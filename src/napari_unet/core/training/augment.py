@@ -27,7 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from ..transforms import (
-    affine_grid_for, downsample_upsample, gamma, gaussian_blur, gaussian_noise, poisson_noise,
+    affine_grid_for,
+    downsample_upsample,
+    gamma,
+    gaussian_blur,
+    gaussian_noise,
+    poisson_noise,
 )
 
 

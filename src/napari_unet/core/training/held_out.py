@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..device import select_device
 from ..data.images import Normalization, channels_first, check_spatial
 from ..data.labels import IGNORE, check_labels, finetuning_encoder
-from .losses import confusion_counts, dice_from_confusion
-from ..reliability import MIN_RELIABLE_PIXELS
+from ..device import select_device
 from ..model.trained_model import TrainedModel
+from ..reliability import MIN_RELIABLE_PIXELS
+from .losses import confusion_counts, dice_from_confusion
 from .trainer import DEFAULT_PATCH, ValidationScores
 from .training_data import Unit, _make_unit
 

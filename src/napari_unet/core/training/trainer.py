@@ -20,28 +20,42 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..model.model_file import save_model
-from ..prediction import object_scale
-from .adversarial_training import AdversarialBatch
-from .augment import AugmentConfig, augment_batch, context_factor
-from ..device import (
-    configure_cpu_threads, describe_compute, memory_format, precision_policy, select_device,
-)
-from ..errors import UserInputError
 from ..data.images import Normalization, channels_first
 from ..data.labels import (
-    IGNORE, ClassInfo, TargetEncoder, check_labels, class_info_from_labels, finetuning_encoder,
+    IGNORE,
+    ClassInfo,
+    TargetEncoder,
+    check_labels,
+    class_info_from_labels,
+    finetuning_encoder,
 )
 from ..data.lazy_units import SparseUnit
-from .losses import confusion_counts, dice_from_confusion, segmentation_loss
-from ..model.unet import UNet, UNetConfig
-from .natural_augment import natural_augment
-from ..oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
-from ..reliability import MIN_RELIABLE_PIXELS, is_reliable, noise_margin, scored_pixels
-from ..reliability import round_validation_text
+from ..device import (
+    configure_cpu_threads,
+    describe_compute,
+    memory_format,
+    precision_policy,
+    select_device,
+)
+from ..errors import UserInputError
 from ..io.lazy_arrays import as_array, readable
-from ..stopping import StopFlag
+from ..model.model_file import save_model
 from ..model.trained_model import TrainedModel
+from ..model.unet import UNet, UNetConfig
+from ..oom import TrainingOutOfMemory, free_device_memory, is_out_of_memory, training_advice
+from ..prediction import object_scale
+from ..reliability import (
+    MIN_RELIABLE_PIXELS,
+    is_reliable,
+    noise_margin,
+    round_validation_text,
+    scored_pixels,
+)
+from ..stopping import StopFlag
+from .adversarial_training import AdversarialBatch
+from .augment import AugmentConfig, augment_batch, context_factor
+from .losses import confusion_counts, dice_from_confusion, segmentation_loss
+from .natural_augment import natural_augment
 from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
 
 DEFAULT_PATCH = {2: (128, 128), 3: (16, 64, 64)}  # 3D: 4x fewer voxels a step than (32, 64, 64)

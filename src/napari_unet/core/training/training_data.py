@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserInputError
 from ..data.images import Normalization, channels_first, check_spatial
 from ..data.labels import IGNORE, TargetEncoder, check_labels
 from ..data.lazy_units import SparseUnit, painted_pixels
 from ..data.patches import cut_window
+from ..errors import UserInputError
 from ..io.lazy_arrays import is_lazy, read, readable
 
 VALIDATION_BLOCK = {2: 32, 3: 16}

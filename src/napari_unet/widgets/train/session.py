@@ -11,7 +11,12 @@ from typing import Any
 from psygnal import Signal
 
 from napari_unet.core import (
-    BestModelUpdated, StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingResult,
+    BestModelUpdated,
+    StopFlag,
+    TrainedModel,
+    Trainer,
+    TrainingConfig,
+    TrainingResult,
     UNetConfig,
 )
 from napari_unet.core.training.held_out import ModelComparison, compare_on_windows
