@@ -32,12 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, format_table, machine_summary, print_machine  # noqa: E402
 
 from napari_unet.core import (  # noqa: E402
-    Normalization, PredictionConfig, Trainer, TrainingConfig, UNetConfig, instance_f1, predict,
+    Normalization,
+    PredictionConfig,
+    Trainer,
+    TrainingConfig,
+    UNetConfig,
+    instance_f1,
+    predict,
     run_to_completion,
 )
+from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
 from napari_unet.core.device import available_cpu_cores  # noqa: E402
-from napari_unet.core.instances import instance_labels  # noqa: E402
-from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
+from napari_unet.core.prediction.instances import instance_labels  # noqa: E402
 
 PLANT = DATA / "plant3d"
 PAINTED_SLICES = (16, 32, 48)

@@ -22,8 +22,8 @@ import argparse
 import time
 
 import numpy as np
-
 from _isbi_model import default_model, isbi
+
 from napari_unet.core.attacks import PGD, CarliniWagnerL2, SegPGD, make_attack
 
 EPS = (1, 2, 4, 8)

@@ -48,11 +48,11 @@ from napari_unet.core import (  # noqa: E402
     predict,
     run_to_completion,
 )
-from napari_unet.core.augment import CONTRAST_AUGMENT, LEGACY_AUGMENT, AugmentConfig  # noqa: E402
+from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
 from napari_unet.core.device import available_cpu_cores  # noqa: E402
-from napari_unet.core.instances import instance_labels  # noqa: E402
-from napari_unet.core.object_scale import predict_at_model_scale  # noqa: E402
-from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
+from napari_unet.core.prediction.instances import instance_labels  # noqa: E402
+from napari_unet.core.prediction.object_scale import predict_at_model_scale  # noqa: E402
+from napari_unet.core.training.augment import CONTRAST_AUGMENT, LEGACY_AUGMENT, AugmentConfig  # noqa: E402
 
 NUCLEI = DATA / "nuclei2d"
 DEV = DATA / "dsb2018-dev"

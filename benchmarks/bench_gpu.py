@@ -37,13 +37,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ISBI, REPO, format_table, machine_summary, print_machine, write_json  # noqa: E402
 
 from napari_unet.core import (  # noqa: E402
-    PredictionConfig, TrainedModel, Trainer, TrainingConfig, load_model, predict,
+    PredictionConfig,
+    TrainedModel,
+    Trainer,
+    TrainingConfig,
+    load_model,
+    predict,
     run_to_completion,
 )
-from napari_unet.core import prediction as prediction_module  # noqa: E402
+from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
 from napari_unet.core.device import describe_compute, precision_policy, select_device  # noqa: E402
-from napari_unet.core.prediction import default_batch_size  # noqa: E402
-from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
+from napari_unet.core.prediction import engine as prediction_module  # noqa: E402
+from napari_unet.core.prediction.engine import default_batch_size  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16", "float16")
 HEADERS = ["run", "precision", "batch", "ch-last", "seconds", "rate", "unit", "peak MiB",

@@ -120,7 +120,7 @@ def _simulate_strokes():
     only): importing it through ``napari_unet.core`` would import PyTorch before docking."""
     import importlib.util
 
-    path = REPO / "src" / "napari_unet" / "core" / "simulated_strokes.py"
+    path = REPO / "src" / "napari_unet" / "core" / "data" / "simulated_strokes.py"
     spec = importlib.util.spec_from_file_location("_bench_strokes", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -129,8 +129,8 @@ def _simulate_strokes():
 
 def one_run(seconds: float, why: bool = False) -> dict:
     """Dock Train and train in this process; the figures as a dict (ms)."""
-    import numpy as np
     import napari
+    import numpy as np
     from qtpy.QtWidgets import QApplication
 
     sys.path.insert(0, str(REPO))

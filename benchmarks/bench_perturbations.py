@@ -36,13 +36,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import load_average
 from _isbi_model import default_model, isbi
+
 from napari_unet.core import Trainer, TrainingConfig, run_to_completion
 from napari_unet.core.attacks import EOT, PGD, SegPGD
 from napari_unet.core.metrics import truth_classes
-from napari_unet.core.robustness import (
+from napari_unet.core.robustness.curves import (
     NEUTRAL,
     PerturbationCurve,
     dice_after_transform,
@@ -124,7 +124,7 @@ def through_file(image: np.ndarray, attacked: np.ndarray, folder: Path) -> np.nd
     back. The attack already rounded it to that dtype; this checks nothing else is lost."""
     import tifffile
 
-    from napari_unet.core.image_io import write_tiff
+    from napari_unet.core.io.image_files import write_tiff
 
     if attacked.dtype != image.dtype:
         raise ValueError(f"attacked image is {attacked.dtype}, the file would be {image.dtype}")

@@ -67,10 +67,10 @@ from napari_unet.core import (  # noqa: E402
     predict,
     run_to_completion,
 )
+from napari_unet.core.data.labels import ClassInfo  # noqa: E402
 from napari_unet.core.device import configure_cpu_threads  # noqa: E402
-from napari_unet.core.labels import ClassInfo  # noqa: E402
-from napari_unet.core import prediction as core_prediction  # noqa: E402
-from napari_unet.core.tiling import tile_grid  # noqa: E402
+from napari_unet.core.prediction import engine as core_prediction  # noqa: E402
+from napari_unet.core.prediction.tiling import tile_grid  # noqa: E402
 
 CPU = torch.device("cpu")
 TILE = core_prediction.default_tile(CPU, 2)  # the core's CPU defaults, whatever they are today

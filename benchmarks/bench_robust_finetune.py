@@ -17,8 +17,8 @@ import argparse
 import time
 
 import numpy as np
-
 from _isbi_model import default_model, isbi
+
 from napari_unet.core import Trainer, TrainingConfig, run_to_completion
 from napari_unet.core.attacks import PGD, SegPGD
 

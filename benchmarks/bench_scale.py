@@ -85,9 +85,9 @@ def run_way(mode: str, lengths: list[int], size: int, preset: str) -> list[dict]
     seconds (this process, which also runs the scheduler, plus the workers) and peak
     resident memory so far of the largest process."""
     from napari_unet.core import PredictionConfig, predict, run_to_completion
-    from napari_unet.core.prediction import block_plan
-    from napari_unet.core.sources import SourceSpec
-    from napari_unet.core.zarr_io import zarr_sink
+    from napari_unet.core.io.image_files import SourceSpec
+    from napari_unet.core.io.zarr_files import zarr_sink
+    from napari_unet.core.prediction.engine import block_plan
 
     model = model_of(preset)
     cfg = PredictionConfig(device="cpu", threads=1)  # one core per process or worker
@@ -95,7 +95,7 @@ def run_way(mode: str, lengths: list[int], size: int, preset: str) -> list[dict]
     if mode.startswith("cluster"):
         from distributed import Client, LocalCluster
 
-        from napari_unet.core.distributed import predict_on_cluster
+        from napari_unet.core.prediction.distributed import predict_on_cluster
 
         cluster = LocalCluster(n_workers=int(mode.split("-")[1]), threads_per_worker=1,
                                processes=True, dashboard_address=None)

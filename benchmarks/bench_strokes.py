@@ -6,7 +6,7 @@ Run from the repository root (needs ``<repo>/../shared/data/isbi2012``)::
     python benchmarks/bench_strokes.py --seconds 30 --seeds 0 1 2 --json out.json
     python benchmarks/bench_strokes.py --steps 300   # fixed work instead of time (loaded machine)
 
-For each seed: simulated strokes (:func:`napari_unet.core.simulated_strokes.simulate_strokes`,
+For each seed: simulated strokes (:func:`napari_unet.core.data.simulated_strokes.simulate_strokes`,
 under 1% of the pixels; class 1 = membrane (label 0), class 2 = interior (label 255)) on
 ISBI slices 0-4. Then, in the same run:
 
@@ -47,8 +47,8 @@ from napari_unet.core import (  # noqa: E402
     predict,
     run_to_completion,
 )
+from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
 from napari_unet.core.device import available_cpu_cores  # noqa: E402
-from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
 
 TRAIN_SLICES = range(0, 5)
 TEST_SLICES = range(5, 10)

@@ -47,7 +47,7 @@ from napari_unet.core import (  # noqa: E402
     predict,
     run_to_completion,
 )
-from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
+from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
 
 
 @dataclass

@@ -62,7 +62,7 @@ def demo_data():
     import numpy as np
 
     from napari_unet import sample_data
-    from napari_unet.core.simulated_strokes import simulate_strokes
+    from napari_unet.core.data.simulated_strokes import simulate_strokes
 
     nuclei = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nuclei2d"
     if (nuclei / "img2d.tif").is_file() and (nuclei / "mask2d.tif").is_file():

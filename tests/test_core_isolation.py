@@ -18,14 +18,14 @@ FORBIDDEN_PREFIXES = ("napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", 
 MODULES = ["napari_unet", "napari_unet.core", "napari_unet.cli"]
 if importlib.util.find_spec("napari_unet.core.attacks") is not None:
     MODULES.append("napari_unet.core.attacks")
-MODULES += ["napari_unet.core.transforms", "napari_unet.core.robustness",
-            "napari_unet.core.natural_augment", "napari_unet.cli.robustness"]
+MODULES += ["napari_unet.core.transforms", "napari_unet.core.robustness.curves",
+            "napari_unet.core.training.natural_augment", "napari_unet.cli.robustness"]
 # bioimage.io export and package loading, and the command that uses them
-MODULES += ["napari_unet.core.bioimageio_export", "napari_unet.core.bioimageio_package",
+MODULES += ["napari_unet.core.model.bioimageio_export", "napari_unet.core.model.bioimageio_package",
             "napari_unet.cli.export"]
 # lazy training and cluster runs (workers import these without napari or Qt)
-MODULES += ["napari_unet.core.lazy_units", "napari_unet.core.patches",
-            "napari_unet.core.distributed", "napari_unet.core.cluster"]
+MODULES += ["napari_unet.core.data.lazy_units", "napari_unet.core.data.patches",
+            "napari_unet.core.prediction.distributed", "napari_unet.core.prediction.cluster"]
 
 _PROBE = """
 import importlib, json, sys
@@ -87,6 +87,6 @@ def test_every_core_and_cli_module_imports_no_napari_or_qt():
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "napari_unet.core.object_scale" in found["modules"]
+    assert "napari_unet.core.prediction.object_scale" in found["modules"]
     assert len(found["modules"]) > 30
     assert forbidden(found["loaded"]) == []

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.simulated_strokes import simulate_strokes
 
 LayerDataTuple = tuple[np.ndarray, dict[str, Any], str]
 

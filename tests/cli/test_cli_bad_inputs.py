@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from napari_unet import cli
-from tests.cli._i7_files import make_files, run_cli
+from tests.cli.bad_input_files import make_files, run_cli
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 _mps = getattr(torch.backends, "mps", None)

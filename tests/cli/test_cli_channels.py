@@ -11,8 +11,8 @@ import tifffile
 from skimage.io import imread, imsave
 
 from napari_unet.core import load_model
-from napari_unet.core.simulated_strokes import simulate_strokes
-from tests.cli._i7_files import run_cli
+from napari_unet.core.data.simulated_strokes import simulate_strokes
+from tests.cli.bad_input_files import run_cli
 from tests.conftest import data_root, isbi_slice, require_shared_data
 
 

@@ -14,11 +14,10 @@ import sys
 import numpy as np
 import pytest
 import tifffile
-import torch
 
 from napari_unet.cli import train as train_cli
 from napari_unet.core import TrainingStep, load_model, save_model
-from tests.cli._i7_files import make_files, run_cli, tiny_model
+from tests.cli.bad_input_files import make_files, run_cli, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +173,7 @@ def test_failed_save_keeps_old_model_and_rescues_the_new_one(f, tmp_path, monkey
     previous = save_model(tiny_model(steps=500), work / "prev.pt")
     before = previous.read_bytes()
     monkeypatch.setenv("NAPARI_UNET_RESCUE_DIR", str(rescue))
-    from napari_unet.core import atomic_write
+    from napari_unet.core.io import atomic_write
 
     monkeypatch.setattr(atomic_write, "open", _disk_full_in(work), raising=False)
     code, lines, err = run_cli(_train(f, previous, "--steps", "2"), capsys)
@@ -259,7 +258,7 @@ def _dead_pid() -> int:
 
 
 def test_stale_temporaries_of_killed_saves_are_removed_and_only_those(tmp_path):
-    from napari_unet.core.atomic_write import _host
+    from napari_unet.core.io.atomic_write import _host
 
     host = _host()
     dead = tmp_path / f".m.pt.{host}-{_dead_pid()}.1a2b3c4d.tmp"
@@ -282,7 +281,7 @@ def test_stale_temporaries_of_killed_saves_are_removed_and_only_those(tmp_path):
 
 def test_killed_save_leaves_a_temporary_that_the_next_save_removes(tmp_path):
     script = ("import os, sys, torch\n"
-              "from napari_unet.core import atomic_write as aw\n"
+              "from napari_unet.core.io import atomic_write as aw\n"
               "def die(handle):\n"
               "    handle.write(b'half a model'); handle.flush(); os._exit(9)\n"
               f"aw.atomic_write({str(tmp_path / 'm.pt')!r}, die)\n")

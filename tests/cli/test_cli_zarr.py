@@ -10,7 +10,7 @@ import zarr
 
 from napari_unet.cli import main
 from napari_unet.core import load_model, save_model
-from napari_unet.core.zarr_io import ome_metadata
+from napari_unet.core.io.zarr_files import ome_metadata
 from tests.scale_helpers import isbi_stack, small_model, write_ome_zarr, write_zarr
 
 

@@ -13,7 +13,7 @@ import torch
 
 from napari_unet.cli import main
 from napari_unet.core import load_model, save_model
-from napari_unet.core.simulated_strokes import simulate_strokes
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from tests.conftest import isbi_slice
 from tests.scale_helpers import small_model, write_ome_zarr, write_zarr
 

@@ -7,7 +7,7 @@ import tifffile
 from skimage.io import imsave
 
 from napari_unet.cli import main
-from napari_unet.core.simulated_strokes import simulate_strokes
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from tests.conftest import isbi_slice
 
 

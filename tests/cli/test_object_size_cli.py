@@ -9,7 +9,7 @@ import tifffile
 
 from napari_unet.cli import main
 from napari_unet.core import save_model
-from tests.core.test_object_scale import RADIUS, nuclei_image, train_nuclei_model
+from tests.core.prediction.test_object_scale import RADIUS, nuclei_image, train_nuclei_model
 
 
 @pytest.fixture(scope="module")

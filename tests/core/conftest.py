@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
-from napari_unet.core.simulated_strokes import simulate_strokes
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from tests.conftest import isbi_slice
 
 

@@ -9,13 +9,21 @@ import torch
 from torch import nn
 
 from napari_unet.core import (
-    PredictionConfig, TrainedModel, Trainer, TrainingConfig, UserInputError, predict,
+    PredictionConfig,
+    TrainedModel,
+    Trainer,
+    TrainingConfig,
+    UserInputError,
+    predict,
     run_to_completion,
 )
 from napari_unet.core.oom import (
-    OutOfMemoryRetry, TrainingOutOfMemory, accelerator_batch_pixels, is_out_of_memory,
+    OutOfMemoryRetry,
+    TrainingOutOfMemory,
+    accelerator_batch_pixels,
+    is_out_of_memory,
 )
-from napari_unet.core.prediction import default_batch_size, default_tile
+from napari_unet.core.prediction.engine import default_batch_size, default_tile
 
 
 class SmallGpu(nn.Module):

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from napari_unet.widgets._export import (
-    export_from_widget, export_job, sample_from_layer,
+    export_from_widget,
+    export_job,
+    sample_from_layer,
 )
 from napari_unet.widgets.model_store import store_for
 from tests.conftest import isbi_slice

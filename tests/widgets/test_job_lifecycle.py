@@ -105,7 +105,7 @@ def _train_widget(make_napari_viewer, isbi_crop, fast_training):
 
 def _fail_training_after(monkeypatch, steps: int, error: BaseException):
     """Make the loss of training step ``steps + 1`` raise ``error``; returns the real loss."""
-    import napari_unet.core.training as training
+    import napari_unet.core.training.trainer as training
 
     real_loss, calls = training.segmentation_loss, []
 
@@ -124,7 +124,7 @@ def test_training_runtime_error_fails_cleanly_and_keeps_the_best_model(
         monkeypatch):
     """The RuntimeError of a thread left in inference mode, after the validation of step
     10 kept a best model: napari's worker swallowed it and the widget stayed stuck."""
-    import napari_unet.core.training as training
+    import napari_unet.core.training.trainer as training
 
     real_loss = _fail_training_after(monkeypatch, 15, RuntimeError(
         "Inference tensors cannot be saved for backward."))

@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 from napari.layers import Image, Labels
 
-from napari_unet.core.simulated_strokes import simulate_strokes
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.model_store import store_for
 from napari_unet.widgets.train_widget import merge_training_labels
-
 
 
 def _weights(model):
@@ -113,7 +112,7 @@ def test_segment_stack_stop_keeps_finished_slices(make_napari_viewer, dock_widge
 
 def test_robust_training_option_trains_on_adversarial_batches(
         make_napari_viewer, dock_widget, isbi_crop, wait_for, fast_training, monkeypatch):
-    from napari_unet.core.attacks.adversarial_training import AdversarialBatch
+    from napari_unet.core.training.adversarial_training import AdversarialBatch
 
     made: list[tuple[float, int]] = []
     perturb = AdversarialBatch.perturb

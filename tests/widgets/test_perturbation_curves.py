@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from napari_unet.core import Trainer
-from napari_unet.core.augment import AugmentConfig
-from napari_unet.core.natural_augment import natural_augment
+from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.natural_augment import natural_augment
 from napari_unet.widgets._layers import is_owned
 from napari_unet.widgets.model_store import store_for
 

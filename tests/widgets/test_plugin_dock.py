@@ -9,9 +9,9 @@ import gc
 
 import numpy as np
 import pytest
-from qtpy.QtWidgets import QApplication, QTabBar
 from napari.layers._layer_actions import _duplicate_layer
 from napari.utils._proxies import PublicOnlyProxy
+from qtpy.QtWidgets import QApplication, QTabBar
 
 from napari_unet.widgets._layers import OWNER_KEY, find_output, is_owned, write_output
 from napari_unet.widgets.model_store import store_for
@@ -129,7 +129,7 @@ def test_segment_never_writes_into_a_users_duplicate_of_its_output(
         make_napari_viewer, dock_widget, tiny_isbi_model, wait_for):
     image, model = tiny_isbi_model
     viewer = make_napari_viewer()
-    em = viewer.add_image(image, name="em")
+    viewer.add_image(image, name="em")
     store_for(viewer).set(model)
     segment = dock_widget(viewer, "Segment")
     segment._scope.value = "stack"

@@ -47,7 +47,7 @@ def test_docking_train_warms_pytorch_up_off_the_gui_thread(make_napari_viewer, q
                                                            monkeypatch):
     import threading
 
-    import napari_unet.core.training as training
+    import napari_unet.core.training.trainer as training
 
     ran_in: list[str] = []
 

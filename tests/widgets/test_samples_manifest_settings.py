@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from napari_unet import sample_data
-from napari_unet.core.classical import METHODS, quick_labels, threshold_max_entropy
+from napari_unet.core.data.classical import METHODS, quick_labels, threshold_max_entropy
 from napari_unet.widgets._layers import find_output
 from tests.conftest import require_shared_data
 
@@ -70,7 +70,7 @@ def test_corrupt_cached_sample_is_rejected(tmp_path, monkeypatch):
     target.mkdir(parents=True)
     (target / "0.png").write_bytes(b"not the ISBI file")
     monkeypatch.setattr(sample_data, "ISBI_BASE_URL", "http://127.0.0.1:9/")  # no network
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever pooch raises for a bad hash
         sample_data.isbi_fetcher().fetch("label/0.png")
 
 

@@ -104,7 +104,7 @@ def _closed_port() -> int:
 
 def test_an_unreachable_scheduler_is_an_error_notification_and_the_widget_is_idle_again(
         make_napari_viewer, wait_for, tmp_path, model, notifications, monkeypatch):
-    from napari_unet.core import cluster
+    from napari_unet.core.prediction import cluster
 
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2.0)
     viewer = make_napari_viewer()
@@ -153,6 +153,6 @@ def test_stop_keeps_the_finished_blocks_and_the_next_run_resumes_from_them(
 
 def _done_blocks(tmp_path) -> np.ndarray:
     """The per-block 'done' markers of the widget's store."""
-    from napari_unet.core.zarr_io import DONE
+    from napari_unet.core.io.zarr_files import DONE
 
     return zarr.open_group(str(tmp_path / "out" / "lazy_segmentation.zarr"), mode="r")[DONE][:]

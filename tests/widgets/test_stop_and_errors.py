@@ -8,7 +8,6 @@ from napari_unet.widgets.model_store import store_for
 from tests.docking import dock_plugin_widget
 
 
-
 def _setup(make_napari_viewer, isbi_crop, fast_training, strokes=None):
     image, _truth, painted = isbi_crop
     viewer = make_napari_viewer()

@@ -3,7 +3,7 @@ widget and offers 'Continue training', which trains the same model further."""
 
 from __future__ import annotations
 
-from napari_unet.core.training import MIN_STEPS
+from napari_unet.core.training.trainer import MIN_STEPS
 from napari_unet.widgets.model_store import store_for
 
 

@@ -11,6 +11,7 @@ from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_complet
 from napari_unet.widgets.model_store import store_for
 from tests.conftest import isbi_slice
 
+
 @pytest.fixture(scope="module")
 def em_and_model():
     """A 96x96 ISBI crop (tests/data or ../shared/data) and a model trained on it for 15 steps."""

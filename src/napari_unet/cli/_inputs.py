@@ -76,7 +76,7 @@ def check_layout(shape: tuple[int, ...], path: str, args: argparse.Namespace,
 
 
 def with_file_channels(args: argparse.Namespace, image: Any) -> argparse.Namespace:
-    """The options, with the channel axis of an :class:`~napari_unet.core.image_io.
+    """The options, with the channel axis of an :class:`~napari_unet.core.io.image_files.
     OpenedImage`'s OME-Zarr metadata unless ``--channel-axis`` was given."""
     if image.channel_axis is not None and getattr(args, "channel_axis", None) is None:
         return argparse.Namespace(**{**vars(args), "channel_axis": image.channel_axis})
@@ -88,7 +88,7 @@ def open_input(path: str, args: argparse.Namespace, model_channels: int | None =
     """``(image, rgb, channel_axis)`` of the image at ``path`` for the core: a TIFF or a
     zarr / OME-Zarr image (level 0) stays lazy (read region by region), a PNG is read;
     the channel layout is checked as :func:`check_layout` says."""
-    from napari_unet.core.image_io import open_image
+    from napari_unet.core.io.image_files import open_image
 
     opened = open_image(path)
     return image_layout(opened.data, path, with_file_channels(args, opened), model_channels)

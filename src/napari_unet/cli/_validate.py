@@ -118,7 +118,7 @@ def device(text: str) -> str:
 # ---------------------------------------------------------------------- files
 def existing_file(text: str) -> str:
     """A regular file that exists and can be read."""
-    from napari_unet.core.image_io import unreadable_reason
+    from napari_unet.core.io.image_files import unreadable_reason
 
     path = Path(text)
     reason = unreadable_reason(path)
@@ -133,7 +133,7 @@ def existing_file(text: str) -> str:
 
 def existing_image(text: str) -> str:
     """An image file that exists, or a zarr folder (zarr v2/v3 array, OME-Zarr image)."""
-    from napari_unet.core.zarr_io import is_zarr_path
+    from napari_unet.core.io.zarr_files import is_zarr_path
 
     path = Path(text)
     if path.is_dir() and is_zarr_path(path):

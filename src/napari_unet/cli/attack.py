@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_unet.core import load_model, run_to_completion
-    from napari_unet.core.image_io import write_tiff
+    from napari_unet.core.io.image_files import write_tiff
 
     plans = plan_outputs(args.images, args.out_dir, ["_adversarial", "_perturbation"],
                          protected=[args.model])

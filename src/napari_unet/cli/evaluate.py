@@ -7,12 +7,16 @@ import json
 
 import numpy as np
 
+from napari_unet.core.data.labels import MAX_CLASSES, integer_labels
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.image_io import read_image
-from napari_unet.core.labels import MAX_CLASSES, integer_labels
+from napari_unet.core.io.image_files import read_image
 from napari_unet.core.metrics import (
-    classes_foreground, dice_iou_per_class, instance_f1, instance_mask_objects,
-    instances_foreground, truth_classes,
+    classes_foreground,
+    dice_iou_per_class,
+    instance_f1,
+    instance_mask_objects,
+    instances_foreground,
+    truth_classes,
 )
 
 from ._inputs import check_pairs

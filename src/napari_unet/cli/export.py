@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from napari_unet.core import channels_first, load_model
-from napari_unet.core.bioimageio_export import ExportOptions, export_bioimageio
-from napari_unet.core.image_io import read_image
+from napari_unet.core.io.image_files import read_image
+from napari_unet.core.model.bioimageio_export import ExportOptions, export_bioimageio
 
 from ._inputs import add_channels, image_layout
 

@@ -18,19 +18,27 @@ from pathlib import Path
 from typing import Any
 
 from napari_unet.core import (
-    PredictionConfig, PredictionProgress, TrainedModel, load_model, predict, run_to_completion,
+    PredictionConfig,
+    PredictionProgress,
+    TrainedModel,
+    load_model,
+    predict,
+    run_to_completion,
 )
-from napari_unet.core.cluster import ClusterChoice, cluster_client, prediction_settings
 from napari_unet.core.device import (
-    available_cpu_cores, describe_compute, precision_policy, select_device,
+    available_cpu_cores,
+    describe_compute,
+    precision_policy,
+    select_device,
 )
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.image_io import OpenedImage, open_image, write_tiff
-from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
-from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
+from napari_unet.core.io.image_files import OpenedImage, open_image, write_tiff
+from napari_unet.core.io.zarr_files import zarr_sink
 from napari_unet.core.oom import OutOfMemoryRetry
-from napari_unet.core.prediction import block_plan
-from napari_unet.core.zarr_io import zarr_sink
+from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client, prediction_settings
+from napari_unet.core.prediction.engine import block_plan
+from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
+from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_model_scale
 
 from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
 from ._outputs import plan_outputs
@@ -127,7 +135,7 @@ def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argpa
     data, rgb, channel_axis = image_layout(image.data, path, args, model.in_channels)
     image = replace(image, data=data)
     if client is not None:
-        from napari_unet.core.distributed import predict_on_cluster
+        from napari_unet.core.prediction.distributed import predict_on_cluster
 
         if image.spec is None:
             raise UserInputError(f"{image.stem}: a cluster run needs a TIFF or zarr image.")
@@ -137,7 +145,7 @@ def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argpa
     else:
         output = None
         if zarr_out:
-            from napari_unet.core.image_job import prepare_job
+            from napari_unet.core.prediction.image_job import prepare_job
 
             shape = prepare_job(image.data, model.spatial_dims, in_channels=model.in_channels,
                                 normalization=None, channel_axis=channel_axis, rgb=rgb).shape
@@ -191,7 +199,7 @@ def _fingerprint(model_path: str, image_path: str, config: PredictionConfig) -> 
 
 def _client(args: argparse.Namespace) -> Any:
     """A context giving the dask.distributed client of ``--scheduler`` / ``--workers``
-    (None without them); see :func:`napari_unet.core.cluster.cluster_client`."""
+    (None without them); see :func:`napari_unet.core.prediction.cluster.cluster_client`."""
     if args.scheduler is not None:
         choice = ClusterChoice("address", address=args.scheduler, timeout=20.0)
     elif args.workers is not None:

@@ -15,12 +15,17 @@ import sys
 from pathlib import Path
 
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.robustness import KINDS, UNITS
+from napari_unet.core.robustness.curves import KINDS, UNITS
 
 from ._inputs import add_channels, add_device, check_pairs, open_inputs
 from ._progress import ProgressBar
 from ._validate import (
-    existing_file, existing_image, int_in_range, output_file, positive_int, seed,
+    existing_file,
+    existing_image,
+    int_in_range,
+    output_file,
+    positive_int,
+    seed,
 )
 
 
@@ -64,9 +69,9 @@ def _check_out(out: Path, inputs: list[str]) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from napari_unet.core import load_model, run_to_completion
-    from napari_unet.core.image_io import read_image
+    from napari_unet.core.io.image_files import read_image
     from napari_unet.core.metrics import truth_classes
-    from napari_unet.core.robustness import check_levels, perturbation_curve
+    from napari_unet.core.robustness.curves import check_levels, perturbation_curve
 
     levels = check_levels(args.perturbation, args.levels)
     if args.truth is not None:

@@ -8,21 +8,36 @@ from dataclasses import replace
 from pathlib import Path
 
 from napari_unet.core import (
-    PRESETS, StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingStarted, TrainingStep,
-    UNetConfig, ValidationScores, load_model, run_to_completion,
+    PRESETS,
+    StopFlag,
+    TrainedModel,
+    Trainer,
+    TrainingConfig,
+    TrainingStarted,
+    TrainingStep,
+    UNetConfig,
+    ValidationScores,
+    load_model,
+    run_to_completion,
 )
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.image_io import open_image
-from napari_unet.core.model_file import is_model_file, save_model_or_rescue
+from napari_unet.core.io.image_files import open_image
+from napari_unet.core.model.model_file import is_model_file, save_model_or_rescue
 from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.reliability import round_validation_text
 
 from ._inputs import add_channels, add_device, check_pairs, open_inputs
-from ._validate import (
-    existing_file, existing_image, float_in_range, int_in_range, output_file, positive_float,
-    positive_int, seed,
-)
 from ._progress import ProgressBar
+from ._validate import (
+    existing_file,
+    existing_image,
+    float_in_range,
+    int_in_range,
+    output_file,
+    positive_float,
+    positive_int,
+    seed,
+)
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 

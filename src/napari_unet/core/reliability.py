@@ -1,6 +1,6 @@
 """How much a validation Dice can be trusted: the held-out pixels it rests on.
 
-Pure arithmetic (no torch): shared by :mod:`.training` (which validation counts as
+Pure arithmetic (no torch): shared by :mod:`.trainer` (which validation counts as
 better), :mod:`.held_out` (is a retrained model worse than the previous one) and
 :meth:`.TrainedModel.describe` (the model line of the widgets and the command line).
 """

@@ -20,7 +20,6 @@ from ._session import JobSession, JobState
 from .model_store import ModelStore, store_for
 from .settings import PersistentValues
 
-
 COMBO_MIN_CHARACTERS = 14  # a closed drop-down list is at least this wide
 WRAPPED_LABEL_MIN_WIDTH = 120  # px; longer texts wrap onto more lines
 

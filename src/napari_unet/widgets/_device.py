@@ -5,7 +5,10 @@ from __future__ import annotations
 from magicgui.widgets import ComboBox
 
 from napari_unet.core.device import (
-    describe_compute, device_choices, precision_policy, select_device,
+    describe_compute,
+    device_choices,
+    precision_policy,
+    select_device,
 )
 
 

@@ -14,8 +14,8 @@ import numpy as np
 from napari.layers import Image
 
 from napari_unet.core import TrainedModel
-from napari_unet.core.bioimageio_export import ExportOptions, crop_slices, export_bioimageio
 from napari_unet.core.errors import UserInputError
+from napari_unet.core.model.bioimageio_export import ExportOptions, crop_slices, export_bioimageio
 
 from ._jobs import Job, notify_error, notify_info
 from ._layers import current_index, spatial_shape
@@ -62,7 +62,6 @@ def add_export_button(widget: Any) -> Any:
     """An "Export for bioimage.io..." button on the line under ``widget._save`` (the Save
     model... button), connected to :func:`ask_export`."""
     from magicgui.widgets import PushButton
-
     from qtpy.QtWidgets import QSizePolicy, QVBoxLayout
 
     button = PushButton(text="Export for bioimage.io…", tooltip=EXPORT_TOOLTIP)

@@ -14,15 +14,32 @@ from typing import Any
 
 import numpy as np
 from magicgui.widgets import (
-    CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
 )
 
 from napari_unet.core import TrainedModel, UserInputError
 from napari_unet.core.attacks import (
-    ATTACKS, DEFAULT_STEPS, AttackResult, RobustnessCurve, make_attack, robustness_curve,
+    ATTACKS,
+    DEFAULT_STEPS,
+    AttackResult,
+    RobustnessCurve,
+    make_attack,
+    robustness_curve,
 )
-from napari_unet.core.robustness import (
-    NATURAL, UNITS, PerturbationCurve, check_levels, draw_curve, perturbation_curve,
+from napari_unet.core.robustness.curves import (
+    NATURAL,
+    UNITS,
+    PerturbationCurve,
+    check_levels,
+    draw_curve,
+    perturbation_curve,
 )
 
 from ._base import ViewerWidget
@@ -70,7 +87,7 @@ class AttackSettings:
 class NaturalCurveSettings:
     """A natural-perturbation curve, captured on the GUI thread before its job starts.
 
-    levels: in the unit of ``kind`` (:data:`napari_unet.core.robustness.UNITS`).
+    levels: in the unit of ``kind`` (:data:`napari_unet.core.robustness.curves.UNITS`).
     """
 
     kind: str
@@ -273,7 +290,7 @@ class AdversarialWidget(ViewerWidget):
     # ------------------------------------------------------------------ curve
     def curve_eps(self) -> list[float]:
         """The curve's levels parsed from the text field (eps x 1/255 for the attack curve,
-        the kind's unit otherwise, see :data:`napari_unet.core.robustness.UNITS`)."""
+        the kind's unit otherwise, see :data:`napari_unet.core.robustness.curves.UNITS`)."""
         kind = self._curve_kind.value
         try:
             values = [float(v) for v in self._curve_eps.value.replace(";", ",").split(",")

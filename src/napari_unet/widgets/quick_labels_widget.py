@@ -9,7 +9,7 @@ from typing import Any
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, PushButton, SpinBox
 
 from napari_unet.core import StopFlag, UserInputError
-from napari_unet.core.classical import METHODS, quick_labels
+from napari_unet.core.data.classical import METHODS, quick_labels
 
 from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info

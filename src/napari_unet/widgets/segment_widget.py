@@ -15,20 +15,31 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from magicgui.widgets import (
-    CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
 )
 
 from napari_unet.core import (
-    PredictionConfig, PredictionProgress, PredictionResult, StopFlag, UserInputError,
+    PredictionConfig,
+    PredictionProgress,
+    PredictionResult,
+    StopFlag,
+    UserInputError,
     predict,
 )
-from napari_unet.core.cluster import ClusterChoice, predict_where, run_fingerprint
-from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
-from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
-from napari_unet.core.outputs import PredictionSink
-from napari_unet.core.prediction import block_plan
-from napari_unet.core.sources import full_resolution, is_lazy
-from napari_unet.core.zarr_io import zarr_sink
+from napari_unet.core.io.lazy_arrays import full_resolution, is_lazy
+from napari_unet.core.io.sinks import PredictionSink
+from napari_unet.core.io.zarr_files import zarr_sink
+from napari_unet.core.prediction.cluster import ClusterChoice, predict_where, run_fingerprint
+from napari_unet.core.prediction.engine import block_plan
+from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
+from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_model_scale
 
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute
@@ -36,7 +47,6 @@ from ._jobs import Job, notify_error, notify_info
 from ._layers import current_index, find_output, image_array, spatial_shape, write_output
 from ._sections import Section
 from ._session import JobState
-
 
 RUN_ON = {"process": "this process", "local": "local workers", "address": "dask cluster"}
 

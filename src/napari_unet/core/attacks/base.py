@@ -8,8 +8,8 @@ generator is closed early; gradients are taken with :func:`torch.autograd.grad`,
 network's own ``.grad`` fields are never touched.
 
 The image-level entry points (:meth:`Attack.run`, :meth:`Attack.__call__`) call
-:mod:`.image_attack` (which needs this module only for type hints: no import cycle):
-they take a napari-style array and return an :class:`AttackResult`.
+:mod:`.image_attack` (which takes any attack with :meth:`Attack.perturb` and does not import
+this module): they take a napari-style array and return an :class:`AttackResult`.
 """
 
 from __future__ import annotations

@@ -22,25 +22,44 @@ import math
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..data.labels import TargetEncoder
 from ..device import autocast
 from ..errors import UserInputError
-from ..image_job import network_on, prepare_job
-from ..labels import TargetEncoder
-from ..prediction import PredictionConfig, predict
+from ..model.trained_model import TrainedModel
+from ..prediction.engine import PredictionConfig, predict
+from ..prediction.image_job import network_on, prepare_job
 from ..stopping import StopFlag, run_to_completion
-from ..trained_model import TrainedModel
 from .metrics import AttackMetrics, attack_metrics, quantization_warning
 
-if TYPE_CHECKING:  # base imports this module for Attack.run; no import back at run time
-    from .base import Attack, AttackStep
-
 DEFAULT_TILE = {2: 512, 3: 128}
+
+
+class BatchAttack(Protocol):
+    """What :func:`attack_image` needs of an attack: :class:`.base.Attack` is one (``base``
+    imports this module for ``Attack.run``, so this module does not import ``base``)."""
+
+    eps: float | None
+    target: int | None
+
+    @property
+    def targeted(self) -> bool: ...
+
+    @property
+    def iterations(self) -> int: ...
+
+    def describe(self) -> str: ...
+
+    def perturb(self, network: nn.Module, x: torch.Tensor, targets: torch.Tensor, *,
+                lower: torch.Tensor | None = None, upper: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, stop: StopFlag | None = None,
+                ) -> Generator[Any, None, torch.Tensor]:
+        """Yields :class:`.base.AttackStep` events, returns the adversarial batch."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +162,7 @@ def _targets_from_labels(labels: np.ndarray, classes) -> np.ndarray:
 
 
 def attack_image(
-    attack: Attack,
+    attack: BatchAttack,
     model: TrainedModel | nn.Module,
     image: np.ndarray,
     *,
@@ -245,7 +264,7 @@ def attack_image(
                               mask=mask, stop=stop)
         while True:
             try:
-                ev: AttackStep = next(work)
+                ev = next(work)  # an AttackStep
             except StopIteration as finished:
                 x_adv = finished.value
                 break
@@ -315,7 +334,7 @@ def attack_image(
 def _segment(model: TrainedModel, image: np.ndarray, channel_axis: int | None, rgb: bool,
              indices: list[tuple[int, ...]], device: str, out: np.ndarray) -> np.ndarray:
     """Class values of ``image`` at ``indices`` exactly as Segment predicts them (tiles
-    with overlap and blending, :func:`..prediction.predict`), in ``out`` (zeros elsewhere)."""
+    with overlap and blending, :func:`..prediction.engine.predict`), in ``out`` (zeros elsewhere)."""
     out[...] = 0
     if indices:
         result = run_to_completion(predict(model, image, config=PredictionConfig(device=device),

@@ -9,11 +9,17 @@ from magicgui.widgets import ComboBox, Label
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
 
-from napari_unet.core.sources import is_lazy
+from napari_unet.core.io.lazy_arrays import is_lazy
 
 from .._layers import (
-    BACKGROUND_CLASS, class_counts, colour_hex, labels_array, labels_layers, layer_source,
-    same_layer, spatial_shape,
+    BACKGROUND_CLASS,
+    class_counts,
+    colour_hex,
+    labels_array,
+    labels_layers,
+    layer_source,
+    same_layer,
+    spatial_shape,
 )
 
 CLASS_NAMES = {1: "background", 2: "object"}

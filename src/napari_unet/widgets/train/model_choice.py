@@ -10,7 +10,7 @@ from typing import Any
 from magicgui.widgets import Container, Label, PushButton
 
 from napari_unet.core import TrainedModel
-from napari_unet.core.held_out import ModelComparison
+from napari_unet.core.training.held_out import ModelComparison
 
 
 def choice_text(comparison: ModelComparison, kept_new: bool) -> str:

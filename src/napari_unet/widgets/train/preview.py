@@ -12,7 +12,7 @@ from napari.layers import Image
 from qtpy.QtCore import QTimer
 
 from napari_unet.core import PredictionConfig, StopFlag, predict
-from napari_unet.core.outputs import label_dtype
+from napari_unet.core.io.sinks import label_dtype
 
 from .._jobs import Job
 from .._layers import current_index, find_output, layer_source, spatial_shape, write_output

@@ -9,12 +9,15 @@ from typing import Any
 from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButton, SpinBox
 
 from napari_unet.core import (
-    TrainingConfig, TrainingResult, TrainingStarted, TrainingStep, UserInputError,
+    TrainingConfig,
+    TrainingResult,
+    TrainingStarted,
+    TrainingStep,
+    UserInputError,
     ValidationScores,
 )
-from napari_unet.core.natural_augment import DEFAULT_STRENGTH, MAX_STRENGTH
 from napari_unet.core.oom import TrainingOutOfMemory
-from napari_unet.core.reliability import round_validation_text
+from napari_unet.core.training.natural_augment import DEFAULT_STRENGTH, MAX_STRENGTH
 
 from .._device import device_picker
 from .._plot import TrainingPlot

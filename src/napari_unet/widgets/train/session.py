@@ -11,11 +11,16 @@ from typing import Any
 from psygnal import Signal
 
 from napari_unet.core import (
-    BestModelUpdated, StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingResult,
+    BestModelUpdated,
+    StopFlag,
+    TrainedModel,
+    Trainer,
+    TrainingConfig,
+    TrainingResult,
     UNetConfig,
 )
-from napari_unet.core.held_out import ModelComparison, compare_on_windows
-from napari_unet.core.training_data import validation_windows
+from napari_unet.core.training.held_out import ModelComparison, compare_on_windows
+from napari_unet.core.training.training_data import validation_windows
 
 from .._session import JobSession
 

@@ -11,17 +11,22 @@ from typing import Any
 from napari.layers import Image, Labels
 
 from napari_unet.core import (
-    BestModelUpdated, ModelSnapshot, TrainedModel, TrainingStep, UserInputError, save_model,
+    BestModelUpdated,
+    ModelSnapshot,
+    TrainedModel,
+    TrainingStep,
+    UserInputError,
+    save_model,
 )
 from napari_unet.core.oom import TrainingOutOfMemory
 
 from .._base import ViewerWidget
-from ..dock import warm_up_in_background
 from .._export import add_export_button
 from .._jobs import Job, notify_error, notify_info, notify_warning
 from .._layers import labels_snapshot, layer_source
 from .._sections import Section
 from .._session import JobState
+from ..dock import warm_up_in_background
 from .data_section import DataSection
 from .history_view import HistoryView
 from .learn_from import merge_training_labels
@@ -31,7 +36,6 @@ from .preview import LivePreview
 from .retrain_section import RetrainSection
 from .run_section import RunSection, done_message
 from .session import TrainOutcome, TrainRequest, TrainSession, training_work
-
 
 PROGRESS_INTERVAL = 0.5  # s between progress bar updates (each repaints the window)
 
