@@ -118,26 +118,33 @@ def one_run(seconds: float) -> dict:
     steady = meter.steady(STEADY_MARGIN) or [float("nan")]
     steps = train._store.model.rounds[-1]["steps"] if train._store.model else 0
     viewer.close()
-    return {"dock_ms": 1000 * dock_s, "dock_gap_ms": max(dock_gaps),
-            "train_gap_ms": max(gaps), "train_p99_ms": percentile(gaps, 0.99),
-            "steady_gap_ms": max(steady),
-            "steps": steps}
+    return {
+        "dock_ms": 1000 * dock_s,
+        "dock_gap_ms": max(dock_gaps),
+        "train_gap_ms": max(gaps),
+        "train_p99_ms": percentile(gaps, 0.99),
+        "steady_gap_ms": max(steady),
+        "steps": steps,
+    }
 
 
 def child(load: bool, seconds: float) -> dict | None:
     """One run in a fresh interpreter (cold imports), under load if asked."""
     busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2 if load else 0)]
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", "--seconds", str(seconds)],
-                             capture_output=True, text=True, cwd=REPO)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", "--seconds", str(seconds)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
     finally:
         for proc in busy:  # only the processes this script started
             proc.kill()
             proc.wait()
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:  # e.g. a crash closing the viewer: say so, go on
-        print(f"run failed (exit {out.returncode}): {out.stderr.strip()[-300:]}",
-              file=sys.stderr)
+        print(f"run failed (exit {out.returncode}): {out.stderr.strip()[-300:]}", file=sys.stderr)
         return None
     return json.loads(lines[-1])
 
@@ -153,10 +160,14 @@ def main() -> None:
         print(json.dumps(one_run(args.seconds)), flush=True)
         return
     loads = {"both": (False, True), "on": (True,), "off": (False,)}[args.load]
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, niceness "
-          f"{os.nice(0)}, training {args.seconds:.0f} s per run (fast preset, live preview)")
-    header = (f"{'extra load':<14}{'run':>4}{'loadavg':>9}{'dock (ms)':>11}{'dock freeze':>13}"
-              f"{'train longest':>15}{'mid-run longest':>17}{'train p99':>11}{'steps':>7}")
+    print(
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, niceness "
+        f"{os.nice(0)}, training {args.seconds:.0f} s per run (fast preset, live preview)"
+    )
+    header = (
+        f"{'extra load':<14}{'run':>4}{'loadavg':>9}{'dock (ms)':>11}{'dock freeze':>13}"
+        f"{'train longest':>15}{'mid-run longest':>17}{'train p99':>11}{'steps':>7}"
+    )
     print(header)
     for load in loads:
         for run in range(1, args.runs + 1):
@@ -166,10 +177,12 @@ def main() -> None:
             if r is None:
                 print(f"{name:<14}{run:>4}{before:>9.1f}  (failed, see above)", flush=True)
                 continue
-            print(f"{name:<14}{run:>4}{before:>9.1f}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
-                  f"{r['train_gap_ms']:>15.0f}{r['steady_gap_ms']:>17.0f}"
-                  f"{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
-                  flush=True)
+            print(
+                f"{name:<14}{run:>4}{before:>9.1f}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
+                f"{r['train_gap_ms']:>15.0f}{r['steady_gap_ms']:>17.0f}"
+                f"{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
