@@ -190,8 +190,7 @@ def child(load: bool, seconds: float, why: bool = False) -> dict | None:
             proc.wait()
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:  # e.g. a crash closing the viewer: say so, go on
-        print(f"run failed (exit {out.returncode}): {out.stderr.strip()[-300:]}",
-              file=sys.stderr)
+        print(f"run failed (exit {out.returncode}): {out.stderr.strip()[-300:]}", file=sys.stderr)
         return None
     return json.loads(lines[-1])
 
@@ -209,10 +208,14 @@ def main() -> None:
         print(json.dumps(one_run(args.seconds, args.why)), flush=True)
         return
     loads = {"both": (False, True), "on": (True,), "off": (False,)}[args.load]
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, niceness "
-          f"{os.nice(0)}, training {args.seconds:.0f} s per run (fast preset, live preview)")
-    header = (f"{'extra load':<14}{'run':>4}{'loadavg':>9}{'dock (ms)':>11}{'dock freeze':>13}"
-              f"{'train longest':>15}{'mid-run longest':>17}{'train p99':>11}{'steps':>7}")
+    print(
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, niceness "
+        f"{os.nice(0)}, training {args.seconds:.0f} s per run (fast preset, live preview)"
+    )
+    header = (
+        f"{'extra load':<14}{'run':>4}{'loadavg':>9}{'dock (ms)':>11}{'dock freeze':>13}"
+        f"{'train longest':>15}{'mid-run longest':>17}{'train p99':>11}{'steps':>7}"
+    )
     print(header)
     for load in loads:
         for run in range(1, args.runs + 1):

@@ -56,7 +56,9 @@ ISBI_DOWNLOAD_TEXT = download_size_text(ISBI_DOWNLOAD_BYTES)
 
 
 # --------------------------------------------------------------------------- synthetic
-def synthetic_image(shape: tuple[int, int] = (256, 256), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_image(
+    shape: tuple[int, int] = (256, 256), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """A fluorescence-like image of nuclei and its true classes.
 
     Returns ``image`` ``(Y, X)`` uint16 (blurred blobs of varying brightness on an uneven

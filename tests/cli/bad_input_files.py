@@ -34,8 +34,10 @@ def tiny_model(config: UNetConfig = TINY, steps: int = 5) -> TrainedModel:
 
 
 def write_payload(path: Path, metadata, state) -> Path:
-    torch.save({"format": "napari-unet", "format_version": 1, "metadata": metadata,
-                "state_dict": state}, path)
+    torch.save(
+        {"format": "napari-unet", "format_version": 1, "metadata": metadata, "state_dict": state},
+        path,
+    )
     return path
 
 
@@ -48,13 +50,15 @@ def make_files(root: Path) -> dict[str, Path]:
     rgb_png = sorted(glob.glob(str(data_root() / "dsb2018-dev" / "images" / "*.png")))[0]
     f["rgb"] = root / "rgb.png"
     imsave(f["rgb"], imread(rgb_png)[:64, :64], check_contrast=False)
-    arrays = {"empty": np.zeros((0, 5), np.uint8),
-              "nan_labels": np.where(classes == 2, np.nan, 1.0).astype(np.float32),
-              "complex": classes.astype(np.complex64),
-              "fraction": classes.astype(np.float32) / 4,
-              "negative": classes.astype(np.int16) - 2,
-              "many": np.arange(100 * 100, dtype=np.uint32).reshape(100, 100),
-              "huge_value": np.where(classes == 2, 500_000_000, 0).astype(np.uint32)}
+    arrays = {
+        "empty": np.zeros((0, 5), np.uint8),
+        "nan_labels": np.where(classes == 2, np.nan, 1.0).astype(np.float32),
+        "complex": classes.astype(np.complex64),
+        "fraction": classes.astype(np.float32) / 4,
+        "negative": classes.astype(np.int16) - 2,
+        "many": np.arange(100 * 100, dtype=np.uint32).reshape(100, 100),
+        "huge_value": np.where(classes == 2, 500_000_000, 0).astype(np.uint32),
+    }
     for name, array in arrays.items():
         f[name] = root / f"{name}.tif"
         with warnings.catch_warnings():  # the zero-size one is "nonconformant": on purpose
@@ -73,8 +77,12 @@ def bad_models(root: Path) -> dict[str, Path]:
     """Model files that must be refused with one line: malformed metadata, NaN weights,
     metadata claiming a network much larger than the stored tensors."""
     model = tiny_model()
-    meta = {"unet": TINY.to_dict(), "classes": model.classes.to_dict(),
-            "normalization": model.normalization.to_dict(), "summary": {}}
+    meta = {
+        "unet": TINY.to_dict(),
+        "classes": model.classes.to_dict(),
+        "normalization": model.normalization.to_dict(),
+        "summary": {},
+    }
     state = model.state_on_cpu()
     nan_state = {k: v.clone() for k, v in state.items()}
     first = next(k for k, v in nan_state.items() if v.is_floating_point() and v.ndim > 1)
@@ -87,12 +95,15 @@ def bad_models(root: Path) -> dict[str, Path]:
         "meta_unet_text": (json.dumps(dict(meta, unet="big")), state),
         "meta_unknown_key": (json.dumps(dict(meta, unet=dict(meta["unet"], wings=2))), state),
         "meta_classes_int": (json.dumps(dict(meta, classes=7)), state),
-        "meta_bad_percentiles": (json.dumps(dict(meta, normalization={"low_percentile": 50,
-                                                                      "high_percentile": 5})),
-                                 state),
+        "meta_bad_percentiles": (
+            json.dumps(dict(meta, normalization={"low_percentile": 50, "high_percentile": 5})),
+            state,
+        ),
         "meta_huge_claim": (json.dumps(huge), state),
-        "meta_channels_claim": (json.dumps(dict(meta, unet=dict(meta["unet"],
-                                                                in_channels=10**7))), state),
+        "meta_channels_claim": (
+            json.dumps(dict(meta, unet=dict(meta["unet"], in_channels=10**7))),
+            state,
+        ),
         "state_not_dict": (json.dumps(meta), [1, 2, 3]),
         "nan_weights": (json.dumps(meta), nan_state),
     }

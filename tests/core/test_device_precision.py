@@ -24,16 +24,30 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
 def fake_gpu(monkeypatch, *, hardware_bf16: bool, name: str = "Tesla T4") -> None:
     """Make the capability queries answer like a CUDA GPU; emulated bf16 is always there
     (as torch reports on a T4), hardware bf16 only when ``hardware_bf16``."""
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
-                        lambda including_emulation=True: including_emulation or hardware_bf16)
+    monkeypatch.setattr(
+        torch.cuda,
+        "is_bf16_supported",
+        lambda including_emulation=True: including_emulation or hardware_bf16,
+    )
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=None: name)
 
 
 def short_run(crops, strokes, steps: int = 16, **config) -> tuple[Trainer, list[float]]:
     """A few steps on small patches (float16 convolutions are slow on a CPU)."""
-    trainer = Trainer([crops[0][0]], strokes[:1], config=TrainingConfig(
-        max_time=None, max_steps=steps, seed=0, device="cpu", batch_size=2,
-        patch_size=(48, 48), validate_every_steps=steps, **config))
+    trainer = Trainer(
+        [crops[0][0]],
+        strokes[:1],
+        config=TrainingConfig(
+            max_time=None,
+            max_steps=steps,
+            seed=0,
+            device="cpu",
+            batch_size=2,
+            patch_size=(48, 48),
+            validate_every_steps=steps,
+            **config,
+        ),
+    )
     return trainer, run_to_completion(trainer.run()).losses
 
 
@@ -48,8 +62,10 @@ def test_policy_is_bf16_on_gpus_with_it_fp16_with_scaler_without_and_fp32_on_cpu
     fake_gpu(monkeypatch, hardware_bf16=False)  # a T4: bf16 only emulated -> float16
     t4 = precision_policy(CUDA)
     assert (t4.dtype, t4.grad_scaling) == (torch.float16, True)
-    assert describe_compute(CUDA, t4) == \
-        "device: cuda:0 (Tesla T4), precision: float16 + gradient scaling"
+    assert (
+        describe_compute(CUDA, t4)
+        == "device: cuda:0 (Tesla T4), precision: float16 + gradient scaling"
+    )
     assert precision_policy(CPU).name == "float32"
     assert precision_policy(torch.device("mps")).name == "float32"
     assert precision_policy(CPU, "bfloat16").dtype == torch.bfloat16  # only when asked
@@ -73,12 +89,14 @@ def test_float16_training_with_gradient_scaler_on_cpu_lowers_the_loss(isbi_crops
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_mixed_precision_labels_agree_with_float32_on_99_percent_of_pixels(
-        trained, isbi_crops, precision):
+    trained, isbi_crops, precision
+):
     image = isbi_crops[2][0]
     config = PredictionConfig(device="cpu", tile=128)
     reference = run_to_completion(predict(trained.model, image, config=config)).labels
-    mixed = run_to_completion(predict(trained.model, image,
-                                      config=replace(config, precision=precision))).labels
+    mixed = run_to_completion(
+        predict(trained.model, image, config=replace(config, precision=precision))
+    ).labels
     agreement = float(np.mean(mixed == reference))
     assert agreement >= 0.99, agreement
 
@@ -99,13 +117,16 @@ class CallCounter:
 
 @pytest.mark.parametrize("hardware_bf16", [False, True])
 def test_trainer_scales_gradients_exactly_when_the_gpu_has_no_bf16(
-        monkeypatch, isbi_crops, isbi_strokes, hardware_bf16):
+    monkeypatch, isbi_crops, isbi_strokes, hardware_bf16
+):
     """The policy a CUDA GPU gets is applied to a CPU run: without bf16 (T4), every step
     goes through scaler.scale / step / update; with bf16 (A100), no scaler at all."""
     fake_gpu(monkeypatch, hardware_bf16=hardware_bf16)
-    monkeypatch.setattr(training_module, "precision_policy",
-                        lambda device, requested: replace(precision_policy(CUDA, requested),
-                                                          device=device))
+    monkeypatch.setattr(
+        training_module,
+        "precision_policy",
+        lambda device, requested: replace(precision_policy(CUDA, requested), device=device),
+    )
     spies = {name: CallCounter(monkeypatch, name) for name in ("scale", "step", "update")}
     trainer, losses = short_run(isbi_crops, isbi_strokes, steps=3)
     expected = 0 if hardware_bf16 else 3
@@ -115,6 +136,9 @@ def test_trainer_scales_gradients_exactly_when_the_gpu_has_no_bf16(
 
 def test_bf16_capability_query_does_not_count_emulation(monkeypatch):
     asked = []
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
-                        lambda including_emulation=True: asked.append(including_emulation) or True)
+    monkeypatch.setattr(
+        torch.cuda,
+        "is_bf16_supported",
+        lambda including_emulation=True: asked.append(including_emulation) or True,
+    )
     assert device_module.bf16_supported(CUDA) and asked == [False]

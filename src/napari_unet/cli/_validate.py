@@ -103,8 +103,7 @@ def device(text: str) -> str:
     """``auto``, ``cpu``, or a GPU (``cuda``, ``cuda:N``, ``mps``) present on this machine."""
     name = text.strip().lower()
     if name not in DEVICE_NAMES and not re.fullmatch(r"cuda:\d+", name):
-        raise _bad(f"unknown device {text!r}; choose one of {', '.join(DEVICE_NAMES)} "
-                   "or cuda:N")
+        raise _bad(f"unknown device {text!r}; choose one of {', '.join(DEVICE_NAMES)} or cuda:N")
     if name != "auto" and name != "cpu":
         from napari_unet.core.device import select_device
 
@@ -183,5 +182,6 @@ def _check_can_create_in(folder: Path, text: str) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as err:
-        raise _bad(f"cannot write {text}: folder {existing} is not writable "
-                   f"({err.strerror or err})") from None
+        raise _bad(
+            f"cannot write {text}: folder {existing} is not writable ({err.strerror or err})"
+        ) from None

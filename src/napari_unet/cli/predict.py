@@ -49,42 +49,90 @@ OUT_FORMATS = ("auto", "tiff", "zarr")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="segment images; writes DIR/<stem>.tif or DIR/<stem>.zarr "
-                                       "(classes 1..K)")
-    p.add_argument("--model", required=True, type=existing_file, help="model file (.pt, or a .zip exported by napari-unet export)")
-    p.add_argument("--images", nargs="+", required=True, metavar="IMG", type=existing_image,
-                   help="TIFF, PNG, zarr array or OME-Zarr image (.zarr; level 0 is used)")
+    p = sub.add_parser(
+        "predict", help="segment images; writes DIR/<stem>.tif or DIR/<stem>.zarr (classes 1..K)"
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        type=existing_file,
+        help="model file (.pt, or a .zip exported by napari-unet export)",
+    )
+    p.add_argument(
+        "--images",
+        nargs="+",
+        required=True,
+        metavar="IMG",
+        type=existing_image,
+        help="TIFF, PNG, zarr array or OME-Zarr image (.zarr; level 0 is used)",
+    )
     p.add_argument("--out-dir", required=True, metavar="DIR", type=output_dir)
     p.add_argument("--instances", action="store_true", help="also write <stem>_instances")
-    p.add_argument("--probabilities", action="store_true",
-                   help="also write <stem>_probabilities (K, ...) float32")
-    p.add_argument("--min-size", type=int_in_range(0, 10**9), default=DEFAULT_MIN_SIZE,
-                   metavar="PIXELS",
-                   help="with --instances: drop objects smaller than this (pixels; voxels "
-                        f"for a 3D model); default {DEFAULT_MIN_SIZE}")
-    p.add_argument("--split-strength", type=float_in_range(0.0, 1.0),
-                   default=DEFAULT_SPLIT_STRENGTH,
-                   metavar="S", help="with --instances: 0 never splits touching objects, 1 "
-                                     "splits at the widest necks; a neck narrower than S times "
-                                     f"the smaller object's width is cut; default "
-                                     f"{DEFAULT_SPLIT_STRENGTH}")
-    p.add_argument("--object-size", choices=("off", "auto"), default="off",
-                   help="with --instances: auto measures the objects in a first pass and, if "
-                        "they are over 1.25x smaller or larger than those the model was "
-                        "trained on, segments the image resized to that size (TIFF/PNG "
-                        "outputs); off (default): at the image's own scale")
-    p.add_argument("--tta", action="store_true",
-                   help="test-time augmentation: average the probabilities over 4 flips "
-                        "(4x the prediction time)")
-    p.add_argument("--out-format", choices=OUT_FORMATS, default="auto",
-                   help="auto (default): zarr for zarr inputs and cluster runs, TIFF otherwise")
+    p.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="also write <stem>_probabilities (K, ...) float32",
+    )
+    p.add_argument(
+        "--min-size",
+        type=int_in_range(0, 10**9),
+        default=DEFAULT_MIN_SIZE,
+        metavar="PIXELS",
+        help="with --instances: drop objects smaller than this (pixels; voxels "
+        f"for a 3D model); default {DEFAULT_MIN_SIZE}",
+    )
+    p.add_argument(
+        "--split-strength",
+        type=float_in_range(0.0, 1.0),
+        default=DEFAULT_SPLIT_STRENGTH,
+        metavar="S",
+        help="with --instances: 0 never splits touching objects, 1 "
+        "splits at the widest necks; a neck narrower than S times "
+        f"the smaller object's width is cut; default "
+        f"{DEFAULT_SPLIT_STRENGTH}",
+    )
+    p.add_argument(
+        "--object-size",
+        choices=("off", "auto"),
+        default="off",
+        help="with --instances: auto measures the objects in a first pass and, if "
+        "they are over 1.25x smaller or larger than those the model was "
+        "trained on, segments the image resized to that size (TIFF/PNG "
+        "outputs); off (default): at the image's own scale",
+    )
+    p.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average the probabilities over 4 flips "
+        "(4x the prediction time)",
+    )
+    p.add_argument(
+        "--out-format",
+        choices=OUT_FORMATS,
+        default="auto",
+        help="auto (default): zarr for zarr inputs and cluster runs, TIFF otherwise",
+    )
     cluster = p.add_mutually_exclusive_group()
-    cluster.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                         help="run on this dask.distributed cluster (e.g. tcp://host:8786)")
-    cluster.add_argument("--workers", type=int_in_range(1, 4096), default=None, metavar="N",
-                         help="run on a local dask cluster of N worker processes")
-    p.add_argument("--block", type=int_in_range(16, 1 << 20), default=None, metavar="PX",
-                   help="block edge for images larger than one block (default 4096 in 2D)")
+    cluster.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on this dask.distributed cluster (e.g. tcp://host:8786)",
+    )
+    cluster.add_argument(
+        "--workers",
+        type=int_in_range(1, 4096),
+        default=None,
+        metavar="N",
+        help="run on a local dask cluster of N worker processes",
+    )
+    p.add_argument(
+        "--block",
+        type=int_in_range(16, 1 << 20),
+        default=None,
+        metavar="PX",
+        help="block edge for images larger than one block (default 4096 in 2D)",
+    )
     add_channels(p)
     add_device(p)
     p.set_defaults(run=run)
@@ -93,43 +141,75 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     on_cluster = args.scheduler is not None or args.workers is not None
     if on_cluster and args.out_format == "tiff":
-        raise UserInputError("A cluster run writes zarr outputs; drop --out-format tiff "
-                             "or run without --scheduler / --workers.")
+        raise UserInputError(
+            "A cluster run writes zarr outputs; drop --out-format tiff "
+            "or run without --scheduler / --workers."
+        )
     model = load_model(args.model)
     out_dir = Path(args.out_dir)
-    config = PredictionConfig(probabilities=args.probabilities, instances=args.instances,
-                              device=args.device, min_object_size=args.min_size,
-                              split_strength=args.split_strength, block=args.block,
-                              tta=args.tta)
+    config = PredictionConfig(
+        probabilities=args.probabilities,
+        instances=args.instances,
+        device=args.device,
+        min_object_size=args.min_size,
+        split_strength=args.split_strength,
+        block=args.block,
+        tta=args.tta,
+    )
     if args.workers is not None:  # the cores shared out among the worker processes
         config = replace(config, threads=max(1, available_cpu_cores() // args.workers))
     opened = [open_image(path) for path in args.images]  # bad paths fail before any work
-    zarr_out = [on_cluster or args.out_format == "zarr" or (
-        args.out_format == "auto" and bool(image.info)) for image in opened]
+    zarr_out = [
+        on_cluster or args.out_format == "zarr" or (args.out_format == "auto" and bool(image.info))
+        for image in opened
+    ]
     tiff_inputs = [p for p, z in zip(args.images, zarr_out) if not z]
-    suffixes = ["", *(["_instances"] if args.instances else []),
-                *(["_probabilities"] if args.probabilities else [])]
+    suffixes = [
+        "",
+        *(["_instances"] if args.instances else []),
+        *(["_probabilities"] if args.probabilities else []),
+    ]
     plan_outputs(tiff_inputs, out_dir, suffixes, protected=[args.model])  # refuses clashes
     for path, image, to_zarr in zip(args.images, opened, zarr_out):
         if to_zarr and (out_dir / f"{image.stem}.zarr").resolve() == Path(path).resolve():
-            raise UserInputError(f"Writing {out_dir / (image.stem + '.zarr')} would replace the "
-                                 f"input {path}; choose another --out-dir.")
+            raise UserInputError(
+                f"Writing {out_dir / (image.stem + '.zarr')} would replace the "
+                f"input {path}; choose another --out-dir."
+            )
     for path, image in zip(args.images, opened):
-        check_layout(tuple(image.data.shape), path, with_file_channels(args, image),
-                     model.in_channels)
+        check_layout(
+            tuple(image.data.shape), path, with_file_channels(args, image), model.in_channels
+        )
     device = select_device(args.device)  # after the inputs: a bad input is one line only
     print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     with _client(args) as client:
         for path, image, to_zarr in zip(args.images, opened, zarr_out):
-            target = _predict_one(model, image, path, args, config, out_dir, to_zarr, client,
-                                  _fingerprint(args.model, path, config))
+            target = _predict_one(
+                model,
+                image,
+                path,
+                args,
+                config,
+                out_dir,
+                to_zarr,
+                client,
+                _fingerprint(args.model, path, config),
+            )
             print(f"{path} -> {target}")
     return 0
 
 
-def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argparse.Namespace,
-                 config: PredictionConfig, out_dir: Path, zarr_out: bool, client: Any,
-                 fingerprint: dict) -> Path:
+def _predict_one(
+    model: TrainedModel,
+    image: OpenedImage,
+    path: str,
+    args: argparse.Namespace,
+    config: PredictionConfig,
+    out_dir: Path,
+    zarr_out: bool,
+    client: Any,
+    fingerprint: dict,
+) -> Path:
     """Predict one image; returns the path of its class labels."""
     args = with_file_channels(args, image)
     data, rgb, channel_axis = image_layout(image.data, path, args, model.in_channels)
@@ -139,25 +219,49 @@ def _predict_one(model: TrainedModel, image: OpenedImage, path: str, args: argpa
 
         if image.spec is None:
             raise UserInputError(f"{image.stem}: a cluster run needs a TIFF or zarr image.")
-        work = predict_on_cluster(client, model, image.spec, out_dir, image.stem,
-                                  config=config, channel_axis=channel_axis, rgb=rgb,
-                                  info=image.info, fingerprint=fingerprint)
+        work = predict_on_cluster(
+            client,
+            model,
+            image.spec,
+            out_dir,
+            image.stem,
+            config=config,
+            channel_axis=channel_axis,
+            rgb=rgb,
+            info=image.info,
+            fingerprint=fingerprint,
+        )
     else:
         output = None
         if zarr_out:
             from napari_unet.core.prediction.image_job import prepare_job
 
-            shape = prepare_job(image.data, model.spatial_dims, in_channels=model.in_channels,
-                                normalization=None, channel_axis=channel_axis, rgb=rgb).shape
-            output = zarr_sink(out_dir, image.stem, block_plan(model, shape, config),
-                               model.num_classes, config, fingerprint=fingerprint,
-                               info=image.info, channel_axis=channel_axis)
+            shape = prepare_job(
+                image.data,
+                model.spatial_dims,
+                in_channels=model.in_channels,
+                normalization=None,
+                channel_axis=channel_axis,
+                rgb=rgb,
+            ).shape
+            output = zarr_sink(
+                out_dir,
+                image.stem,
+                block_plan(model, shape, config),
+                model.num_classes,
+                config,
+                fingerprint=fingerprint,
+                info=image.info,
+                channel_axis=channel_axis,
+            )
         if output is None and args.instances and args.object_size == "auto":
-            work = predict_at_model_scale(model, image.data, config=config, rgb=rgb,
-                                          channel_axis=channel_axis)
+            work = predict_at_model_scale(
+                model, image.data, config=config, rgb=rgb, channel_axis=channel_axis
+            )
         else:
-            work = predict(model, image.data, config=config, rgb=rgb,
-                           channel_axis=channel_axis, output=output)
+            work = predict(
+                model, image.data, config=config, rgb=rgb, channel_axis=channel_axis, output=output
+            )
     result = _with_progress(work, image.stem)
     if zarr_out or client is not None:
         return out_dir / f"{image.stem}.zarr"
@@ -178,8 +282,7 @@ def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -
             return
         if isinstance(event, ObjectScale):  # said only when it changed something
             if event.factor != 1.0:
-                print(("\n" if bar.enabled else "") + f"{label}: {event.reason}",
-                      file=sys.stderr)
+                print(("\n" if bar.enabled else "") + f"{label}: {event.reason}", file=sys.stderr)
             return
         bar.total = event.total
         bar.update(event.done, f"{event.done}/{event.total} blocks")
@@ -193,8 +296,11 @@ def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -
 def _fingerprint(model_path: str, image_path: str, config: PredictionConfig) -> dict:
     """What must match for a zarr output to be resumed: model file, image, settings."""
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
-    return {"model_sha256": digest, "image": str(Path(image_path).resolve()),
-            **prediction_settings(config)}
+    return {
+        "model_sha256": digest,
+        "image": str(Path(image_path).resolve()),
+        **prediction_settings(config),
+    }
 
 
 def _client(args: argparse.Namespace) -> Any:

@@ -44,8 +44,10 @@ def validation_text(dice: float, pixels: Sequence[int] | None) -> str:
     if is_reliable(pixels):
         return text
     fewest = min(pixels) if pixels else 0
-    return (text + f" (too few to trust: {fewest:,} in one class, under "
-                   f"{MIN_RELIABLE_PIXELS} per class)")
+    return (
+        text + f" (too few to trust: {fewest:,} in one class, under "
+        f"{MIN_RELIABLE_PIXELS} per class)"
+    )
 
 
 def round_validation_text(round_: Mapping[str, Any]) -> str:

@@ -32,8 +32,9 @@ class _BackgroundImport:
         self.done = threading.Event()
         self.module: ModuleType | None = None
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name=f"napari-unet import {name}",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"napari-unet import {name}", daemon=True
+        )
         self.thread.start()
 
     def _run(self) -> None:

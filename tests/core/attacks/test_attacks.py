@@ -116,8 +116,9 @@ def test_cw_needs_smaller_l2_than_pgd_for_the_same_damage(isbi_model, isbi_test_
     image, _ = isbi_test_slice
     pgd = PGD(2 / 255, 10)(isbi_model, image, keep_float=True, device="cpu").metrics
     assert pgd.fraction_changed > 0.005
-    cw = CarliniWagnerL2(None, c=1e-3, steps=150, learning_rate=0.005,
-                         min_fooled=pgd.fraction_changed)
+    cw = CarliniWagnerL2(
+        None, c=1e-3, steps=150, learning_rate=0.005, min_fooled=pgd.fraction_changed
+    )
     m = cw(isbi_model, image, keep_float=True, device="cpu").metrics
     assert m.fraction_changed >= pgd.fraction_changed
     assert m.l2 < pgd.l2
@@ -159,8 +160,9 @@ def test_region_masks_limit_perturbation_and_loss(isbi_model, isbi_test_slice):
     image, _ = isbi_test_slice
     region = np.zeros(image.shape, bool)
     region[32:96, 32:96] = True
-    result = SegPGD(8 / 255, 5)(isbi_model, image, perturb_mask=region, loss_mask=region,
-                                keep_float=True, device="cpu")
+    result = SegPGD(8 / 255, 5)(
+        isbi_model, image, perturb_mask=region, loss_mask=region, keep_float=True, device="cpu"
+    )
     assert np.abs(result.perturbation[~region]).max() == 0
     assert np.abs(result.perturbation[region]).max() > 0
     assert result.metrics.pixels == region.sum()
@@ -176,8 +178,9 @@ def test_stop_returns_partial_result(isbi_model, isbi_test_slice):
         if ev.unit >= 1:
             stop.request_stop()
 
-    result = run_to_completion(PGD(4 / 255, 3).run(isbi_model, image, stop=stop, device="cpu"),
-                               on_event)
+    result = run_to_completion(
+        PGD(4 / 255, 3).run(isbi_model, image, stop=stop, device="cpu"), on_event
+    )
     assert result.stopped
     assert result.completed.tolist() == [True, False, False]
     np.testing.assert_array_equal(result.adversarial[1:], image[1:])
@@ -193,8 +196,11 @@ def test_bad_target_is_a_user_error(isbi_model, isbi_test_slice):
 
 def test_robustness_curve_decreases_and_writes_csv(isbi_model, isbi_test_slice, tmp_path):
     image, _ = isbi_test_slice
-    curve = run_to_completion(robustness_curve(lambda e: FGSM(e), isbi_model, image,
-                                               [8 / 255, 2 / 255], keep_float=True, device="cpu"))
+    curve = run_to_completion(
+        robustness_curve(
+            lambda e: FGSM(e), isbi_model, image, [8 / 255, 2 / 255], keep_float=True, device="cpu"
+        )
+    )
     assert curve.eps == [0.0, 2 / 255, 8 / 255]
     assert curve.dice[0] == 1.0 and curve.dice[2] < curve.dice[0]
     text = curve.to_csv(tmp_path / "curve.csv").read_text().splitlines()

@@ -23,9 +23,14 @@ MARGIN_VS_SEGPGD = 1.3  # measured 1.48x (seed 0; 1.44-1.48x over seeds 0-2)
 def attacks_at_8(isbi_model, isbi_test_slice):
     """PGD, SegPGD and EOT (defaults: 8 transforms per step) at 8/255, 10 steps, held-out crop."""
     image, _ = isbi_test_slice
-    runs = {name: attack(isbi_model, image, keep_float=True)
-            for name, attack in (("pgd", PGD(EPS, 10)), ("segpgd", SegPGD(EPS, 10)),
-                                 ("eot", EOT(EPS, 10)))}
+    runs = {
+        name: attack(isbi_model, image, keep_float=True)
+        for name, attack in (
+            ("pgd", PGD(EPS, 10)),
+            ("segpgd", SegPGD(EPS, 10)),
+            ("eot", EOT(EPS, 10)),
+        )
+    }
     return image, runs
 
 
@@ -36,14 +41,17 @@ def _damage_after(model, image, result) -> float:
 def test_eot_does_clearly_more_damage_than_pgd_after_rotation_and_zoom(isbi_model, attacks_at_8):
     image, runs = attacks_at_8
     assert _damage_after(isbi_model, image, runs["eot"]) > MARGIN_VS_PGD * _damage_after(
-        isbi_model, image, runs["pgd"])
+        isbi_model, image, runs["pgd"]
+    )
 
 
 def test_eot_beats_segpgd_after_the_transform_so_the_transforms_not_the_loss_do_it(
-        isbi_model, attacks_at_8):
+    isbi_model, attacks_at_8
+):
     image, runs = attacks_at_8  # EOT's default objective is SegPGD's
     assert _damage_after(isbi_model, image, runs["eot"]) > MARGIN_VS_SEGPGD * _damage_after(
-        isbi_model, image, runs["segpgd"])
+        isbi_model, image, runs["segpgd"]
+    )
 
 
 def test_eot_still_damages_the_untransformed_image(attacks_at_8):
@@ -91,14 +99,28 @@ def test_make_attack_builds_eot_with_its_samples():
         make_attack("eot", EPS, 4, samples=0)
 
 
-def test_attack_command_runs_eot_and_bad_samples_exit_2(isbi_model, isbi_test_slice, tmp_path,
-                                                        capsys):
+def test_attack_command_runs_eot_and_bad_samples_exit_2(
+    isbi_model, isbi_test_slice, tmp_path, capsys
+):
     image, _ = isbi_test_slice
     tifffile.imwrite(tmp_path / "slice.tif", image[:64, :64])
     model_path = tmp_path / "model.pt"
     save_model(isbi_model, model_path)
-    args = ["attack", "--model", str(model_path), "--images", str(tmp_path / "slice.tif"),
-            "--attack", "eot", "--eps", str(EPS), "--steps", "2", "--out-dir", str(tmp_path / "o")]
+    args = [
+        "attack",
+        "--model",
+        str(model_path),
+        "--images",
+        str(tmp_path / "slice.tif"),
+        "--attack",
+        "eot",
+        "--eps",
+        str(EPS),
+        "--steps",
+        "2",
+        "--out-dir",
+        str(tmp_path / "o"),
+    ]
     assert main(args + ["--eot-samples", "2", "--device", "cpu"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert "eot" in report["attack"] and "2 transform(s)" in report["attack"]

@@ -27,9 +27,12 @@ def test_corrections_count_where_changed_and_strokes_win():
     strokes = np.zeros_like(pred)
     strokes[1, 0, :3] = 1
     strokes[2, 10, 10:20] = 2
-    merged = merge_label_sources([
-        LabelSource("strokes", strokes, SourceKind.STROKES),
-        LabelSource("seg", corrected, SourceKind.CORRECTIONS, reference=pred)])
+    merged = merge_label_sources(
+        [
+            LabelSource("strokes", strokes, SourceKind.STROKES),
+            LabelSource("seg", corrected, SourceKind.CORRECTIONS, reference=pred),
+        ]
+    )
     expected = np.zeros_like(pred)
     expected[1, :5, :5] = corrected[1, :5, :5]
     expected[strokes > 0] = strokes[strokes > 0]
@@ -44,10 +47,13 @@ def test_seed_layers_count_whole_but_lose_to_corrections_and_strokes():
     strokes = np.zeros_like(pred)
     strokes[0, 0, 0] = 2
     strokes[3, 3, 3] = 2
-    merged = merge_label_sources([
-        LabelSource("strokes", strokes, SourceKind.STROKES),
-        LabelSource("seg", corrected, SourceKind.CORRECTIONS, reference=pred),
-        LabelSource("quick", seed, SourceKind.SEED)])
+    merged = merge_label_sources(
+        [
+            LabelSource("strokes", strokes, SourceKind.STROKES),
+            LabelSource("seg", corrected, SourceKind.CORRECTIONS, reference=pred),
+            LabelSource("quick", seed, SourceKind.SEED),
+        ]
+    )
     assert merged[0, 0, 0] == 2 and merged[3, 3, 3] == 2 and merged[2, 5, 5] == 1
 
 
@@ -56,16 +62,31 @@ def test_lazy_reference_and_data_are_read_slice_by_slice():
     pred = _prediction()
     corrected = pred.copy()
     corrected[2, 7, 7] = 3 - corrected[2, 7, 7]
-    merged = merge_label_sources([LabelSource(
-        "seg", da.from_array(corrected, chunks=(1, 32, 32)), SourceKind.CORRECTIONS,
-        reference=da.from_array(pred, chunks=(1, 32, 32)))])
+    merged = merge_label_sources(
+        [
+            LabelSource(
+                "seg",
+                da.from_array(corrected, chunks=(1, 32, 32)),
+                SourceKind.CORRECTIONS,
+                reference=da.from_array(pred, chunks=(1, 32, 32)),
+            )
+        ]
+    )
     assert np.count_nonzero(merged) == 1 and merged[2, 7, 7] == corrected[2, 7, 7]
 
 
 def test_mismatched_shapes_name_both_layers():
     with pytest.raises(UserInputError, match="'a'.*'b'"):
-        merge_label_sources([LabelSource("a", np.ones((4, 4), np.uint8), SourceKind.STROKES),
-                             LabelSource("b", np.ones((5, 4), np.uint8), SourceKind.STROKES)])
+        merge_label_sources(
+            [
+                LabelSource("a", np.ones((4, 4), np.uint8), SourceKind.STROKES),
+                LabelSource("b", np.ones((5, 4), np.uint8), SourceKind.STROKES),
+            ]
+        )
     with pytest.raises(UserInputError, match="no longer has the shape"):
-        LabelSource("seg", np.ones((4, 4), np.uint8), SourceKind.CORRECTIONS,
-                    reference=np.ones((5, 4), np.uint8))
+        LabelSource(
+            "seg",
+            np.ones((4, 4), np.uint8),
+            SourceKind.CORRECTIONS,
+            reference=np.ones((5, 4), np.uint8),
+        )

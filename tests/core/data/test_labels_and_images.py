@@ -11,8 +11,7 @@ def test_sparse_labels_ignore_zero_and_map_classes():
     lab = np.array([[0, 1, 2], [2, 0, 1]], np.uint8)
     info = class_info_from_labels([lab], dense=False)
     assert info.num_classes == 2 and info.source_values == (1, 2)
-    np.testing.assert_array_equal(TargetEncoder(info).encode(lab),
-                                  [[IGNORE, 0, 1], [1, IGNORE, 0]])
+    np.testing.assert_array_equal(TargetEncoder(info).encode(lab), [[IGNORE, 0, 1], [1, IGNORE, 0]])
 
 
 def test_dense_labels_map_sorted_values_to_classes():
@@ -60,7 +59,7 @@ def test_channel_layouts():
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64, bool])
 def test_normalization_accepts_every_dtype(dtype):
     rng = np.random.default_rng(0)
-    image = (rng.random((1, 32, 32)) * (1 if dtype in (bool, np.float32, np.float64) else 200))
+    image = rng.random((1, 32, 32)) * (1 if dtype in (bool, np.float32, np.float64) else 200)
     image = image.astype(dtype) if dtype is not bool else image > 0.5
     low, high = Normalization().statistics(image)
     out = Normalization.apply(image, low, high)

@@ -39,9 +39,25 @@ def test_train_cli_on_a_small_labels_file_claiming_5e8(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "img.tif", image)
     mask = np.where(classes == 2, 500_000_000, 0).astype(np.uint32)
     tifffile.imwrite(tmp_path / "mask.tif", mask)
-    (code, lines, err), peak = _peak(lambda: run_cli(
-        ["train", "--images", tmp_path / "img.tif", "--labels", tmp_path / "mask.tif", "--dense",
-         "--out", tmp_path / "m.pt", "--steps", "1", "--device", "cpu"], capsys))
+    (code, lines, err), peak = _peak(
+        lambda: run_cli(
+            [
+                "train",
+                "--images",
+                tmp_path / "img.tif",
+                "--labels",
+                tmp_path / "mask.tif",
+                "--dense",
+                "--out",
+                tmp_path / "m.pt",
+                "--steps",
+                "1",
+                "--device",
+                "cpu",
+            ],
+            capsys,
+        )
+    )
     assert code == 0, err
     assert peak < 200 * MB, f"{peak / MB:.0f} MB"
 
@@ -78,8 +94,18 @@ def test_evaluate_instances_cli_with_262144_ids(tmp_path, capsys):
     ids = np.arange(512 * 512, dtype=np.uint32).reshape(512, 512)  # 262,143 one-pixel objects
     tifffile.imwrite(tmp_path / "p.tif", ids)
     tifffile.imwrite(tmp_path / "t.tif", ids)
-    (code, lines, err), peak = _peak(lambda: run_cli(
-        ["evaluate", "--pred", tmp_path / "p.tif", "--truth", tmp_path / "t.tif", "--instances"],
-        capsys))
+    (code, lines, err), peak = _peak(
+        lambda: run_cli(
+            [
+                "evaluate",
+                "--pred",
+                tmp_path / "p.tif",
+                "--truth",
+                tmp_path / "t.tif",
+                "--instances",
+            ],
+            capsys,
+        )
+    )
     assert code == 0, err
     assert peak < 300 * MB, f"{peak / MB:.0f} MB (a dense matrix would be 512 GiB)"

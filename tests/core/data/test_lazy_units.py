@@ -64,8 +64,9 @@ def stack():
     strokes = np.zeros(image.shape, np.uint8)
     for n, z in enumerate(PAINTED):
         classes = np.roll(crops[z % 3][1], z, axis=1)
-        strokes[z] = simulate_strokes(classes, strokes_per_class=5, stroke_length=40,
-                                      max_fraction=0.03, seed=n)
+        strokes[z] = simulate_strokes(
+            classes, strokes_per_class=5, stroke_length=40, max_fraction=0.03, seed=n
+        )
     return image, strokes
 
 
@@ -76,15 +77,34 @@ def _counting(image, strokes):
 
 def _data(image, labels, seed=0, spatial_dims=2, patch=PATCH):
     classes = class_info_from_labels([labels], dense=False)
-    return build_training_data([image], [labels], TargetEncoder(classes), Normalization(),
-                               spatial_dims, patch, 1, 0.2, np.random.default_rng(seed))
+    return build_training_data(
+        [image],
+        [labels],
+        TargetEncoder(classes),
+        Normalization(),
+        spatial_dims,
+        patch,
+        1,
+        0.2,
+        np.random.default_rng(seed),
+    )
 
 
 def _train(image, labels):
-    trainer = Trainer([image], [labels], model_config=UNetConfig(depth=2, base_channels=8),
-                      config=TrainingConfig(max_time=None, max_steps=3, seed=0, device="cpu",
-                                            batch_size=4, patch_size=PATCH,
-                                            validate_every_steps=3))
+    trainer = Trainer(
+        [image],
+        [labels],
+        model_config=UNetConfig(depth=2, base_channels=8),
+        config=TrainingConfig(
+            max_time=None,
+            max_steps=3,
+            seed=0,
+            device="cpu",
+            batch_size=4,
+            patch_size=PATCH,
+            validate_every_steps=3,
+        ),
+    )
     return trainer, run_to_completion(trainer.run())
 
 
@@ -93,10 +113,10 @@ def test_training_a_few_steps_on_a_lazy_stack_never_reads_it_whole(stack):
     trainer, result = _train(image, labels)
     _, eager = _train(*stack)  # the same training in memory: the same model and summary
     for name, weights in eager.model.network.state_dict().items():
-        torch.testing.assert_close(result.model.network.state_dict()[name], weights,
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(result.model.network.state_dict()[name], weights, rtol=0, atol=0)
     assert result.model.summary == eager.model.summary | {
-        "rounds": result.model.summary["rounds"]}  # all but the timings
+        "rounds": result.model.summary["rounds"]
+    }  # all but the timings
     assert result.steps == 3 and len(trainer.data.units) == len(PAINTED)
     assert not image.materialized and not labels.materialized
     chunk = int(np.prod(labels.chunks))
@@ -117,8 +137,7 @@ def test_lazy_patches_and_validation_windows_equal_the_numpy_ones(stack):
             (x_lazy, y_lazy), (x_eager, y_eager) = (s.sample(4) for s in samplers)
             np.testing.assert_array_equal(x_lazy, x_eager)
             np.testing.assert_array_equal(y_lazy, y_eager)
-    for (xl, yl), (xe, ye) in zip(validation_windows(lazy), validation_windows(eager),
-                                  strict=True):
+    for (xl, yl), (xe, ye) in zip(validation_windows(lazy), validation_windows(eager), strict=True):
         np.testing.assert_array_equal(xl, xe)
         np.testing.assert_array_equal(yl, ye)
 
@@ -128,10 +147,17 @@ def test_a_3d_volume_is_sampled_lazily_with_the_numpy_patches():
     image = np.stack([np.roll(crops[z % 3][0], z, axis=0) for z in range(64)])
     strokes = np.zeros(image.shape, np.uint8)
     for z in (20, 40):
-        strokes[z] = simulate_strokes(np.roll(crops[z % 3][1], z, axis=0), strokes_per_class=4,
-                                      stroke_length=30, max_fraction=0.03, seed=z)
-    counting_image, counting_labels = CountingArray(image, (1, 64, 64)), CountingArray(
-        strokes, (1, 64, 64))
+        strokes[z] = simulate_strokes(
+            np.roll(crops[z % 3][1], z, axis=0),
+            strokes_per_class=4,
+            stroke_length=30,
+            max_fraction=0.03,
+            seed=z,
+        )
+    counting_image, counting_labels = (
+        CountingArray(image, (1, 64, 64)),
+        CountingArray(strokes, (1, 64, 64)),
+    )
     lazy = _data(counting_image, counting_labels, spatial_dims=3, patch=(8, 64, 64))
     eager = _data(image, strokes, spatial_dims=3, patch=(8, 64, 64))
     samplers = [PatchSampler(d, np.random.default_rng(2)) for d in (lazy, eager)]
@@ -151,18 +177,34 @@ def test_retraining_from_a_zarr_backed_segmentation_merges_and_trains_lazily(sta
     segmentation = np.where(image > image.mean(), 2, 1).astype(np.uint8)
     segmentation[:, :, : SIZE // 2] = 0  # unlabelled half: the strokes count there
     on_disk = CountingArray(segmentation, (1, SIZE // 2, SIZE // 2))
-    sources = [LabelSource("strokes", strokes, SourceKind.STROKES),
-               LabelSource("segmentation", on_disk, SourceKind.SEED)]
+    sources = [
+        LabelSource("strokes", strokes, SourceKind.STROKES),
+        LabelSource("segmentation", on_disk, SourceKind.SEED),
+    ]
     merged = merge_label_sources(sources)
-    eager = merge_label_sources([LabelSource("strokes", strokes, SourceKind.STROKES),
-                                 LabelSource("segmentation", segmentation, SourceKind.SEED)])
+    eager = merge_label_sources(
+        [
+            LabelSource("strokes", strokes, SourceKind.STROKES),
+            LabelSource("segmentation", segmentation, SourceKind.SEED),
+        ]
+    )
     assert not isinstance(merged, np.ndarray) and not on_disk.materialized
     np.testing.assert_array_equal(merged.compute(), eager)
     counting_image = CountingArray(image, on_disk.chunks)
-    trainer = Trainer([counting_image], [merged], model_config=UNetConfig(depth=2, base_channels=8),
-                      config=TrainingConfig(max_time=None, max_steps=1, seed=0, device="cpu",
-                                            batch_size=2, patch_size=PATCH,
-                                            validation_fraction=0.0))
+    trainer = Trainer(
+        [counting_image],
+        [merged],
+        model_config=UNetConfig(depth=2, base_channels=8),
+        config=TrainingConfig(
+            max_time=None,
+            max_steps=1,
+            seed=0,
+            device="cpu",
+            batch_size=2,
+            patch_size=PATCH,
+            validation_fraction=0.0,
+        ),
+    )
     assert run_to_completion(trainer.run()).steps == 1
     assert not on_disk.materialized and not counting_image.materialized
     assert on_disk.largest_read <= int(np.prod(on_disk.chunks))

@@ -35,8 +35,9 @@ def in_memory(model, stack):
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])
-def test_zarr_stack_predicts_exactly_like_the_numpy_stack(model, stack, in_memory, tmp_path,
-                                                          zarr_format):
+def test_zarr_stack_predicts_exactly_like_the_numpy_stack(
+    model, stack, in_memory, tmp_path, zarr_format
+):
     array = write_zarr(tmp_path / "stack.zarr", stack, zarr_format)
     lazy = run_to_completion(predict(model, array, config=CFG))
     np.testing.assert_array_equal(lazy.labels, in_memory.labels)
@@ -67,8 +68,9 @@ def test_statistics_sample_few_planes_of_a_long_stack():
 
 
 def test_prepare_job_keeps_lazy_data_lazy(stack):
-    job = prepare_job(da.from_array(stack, chunks=(1, 64, 64)), 2, in_channels=1,
-                      normalization=Normalization())
+    job = prepare_job(
+        da.from_array(stack, chunks=(1, 64, 64)), 2, in_channels=1, normalization=Normalization()
+    )
     assert isinstance(job.source, da.Array) and job.source.shape == (1,) + stack.shape
 
 
@@ -76,8 +78,14 @@ def _traced_peak(model, stack: np.ndarray, folder) -> int:
     """Peak of NumPy/Python allocations (bytes) while predicting ``stack`` from zarr to zarr."""
     array = write_zarr(folder / "in.zarr", stack, chunks=(1, 256, 256))
     cfg = PredictionConfig(device="cpu")
-    sink = zarr_sink(folder / "out", "in", block_plan(model, stack.shape, cfg),
-                     model.num_classes, cfg, fingerprint={})
+    sink = zarr_sink(
+        folder / "out",
+        "in",
+        block_plan(model, stack.shape, cfg),
+        model.num_classes,
+        cfg,
+        fingerprint={},
+    )
     tracemalloc.start()
     try:
         result = run_to_completion(predict(model, array, config=cfg, output=sink))

@@ -34,11 +34,20 @@ def test_package_from_another_tool_is_refused_naming_napari_unet(tmp_path):
 
 
 def test_package_weights_holding_objects_are_refused_without_running_them(tmp_path, capsys):
-    marker = {"format": package.PACKAGE_FORMAT, "format_version": package.PACKAGE_FORMAT_VERSION,
-              "weights": "weights.pt", "metadata": {}}
-    evil = _zip(tmp_path / "evil.zip", {"rdf.yaml": b"type: model\n",
-                                        package.MARKER: json.dumps(marker).encode(),
-                                        "weights.pt": pickle.dumps(_Payload(), protocol=2)})
+    marker = {
+        "format": package.PACKAGE_FORMAT,
+        "format_version": package.PACKAGE_FORMAT_VERSION,
+        "weights": "weights.pt",
+        "metadata": {},
+    }
+    evil = _zip(
+        tmp_path / "evil.zip",
+        {
+            "rdf.yaml": b"type: model\n",
+            package.MARKER: json.dumps(marker).encode(),
+            "weights.pt": pickle.dumps(_Payload(), protocol=2),
+        },
+    )
     with pytest.raises(ModelFileError, match="could not be loaded safely"):
         load_model(evil)
     assert "code from the file ran" not in capsys.readouterr().out
@@ -54,8 +63,9 @@ def test_export_refuses_a_sample_with_the_wrong_channels_or_too_small(tmp_path):
     pytest.importorskip("bioimageio.spec", reason="export needs napari-unet[bioimageio]")
     from napari_unet.core.model.bioimageio_export import export_bioimageio
 
-    model = TrainedModel(UNet(UNetConfig(depth=2, base_channels=4)),
-                         ClassInfo(("background", "object"), (1, 2)))
+    model = TrainedModel(
+        UNet(UNetConfig(depth=2, base_channels=4)), ClassInfo(("background", "object"), (1, 2))
+    )
     with pytest.raises(UserInputError, match="1 channel"):
         export_bioimageio(model, np.zeros((3, 64, 64), np.uint8), tmp_path / "p.zip")
     with pytest.raises(UserInputError, match="too small"):
@@ -66,8 +76,9 @@ def test_export_refuses_a_sample_with_the_wrong_channels_or_too_small(tmp_path):
 def test_export_never_overwrites_a_file_that_is_not_its_package(tmp_path):
     from napari_unet.core.model.bioimageio_export import export_bioimageio
 
-    model = TrainedModel(UNet(UNetConfig(depth=2, base_channels=4)),
-                         ClassInfo(("background", "object"), (1, 2)))
+    model = TrainedModel(
+        UNet(UNetConfig(depth=2, base_channels=4)), ClassInfo(("background", "object"), (1, 2))
+    )
     mine = tmp_path / "holiday photos.zip"
     mine.write_bytes(b"the user's archive")
     with pytest.raises(UserInputError, match="left untouched"):

@@ -52,10 +52,12 @@ def test_unsafe_pickle_is_refused_without_advice_to_load_it_unsafely(tmp_path):
 def test_unreadable_model_says_cannot_read_not_corrupt(tmp_path, monkeypatch):
     path = save_model(tiny_model(), tmp_path / "m.pt")
     if os.geteuid() == 0:  # root reads any file: make reading this one fail as for a user
+
         def deny(file, *args, **kwargs):
             if str(file) == str(path):
                 raise PermissionError(13, "Permission denied", str(file))
             return builtins.open(file, *args, **kwargs)
+
         from napari_unet.core.io import image_files  # where model files are checked for reading
 
         monkeypatch.setattr(image_files, "open", deny, raising=False)

@@ -17,10 +17,17 @@ def test_presets_build_and_default_is_fast():
     assert count_parameters(UNet()) < count_parameters(UNet(**PRESETS["classic"])) / 10
 
 
-@pytest.mark.parametrize("variant", [
-    {"up_mode": "interpolate"}, {"separable": True}, {"norm": "group"},
-    {"norm": "instance"}, {"norm": "none"}, {"dropout": 0.2},
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"up_mode": "interpolate"},
+        {"separable": True},
+        {"norm": "group"},
+        {"norm": "instance"},
+        {"norm": "none"},
+        {"dropout": 0.2},
+    ],
+)
 def test_variants_keep_the_input_size(variant):
     net = UNet(UNetConfig(**variant)).eval()
     assert net(torch.rand(2, 1, 37, 51)).shape == (2, 2, 37, 51)
@@ -51,15 +58,18 @@ def test_multichannel_input():
     assert net(torch.rand(1, 3, 40, 40)).shape == (1, 4, 40, 40)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"spatial_dims": 4}, "spatial_dims"),
-    ({"num_classes": 1}, "num_classes"),
-    ({"depth": 0}, "depth"),
-    ({"norm": "layer"}, "norm"),
-    ({"up_mode": "pixelshuffle"}, "up_mode"),
-    ({"dropout": 1.5}, "dropout"),
-    ({"in_channels": 0}, "in_channels"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"spatial_dims": 4}, "spatial_dims"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"depth": 0}, "depth"),
+        ({"norm": "layer"}, "norm"),
+        ({"up_mode": "pixelshuffle"}, "up_mode"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"in_channels": 0}, "in_channels"),
+    ],
+)
 def test_impossible_configurations_raise_clear_errors(bad, message):
     with pytest.raises(ValueError, match=message):
         UNetConfig(**bad)

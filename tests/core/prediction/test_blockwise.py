@@ -51,8 +51,13 @@ def calibrated_model() -> TrainedModel:
     torch.manual_seed(1)
     net = UNet(UNetConfig(depth=1, base_channels=2)).eval()
     model = TrainedModel(net, ClassInfo(("background", "object"), (1, 2)))
-    probs = run_to_completion(predict(model, plane((256, 256)), config=PredictionConfig(
-        device="cpu", threads=1, probabilities=True))).probabilities
+    probs = run_to_completion(
+        predict(
+            model,
+            plane((256, 256)),
+            config=PredictionConfig(device="cpu", threads=1, probabilities=True),
+        )
+    ).probabilities
     margin = np.log(probs[0] + 1e-12) - np.log(probs[1] + 1e-12)
     net.head.bias.data[1] += float(np.median(margin))
     return model
@@ -68,9 +73,14 @@ def measure(mode: str, folder: str) -> None:
     from tests.scale_helpers import write_zarr
 
     model = calibrated_model()
-    cfg = PredictionConfig(device="cpu", threads=1, block=BLOCK, instances=mode == "zarr",
-                           probabilities=mode == "zarr",
-                           split_touching=False)  # connected components: seconds, not minutes
+    cfg = PredictionConfig(
+        device="cpu",
+        threads=1,
+        block=BLOCK,
+        instances=mode == "zarr",
+        probabilities=mode == "zarr",
+        split_touching=False,
+    )  # connected components: seconds, not minutes
     if mode == "zarr":
         write_zarr(Path(folder) / "warm.zarr", plane((1024, 1024)), chunks=(1024, 1024))
         _predict_zarr(model, cfg, folder, "warm")
@@ -84,9 +94,16 @@ def measure(mode: str, folder: str) -> None:
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     labels = np.asarray(result.labels)  # read back after the measurement
     objects = int(np.asarray(result.instances).max()) if cfg.instances else 0
-    print(json.dumps({"grown_mib": grown, "unpredicted": int((labels == 0).sum()),
-                      "counts": np.bincount(labels.ravel(), minlength=3)[1:].tolist(),
-                      "objects": objects}))
+    print(
+        json.dumps(
+            {
+                "grown_mib": grown,
+                "unpredicted": int((labels == 0).sum()),
+                "counts": np.bincount(labels.ravel(), minlength=3)[1:].tolist(),
+                "objects": objects,
+            }
+        )
+    )
 
 
 def _predict_zarr(model: TrainedModel, cfg: PredictionConfig, folder: str, stem: str):
@@ -96,18 +113,31 @@ def _predict_zarr(model: TrainedModel, cfg: PredictionConfig, folder: str, stem:
     from napari_unet.core.prediction.engine import block_plan
 
     source = zarr.open_array(f"{folder}/{stem}.zarr", mode="r")
-    sink = zarr_sink(f"{folder}/out", stem, block_plan(model, source.shape, cfg),
-                     model.num_classes, cfg, fingerprint={})
+    sink = zarr_sink(
+        f"{folder}/out",
+        stem,
+        block_plan(model, source.shape, cfg),
+        model.num_classes,
+        cfg,
+        fingerprint={},
+    )
     return run_to_completion(predict(model, source, config=cfg, output=sink))
 
 
 def _in_fresh_process(mode: str, folder: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    code = ("from tests.core.prediction.test_blockwise import measure; "
-            f"measure({mode!r}, {str(folder)!r})")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=300)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
+    code = (
+        "from tests.core.prediction.test_blockwise import measure; "
+        f"measure({mode!r}, {str(folder)!r})"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -124,8 +154,7 @@ def test_numpy_plane_allocates_its_labels_but_no_whole_plane_float_scores(tmp_pa
     assert row["grown_mib"] < labels_mib + PER_BLOCK_BUDGET_MIB < WHOLE_PLANE_SCORES_MIB, row
 
 
-def test_zarr_plane_to_zarr_with_instances_and_probabilities_stays_within_a_few_blocks(
-        tmp_path):
+def test_zarr_plane_to_zarr_with_instances_and_probabilities_stays_within_a_few_blocks(tmp_path):
     from tests.scale_helpers import write_zarr
 
     write_zarr(tmp_path / "plane.zarr", plane(), chunks=(1024, 1024))

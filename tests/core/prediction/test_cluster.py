@@ -14,8 +14,9 @@ from napari_unet.core import UserInputError
 from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client, cluster_run
 
 
-@pytest.mark.parametrize("address", ["tcp://10.0.0.5:8786", "tls://node-3.cluster:8786",
-                                     "127.0.0.1:8786", "ucx://host"])
+@pytest.mark.parametrize(
+    "address", ["tcp://10.0.0.5:8786", "tls://node-3.cluster:8786", "127.0.0.1:8786", "ucx://host"]
+)
 def test_scheduler_addresses_are_accepted(address):
     ClusterChoice("address", address=address).check()
 
@@ -42,8 +43,9 @@ def test_an_unreachable_scheduler_is_refused_within_the_time_limit():
         port = sock.getsockname()[1]
     start = time.monotonic()
     with pytest.raises(UserInputError, match=f"127.0.0.1:{port}.*within 1 s"):
-        with cluster_client(ClusterChoice("address", address=f"tcp://127.0.0.1:{port}",
-                                          timeout=1.0)):
+        with cluster_client(
+            ClusterChoice("address", address=f"tcp://127.0.0.1:{port}", timeout=1.0)
+        ):
             pass
     assert time.monotonic() - start < 30  # a bounded wait, not a hang
 

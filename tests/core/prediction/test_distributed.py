@@ -22,9 +22,12 @@ CFG = PredictionConfig(device="cpu", instances=True, block=128, tile=96, overlap
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -45,10 +48,14 @@ def in_process(model, stack_path):
     return run_to_completion(predict(model, zarr.open(str(stack_path)), config=CFG))
 
 
-def test_cluster_labels_equal_in_process_and_instances_match(client, model, stack_path,
-                                                             in_process, tmp_path):
-    result = run_to_completion(predict_on_cluster(
-        client, model, SourceSpec(str(stack_path)), tmp_path, "stack", config=CFG))
+def test_cluster_labels_equal_in_process_and_instances_match(
+    client, model, stack_path, in_process, tmp_path
+):
+    result = run_to_completion(
+        predict_on_cluster(
+            client, model, SourceSpec(str(stack_path)), tmp_path, "stack", config=CFG
+        )
+    )
     np.testing.assert_array_equal(result.labels[:], in_process.labels)
     np.testing.assert_array_equal(result.instances[:], in_process.instances)
     inst = in_process.instances[0]
@@ -58,27 +65,38 @@ def test_cluster_labels_equal_in_process_and_instances_match(client, model, stac
 
 def test_blocks_run_on_the_worker_processes(client, model, stack_path, tmp_path):
     pids = set(client.run(os.getpid).values())
-    run_to_completion(predict_on_cluster(client, model, SourceSpec(str(stack_path)), tmp_path,
-                                         "stack", config=CFG))
+    run_to_completion(
+        predict_on_cluster(
+            client, model, SourceSpec(str(stack_path)), tmp_path, "stack", config=CFG
+        )
+    )
     assert os.getpid() not in pids and len(pids) == 2
     # every block was written by a task named after the block function
     prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
     assert "predict_block_task" in prefixes
 
 
-def test_killed_cluster_run_resumes_without_recomputing_marked_blocks(client, model, stack_path,
-                                                                      in_process, tmp_path):
+def test_killed_cluster_run_resumes_without_recomputing_marked_blocks(
+    client, model, stack_path, in_process, tmp_path
+):
     """Simulated kill: a first run finished some blocks (here: marked with a sentinel value
     that a recomputation would overwrite); the second run computes only the others."""
-    run_to_completion(predict_on_cluster(client, model, SourceSpec(str(stack_path)),
-                                         tmp_path, "stack", config=CFG))
+    run_to_completion(
+        predict_on_cluster(
+            client, model, SourceSpec(str(stack_path)), tmp_path, "stack", config=CFG
+        )
+    )
     labels = zarr.open_group(str(tmp_path / "stack.zarr"), mode="r+")
     labels["0"][0, :128, :128] = 7  # a finished block ...
     labels["blocks_done"][1] = 0  # ... and a whole slice lost in the kill
     labels["0"][1] = 0
     events = []
-    run_to_completion(predict_on_cluster(client, model, SourceSpec(str(stack_path)), tmp_path,
-                                         "stack", config=CFG), events.append)
+    run_to_completion(
+        predict_on_cluster(
+            client, model, SourceSpec(str(stack_path)), tmp_path, "stack", config=CFG
+        ),
+        events.append,
+    )
     assert len(events) == 4  # only the 4 blocks of slice 1
     again = labels["0"][:]
     assert (again[0, :128, :128] == 7).all()

@@ -18,8 +18,17 @@ from napari_unet.core.prediction.instances import instance_labels
 from napari_unet.core.prediction.tiling import axis_tiles, blend_weights, tile_grid
 
 
-@pytest.mark.parametrize("length, tile, overlap", [(2048, 512, 32), (2048, 1024, 32), (100, 64, 16),
-                                                   (50, 64, 8), (513, 128, 32), (1025, 1024, 32)])
+@pytest.mark.parametrize(
+    "length, tile, overlap",
+    [
+        (2048, 512, 32),
+        (2048, 1024, 32),
+        (100, 64, 16),
+        (50, 64, 8),
+        (513, 128, 32),
+        (1025, 1024, 32),
+    ],
+)
 def test_tiles_cover_the_axis_with_the_requested_overlap(length, tile, overlap):
     size, starts = axis_tiles(length, tile, overlap, multiple=8)
     assert size <= length and size <= tile + overlap + 8
@@ -41,8 +50,13 @@ def test_tiled_prediction_matches_one_big_forward_pass(trained, isbi_crops):
     """No seams: 2x2 tiles of 128 with overlap 32 agree with a whole-image forward pass."""
     model = trained.model
     image = isbi_crops[2][0]
-    tiled = run_to_completion(predict(model, image, config=PredictionConfig(
-        tile=128, overlap=32, probabilities=True, device="cpu")))
+    tiled = run_to_completion(
+        predict(
+            model,
+            image,
+            config=PredictionConfig(tile=128, overlap=32, probabilities=True, device="cpu"),
+        )
+    )
     low, high = model.normalization.statistics(image[None])
     x = torch.from_numpy(model.normalization.apply(image[None], low, high))[None]
     with torch.inference_mode():
@@ -58,7 +72,8 @@ def test_stack_is_predicted_slice_by_slice_with_progress(trained, isbi_crops):
     events = []
     result = run_to_completion(
         predict(trained.model, stack, config=PredictionConfig(probabilities=True, device="cpu")),
-        events.append)
+        events.append,
+    )
     assert [e.done for e in events if isinstance(e, PredictionProgress)] == [1, 2, 3]
     assert result.labels.shape == stack.shape and result.labels.dtype == np.uint8
     assert result.probabilities.shape == (2,) + stack.shape
@@ -84,7 +99,8 @@ def test_stopping_keeps_the_finished_slices(trained, isbi_crops):
             stop.request_stop()
 
     result = run_to_completion(
-        predict(trained.model, stack, stop=stop, config=PredictionConfig(batch_size=1)), on_event)
+        predict(trained.model, stack, stop=stop, config=PredictionConfig(batch_size=1)), on_event
+    )
     assert result.stopped and result.completed.sum() == 2
     assert (result.labels[result.completed] > 0).all()
     assert (result.labels[~result.completed] == 0).all()
@@ -109,8 +125,9 @@ def test_stack_memory_is_bounded_without_probabilities(trained):
 
     tracemalloc.start()
     try:
-        result = run_to_completion(predict(trained.model, stack,
-                                           config=PredictionConfig(batch_size=4)), on_event)
+        result = run_to_completion(
+            predict(trained.model, stack, config=PredictionConfig(batch_size=4)), on_event
+        )
     finally:
         tracemalloc.stop()
     assert result.completed.all() and len(peaks) == 200
@@ -120,8 +137,13 @@ def test_stack_memory_is_bounded_without_probabilities(trained):
 
 
 def test_instances_and_min_size(trained, isbi_crops):
-    result = run_to_completion(predict(trained.model, isbi_crops[2][0], config=PredictionConfig(
-        instances=True, min_object_size=30)))
+    result = run_to_completion(
+        predict(
+            trained.model,
+            isbi_crops[2][0],
+            config=PredictionConfig(instances=True, min_object_size=30),
+        )
+    )
     ids, counts = np.unique(result.instances[result.instances > 0], return_counts=True)
     assert len(ids) > 3 and counts.min() >= 30
     assert (result.labels[result.instances > 0] == 2).all()
@@ -129,7 +151,7 @@ def test_instances_and_min_size(trained, isbi_crops):
 
 def test_touching_objects_are_split():
     yy, xx = np.mgrid[:60, :100]
-    two = ((yy - 30) ** 2 + (xx - 30) ** 2 < 20 ** 2) | ((yy - 30) ** 2 + (xx - 66) ** 2 < 20 ** 2)
+    two = ((yy - 30) ** 2 + (xx - 30) ** 2 < 20**2) | ((yy - 30) ** 2 + (xx - 66) ** 2 < 20**2)
     classes = np.where(two, 2, 1).astype(np.uint8)
     assert len(np.unique(instance_labels(classes, split_touching=False))) - 1 == 1
     assert len(np.unique(instance_labels(classes))) - 1 == 2

@@ -23,8 +23,9 @@ DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64, bool]
 
 
 def _model(k: int = 2, channels: int = 1, dims: int = 2) -> TrainedModel:
-    net = UNet(UNetConfig(in_channels=channels, num_classes=k, spatial_dims=dims, depth=2,
-                          base_channels=4)).eval()
+    net = UNet(
+        UNetConfig(in_channels=channels, num_classes=k, spatial_dims=dims, depth=2, base_channels=4)
+    ).eval()
     names = tuple(f"c{i}" for i in range(1, k + 1))
     return TrainedModel(net, ClassInfo(names, tuple(range(1, k + 1))), Normalization())
 
@@ -33,13 +34,19 @@ MODEL2 = _model(3)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(shape=st.lists(st.integers(1, 40), min_size=2, max_size=4),
-       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+@given(
+    shape=st.lists(st.integers(1, 40), min_size=2, max_size=4),
+    dtype=st.sampled_from(DTYPES),
+    seed=st.integers(0, 2**16),
+)
 def test_predictions_have_the_image_shape_and_valid_classes(shape, dtype, seed):
     rng = np.random.default_rng(seed)
-    image = (rng.random(shape) * 300).astype(dtype) if dtype is not bool else rng.random(shape) > 0.5
-    result = run_to_completion(predict(MODEL2, image, config=PredictionConfig(tile=16, overlap=4,
-                                                                              instances=True)))
+    image = (
+        (rng.random(shape) * 300).astype(dtype) if dtype is not bool else rng.random(shape) > 0.5
+    )
+    result = run_to_completion(
+        predict(MODEL2, image, config=PredictionConfig(tile=16, overlap=4, instances=True))
+    )
     assert result.labels.shape == tuple(shape)
     assert result.labels.min() >= 1 and result.labels.max() <= 3
     assert result.instances.shape == tuple(shape)

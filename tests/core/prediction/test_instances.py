@@ -28,8 +28,10 @@ def _count(classes: np.ndarray, **kw) -> int:
 
 @pytest.mark.parametrize("scale", [1, 4])
 def test_touching_pair_is_split_at_any_scale(scale):
-    pair = _discs((60 * scale, 100 * scale), [((30 * scale, 30 * scale), 20 * scale),
-                                              ((30 * scale, 64 * scale), 16 * scale)])
+    pair = _discs(
+        (60 * scale, 100 * scale),
+        [((30 * scale, 30 * scale), 20 * scale), ((30 * scale, 64 * scale), 16 * scale)],
+    )
     classes = np.where(pair, 2, 1).astype(np.uint8)
     assert _count(classes, split_touching=False) == 1
     assert _count(classes) == 2
@@ -49,7 +51,8 @@ def test_the_old_distance_split_cuts_a_large_elongated_object():
     """The reason for the relative rule: an absolute depth in pixels over-splits big objects."""
     yy, xx = np.mgrid[:320, :640]
     bumpy = (((yy - 160) / 56) ** 2 + ((xx - 320) / 240) ** 2 < 1) | _discs(
-        (320, 640), [((100, 240), 32), ((220, 420), 32)])  # two bulges, wide necks
+        (320, 640), [((100, 240), 32), ((220, 420), 32)]
+    )  # two bulges, wide necks
     classes = np.where(bumpy, 2, 1).astype(np.uint8)
     assert _count(classes, method="distance") > 1
     assert _count(classes) == 1

@@ -43,7 +43,7 @@ def _strokes(truth: np.ndarray) -> np.ndarray:
     for n, where in enumerate(ndi.find_objects(truth)):
         if where is not None and n % 2 == 0:
             cy = (where[0].start + where[0].stop) // 2
-            strokes[cy, where[1].start + 4: where[1].stop - 4] = 2
+            strokes[cy, where[1].start + 4 : where[1].stop - 4] = 2
     background = ndi.distance_transform_edt(truth == 0) > 4
     strokes[::16, :][background[::16, :]] = 1
     return strokes
@@ -53,8 +53,11 @@ def train_nuclei_model():
     """A tiny model trained 80 steps from strokes on nuclei ``2 * RADIUS`` px across."""
     image, truth = nuclei_image((192, 192), RADIUS, seed=0)
     config = TrainingConfig(max_steps=80, seed=0, device="cpu", batch_size=4)
-    result = run_to_completion(Trainer([image], [_strokes(truth)], config=config,
-                                       model_config=UNetConfig(**PRESETS["tiny"])).run())
+    result = run_to_completion(
+        Trainer(
+            [image], [_strokes(truth)], config=config, model_config=UNetConfig(**PRESETS["tiny"])
+        ).run()
+    )
     return result.model, truth
 
 
@@ -114,8 +117,7 @@ def test_smaller_objects_are_segmented_at_the_trained_size_and_resized_back(nucl
     assert matched.labels.shape == matched.instances.shape == image.shape
     assert matched.probabilities.shape == (2, *image.shape)
     np.testing.assert_allclose(matched.probabilities.sum(0), 1.0, atol=1e-3)
-    assert (instance_f1(matched.instances, truth)["f1"]
-            >= instance_f1(plain.instances, truth)["f1"])
+    assert instance_f1(matched.instances, truth)["f1"] >= instance_f1(plain.instances, truth)["f1"]
 
 
 def test_a_model_without_an_object_size_predicts_once_and_says_why(nuclei_model):
@@ -123,18 +125,19 @@ def test_a_model_without_an_object_size_predicts_once_and_says_why(nuclei_model)
     old = model.copy()
     old.summary.pop("object_diameter")
     image, _ = nuclei_image((128, 128), RADIUS / 2.4, seed=3)
-    result, scales = _run(predict_at_model_scale(old, image,
-                                                 config=PredictionConfig(device="cpu")))
+    result, scales = _run(predict_at_model_scale(old, image, config=PredictionConfig(device="cpu")))
     assert scales[0].factor == 1.0 and "no object size" in scales[0].reason
     assert result.labels.shape == image.shape
 
 
-def test_an_image_too_large_to_resize_in_memory_is_predicted_at_its_scale(nuclei_model,
-                                                                          monkeypatch):
+def test_an_image_too_large_to_resize_in_memory_is_predicted_at_its_scale(
+    nuclei_model, monkeypatch
+):
     model, _ = nuclei_model
     monkeypatch.setattr(object_scale, "MAX_RESCALED_BYTES", 1000)
     image, _ = nuclei_image((128, 128), RADIUS / 2.4, seed=3)
-    result, scales = _run(predict_at_model_scale(model, image,
-                                                 config=PredictionConfig(device="cpu")))
+    result, scales = _run(
+        predict_at_model_scale(model, image, config=PredictionConfig(device="cpu"))
+    )
     assert scales[0].factor == 1.0 and "GiB" in scales[0].reason
     assert result.labels.shape == image.shape

@@ -46,12 +46,12 @@ def _normalized(model, image):
 @pytest.mark.parametrize("kind", NATURAL + ("pgd",))
 def test_neutral_level_gives_dice_1_against_the_clean_prediction(trained, held_out, kind):
     image, classes = held_out
-    curve = _curve(trained.model, image, kind, [NEUTRAL[kind]], truths=[classes],
-                   attack_steps=2)
+    curve = _curve(trained.model, image, kind, [NEUTRAL[kind]], truths=[classes], attack_steps=2)
     clean = _clean_prediction(trained.model, image)
     assert curve.rows[0]["dice_vs_clean"] == 1.0
     assert curve.rows[0]["dice_vs_truth"] == pytest.approx(
-        mean_dice(clean, classes, np.ones(classes.shape, bool)))
+        mean_dice(clean, classes, np.ones(classes.shape, bool))
+    )
 
 
 def test_noise_level_is_the_standard_deviation_in_normalized_units(trained, held_out):
@@ -73,8 +73,7 @@ def test_blur_level_is_sigma_in_pixels(trained, held_out):
 def test_rotation_level_is_degrees_about_the_centre_with_mirrored_borders(trained, held_out):
     image, _ = held_out
     curve = _curve(trained.model, image, "rotation", [12.0], keep_example=True)
-    expected = ndimage.rotate(image.astype(np.float64), 12.0, reshape=False, order=1,
-                              mode="mirror")
+    expected = ndimage.rotate(image.astype(np.float64), 12.0, reshape=False, order=1, mode="mirror")
     assert np.abs(curve.example - expected).max() < 1e-2
 
 
@@ -135,11 +134,18 @@ def test_stop_ends_the_curve_early_and_marks_it_stopped(trained, held_out):
     assert curve.stopped and len(curve.rows) < 2
 
 
-@pytest.mark.parametrize("kind,level,match", [
-    ("noise", -0.1, ">= 0"), ("blur", -1.0, ">= 0"), ("scale", 0.0, "> 0"),
-    ("contrast", 0.0, "> 0"), ("rotation", math.nan, "finite"), ("pgd", -0.01, "eps"),
-    ("wobble", 1.0, "Unknown perturbation"),
-])
+@pytest.mark.parametrize(
+    "kind,level,match",
+    [
+        ("noise", -0.1, ">= 0"),
+        ("blur", -1.0, ">= 0"),
+        ("scale", 0.0, "> 0"),
+        ("contrast", 0.0, "> 0"),
+        ("rotation", math.nan, "finite"),
+        ("pgd", -0.01, "eps"),
+        ("wobble", 1.0, "Unknown perturbation"),
+    ],
+)
 def test_bad_levels_raise_a_user_input_error(kind, level, match):
     with pytest.raises(UserInputError, match=match):
         check_levels(kind, [0.0, level] if kind != "wobble" else [level])

@@ -25,8 +25,15 @@ from napari_unet.core.training.augment import (
 from napari_unet.core.training.training_data import PatchSampler, build_training_data
 from tests.conftest import isbi_slice
 
-GEOMETRY_ONLY = replace(AugmentConfig(), intensity_scale=0.0, intensity_shift=0.0, gamma=0.0,
-                        blur=0.0, low_resolution=0.0, noise=0.0)
+GEOMETRY_ONLY = replace(
+    AugmentConfig(),
+    intensity_scale=0.0,
+    intensity_shift=0.0,
+    gamma=0.0,
+    blur=0.0,
+    low_resolution=0.0,
+    noise=0.0,
+)
 PATCH = (64, 64)
 
 
@@ -37,9 +44,9 @@ def _batch(cfg: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
     image, classes = isbi_slice(0)
     xs, ys = [], []
     for k in range(4):
-        im = image[40 * k: 40 * k + w, 50 * k: 50 * k + w].astype(np.float32) / 255
-        target = classes[40 * k: 40 * k + w, 50 * k: 50 * k + w].astype(np.int64) - 1
-        target[w // 2 - 5: w // 2 + 5, w // 2 - 5: w // 2 + 5] = IGNORE
+        im = image[40 * k : 40 * k + w, 50 * k : 50 * k + w].astype(np.float32) / 255
+        target = classes[40 * k : 40 * k + w, 50 * k : 50 * k + w].astype(np.int64) - 1
+        target[w // 2 - 5 : w // 2 + 5, w // 2 - 5 : w // 2 + 5] = IGNORE
         xs.append(np.stack([im, target.astype(np.float32)]))
         ys.append(target)
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
@@ -53,14 +60,19 @@ def _agreement(x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
     return float((carried.round()[checked] == y[checked]).float().mean()), int(checked.sum())
 
 
-@pytest.mark.parametrize("name, cfg", [
-    ("zoom", replace(GEOMETRY_ONLY, rotate=False, flips=False)),
-    ("rotation", replace(GEOMETRY_ONLY, zoom=(1.0, 1.0), flips=False)),
-    ("flips", replace(GEOMETRY_ONLY, zoom=(1.0, 1.0), rotate=False)),
-    ("zoom, rotation and flips", GEOMETRY_ONLY),
-    ("legacy flips and 90-degree turns", replace(LEGACY_AUGMENT, intensity_scale=0.0,
-                                                 intensity_shift=0.0)),
-])
+@pytest.mark.parametrize(
+    "name, cfg",
+    [
+        ("zoom", replace(GEOMETRY_ONLY, rotate=False, flips=False)),
+        ("rotation", replace(GEOMETRY_ONLY, zoom=(1.0, 1.0), flips=False)),
+        ("flips", replace(GEOMETRY_ONLY, zoom=(1.0, 1.0), rotate=False)),
+        ("zoom, rotation and flips", GEOMETRY_ONLY),
+        (
+            "legacy flips and 90-degree turns",
+            replace(LEGACY_AUGMENT, intensity_scale=0.0, intensity_shift=0.0),
+        ),
+    ],
+)
 def test_targets_follow_the_image_under_each_geometric_augmentation(name, cfg):
     x, y = _batch(cfg)
     for seed in range(3):
@@ -71,8 +83,12 @@ def test_targets_follow_the_image_under_each_geometric_augmentation(name, cfg):
         assert agreement > 0.999, (name, agreement)
         # the augmentation did move the data (else the check above proves nothing)
         assert name.startswith(("flips", "legacy")) or not torch.equal(
-            ya, y[(slice(None),) + tuple(slice((w - p) // 2, (w - p) // 2 + p)
-                                         for w, p in zip(y.shape[1:], PATCH))])
+            ya,
+            y[
+                (slice(None),)
+                + tuple(slice((w - p) // 2, (w - p) // 2 + p) for w, p in zip(y.shape[1:], PATCH))
+            ],
+        )
 
 
 def test_a_misaligned_label_map_is_detected():
@@ -83,10 +99,16 @@ def test_a_misaligned_label_map_is_detected():
     assert _agreement(xa, ya)[0] < 0.95
 
 
-@pytest.mark.parametrize("field, value", [
-    ("gamma", 0.5), ("intensity_scale", 0.3), ("blur", 1.5), ("low_resolution", 2.0),
-    ("noise", 0.15),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("gamma", 0.5),
+        ("intensity_scale", 0.3),
+        ("blur", 1.5),
+        ("low_resolution", 2.0),
+        ("noise", 0.15),
+    ],
+)
 def test_intensity_augmentations_change_the_image_and_leave_targets_alone(field, value):
     off = replace(GEOMETRY_ONLY, zoom=(1.0, 1.0), rotate=False, flips=False)
     cfg = replace(off, **{field: value})
@@ -105,8 +127,17 @@ def test_sampler_windows_keep_the_painted_pixel_in_the_central_patch():
     strokes[80, 80] = classes[80, 80]
     strokes[10, 150] = 3 - classes[80, 80]
     info = class_info_from_labels([strokes], dense=False)
-    data = build_training_data([image], [strokes], TargetEncoder(info), Normalization(), 2,
-                               PATCH, 1, 0.0, np.random.default_rng(0))
+    data = build_training_data(
+        [image],
+        [strokes],
+        TargetEncoder(info),
+        Normalization(),
+        2,
+        PATCH,
+        1,
+        0.0,
+        np.random.default_rng(0),
+    )
     sampler = PatchSampler(data, np.random.default_rng(0), (2.0, 2.0))
     x, y = sampler.sample(16)
     assert x.shape == (16, 1, 128, 128) and y.shape == (16, 128, 128)

@@ -26,9 +26,14 @@ def trained():
     """(image, strokes, model): the tiny preset, 40 steps on strokes of an ISBI crop."""
     image, truth = isbi_slice(0, crop=256)
     strokes = simulate_strokes(truth, seed=0).astype(np.uint8)
-    trainer = Trainer([image], [strokes], model_config=UNetConfig(**PRESETS["tiny"]),
-                      config=TrainingConfig(max_time=None, max_steps=40, seed=0, device="cpu",
-                                            batch_size=2, patch_size=(64, 64)))
+    trainer = Trainer(
+        [image],
+        [strokes],
+        model_config=UNetConfig(**PRESETS["tiny"]),
+        config=TrainingConfig(
+            max_time=None, max_steps=40, seed=0, device="cpu", batch_size=2, patch_size=(64, 64)
+        ),
+    )
     return image, strokes, run_to_completion(trainer.run()).model
 
 

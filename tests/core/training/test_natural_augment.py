@@ -42,6 +42,7 @@ def test_strength_2_adds_contrast_and_gamma_to_the_default_augmentation():
 
 def test_train_widget_and_cli_default_strength_is_the_package_default():
     from napari_unet.core.training.natural_augment import DEFAULT_STRENGTH
+
     assert natural_augment(DEFAULT_STRENGTH) == TrainingConfig(max_steps=1).augment
 
 
@@ -69,10 +70,20 @@ def test_stronger_natural_perturbations_change_training_batches_more():
 
 def test_training_with_natural_perturbations_0_runs():
     image, classes = isbi_slice(0, crop=128)
-    trainer = Trainer([image], [classes], dense=True,
-                      model_config=UNetConfig(depth=2, base_channels=4),
-                      config=TrainingConfig(max_time=None, max_steps=3, seed=0, batch_size=2,
-                                            patch_size=(64, 64), validate_every_steps=3,
-                                            natural_perturbations=0.0))
+    trainer = Trainer(
+        [image],
+        [classes],
+        dense=True,
+        model_config=UNetConfig(depth=2, base_channels=4),
+        config=TrainingConfig(
+            max_time=None,
+            max_steps=3,
+            seed=0,
+            batch_size=2,
+            patch_size=(64, 64),
+            validate_every_steps=3,
+            natural_perturbations=0.0,
+        ),
+    )
     result = run_to_completion(trainer.run())
     assert result.steps == 3 and all(torch.isfinite(torch.tensor(result.losses)))

@@ -36,8 +36,9 @@ def test_events_are_typed_and_training_learns(trained, isbi_crops):
 
 
 def test_event_stream_order(isbi_crops, isbi_strokes):
-    trainer = Trainer([isbi_crops[0][0]], [isbi_strokes[0]],
-                      config=TrainingConfig(max_steps=3, seed=0, **FAST))
+    trainer = Trainer(
+        [isbi_crops[0][0]], [isbi_strokes[0]], config=TrainingConfig(max_steps=3, seed=0, **FAST)
+    )
     events = []
     result = run_to_completion(trainer.run(), events.append)
     assert isinstance(events[0], TrainingStarted)
@@ -49,8 +50,11 @@ def test_event_stream_order(isbi_crops, isbi_strokes):
 
 def test_seeded_runs_are_reproducible_on_cpu(isbi_crops, isbi_strokes):
     def weights():
-        trainer = Trainer([isbi_crops[0][0]], [isbi_strokes[0]],
-                          config=TrainingConfig(max_steps=4, seed=123, **FAST))
+        trainer = Trainer(
+            [isbi_crops[0][0]],
+            [isbi_strokes[0]],
+            config=TrainingConfig(max_steps=4, seed=123, **FAST),
+        )
         return run_to_completion(trainer.run()).model.state_on_cpu()
 
     a, b = weights(), weights()
@@ -59,8 +63,12 @@ def test_seeded_runs_are_reproducible_on_cpu(isbi_crops, isbi_strokes):
 
 def test_stop_request_ends_the_run_and_keeps_the_best_model(isbi_crops, isbi_strokes):
     stop = StopFlag()
-    trainer = Trainer([isbi_crops[0][0]], [isbi_strokes[0]], stop=stop,
-                      config=TrainingConfig(max_steps=1000, seed=0, **FAST))
+    trainer = Trainer(
+        [isbi_crops[0][0]],
+        [isbi_strokes[0]],
+        stop=stop,
+        config=TrainingConfig(max_steps=1000, seed=0, **FAST),
+    )
 
     def on_event(event):
         if isinstance(event, TrainingStep) and event.step == 12:
@@ -73,9 +81,11 @@ def test_stop_request_ends_the_run_and_keeps_the_best_model(isbi_crops, isbi_str
 
 def test_an_error_mid_run_leaves_the_best_model(isbi_crops, isbi_strokes, tmp_path):
     checkpoint = tmp_path / "best.pt"
-    trainer = Trainer([isbi_crops[0][0]], [isbi_strokes[0]],
-                      config=TrainingConfig(max_steps=100, seed=0, checkpoint=str(checkpoint),
-                                            **FAST))
+    trainer = Trainer(
+        [isbi_crops[0][0]],
+        [isbi_strokes[0]],
+        config=TrainingConfig(max_steps=100, seed=0, checkpoint=str(checkpoint), **FAST),
+    )
     work = trainer.run()
     for event in work:
         if isinstance(event, ValidationScores):
@@ -87,8 +97,12 @@ def test_an_error_mid_run_leaves_the_best_model(isbi_crops, isbi_strokes, tmp_pa
 
 
 def test_finetuning_starts_from_the_given_model(trained, isbi_crops, isbi_strokes):
-    trainer = Trainer([isbi_crops[2][0]], [isbi_strokes[2]], init=trained.model,
-                      config=TrainingConfig(max_steps=5, seed=0, **FAST))
+    trainer = Trainer(
+        [isbi_crops[2][0]],
+        [isbi_strokes[2]],
+        init=trained.model,
+        config=TrainingConfig(max_steps=5, seed=0, **FAST),
+    )
     before = trained.model.state_on_cpu()
     start = trainer.network.state_dict()
     assert all(torch.equal(before[k], start[k].cpu()) for k in before)
@@ -102,8 +116,9 @@ def test_finetuning_starts_from_the_given_model(trained, isbi_crops, isbi_stroke
 def test_dense_labels_train_with_their_mapping(isbi_crops):
     image, classes = isbi_crops[0]
     mask = np.where(classes == 2, 255, 0).astype(np.uint8)  # the ISBI 0/255 convention
-    trainer = Trainer([image], [mask], dense=True,
-                      config=TrainingConfig(max_steps=3, seed=0, **FAST))
+    trainer = Trainer(
+        [image], [mask], dense=True, config=TrainingConfig(max_steps=3, seed=0, **FAST)
+    )
     model = run_to_completion(trainer.run()).model
     assert model.classes.source_values == (0, 255) and model.classes.dense
 
@@ -130,8 +145,13 @@ def test_bad_inputs_name_the_fix(isbi_crops):
 def test_channel_count_of_an_existing_model_is_checked(trained, isbi_crops, isbi_strokes):
     rgb = np.stack([isbi_crops[0][0]] * 3, axis=-1)
     with pytest.raises(UserInputError, match="3 channel"):
-        Trainer([rgb], [isbi_strokes[0]], rgb=True, init=trained.model,
-                config=TrainingConfig(max_steps=1, **FAST))
+        Trainer(
+            [rgb],
+            [isbi_strokes[0]],
+            rgb=True,
+            init=trained.model,
+            config=TrainingConfig(max_steps=1, **FAST),
+        )
 
 
 def test_2d_model_trains_on_the_painted_slices_of_a_stack(isbi_crops, isbi_strokes):
@@ -145,8 +165,12 @@ def test_2d_model_trains_on_the_painted_slices_of_a_stack(isbi_crops, isbi_strok
 
 def test_multichannel_images_train(isbi_crops, isbi_strokes):
     image = np.stack([isbi_crops[0][0], 255 - isbi_crops[0][0]])  # (2, Y, X)
-    trainer = Trainer([image], [isbi_strokes[0]], channel_axis=0,
-                      config=TrainingConfig(max_steps=2, seed=0, **FAST))
+    trainer = Trainer(
+        [image],
+        [isbi_strokes[0]],
+        channel_axis=0,
+        config=TrainingConfig(max_steps=2, seed=0, **FAST),
+    )
     model = run_to_completion(trainer.run()).model
     assert model.in_channels == 2
     out = run_to_completion(predict(model, image, channel_axis=0))
@@ -164,9 +188,12 @@ def test_3d_model_on_the_plant_stack(shared_data):
     strokes = np.zeros(raw.shape, np.uint8)
     strokes[::4][boundary[::4]] = 2  # membranes painted on every 4th plane
     strokes[::4][ndi.binary_erosion(~boundary, iterations=3)[::4]] = 1
-    trainer = Trainer([raw], [strokes], model_config=UNetConfig(spatial_dims=3, depth=2,
-                                                                base_channels=8),
-                      config=TrainingConfig(max_steps=3, seed=0, patch_size=(16, 32, 32), **FAST))
+    trainer = Trainer(
+        [raw],
+        [strokes],
+        model_config=UNetConfig(spatial_dims=3, depth=2, base_channels=8),
+        config=TrainingConfig(max_steps=3, seed=0, patch_size=(16, 32, 32), **FAST),
+    )
     model = run_to_completion(trainer.run()).model
     assert model.spatial_dims == 3
     out = run_to_completion(predict(model, raw))
@@ -183,6 +210,10 @@ def test_3d_models_default_to_two_patches_a_step_and_2d_to_four(shared_data):
     volume = Trainer([raw], [strokes], model_config=UNetConfig(spatial_dims=3), config=config)
     planes = Trainer([raw], [strokes], model_config=UNetConfig(spatial_dims=2), config=config)
     assert (volume.batch_size, planes.batch_size) == (2, 4)
-    explicit = Trainer([raw], [strokes], model_config=UNetConfig(spatial_dims=3),
-                       config=TrainingConfig(max_steps=1, device="cpu", batch_size=5))
+    explicit = Trainer(
+        [raw],
+        [strokes],
+        model_config=UNetConfig(spatial_dims=3),
+        config=TrainingConfig(max_steps=1, device="cpu", batch_size=5),
+    )
     assert explicit.batch_size == 5

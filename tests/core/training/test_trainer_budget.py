@@ -23,16 +23,22 @@ SMALL = UNetConfig(depth=2, base_channels=4)
 
 def _trainer(**config) -> Trainer:
     image, classes = isbi_slice(0, crop=96)
-    options = dict(seed=0, device="cpu", batch_size=2, patch_size=(64, 64),
-                   validate_every_steps=5)
+    options = dict(seed=0, device="cpu", batch_size=2, patch_size=(64, 64), validate_every_steps=5)
     options.update(config)
-    return Trainer([image], [classes], dense=True, model_config=SMALL,
-                   config=TrainingConfig(**options))
+    return Trainer(
+        [image], [classes], dense=True, model_config=SMALL, config=TrainingConfig(**options)
+    )
 
 
 def _scores(step: int, mean: float, pixels: int = 10_000) -> ValidationScores:
-    return ValidationScores(step=step, dice=(mean, mean), mean_dice=mean, elapsed=1.0,
-                            improved=True, pixels=(pixels, pixels))
+    return ValidationScores(
+        step=step,
+        dice=(mean, mean),
+        mean_dice=mean,
+        elapsed=1.0,
+        improved=True,
+        pixels=(pixels, pixels),
+    )
 
 
 def test_a_time_budget_too_short_for_the_minimum_steps_runs_on_to_them():

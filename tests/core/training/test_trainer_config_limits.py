@@ -9,11 +9,20 @@ import pytest
 from napari_unet.core import TrainingConfig
 
 
-@pytest.mark.parametrize("settings", [
-    {"max_time": math.nan}, {"max_time": math.inf}, {"max_time": -1.0}, {"max_time": 0.0},
-    {"adversarial_eps": -0.5}, {"adversarial_eps": math.nan}, {"adversarial_eps": math.inf},
-    {"adversarial_steps": 0},
-], ids=str)
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"max_time": math.nan},
+        {"max_time": math.inf},
+        {"max_time": -1.0},
+        {"max_time": 0.0},
+        {"adversarial_eps": -0.5},
+        {"adversarial_eps": math.nan},
+        {"adversarial_eps": math.inf},
+        {"adversarial_steps": 0},
+    ],
+    ids=str,
+)
 def test_training_config_refuses(settings):
     with pytest.raises(ValueError):
         TrainingConfig(**settings)

@@ -12,10 +12,15 @@ from tests.conftest import isbi_slice
 
 def _trainer() -> Trainer:
     image, classes = isbi_slice(0, crop=96)
-    return Trainer([image], [classes], dense=True,
-                   model_config=UNetConfig(depth=2, base_channels=4),
-                   config=TrainingConfig(max_time=None, max_steps=2, seed=0, device="cpu",
-                                         batch_size=2, patch_size=(64, 64)))
+    return Trainer(
+        [image],
+        [classes],
+        dense=True,
+        model_config=UNetConfig(depth=2, base_channels=4),
+        config=TrainingConfig(
+            max_time=None, max_steps=2, seed=0, device="cpu", batch_size=2, patch_size=(64, 64)
+        ),
+    )
 
 
 def _weights_equal(model, network) -> bool:
@@ -24,8 +29,14 @@ def _weights_equal(model, network) -> bool:
 
 
 def _final(mean: float, pixels: int) -> ValidationScores:
-    return ValidationScores(step=9, dice=(mean, mean), mean_dice=mean, elapsed=1.0,
-                            improved=False, pixels=(pixels, pixels))
+    return ValidationScores(
+        step=9,
+        dice=(mean, mean),
+        mean_dice=mean,
+        elapsed=1.0,
+        improved=False,
+        pixels=(pixels, pixels),
+    )
 
 
 def test_final_weights_replace_an_earlier_best_within_the_validation_noise():
@@ -47,4 +58,3 @@ def test_an_earlier_best_clearly_better_than_the_final_weights_is_kept():
     assert trainer.best is earlier
     trainer._keep_final_if_as_good(_final(0.77, pixels=10_000), step=9, elapsed=1.0)  # noise 0.02
     assert trainer.best is earlier
-

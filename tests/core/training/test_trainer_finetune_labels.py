@@ -13,8 +13,9 @@ from napari_unet.core.data.simulated_strokes import simulate_strokes
 from tests.cli.bad_input_files import tiny_model
 from tests.conftest import isbi_slice
 
-CONFIG = TrainingConfig(max_time=None, max_steps=2, seed=0, device="cpu", batch_size=2,
-                        validate_every_steps=1)
+CONFIG = TrainingConfig(
+    max_time=None, max_steps=2, seed=0, device="cpu", batch_size=2, validate_every_steps=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,11 @@ def crop():
 
 def _model(dense: bool):
     model = tiny_model()
-    model.classes = (ClassInfo(("background", "object"), (0, 255), dense=True) if dense
-                     else ClassInfo(("background", "object"), (1, 2), dense=False))
+    model.classes = (
+        ClassInfo(("background", "object"), (0, 255), dense=True)
+        if dense
+        else ClassInfo(("background", "object"), (1, 2), dense=False)
+    )
     return model
 
 
@@ -45,8 +49,10 @@ def test_strokes_on_a_dense_model_learn_the_strokes_not_the_unpainted_zeros(crop
     targets, _ = _targets(trainer)
     painted = targets[targets != IGNORE]
     assert painted.size == int((strokes > 0).sum())  # unpainted 0 pixels are ignored
-    assert np.bincount(painted, minlength=2).tolist() == [int((strokes == 1).sum()),
-                                                          int((strokes == 2).sum())]
+    assert np.bincount(painted, minlength=2).tolist() == [
+        int((strokes == 1).sum()),
+        int((strokes == 2).sum()),
+    ]
     result = run_to_completion(trainer.run())
     assert result.steps == 2 and result.model.classes.source_values == (0, 255)
 
@@ -58,8 +64,9 @@ def test_dense_masks_on_a_sparse_model_learn_every_pixel(crop):
     targets, _ = _targets(trainer)
     painted = targets[targets != IGNORE]  # (units are padded with IGNORE to a patch)
     assert painted.size == mask.size  # every pixel is a class, 0 included
-    np.testing.assert_array_equal(np.bincount(painted, minlength=2),
-                                  [int((mask == 0).sum()), int((mask == 255).sum())])
+    np.testing.assert_array_equal(
+        np.bincount(painted, minlength=2), [int((mask == 0).sum()), int((mask == 255).sum())]
+    )
     assert run_to_completion(trainer.run()).steps == 2
 
 
@@ -68,8 +75,10 @@ def test_dense_class_values_on_a_dense_model_map_as_classes(crop):
     image, classes, _ = crop
     trainer = Trainer([image], [classes], dense=True, init=_model(dense=True), config=CONFIG)
     targets, _ = _targets(trainer)
-    np.testing.assert_array_equal(np.bincount(targets[targets != IGNORE], minlength=2),
-                                  [int((classes == 1).sum()), int((classes == 2).sum())])
+    np.testing.assert_array_equal(
+        np.bincount(targets[targets != IGNORE], minlength=2),
+        [int((classes == 1).sum()), int((classes == 2).sum())],
+    )
 
 
 def test_dense_masks_with_more_values_than_classes_are_refused(crop):

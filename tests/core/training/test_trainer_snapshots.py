@@ -21,15 +21,27 @@ from napari_unet.core import (
 
 
 def _trainer(isbi_crops, isbi_strokes, **config) -> Trainer:
-    settings = dict(max_time=None, max_steps=8, seed=0, device="cpu", batch_size=2,
-                    patch_size=(64, 64), validate_every_steps=25)
+    settings = dict(
+        max_time=None,
+        max_steps=8,
+        seed=0,
+        device="cpu",
+        batch_size=2,
+        patch_size=(64, 64),
+        validate_every_steps=25,
+    )
     settings.update(config)
-    return Trainer([isbi_crops[0][0]], isbi_strokes[:1], model_config=UNetConfig(**PRESETS["tiny"]),
-                   config=TrainingConfig(**settings))
+    return Trainer(
+        [isbi_crops[0][0]],
+        isbi_strokes[:1],
+        model_config=UNetConfig(**PRESETS["tiny"]),
+        config=TrainingConfig(**settings),
+    )
 
 
 def test_snapshots_come_before_the_first_validation_and_hold_current_weights(
-        isbi_crops, isbi_strokes):
+    isbi_crops, isbi_strokes
+):
     trainer = _trainer(isbi_crops, isbi_strokes, snapshot_every=1e-6)
     events: list = []
     run_to_completion(trainer.run(), events.append)
@@ -50,8 +62,9 @@ def test_snapshots_come_before_the_first_validation_and_hold_current_weights(
 def test_a_snapshot_predicts_the_image(isbi_crops, isbi_strokes):
     trainer = _trainer(isbi_crops, isbi_strokes, snapshot_every=1e-6, max_steps=2)
     snapshots: list[ModelSnapshot] = []
-    run_to_completion(trainer.run(),
-                      lambda e: snapshots.append(e) if isinstance(e, ModelSnapshot) else None)
+    run_to_completion(
+        trainer.run(), lambda e: snapshots.append(e) if isinstance(e, ModelSnapshot) else None
+    )
     image = isbi_crops[0][0]
     result = run_to_completion(predict(snapshots[0].model, image))
     assert result.labels.shape == image.shape and set(np.unique(result.labels)) <= {1, 2}

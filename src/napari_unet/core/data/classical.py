@@ -92,15 +92,17 @@ def _edges_2d(image: np.ndarray, invert: bool) -> np.ndarray:
 def _watershed_2d(objects: np.ndarray, min_distance: int) -> np.ndarray:
     """Split touching objects of a binary mask; boundaries between objects -> background."""
     distance = ndi.distance_transform_edt(objects)
-    coords = peak_local_max(distance, min_distance=min_distance, labels=ndi.label(objects)[0],
-                            exclude_border=False)
+    coords = peak_local_max(
+        distance, min_distance=min_distance, labels=ndi.label(objects)[0], exclude_border=False
+    )
     markers = np.zeros(objects.shape, np.int32)
     markers[tuple(coords.T)] = np.arange(1, len(coords) + 1)
     split = watershed(-distance, markers, mask=objects)
     out = np.where(objects, OBJECT, BACKGROUND).astype(np.uint8)
     touching = find_boundaries(split, mode="inner") & objects
     touching &= ndi.grey_dilation(split, size=3) != ndi.grey_erosion(
-        np.where(split > 0, split, np.iinfo(np.int32).max), size=3)
+        np.where(split > 0, split, np.iinfo(np.int32).max), size=3
+    )
     out[touching] = BACKGROUND
     return out
 
@@ -126,8 +128,13 @@ def _uncertain_band(labels: np.ndarray, margin: int) -> np.ndarray:
 
 
 def quick_labels(
-    image: np.ndarray, method: str = "otsu", *, invert: bool = False, smoothing: float = 1.0,
-    margin: int = 0, min_distance: int = 5,
+    image: np.ndarray,
+    method: str = "otsu",
+    *,
+    invert: bool = False,
+    smoothing: float = 1.0,
+    margin: int = 0,
+    min_distance: int = 5,
 ) -> np.ndarray:
     """Class labels ``uint8`` shaped like ``image`` (2D, or a stack of 2D slices).
 

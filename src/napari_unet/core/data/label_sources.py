@@ -54,9 +54,11 @@ class LabelSource:
         if self.kind is SourceKind.CORRECTIONS and self.reference is None:
             raise ValueError(f"'{self.name}': corrections need the prediction they correct.")
         if self.reference is not None and tuple(self.reference.shape) != tuple(self.data.shape):
-            raise UserInputError(f"'{self.name}' no longer has the shape of the segmentation "
-                                 "written into it; tick 'use the whole layer' to learn from "
-                                 "all its pixels.")
+            raise UserInputError(
+                f"'{self.name}' no longer has the shape of the segmentation "
+                "written into it; tick 'use the whole layer' to learn from "
+                "all its pixels."
+            )
 
 
 def _blocks(shape: tuple[int, ...]) -> Iterator[tuple]:
@@ -68,7 +70,9 @@ def _blocks(shape: tuple[int, ...]) -> Iterator[tuple]:
         yield (i,)
 
 
-def counted_pixels(source: LabelSource, index: tuple = (Ellipsis,)) -> tuple[np.ndarray, np.ndarray]:
+def counted_pixels(
+    source: LabelSource, index: tuple = (Ellipsis,)
+) -> tuple[np.ndarray, np.ndarray]:
     """``(values, mask)`` of ``source`` at ``index``: its labels and where they count."""
     values = np.asarray(source.data[index])
     corrections = source.kind is SourceKind.CORRECTIONS
@@ -92,14 +96,18 @@ def merge_label_sources(sources: Sequence[LabelSource]) -> Any:
     example a segmentation nobody corrected, and no strokes).
     """
     if not sources:
-        raise UserInputError("Pick at least one labels layer to learn from (your strokes "
-                             "and/or the corrected segmentation).")
+        raise UserInputError(
+            "Pick at least one labels layer to learn from (your strokes "
+            "and/or the corrected segmentation)."
+        )
     shape = tuple(sources[0].data.shape)
     for src in sources[1:]:
         if tuple(src.data.shape) != shape:
-            raise UserInputError(f"The labels layers have different shapes ({shape} for "
-                                 f"'{sources[0].name}', {tuple(src.data.shape)} for "
-                                 f"'{src.name}'); pick layers made for the same image.")
+            raise UserInputError(
+                f"The labels layers have different shapes ({shape} for "
+                f"'{sources[0].name}', {tuple(src.data.shape)} for "
+                f"'{src.name}'); pick layers made for the same image."
+            )
     dtype = np.result_type(*[np.dtype(src.data.dtype) for src in sources])
     ordered = sorted(sources, key=lambda src: src.kind)  # stable: strokes laid down last
     if any(is_lazy(a) for src in sources for a in _arrays(src)):
@@ -127,8 +135,12 @@ def _lazy_merge(ordered: Sequence[LabelSource], dtype: np.dtype) -> Any:
 
     arrays = [full_resolution(a) for src in ordered for a in _arrays(src)]
     chunks = next(as_array(a).chunks for a in arrays if is_lazy(a))
-    arrays = [da.from_array(a, chunks=chunks) if isinstance(a, np.ndarray)
-              else as_array(a).rechunk(chunks) for a in arrays]
+    arrays = [
+        da.from_array(a, chunks=chunks)
+        if isinstance(a, np.ndarray)
+        else as_array(a).rechunk(chunks)
+        for a in arrays
+    ]
     kinds = [src.kind for src in ordered]
 
     def merge(*blocks: np.ndarray) -> np.ndarray:
@@ -149,7 +161,9 @@ def _nothing_message(sources: Sequence[LabelSource]) -> str:
     corrected = [s.name for s in sources if s.kind is SourceKind.CORRECTIONS]
     if corrected:
         names = ", ".join(f"'{n}'" for n in corrected)
-        return (f"Nothing corrected: {names} still equals the model's prediction and no "
-                "strokes are painted. Correct some pixels with the brush (or paint strokes), "
-                "or tick 'use the whole layer' to learn from the whole segmentation.")
+        return (
+            f"Nothing corrected: {names} still equals the model's prediction and no "
+            "strokes are painted. Correct some pixels with the brush (or paint strokes), "
+            "or tick 'use the whole layer' to learn from the whole segmentation."
+        )
     return "Nothing painted in the chosen layers: paint a few strokes of each class first."

@@ -46,13 +46,17 @@ class ClassInfo:
         return len(self.names)
 
     def to_dict(self) -> dict:
-        return {"names": list(self.names), "source_values": list(self.source_values),
-                "dense": self.dense}
+        return {
+            "names": list(self.names),
+            "source_values": list(self.source_values),
+            "dense": self.dense,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> ClassInfo:
-        return cls(tuple(data["names"]), tuple(int(v) for v in data["source_values"]),
-                   bool(data["dense"]))
+        return cls(
+            tuple(data["names"]), tuple(int(v) for v in data["source_values"]), bool(data["dense"])
+        )
 
 
 def default_class_names(k: int) -> tuple[str, ...]:
@@ -109,9 +113,11 @@ def class_info_from_labels(
                 f"Dense labels need at least two different values; found only {present}."
             )
         if len(present) > MAX_CLASSES:
-            raise UserInputError(f"Dense labels hold {len(present)} values; at most "
-                                 f"{MAX_CLASSES} classes are supported. Are these instance "
-                                 "labels? Convert them to classes first.")
+            raise UserInputError(
+                f"Dense labels hold {len(present)} values; at most "
+                f"{MAX_CLASSES} classes are supported. Are these instance "
+                "labels? Convert them to classes first."
+            )
         return ClassInfo(default_class_names(len(present)), tuple(present), dense=True)
     painted = sorted(v for v in values if v != 0)
     if not painted:
@@ -180,8 +186,9 @@ class TargetEncoder:
         return np.where(found, self._index[pos], IGNORE)
 
 
-def finetuning_encoder(classes: ClassInfo, labels: Sequence[np.ndarray],
-                       dense: bool) -> TargetEncoder:
+def finetuning_encoder(
+    classes: ClassInfo, labels: Sequence[np.ndarray], dense: bool
+) -> TargetEncoder:
     """Targets for fine-tuning a model of ``classes`` on ``labels``, with the semantics of
     *these* labels, whatever the model was first trained on.
 
@@ -204,9 +211,11 @@ def finetuning_encoder(classes: ClassInfo, labels: Sequence[np.ndarray],
     if present <= set(class_values):
         return TargetEncoder(classes, class_values, dense=True)
     if len(present) > k:
-        raise UserInputError(f"The dense labels hold {len(present)} different values but the "
-                             f"model has {k} classes; fine-tune with at most {k} values or "
-                             "train a new model.")
+        raise UserInputError(
+            f"The dense labels hold {len(present)} different values but the "
+            f"model has {k} classes; fine-tune with at most {k} values or "
+            "train a new model."
+        )
     return TargetEncoder(classes, tuple(sorted(present)), dense=True)
 
 
@@ -221,15 +230,18 @@ def integer_labels(labels: np.ndarray, name: str) -> np.ndarray:
         return labels.astype(np.uint8)
     if kind == "f":
         if not np.isfinite(labels).all():
-            raise UserInputError(f"{name} contains NaN or infinite values; labels must be "
-                                 "whole numbers 0, 1, 2, ...")
+            raise UserInputError(
+                f"{name} contains NaN or infinite values; labels must be whole numbers 0, 1, 2, ..."
+            )
         if (labels != np.round(labels)).any():
-            raise UserInputError(f"{name} contains fractional values; labels must be whole "
-                                 "numbers 0, 1, 2, ...")
+            raise UserInputError(
+                f"{name} contains fractional values; labels must be whole numbers 0, 1, 2, ..."
+            )
         labels = labels.astype(np.int64)
     elif kind not in "iu":
-        raise UserInputError(f"{name} has dtype {labels.dtype}; labels must be whole numbers "
-                             "0, 1, 2, ...")
+        raise UserInputError(
+            f"{name} has dtype {labels.dtype}; labels must be whole numbers 0, 1, 2, ..."
+        )
     if labels.dtype.kind == "i" and _smallest(labels) < 0:
         raise UserInputError(f"{name} contains negative values; labels are 0, 1, 2, ...")
     return labels

@@ -23,8 +23,9 @@ from .labels import IGNORE, TargetEncoder
 from .patches import inside, pad_window, window_around
 
 
-def painted_pixels(labels: Any, encoder: TargetEncoder, spatial_dims: int
-                   ) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
+def painted_pixels(
+    labels: Any, encoder: TargetEncoder, spatial_dims: int
+) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
     """Painted pixels of ``labels`` ``(*lead, *spatial)`` per unit (leading index, in
     ascending order): ``(flat, targets)``, flat positions in the unit ascending (int64)
     and their target classes 0..K-1 (uint8). Reads one chunk of ``labels`` at a time."""
@@ -131,21 +132,25 @@ class SparseUnit:
         left = np.flatnonzero(self.held_out)
         while left.size:
             centre = np.unravel_index(int(self.flat[left[0]]), self.shape)
-            start = [int(np.clip(c - p // 4, 0, s - p))
-                     for c, p, s in zip(centre, patch, self.shape)]
+            start = [
+                int(np.clip(c - p // 4, 0, s - p)) for c, p, s in zip(centre, patch, self.shape)
+            ]
             targets, within = self._window(left, start, patch)
             windows.append((self.image_window(start, patch), targets))
             left = left[~within]
         return windows
 
-    def _window(self, which: np.ndarray, start: Sequence[int], size: Sequence[int]
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def _window(
+        self, which: np.ndarray, start: Sequence[int], size: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Targets ``(*size)`` of the painted pixels ``which`` (indices into ``flat``) in
         the window, and which of ``which`` lie in it."""
         out = np.full(tuple(size), IGNORE, np.int64)
         rows = int(np.prod(self.shape[1:], dtype=np.int64))  # flat span of one first-axis row
-        lo, hi = np.searchsorted(self.flat[which], [max(start[0], 0) * rows,
-                                                     min(start[0] + size[0], self.shape[0]) * rows])
+        lo, hi = np.searchsorted(
+            self.flat[which],
+            [max(start[0], 0) * rows, min(start[0] + size[0], self.shape[0]) * rows],
+        )
         coords = np.unravel_index(self.flat[which[lo:hi]], self.shape)
         inner = np.ones(hi - lo, bool)
         for c, a, n in zip(coords, start, size):

@@ -19,8 +19,13 @@ def inside(start: Sequence[int], size: Sequence[int], spatial: Sequence[int]) ->
     return tuple(slice(max(a, 0), min(a + n, s)) for a, n, s in zip(start, size, spatial))
 
 
-def pad_window(part: np.ndarray, start: Sequence[int], size: Sequence[int],
-               spatial: Sequence[int], fill: int | None) -> np.ndarray:
+def pad_window(
+    part: np.ndarray,
+    start: Sequence[int],
+    size: Sequence[int],
+    spatial: Sequence[int],
+    fill: int | None,
+) -> np.ndarray:
     """``part`` (the window's :func:`inside` part, leading axes kept) grown to ``size``:
     outside parts mirrored (``fill`` None) or set to ``fill``."""
     pads = [(max(0, -a), max(0, a + n - s)) for a, n, s in zip(start, size, spatial)]
@@ -32,17 +37,19 @@ def pad_window(part: np.ndarray, start: Sequence[int], size: Sequence[int],
     return np.pad(part, pads, constant_values=fill)
 
 
-def cut_window(array: np.ndarray, start: Sequence[int], size: Sequence[int],
-               fill: int | None) -> np.ndarray:
+def cut_window(
+    array: np.ndarray, start: Sequence[int], size: Sequence[int], fill: int | None
+) -> np.ndarray:
     """The window ``start + size`` of the last axes of ``array``; outside parts mirrored
     (``fill`` None) or set to ``fill``."""
-    spatial = array.shape[array.ndim - len(size):]
+    spatial = array.shape[array.ndim - len(size) :]
     lead = (slice(None),) * (array.ndim - len(size))
     return pad_window(array[lead + inside(start, size, spatial)], start, size, spatial, fill)
 
 
-def window_around(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...], edge: int
-                   ) -> tuple[slice, ...]:
+def window_around(
+    low: np.ndarray, high: np.ndarray, shape: tuple[int, ...], edge: int
+) -> tuple[slice, ...]:
     """The box ``low..high`` plus ``MARGIN``, at most ``edge`` pixels per axis (centred
     on the box), inside ``shape``."""
     out = []

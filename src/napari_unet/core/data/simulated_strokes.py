@@ -14,8 +14,13 @@ _STEPS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0),
 
 
 def simulate_strokes(
-    classes: np.ndarray, *, strokes_per_class: int = 6, stroke_length: int = 60,
-    brush_radius: int = 1, max_fraction: float = 0.01, seed: int = 0,
+    classes: np.ndarray,
+    *,
+    strokes_per_class: int = 6,
+    stroke_length: int = 60,
+    brush_radius: int = 1,
+    max_fraction: float = 0.01,
+    seed: int = 0,
 ) -> np.ndarray:
     """Sparse labels (0 = unpainted, class values kept) drawn inside each class of a 2D mask.
 
@@ -46,8 +51,11 @@ def simulate_strokes(
                 for _attempt in range(8):
                     step = _STEPS[(direction + rng.integers(-1, 2)) % len(_STEPS)]
                     nxt = pos + step
-                    if (0 <= nxt[0] < classes.shape[0] and 0 <= nxt[1] < classes.shape[1]
-                            and seeds_from[tuple(nxt)]):
+                    if (
+                        0 <= nxt[0] < classes.shape[0]
+                        and 0 <= nxt[1] < classes.shape[1]
+                        and seeds_from[tuple(nxt)]
+                    ):
                         pos = nxt
                         direction = int(np.flatnonzero((_STEPS == step).all(1))[0])
                         path.append(tuple(pos))

@@ -76,12 +76,15 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     prefix, now, removed = f".{path.name}.", time.time(), []
     try:
-        candidates = [p for p in path.parent.iterdir()
-                      if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+        candidates = [
+            p
+            for p in path.parent.iterdir()
+            if p.name.startswith(prefix) and p.name.endswith(".tmp")
+        ]
     except OSError:
         return removed
     for tmp in candidates:
-        middle = tmp.name[len(prefix):-len(".tmp")]
+        middle = tmp.name[len(prefix) : -len(".tmp")]
         try:
             if tmp.is_file() and not tmp.is_symlink() and _is_stale(tmp, middle, now):
                 tmp.unlink()

@@ -60,8 +60,10 @@ def open_image(path: str | os.PathLike) -> OpenedImage:
 
 def check_not_empty(shape: tuple[int, ...], path: str | os.PathLike) -> None:
     if 0 in shape or len(shape) < 2:
-        raise UserInputError(f"{path} holds no image (shape {shape}); an image needs at "
-                             "least two axes of length 1 or more.")
+        raise UserInputError(
+            f"{path} holds no image (shape {shape}); an image needs at "
+            "least two axes of length 1 or more."
+        )
 
 
 def _open_image(path: Path) -> OpenedImage:
@@ -69,13 +71,16 @@ def _open_image(path: Path) -> OpenedImage:
         array, component, info = open_zarr_image(path)
         axes = info.get("axes") or []
         channel = next((i for i, a in enumerate(axes) if a.get("type") == "channel"), None)
-        return OpenedImage(array, SourceSpec(str(path), component), info,
-                           path.name[: -len(".zarr")] if path.suffix == ".zarr" else path.name,
-                           channel)
+        return OpenedImage(
+            array,
+            SourceSpec(str(path), component),
+            info,
+            path.name[: -len(".zarr")] if path.suffix == ".zarr" else path.name,
+            channel,
+        )
     if path.suffix.lower() in (".tif", ".tiff"):
         check_readable_file(path, "Image")
-        return OpenedImage(open_tiff_lazy(path), SourceSpec(str(path), kind="tiff"), {},
-                           path.stem)
+        return OpenedImage(open_tiff_lazy(path), SourceSpec(str(path), kind="tiff"), {}, path.stem)
     return OpenedImage(read_image(path), None, {}, path.stem)
 
 
@@ -107,7 +112,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
             image = np.asarray(imread(path))
         else:
-            raise UserInputError(f"{path}: unsupported file type {suffix!r}; use TIFF, PNG or zarr.")
+            raise UserInputError(
+                f"{path}: unsupported file type {suffix!r}; use TIFF, PNG or zarr."
+            )
     except UserInputError:
         raise
     except MemoryError:
@@ -160,5 +167,9 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray) -> Path:
     # stated, not left to tifffile's default (which is changing): a last axis of 3 or 4
     # samples is an RGB(A) image, as napari and the readers here take it; the rest is grey
     photometric = "rgb" if data.ndim >= 3 and data.shape[-1] in (3, 4) else "minisblack"
-    return atomic_write(path, lambda handle: tifffile.imwrite(
-        handle, data, compression=compression, photometric=photometric))
+    return atomic_write(
+        path,
+        lambda handle: tifffile.imwrite(
+            handle, data, compression=compression, photometric=photometric
+        ),
+    )

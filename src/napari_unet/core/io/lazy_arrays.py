@@ -47,8 +47,11 @@ def as_array(image: Any) -> Any:
         return image
     if hasattr(image, "shape") and hasattr(image, "dtype") and hasattr(image, "__getitem__"):
         chunks = getattr(image, "chunks", None)
-        if not (isinstance(chunks, tuple) and len(chunks) == len(image.shape)
-                and all(isinstance(c, int) for c in chunks)):
+        if not (
+            isinstance(chunks, tuple)
+            and len(chunks) == len(image.shape)
+            and all(isinstance(c, int) for c in chunks)
+        ):
             chunks = "auto"
         return da.from_array(image, chunks=chunks, asarray=True, fancy=False)
     return np.asarray(image)
@@ -109,7 +112,7 @@ def sample_grid(shape: Sequence[int]) -> tuple[slice, ...]:
         step = min(n, keep)
         out.append(slice(None, None, step) if step > 1 else slice(None))
         keep = max(1, math.ceil(keep / n))
-    for n in shape[len(lead):]:
+    for n in shape[len(lead) :]:
         out.append(slice(None, None, max(1, math.ceil(n / SAMPLE_PLANE_EDGE))))
     return tuple(out)
 
@@ -123,5 +126,6 @@ def sample(channel: Any) -> np.ndarray:
     if lead <= 0:
         return read(channel, grid).reshape(-1)
     picked = channel[grid[:lead]]
-    return np.concatenate([read(picked, idx + grid[lead:]).reshape(-1)
-                           for idx in np.ndindex(*picked.shape[:lead])])
+    return np.concatenate(
+        [read(picked, idx + grid[lead:]).reshape(-1) for idx in np.ndindex(*picked.shape[:lead])]
+    )

@@ -39,7 +39,8 @@ def is_zarr_path(path: str | Path) -> bool:
     """A ``.zarr`` path, or a folder holding zarr metadata."""
     path = Path(path)
     return path.suffix.lower() == ".zarr" or any(
-        (path / name).exists() for name in ("zarr.json", ".zarray", ".zgroup"))
+        (path / name).exists() for name in ("zarr.json", ".zarray", ".zgroup")
+    )
 
 
 def ome_metadata(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -70,39 +71,65 @@ def open_zarr_image(path: str | Path) -> tuple[Any, str | None, dict[str, Any]]:
     if not multiscales:
         raise UserInputError(
             f"{path} is a zarr group without OME-Zarr multiscales metadata; give the path of "
-            f"an array inside it (one of: {', '.join(sorted(node.array_keys())) or 'none'}).")
+            f"an array inside it (one of: {', '.join(sorted(node.array_keys())) or 'none'})."
+        )
     level0 = multiscales[0]["datasets"][0]
     component = str(level0["path"])
-    scale = next((t["scale"] for t in level0.get("coordinateTransformations", [])
-                  if t.get("type") == "scale"), None)
-    return node[component], component, {"zarr_format": fmt, "axes": multiscales[0].get("axes"),
-                                        "scale": scale}
+    scale = next(
+        (
+            t["scale"]
+            for t in level0.get("coordinateTransformations", [])
+            if t.get("type") == "scale"
+        ),
+        None,
+    )
+    return (
+        node[component],
+        component,
+        {"zarr_format": fmt, "axes": multiscales[0].get("axes"), "scale": scale},
+    )
 
 
 def default_axes(ndim: int) -> list[dict[str, str]]:
     """NGFF axes for an array without metadata: ``[t,] [z,] y, x`` (extra axes unnamed)."""
-    names = ["t", "z", "y", "x"][-ndim:] if ndim <= 4 else [f"dim_{i}" for i in range(ndim - 3)] + ["z", "y", "x"]
-    return [{"name": n, "type": "time" if n == "t" else "space" if n in "zyx" else "other"}
-            for n in names]
+    names = (
+        ["t", "z", "y", "x"][-ndim:]
+        if ndim <= 4
+        else [f"dim_{i}" for i in range(ndim - 3)] + ["z", "y", "x"]
+    )
+    return [
+        {"name": n, "type": "time" if n == "t" else "space" if n in "zyx" else "other"}
+        for n in names
+    ]
 
 
-def label_axes(info: dict[str, Any], ndim: int, channel_axis: int | None
-               ) -> tuple[list[dict], list[float]]:
+def label_axes(
+    info: dict[str, Any], ndim: int, channel_axis: int | None
+) -> tuple[list[dict], list[float]]:
     """Axes and scale of the outputs (no channel axis) from the input's OME metadata."""
     axes, scale = info.get("axes"), info.get("scale")
     if axes and len(axes) in (ndim, ndim + 1):
-        keep = [i for i, a in enumerate(axes)
-                if not (len(axes) == ndim + 1 and (a.get("type") == "channel" or i == channel_axis))]
+        keep = [
+            i
+            for i, a in enumerate(axes)
+            if not (len(axes) == ndim + 1 and (a.get("type") == "channel" or i == channel_axis))
+        ]
         if len(keep) == ndim:
-            return ([axes[i] for i in keep],
-                    [float(scale[i]) for i in keep] if scale else [1.0] * ndim)
+            return (
+                [axes[i] for i in keep],
+                [float(scale[i]) for i in keep] if scale else [1.0] * ndim,
+            )
     return default_axes(ndim), [1.0] * ndim
 
 
 def _multiscales(axes: list[dict], scale: list[float], name: str, fmt: int) -> dict[str, Any]:
-    ms = {"name": name, "axes": axes,
-          "datasets": [{"path": "0", "coordinateTransformations": [
-              {"type": "scale", "scale": scale}]}]}
+    ms = {
+        "name": name,
+        "axes": axes,
+        "datasets": [
+            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+        ],
+    }
     if fmt == 2:
         ms["version"] = NGFF[2]
     return ms
@@ -124,9 +151,17 @@ def _create_group(path: Path, array_shape, chunks, dtype, fmt: int, attrs: dict[
     return group
 
 
-def zarr_sink(out_dir: str | Path, stem: str, plan, num_classes: int, cfg, *,
-              fingerprint: dict[str, Any], info: dict[str, Any] | None = None,
-              channel_axis: int | None = None) -> PredictionSink:
+def zarr_sink(
+    out_dir: str | Path,
+    stem: str,
+    plan,
+    num_classes: int,
+    cfg,
+    *,
+    fingerprint: dict[str, Any],
+    info: dict[str, Any] | None = None,
+    channel_axis: int | None = None,
+) -> PredictionSink:
     """Open (resume) or create the zarr outputs of one prediction; see the module docstring.
 
     An existing ``<stem>.zarr`` from the same run (same fingerprint) is resumed: its
@@ -140,35 +175,52 @@ def zarr_sink(out_dir: str | Path, stem: str, plan, num_classes: int, cfg, *,
     fmt = int(info.get("zarr_format") or 3)
     shape = plan.lead_shape + plan.spatial
     chunks = (1,) * len(plan.lead_shape) + plan.block
-    paths = {"labels": out_dir / f"{stem}.zarr",
-             "instances": out_dir / f"{stem}_instances.zarr",
-             "probabilities": out_dir / f"{stem}_probabilities.zarr"}
+    paths = {
+        "labels": out_dir / f"{stem}.zarr",
+        "instances": out_dir / f"{stem}_instances.zarr",
+        "probabilities": out_dir / f"{stem}_probabilities.zarr",
+    }
     wanted = {"labels": True, "instances": cfg.instances, "probabilities": cfg.probabilities}
     fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from JSON
     if paths["labels"].exists():
         return _resume(paths, wanted, fingerprint)
     for name, path in paths.items():
         if wanted[name] and path.exists():
-            raise UserInputError(f"{path} already exists; move it away or choose another "
-                                 "--out-dir (nothing is overwritten).")
+            raise UserInputError(
+                f"{path} already exists; move it away or choose another "
+                "--out-dir (nothing is overwritten)."
+            )
     axes, scale = label_axes(info, len(shape), channel_axis)
-    label_attrs = {"multiscales": [_multiscales(axes, scale, stem, fmt)],
-                   "image-label": {"version": NGFF[fmt]} if fmt == 2 else {}}
+    label_attrs = {
+        "multiscales": [_multiscales(axes, scale, stem, fmt)],
+        "image-label": {"version": NGFF[fmt]} if fmt == 2 else {},
+    }
     groups = {}
     try:
         if wanted["instances"]:
-            groups["instances"] = _create_group(paths["instances"], shape, chunks, np.uint32,
-                                                fmt, label_attrs)
+            groups["instances"] = _create_group(
+                paths["instances"], shape, chunks, np.uint32, fmt, label_attrs
+            )
         if wanted["probabilities"]:
             c_axes = [{"name": "c", "type": "channel"}] + axes
             groups["probabilities"] = _create_group(
-                paths["probabilities"], (num_classes,) + shape, (num_classes,) + chunks,
-                np.float32, fmt, {"multiscales": [_multiscales(c_axes, [1.0] + scale,
-                                                               stem, fmt)]})
-        labels = _create_group(paths["labels"], shape, chunks, label_dtype(num_classes), fmt,
-                               label_attrs)
-        labels.create_array(DONE, shape=plan.done_shape, chunks=(1,) * len(plan.done_shape),
-                            dtype=np.uint8, fill_value=0)
+                paths["probabilities"],
+                (num_classes,) + shape,
+                (num_classes,) + chunks,
+                np.float32,
+                fmt,
+                {"multiscales": [_multiscales(c_axes, [1.0] + scale, stem, fmt)]},
+            )
+        labels = _create_group(
+            paths["labels"], shape, chunks, label_dtype(num_classes), fmt, label_attrs
+        )
+        labels.create_array(
+            DONE,
+            shape=plan.done_shape,
+            chunks=(1,) * len(plan.done_shape),
+            dtype=np.uint8,
+            fill_value=0,
+        )
         labels.attrs[FINGERPRINT] = fingerprint  # last: a complete store is a resumable one
     except BaseException:  # a half-made store would block the next run: remove ours
         for name in list(groups) + ["labels"]:
@@ -189,7 +241,8 @@ def _resume(paths: dict[str, Path], wanted: dict[str, bool], fingerprint: dict) 
     if previous != fingerprint:
         raise UserInputError(
             f"{paths['labels']} already exists and was not written by this same prediction "
-            "(model, image or settings differ); move it away or choose another --out-dir.")
+            "(model, image or settings differ); move it away or choose another --out-dir."
+        )
     groups = {"labels": labels}
     for name in ("instances", "probabilities"):
         if wanted[name]:
@@ -197,8 +250,9 @@ def _resume(paths: dict[str, Path], wanted: dict[str, bool], fingerprint: dict) 
     return _sink_from(groups)
 
 
-def open_sink(out_dir: str | Path, stem: str, *, instances: bool, probabilities: bool
-              ) -> PredictionSink:
+def open_sink(
+    out_dir: str | Path, stem: str, *, instances: bool, probabilities: bool
+) -> PredictionSink:
     """Open the outputs that :func:`zarr_sink` created, for writing (cluster workers)."""
     import zarr
 
@@ -207,8 +261,9 @@ def open_sink(out_dir: str | Path, stem: str, *, instances: bool, probabilities:
     if instances:
         groups["instances"] = zarr.open_group(str(out_dir / f"{stem}_instances.zarr"), mode="r+")
     if probabilities:
-        groups["probabilities"] = zarr.open_group(str(out_dir / f"{stem}_probabilities.zarr"),
-                                                  mode="r+")
+        groups["probabilities"] = zarr.open_group(
+            str(out_dir / f"{stem}_probabilities.zarr"), mode="r+"
+        )
     return _sink_from(groups)
 
 
@@ -217,4 +272,5 @@ def _sink_from(groups: dict[str, Any]) -> PredictionSink:
         labels=groups["labels"]["0"],
         probabilities=groups["probabilities"]["0"] if "probabilities" in groups else None,
         instances=groups["instances"]["0"] if "instances" in groups else None,
-        done=groups["labels"][DONE])
+        done=groups["labels"][DONE],
+    )

@@ -51,7 +51,8 @@ def _read_marker(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
         raise ModelFileError(
             f"{path} is {what} not exported by napari-unet. napari-unet loads only packages it "
             "exported (it never runs code from a file); use bioimageio.core or the tool that "
-            "made it for other packages.")
+            "made it for other packages."
+        )
     try:
         marker = json.loads(archive.read(MARKER))
     except (ValueError, UnicodeDecodeError) as err:
@@ -61,7 +62,8 @@ def _read_marker(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     if marker.get("format_version") != PACKAGE_FORMAT_VERSION:
         raise ModelFileError(
             f"{path} has package format version {marker.get('format_version')}; this "
-            f"napari-unet reads version {PACKAGE_FORMAT_VERSION}. Update napari-unet.")
+            f"napari-unet reads version {PACKAGE_FORMAT_VERSION}. Update napari-unet."
+        )
     if marker.get("weights") not in names:
         raise ModelFileError(f"{path} lacks its weights file {marker.get('weights')!r}.")
     return marker
@@ -70,8 +72,18 @@ def _read_marker(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
 def _read_state_dict(archive: zipfile.ZipFile, name: str, path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError,
-            AttributeError, TypeError, KeyError, IndexError, MemoryError) as err:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        AttributeError,
+        TypeError,
+        KeyError,
+        IndexError,
+        MemoryError,
+    ) as err:
         raise ModelFileError(
             f"{path}: the weights could not be loaded safely (corrupt, or objects other than "
             f"weights, which napari-unet never executes). Details: {str(err).splitlines()[0]}"

@@ -20,18 +20,20 @@ from .unet import UNet, UNetConfig
 MAX_IN_CHANNELS = 64
 MAX_BASE_CHANNELS = 1024
 # what a damaged file or package raises while its metadata is read and its network built
-DAMAGE = (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError,
-          IndexError)
+DAMAGE = (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError, IndexError)
 
 
 def damaged_message(path: Path, err: BaseException) -> str:
-    """"``path`` is damaged or incomplete: <error type>: <its first line>"."""
-    return (f"{path} is damaged or incomplete: "
-            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+    """ "``path`` is damaged or incomplete: <error type>: <its first line>"."""
+    return (
+        f"{path} is damaged or incomplete: "
+        f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    )
 
 
-def trained_model_from(path: Path, meta: Any, state: Any, expected_channels: int | None
-                       ) -> TrainedModel:
+def trained_model_from(
+    path: Path, meta: Any, state: Any, expected_channels: int | None
+) -> TrainedModel:
     """The :class:`TrainedModel` that metadata ``meta`` (``unet``, ``classes``,
     ``normalization`` and ``summary`` sections) and weights ``state`` describe, in eval
     mode; :class:`ModelFileError` naming ``path`` when they are damaged, disagree, hold
@@ -52,8 +54,10 @@ def trained_model_from(path: Path, meta: Any, state: Any, expected_channels: int
     except DAMAGE as err:
         raise ModelFileError(damaged_message(path, err)) from None
     if classes.num_classes != config.num_classes:
-        raise ModelFileError(f"{path} is inconsistent: {classes.num_classes} class names for "
-                             f"{config.num_classes} outputs.")
+        raise ModelFileError(
+            f"{path} is inconsistent: {classes.num_classes} class names for "
+            f"{config.num_classes} outputs."
+        )
     check_finite_weights(path, state)
     if expected_channels is not None and config.in_channels != expected_channels:
         raise ModelFileError(
@@ -72,23 +76,32 @@ def check_state_matches(config: UNetConfig, state: Any) -> None:
     """
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelFileError("its weights are not a dictionary of tensors.")
-    limits = {"in_channels": MAX_IN_CHANNELS, "num_classes": MAX_CLASSES,
-              "base_channels": MAX_BASE_CHANNELS}
+    limits = {
+        "in_channels": MAX_IN_CHANNELS,
+        "num_classes": MAX_CLASSES,
+        "base_channels": MAX_BASE_CHANNELS,
+    }
     for name, limit in limits.items():
         if getattr(config, name) > limit:
-            raise ModelFileError(f"its metadata claims {name}={getattr(config, name)} "
-                                 f"(at most {limit} is supported).")
+            raise ModelFileError(
+                f"its metadata claims {name}={getattr(config, name)} "
+                f"(at most {limit} is supported)."
+            )
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in UNet(config).state_dict().items()}
     stored = {k: tuple(v.shape) for k, v in state.items()}
     if expected.keys() != stored.keys():
         missing = sorted(expected.keys() - stored.keys())
-        raise ModelFileError(f"its weights do not match its metadata "
-                             f"({len(missing)} tensor(s) missing, e.g. {missing[:1]}).")
+        raise ModelFileError(
+            f"its weights do not match its metadata "
+            f"({len(missing)} tensor(s) missing, e.g. {missing[:1]})."
+        )
     wrong = [k for k in expected if expected[k] != stored[k]]
     if wrong:
-        raise ModelFileError(f"its weights do not match its metadata ({wrong[0]} has shape "
-                             f"{stored[wrong[0]]}, the metadata implies {expected[wrong[0]]}).")
+        raise ModelFileError(
+            f"its weights do not match its metadata ({wrong[0]} has shape "
+            f"{stored[wrong[0]]}, the metadata implies {expected[wrong[0]]})."
+        )
 
 
 def check_finite_weights(path: Path, state: dict[str, torch.Tensor]) -> None:

@@ -151,8 +151,10 @@ def _read_payload(path: Path) -> Any:
     if message is not None:
         raise ModelFileError(message)
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path} is not a napari-unet model file (not a PyTorch archive); "
-                             "it may be corrupt or truncated.")
+        raise ModelFileError(
+            f"{path} is not a napari-unet model file (not a PyTorch archive); "
+            "it may be corrupt or truncated."
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -162,7 +164,16 @@ def _read_payload(path: Path) -> Any:
         ) from None
     except MemoryError:
         raise ModelFileError(f"{path} does not fit in memory.") from None
-    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError,
-            KeyError, IndexError) as err:
-        raise ModelFileError(f"{path} is corrupt or truncated and cannot be loaded "
-                             f"({type(err).__name__}).") from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        AttributeError,
+        TypeError,
+        KeyError,
+        IndexError,
+    ) as err:
+        raise ModelFileError(
+            f"{path} is corrupt or truncated and cannot be loaded ({type(err).__name__})."
+        ) from None

@@ -51,7 +51,9 @@ class TrainedModel:
     def copy(self) -> TrainedModel:
         """A deep copy with its own weights (on the CPU)."""
         net = UNet(self.network.config)
-        net.load_state_dict({k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()})
+        net.load_state_dict(
+            {k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()}
+        )
         return TrainedModel(net, self.classes, self.normalization, copy.deepcopy(self.summary))
 
     def describe(self) -> str:
@@ -61,9 +63,11 @@ class TrainedModel:
         last = rounds[-1] if rounds else {}
         validation = round_validation_text(last)
         dice_txt = f", {validation}" if validation else ""
-        return (f"{c.spatial_dims}D U-Net depth {c.depth} width {c.base_channels}, "
-                f"{c.in_channels} channel(s), {c.num_classes} classes, "
-                f"{len(rounds)} training round(s){dice_txt}")
+        return (
+            f"{c.spatial_dims}D U-Net depth {c.depth} width {c.base_channels}, "
+            f"{c.in_channels} channel(s), {c.num_classes} classes, "
+            f"{len(rounds)} training round(s){dice_txt}"
+        )
 
     def state_on_cpu(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()}

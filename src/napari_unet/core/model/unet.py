@@ -201,7 +201,7 @@ class UNet(nn.Module):
         if x.ndim != cfg.spatial_dims + 2 or x.shape[1] != cfg.in_channels:
             raise ValueError(
                 f"Expected input of shape (B, {cfg.in_channels}, "
-                f"{', '.join('ZYX'[-cfg.spatial_dims:])}), got {tuple(x.shape)}."
+                f"{', '.join('ZYX'[-cfg.spatial_dims :])}), got {tuple(x.shape)}."
             )
         size = x.shape[2:]
         m = cfg.size_multiple

@@ -63,8 +63,9 @@ class Block:
     @property
     def crop(self) -> tuple[slice, ...]:
         """``region`` relative to ``read``."""
-        return tuple(slice(r.start - w.start, r.stop - w.start)
-                     for r, w in zip(self.region, self.read))
+        return tuple(
+            slice(r.start - w.start, r.stop - w.start) for r, w in zip(self.region, self.read)
+        )
 
     @property
     def index(self) -> tuple:
@@ -82,13 +83,18 @@ class BlockPlan:
     halo: tuple[int, ...]
 
     @classmethod
-    def create(cls, shape: Sequence[int], dims: int, halo: int,
-               block_edge: int | None = None) -> BlockPlan:
+    def create(
+        cls, shape: Sequence[int], dims: int, halo: int, block_edge: int | None = None
+    ) -> BlockPlan:
         shape = tuple(int(s) for s in shape)
         edge = block_edge or BLOCK_EDGE[dims]
-        spatial = shape[len(shape) - dims:]
-        return cls(shape[: len(shape) - dims], spatial,
-                   tuple(min(edge, s) for s in spatial), (halo,) * dims)
+        spatial = shape[len(shape) - dims :]
+        return cls(
+            shape[: len(shape) - dims],
+            spatial,
+            tuple(min(edge, s) for s in spatial),
+            (halo,) * dims,
+        )
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
@@ -142,8 +148,9 @@ class _Windows:
     def __init__(self, shape: tuple[int, ...], tiling: Tiling) -> None:
         dims = len(shape)
         self.shape, self.overlap = shape, (tiling.overlap,) * dims
-        self.tile_size, self.windows = tile_grid(shape, (tiling.tile,) * dims, self.overlap,
-                                                 tiling.multiple)
+        self.tile_size, self.windows = tile_grid(
+            shape, (tiling.tile,) * dims, self.overlap, tiling.multiple
+        )
         self._weights: dict[tuple, torch.Tensor] = {}
 
     def weight(self, t: int) -> torch.Tensor:
@@ -152,7 +159,8 @@ class _Windows:
         key = tuple((w.start == 0, w.stop >= n) for w, n in zip(win, self.shape))
         if key not in self._weights:
             self._weights[key] = torch.from_numpy(
-                blend_weights(self.tile_size, win, self.shape, self.overlap))
+                blend_weights(self.tile_size, win, self.shape, self.overlap)
+            )
         return self._weights[key]
 
     @functools.cached_property
@@ -176,9 +184,17 @@ class BlockScores:
 
 
 def run_blocks(
-    forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device, source_cf,
-    low: np.ndarray, high: np.ndarray, blocks: Sequence[Block], tiling: Tiling,
-    num_classes: int, probabilities: bool, stop: StopFlag, precision: Any = None,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+    source_cf,
+    low: np.ndarray,
+    high: np.ndarray,
+    blocks: Sequence[Block],
+    tiling: Tiling,
+    num_classes: int,
+    probabilities: bool,
+    stop: StopFlag,
+    precision: Any = None,
 ) -> Generator[Any, None, bool]:
     """Predict ``blocks`` of the channels-first ``source_cf``; yields :class:`BlockScores`
     as blocks finish (and whatever ``forward.drain()`` returns after each batch, e.g.
@@ -227,8 +243,9 @@ def run_blocks(
             with precision.autocast() if precision is not None else autocast(device):
                 out = _forward(forward, device, dims, batch, probabilities, windows_of, blocks)
             yield from getattr(forward, "drain", list)()
-            yield from _finish(out, batch, blocks, windows_of, in_flight, num_classes,
-                               probabilities)
+            yield from _finish(
+                out, batch, blocks, windows_of, in_flight, num_classes, probabilities
+            )
             batch = [held] if held is not None else []
 
 
@@ -242,8 +259,9 @@ def _forward(forward, device, dims, batch, probabilities, windows_of, blocks) ->
     return (out.float() if single and not probabilities else out.float().softmax(1)).cpu()
 
 
-def _finish(out, batch, blocks, windows_of, in_flight, num_classes, probabilities
-            ) -> Iterator[BlockScores]:
+def _finish(
+    out, batch, blocks, windows_of, in_flight, num_classes, probabilities
+) -> Iterator[BlockScores]:
     """Blend the tiles of a batch into their blocks; yield the blocks now complete."""
     for (n, t, _), prob in zip(batch, out):
         block = blocks[n]
@@ -252,8 +270,10 @@ def _finish(out, batch, blocks, windows_of, in_flight, num_classes, probabilitie
             full, normalized = prob, probabilities
         else:
             if n not in in_flight:
-                in_flight[n] = [torch.zeros((num_classes,) + tuple(win.weight_sum.shape)),
-                                len(win.windows)]
+                in_flight[n] = [
+                    torch.zeros((num_classes,) + tuple(win.weight_sum.shape)),
+                    len(win.windows),
+                ]
             entry = in_flight[n]
             entry[0][(slice(None),) + win.windows[t]].addcmul_(prob, win.weight(t))
             entry[1] -= 1

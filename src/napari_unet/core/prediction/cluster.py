@@ -65,7 +65,8 @@ class ClusterChoice:
             raise UserInputError(
                 f"'{self.address}' is not a dask scheduler address; give one such as "
                 "tcp://host:8786 (printed by the scheduler, or cluster.scheduler_address "
-                "for a dask-jobqueue cluster).")
+                "for a dask-jobqueue cluster)."
+            )
 
 
 @contextmanager
@@ -79,9 +80,15 @@ def cluster_client(choice: ClusterChoice, threads_per_worker: int = 1) -> Iterat
     from distributed import Client, LocalCluster
 
     if choice.place == "local":
-        with LocalCluster(n_workers=choice.workers, threads_per_worker=threads_per_worker,
-                          processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=choice.workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
         return
     address, timeout = choice.address.strip(), choice.timeout or CONNECT_TIMEOUT_S
@@ -91,13 +98,15 @@ def cluster_client(choice: ClusterChoice, threads_per_worker: int = 1) -> Iterat
         raise UserInputError(
             f"Could not reach the dask scheduler at {address} within {timeout:g} s "
             f"({type(err).__name__}). Check the address and that the scheduler is running "
-            "and reachable from this machine, or run on local workers.") from None
+            "and reachable from this machine, or run on local workers."
+        ) from None
     with client:
         yield client
 
 
-def cluster_run(work: Generator[PredictionProgress, None, PredictionResult], where: str
-                ) -> Generator[PredictionProgress, None, PredictionResult]:
+def cluster_run(
+    work: Generator[PredictionProgress, None, PredictionResult], where: str
+) -> Generator[PredictionProgress, None, PredictionResult]:
     """``yield from`` a :func:`.distributed.predict_on_cluster` run, with a lost worker or
     scheduler said plainly: finished blocks stay in ``where`` and a new run resumes."""
     from concurrent.futures import CancelledError
@@ -116,9 +125,17 @@ def cluster_run(work: Generator[PredictionProgress, None, PredictionResult], whe
 
 
 def predict_where(
-    choice: ClusterChoice, model: TrainedModel, image: Any, out_dir: str | Path, stem: str,
-    *, config: PredictionConfig, fingerprint: dict, rgb: bool = False,
-    channel_axis: int | None = None, stop: StopFlag | None = None,
+    choice: ClusterChoice,
+    model: TrainedModel,
+    image: Any,
+    out_dir: str | Path,
+    stem: str,
+    *,
+    config: PredictionConfig,
+    fingerprint: dict,
+    rgb: bool = False,
+    channel_axis: int | None = None,
+    stop: StopFlag | None = None,
 ) -> Generator[PredictionProgress, None, PredictionResult]:
     """Predict ``image`` on the cluster of ``choice`` into ``out_dir/<stem>.zarr`` (see
     :func:`.distributed.predict_on_cluster`): connects (or starts the local workers),
@@ -128,9 +145,18 @@ def predict_where(
         config = replace(config, threads=max(1, available_cpu_cores() // choice.workers))
     with cluster_client(choice) as client:
         source = image if is_lazy(image) else stage_image(image, out_dir, stem)
-        work = predict_on_cluster(client, model, source, out_dir, stem, config=config,
-                                  channel_axis=channel_axis, rgb=rgb, fingerprint=fingerprint,
-                                  stop=stop)
+        work = predict_on_cluster(
+            client,
+            model,
+            source,
+            out_dir,
+            stem,
+            config=config,
+            channel_axis=channel_axis,
+            rgb=rgb,
+            fingerprint=fingerprint,
+            stop=stop,
+        )
         return (yield from cluster_run(work, str(out_dir)))
 
 
@@ -146,10 +172,13 @@ def stage_image(image: np.ndarray, out_dir: str | Path, stem: str) -> SourceSpec
         except Exception:  # noqa: BLE001 - not a zarr array: not ours
             ours = False
         if not ours:
-            raise UserInputError(f"{path} exists and was not written by napari-unet; choose "
-                                 "another folder (nothing is overwritten).")
-    array = zarr.create_array(store=str(path), shape=image.shape, dtype=image.dtype,
-                              chunks="auto", overwrite=True)
+            raise UserInputError(
+                f"{path} exists and was not written by napari-unet; choose "
+                "another folder (nothing is overwritten)."
+            )
+    array = zarr.create_array(
+        store=str(path), shape=image.shape, dtype=image.dtype, chunks="auto", overwrite=True
+    )
     array[...] = image
     array.attrs[STAGED] = True
     return SourceSpec(str(path))
@@ -162,8 +191,11 @@ def run_fingerprint(model: TrainedModel, image_name: str, config: PredictionConf
     for name, tensor in sorted(model.network.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return {"model_weights_sha256": digest.hexdigest(), "image": image_name,
-            **prediction_settings(config)}
+    return {
+        "model_weights_sha256": digest.hexdigest(),
+        "image": image_name,
+        **prediction_settings(config),
+    }
 
 
 def prediction_settings(config: PredictionConfig) -> dict:

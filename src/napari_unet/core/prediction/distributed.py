@@ -52,9 +52,17 @@ _WORKER_LOCK = threading.Lock()  # one block at a time per worker process (share
 
 
 def predict_on_cluster(
-    client: Any, model: TrainedModel, image: SourceSpec | Any, out_dir: str | Path, stem: str,
-    *, config: PredictionConfig | None = None, channel_axis: int | None = None,
-    rgb: bool = False, info: dict | None = None, fingerprint: dict | None = None,
+    client: Any,
+    model: TrainedModel,
+    image: SourceSpec | Any,
+    out_dir: str | Path,
+    stem: str,
+    *,
+    config: PredictionConfig | None = None,
+    channel_axis: int | None = None,
+    rgb: bool = False,
+    info: dict | None = None,
+    fingerprint: dict | None = None,
     stop: StopFlag | None = None,
 ) -> Generator[PredictionProgress, None, PredictionResult]:
     """Predict ``image`` on the workers of ``client`` into ``out_dir/<stem>.zarr`` (and
@@ -63,19 +71,45 @@ def predict_on_cluster(
     cfg = config or PredictionConfig()
     stop = stop or StopFlag()
     local = open_spec(image) if isinstance(image, SourceSpec) else image
-    job = prepare_job(local, model.spatial_dims, in_channels=model.in_channels,
-                      normalization=model.normalization, channel_axis=channel_axis, rgb=rgb)
+    job = prepare_job(
+        local,
+        model.spatial_dims,
+        in_channels=model.in_channels,
+        normalization=model.normalization,
+        channel_axis=channel_axis,
+        rgb=rgb,
+    )
     plan = block_plan(model, job.shape, cfg)
-    sink = zarr_sink(out_dir, stem, plan, model.num_classes, cfg, fingerprint=fingerprint or {},
-                     info=info, channel_axis=channel_axis)
+    sink = zarr_sink(
+        out_dir,
+        stem,
+        plan,
+        model.num_classes,
+        cfg,
+        fingerprint=fingerprint or {},
+        info=info,
+        channel_axis=channel_axis,
+    )
     todo = [b for b in plan.blocks() if not sink.is_done(b)]
     model_future = client.scatter(model, broadcast=True, hash=False)
     window = TASKS_PER_WORKER * max(1, len(client.scheduler_info().get("workers", {})))
-    args = (model_future, image, str(out_dir), stem, job.low, job.high, channel_axis, rgb,
-            plan, cfg)
+    args = (
+        model_future,
+        image,
+        str(out_dir),
+        stem,
+        job.low,
+        job.high,
+        channel_axis,
+        rgb,
+        plan,
+        cfg,
+    )
     pending, done = iter(todo), 0
-    running = {client.submit(predict_block_task, *args, block, pure=False)
-               for block in itertools.islice(pending, window)}
+    running = {
+        client.submit(predict_block_task, *args, block, pure=False)
+        for block in itertools.islice(pending, window)
+    }
     while running and not stop.requested:
         finished, running = _wait_some(client, running, stop)
         for future in finished:
@@ -91,8 +125,9 @@ def predict_on_cluster(
     if cfg.instances and plan.blocks_per_unit > 1 and not stopped:
         for lead in job.todo:
             stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
-    return PredictionResult(sink.labels, sink.probabilities, sink.instances,
-                            sink.completed(plan), stopped)
+    return PredictionResult(
+        sink.labels, sink.probabilities, sink.instances, sink.completed(plan), stopped
+    )
 
 
 def _wait_some(client: Any, running: set, stop: StopFlag) -> tuple[set, set]:
@@ -109,30 +144,42 @@ def _wait_some(client: Any, running: set, stop: StopFlag) -> tuple[set, set]:
             if stop.requested:
                 return set(), running
         if client.status == "closed":
-            raise UserInputError("The connection to the dask scheduler was lost; start it "
-                                 "again (or check the network), then run again to resume.")
+            raise UserInputError(
+                "The connection to the dask scheduler was lost; start it "
+                "again (or check the network), then run again to resume."
+            )
         if client.scheduler_info().get("workers"):
             idle_since = None
             continue
         idle_since = idle_since or time.monotonic()
         if time.monotonic() - idle_since > NO_WORKERS_S:
-            raise UserInputError(f"The dask cluster has had no workers for {NO_WORKERS_S:g} s; "
-                                 "start workers (or check why they died), then run again "
-                                 "to resume.")
+            raise UserInputError(
+                f"The dask cluster has had no workers for {NO_WORKERS_S:g} s; "
+                "start workers (or check why they died), then run again "
+                "to resume."
+            )
 
 
-def predict_block_task(model: TrainedModel, image: SourceSpec | Any, out_dir: str, stem: str,
-                       low, high, channel_axis: int | None, rgb: bool, plan: BlockPlan,
-                       cfg: PredictionConfig, block: Block) -> Block:
+def predict_block_task(
+    model: TrainedModel,
+    image: SourceSpec | Any,
+    out_dir: str,
+    stem: str,
+    low,
+    high,
+    channel_axis: int | None,
+    rgb: bool,
+    plan: BlockPlan,
+    cfg: PredictionConfig,
+    block: Block,
+) -> Block:
     """Runs on a worker: predict one block and write it (and its marker) into the store."""
     source = open_spec(image) if isinstance(image, SourceSpec) else image
     source_cf = channels_first(source, channel_axis, rgb)
     sink = open_sink(out_dir, stem, instances=cfg.instances, probabilities=cfg.probabilities)
     threads = cfg.threads or _worker_threads()
-    with _WORKER_LOCK, network_on(model.network, cfg.device, threads,
-                                  len(plan.spatial)) as device:
-        work = predict_blocks(model, device, source_cf, low, high, [block], plan, cfg,
-                              StopFlag())
+    with _WORKER_LOCK, network_on(model.network, cfg.device, threads, len(plan.spatial)) as device:
+        work = predict_blocks(model, device, source_cf, low, high, [block], plan, cfg, StopFlag())
         for finished in _drain(work, run_to_completion):
             if not isinstance(finished, OutOfMemoryRetry):
                 write_block(sink, finished, plan, cfg)

@@ -58,8 +58,11 @@ def default_tile(device: torch.device, dims: int) -> int:
 def default_batch_size(tile_size: tuple[int, ...], device: torch.device) -> int:
     """Tiles of ``tile_size`` per forward pass on ``device`` (at least 1)."""
     kind = device_kind(device)
-    budget = (DEFAULT_BATCH_PIXELS[kind] if kind == "cpu" else
-              accelerator_batch_pixels(device, fallback=DEFAULT_BATCH_PIXELS[kind]))
+    budget = (
+        DEFAULT_BATCH_PIXELS[kind]
+        if kind == "cpu"
+        else accelerator_batch_pixels(device, fallback=DEFAULT_BATCH_PIXELS[kind])
+    )
     return max(1, budget // int(np.prod(tile_size)))
 
 
@@ -151,9 +154,12 @@ def predict(
     cfg = config or PredictionConfig()
     device = select_device(cfg.device)
     return retry_smaller_tiles(
-        lambda tile: _predict(model, image, replace(cfg, tile=tile), channel_axis, rgb,
-                              indices, stop, output),
-        cfg.tile or default_tile(device, model.spatial_dims), device)
+        lambda tile: _predict(
+            model, image, replace(cfg, tile=tile), channel_axis, rgb, indices, stop, output
+        ),
+        cfg.tile or default_tile(device, model.spatial_dims),
+        device,
+    )
 
 
 def _predict(
@@ -168,15 +174,20 @@ def _predict(
 ) -> Generator[PredictionProgress | OutOfMemoryRetry, None, PredictionResult]:
     """:func:`predict` with the tile edge ``cfg.tile`` set."""
     stop = stop or StopFlag()
-    job = prepare_job(image, model.spatial_dims, in_channels=model.in_channels,
-                      normalization=model.normalization, channel_axis=channel_axis,
-                      rgb=rgb, indices=indices)
+    job = prepare_job(
+        image,
+        model.spatial_dims,
+        in_channels=model.in_channels,
+        normalization=model.normalization,
+        channel_axis=channel_axis,
+        rgb=rgb,
+        indices=indices,
+    )
     plan = block_plan(model, job.shape, cfg)
     sink = output or memory_sink(plan, model.num_classes, cfg)
     blocks = [b for b in plan.blocks(job.todo) if not sink.is_done(b)]
     with network_on(model.network, cfg.device, cfg.threads, job.dims) as device:
-        work = predict_blocks(model, device, job.source, job.low, job.high, blocks, plan, cfg,
-                              stop)
+        work = predict_blocks(model, device, job.source, job.low, job.high, blocks, plan, cfg, stop)
         done = 0
         while True:
             try:
@@ -193,47 +204,69 @@ def _predict(
     if cfg.instances and plan.blocks_per_unit > 1 and not stopped:
         for lead in job.todo:
             stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
-    return PredictionResult(sink.labels, sink.probabilities, sink.instances,
-                            sink.completed(plan), stopped)
+    return PredictionResult(
+        sink.labels, sink.probabilities, sink.instances, sink.completed(plan), stopped
+    )
 
 
-def predict_blocks(model: TrainedModel, device: torch.device, source_cf, low, high, blocks,
-                   plan: BlockPlan, cfg: PredictionConfig, stop: StopFlag
-                   ) -> Generator[BlockScores | OutOfMemoryRetry, None, bool]:
+def predict_blocks(
+    model: TrainedModel,
+    device: torch.device,
+    source_cf,
+    low,
+    high,
+    blocks,
+    plan: BlockPlan,
+    cfg: PredictionConfig,
+    stop: StopFlag,
+) -> Generator[BlockScores | OutOfMemoryRetry, None, bool]:
     """:func:`.blockwise.run_blocks` with this module's tiling, batch, precision and
     out-of-memory defaults (``model.network`` already on ``device``): the one block
     engine of in-process and cluster runs."""
     tiling = tiling_for(model, device, cfg, plan)
     net = FlipAveraged(model.network, model.spatial_dims) if cfg.tta else model.network
     forward = RetryingForward(net, device, tiling.batch_size)
-    return run_blocks(forward, device, source_cf, low, high, blocks, tiling,
-                      model.num_classes,
-                      cfg.probabilities or cfg.instances_need_probabilities, stop,
-                      precision_policy(device, cfg.precision))
+    return run_blocks(
+        forward,
+        device,
+        source_cf,
+        low,
+        high,
+        blocks,
+        tiling,
+        model.num_classes,
+        cfg.probabilities or cfg.instances_need_probabilities,
+        stop,
+        precision_policy(device, cfg.precision),
+    )
 
 
 def block_plan(model: TrainedModel, shape: tuple[int, ...], cfg: PredictionConfig) -> BlockPlan:
     """The block grid of an image of ``shape`` (no channels) for ``model``."""
-    return BlockPlan.create(shape, model.spatial_dims, receptive_halo(model.config),
-                            cfg.block)
+    return BlockPlan.create(shape, model.spatial_dims, receptive_halo(model.config), cfg.block)
 
 
-def tiling_for(model: TrainedModel, device: torch.device, cfg: PredictionConfig,
-               plan: BlockPlan) -> Tiling:
+def tiling_for(
+    model: TrainedModel, device: torch.device, cfg: PredictionConfig, plan: BlockPlan
+) -> Tiling:
     """Tile edge, overlap and batch size on ``device`` (defaults by device kind)."""
     dims = model.spatial_dims
     tile = cfg.tile or default_tile(device, dims)
     overlap = cfg.overlap if cfg.overlap is not None else DEFAULT_OVERLAP[dims]
-    read_shape = tuple(min(s, b + 2 * h) if plan.blocks_per_unit > 1 else s
-                       for s, b, h in zip(plan.spatial, plan.block, plan.halo))
-    tile_size, _ = tile_grid(read_shape, (tile,) * dims, (overlap,) * dims,
-                             model.config.size_multiple)
+    read_shape = tuple(
+        min(s, b + 2 * h) if plan.blocks_per_unit > 1 else s
+        for s, b, h in zip(plan.spatial, plan.block, plan.halo)
+    )
+    tile_size, _ = tile_grid(
+        read_shape, (tile,) * dims, (overlap,) * dims, model.config.size_multiple
+    )
     batch = cfg.batch_size or default_batch_size(tile_size, device)
     return Tiling(tile, overlap, model.config.size_multiple, batch)
 
 
-def write_block(sink: PredictionSink, finished: BlockScores, plan: BlockPlan,
-                cfg: PredictionConfig) -> None:
+def write_block(
+    sink: PredictionSink, finished: BlockScores, plan: BlockPlan, cfg: PredictionConfig
+) -> None:
     """Class labels (and probabilities, instances) of a finished block into ``sink``;
     the block's completion marker last."""
     block = finished.block
@@ -247,10 +280,13 @@ def write_block(sink: PredictionSink, finished: BlockScores, plan: BlockPlan,
     if sink.instances is not None:
         whole = plan.blocks_per_unit == 1  # stitched later when the unit has several blocks
         sink.instances[block.index] = instance_labels(
-            labels, min_size=cfg.min_object_size if whole else 0,
-            split_touching=cfg.split_touching, method=cfg.instance_method,
+            labels,
+            min_size=cfg.min_object_size if whole else 0,
+            split_touching=cfg.split_touching,
+            method=cfg.instance_method,
             split_strength=cfg.split_strength,
-            probabilities=probs.numpy() if cfg.instances_need_probabilities else None)
+            probabilities=probs.numpy() if cfg.instances_need_probabilities else None,
+        )
     sink.mark_done(block)
 
 
@@ -267,4 +303,3 @@ def class_values(scores: torch.Tensor) -> torch.Tensor:
         best = torch.maximum(best, scores[c])
         values[higher] = c + 1
     return values
-

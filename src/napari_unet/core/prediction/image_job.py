@@ -50,12 +50,17 @@ class ImageJob:
 
     @property
     def spatial(self) -> tuple[int, ...]:
-        return self.shape[len(self.shape) - self.dims:]
+        return self.shape[len(self.shape) - self.dims :]
 
 
 def prepare_job(
-    image: Any, dims: int, *, in_channels: int | None, normalization: Normalization | None,
-    channel_axis: int | None = None, rgb: bool = False,
+    image: Any,
+    dims: int,
+    *,
+    in_channels: int | None,
+    normalization: Normalization | None,
+    channel_axis: int | None = None,
+    rgb: bool = False,
     indices: Sequence[tuple[int, ...]] | None = None,
 ) -> ImageJob:
     """Check ``image`` against the model and compute its statistics (lazily read)."""
@@ -65,14 +70,16 @@ def prepare_job(
     if in_channels is not None and channels != in_channels:
         raise UserInputError(
             f"The model expects {in_channels} channel(s) but the image has {channels}. "
-            f"Use a model trained on {channels}-channel images, or pick the matching image.")
+            f"Use a model trained on {channels}-channel images, or pick the matching image."
+        )
     shape = tuple(source.shape[1:])
     lead_shape = shape[: len(shape) - dims]
     todo = list(np.ndindex(*lead_shape)) if indices is None else [tuple(i) for i in indices]
     for idx in todo:
         if len(idx) != len(lead_shape) or any(not 0 <= i < n for i, n in zip(idx, lead_shape)):
             raise UserInputError(
-                f"Slice index {idx} is outside the image (leading shape {lead_shape}).")
+                f"Slice index {idx} is outside the image (leading shape {lead_shape})."
+            )
     if normalization is not None:
         low, high = normalization.statistics(source)
     else:
@@ -81,8 +88,9 @@ def prepare_job(
 
 
 @contextlib.contextmanager
-def network_on(network: torch.nn.Module, device: str | torch.device, threads: int | None,
-               dims: int) -> Iterator[torch.device]:
+def network_on(
+    network: torch.nn.Module, device: str | torch.device, threads: int | None, dims: int
+) -> Iterator[torch.device]:
     """Run ``network`` on ``device`` in eval mode; restore its device and every module's
     training flag afterwards. Yields the :class:`torch.device`."""
     dev = device if isinstance(device, torch.device) else select_device(device)

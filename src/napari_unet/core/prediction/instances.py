@@ -29,9 +29,14 @@ DEFAULT_MIN_SIZE = 16
 
 
 def instance_labels(
-    class_labels: np.ndarray, *, min_size: int = DEFAULT_MIN_SIZE, split_touching: bool = True,
-    split_depth: float = 2.0, probabilities: np.ndarray | None = None,
-    method: str = "probability", split_strength: float = DEFAULT_SPLIT_STRENGTH,
+    class_labels: np.ndarray,
+    *,
+    min_size: int = DEFAULT_MIN_SIZE,
+    split_touching: bool = True,
+    split_depth: float = 2.0,
+    probabilities: np.ndarray | None = None,
+    method: str = "probability",
+    split_strength: float = DEFAULT_SPLIT_STRENGTH,
 ) -> np.ndarray:
     """Objects of every non-background class (values >= 2) as separate instances.
 
@@ -65,14 +70,16 @@ def instance_labels(
         elif split_touching and split_strength > 0:
             prob = None if probabilities is None else probabilities[int(value) - 1]
             height = probability_height(mask, prob)
-            objects = _seeded_watershed(height, relative_maxima(height, split_strength),
-                                        components, n)
+            objects = _seeded_watershed(
+                height, relative_maxima(height, split_strength), components, n
+            )
         out, next_id = _keep_large(out, objects, mask, min_size, next_id)
     return out
 
 
-def probability_height(mask: np.ndarray, probability: np.ndarray | None,
-                       sigma: float = 1.0) -> np.ndarray:
+def probability_height(
+    mask: np.ndarray, probability: np.ndarray | None, sigma: float = 1.0
+) -> np.ndarray:
     """Distance to the edge of ``mask`` (pixels, smoothed by ``sigma``) times the smoothed
     ``probability`` of the class (or 1 without it); 0 outside the mask. Shapes ``(*S)``."""
     height = ndi.gaussian_filter(ndi.distance_transform_edt(mask).astype(np.float32), sigma)
@@ -88,8 +95,9 @@ def relative_maxima(height: np.ndarray, split_strength: float) -> np.ndarray:
     return h_maxima(np.log1p(height).astype(np.float64), depth)
 
 
-def _seeded_watershed(height: np.ndarray, seeds: np.ndarray, components: np.ndarray,
-                      n: int) -> np.ndarray:
+def _seeded_watershed(
+    height: np.ndarray, seeds: np.ndarray, components: np.ndarray, n: int
+) -> np.ndarray:
     """Watershed of ``-height`` from ``seeds`` inside ``components`` (1..n); components
     too thin for a seed keep one of their own."""
     markers, _ = ndi.label(seeds)
@@ -100,8 +108,9 @@ def _seeded_watershed(height: np.ndarray, seeds: np.ndarray, components: np.ndar
     return watershed(-height, markers, mask=components > 0)
 
 
-def _keep_large(out: np.ndarray, objects: np.ndarray, mask: np.ndarray, min_size: int,
-                next_id: int) -> tuple[np.ndarray, int]:
+def _keep_large(
+    out: np.ndarray, objects: np.ndarray, mask: np.ndarray, min_size: int, next_id: int
+) -> tuple[np.ndarray, int]:
     """Write the objects of at least ``min_size`` pixels into ``out`` with new ids."""
     sizes = np.bincount(objects.ravel())
     keep = np.flatnonzero(sizes >= min_size)

@@ -88,8 +88,9 @@ WINDOW = {2: 512, 3: 96}  # edge of the window measured per painted unit (pixels
 MAX_UNITS = {2: 2, 3: 4}
 
 
-def painted_object_diameter(model: TrainedModel, images: Sequence[np.ndarray],
-                            strokes: Sequence[np.ndarray]) -> float | None:
+def painted_object_diameter(
+    model: TrainedModel, images: Sequence[np.ndarray], strokes: Sequence[np.ndarray]
+) -> float | None:
     """Median diameter of the predicted objects that painted object pixels touch.
 
     images: normalized ``(C, *S)`` training units; strokes: ``(*S)`` class indices
@@ -106,16 +107,19 @@ def painted_object_diameter(model: TrainedModel, images: Sequence[np.ndarray],
         if not len(points) or len(found) >= MAX_UNITS[model.spatial_dims]:
             continue
         window = window_around(points.min(0), points.max(0), painted.shape, edge)
-        result = run_to_completion(predict(as_is, image[(slice(None),) + window],
-                                           config=cfg, channel_axis=0))
+        result = run_to_completion(
+            predict(as_is, image[(slice(None),) + window], config=cfg, channel_axis=0)
+        )
         objects = instance_labels(result.labels)
-        found.append(_off_the_edges(painted_objects(objects, painted[window]),
-                                    painted.shape, window))
+        found.append(
+            _off_the_edges(painted_objects(objects, painted[window]), painted.shape, window)
+        )
     return median_diameter(found)
 
 
-def _off_the_edges(instances: np.ndarray, shape: tuple[int, ...],
-                   window: tuple[slice, ...]) -> np.ndarray:
+def _off_the_edges(
+    instances: np.ndarray, shape: tuple[int, ...], window: tuple[slice, ...]
+) -> np.ndarray:
     """``instances`` without the objects touching a window edge that is not the unit's."""
     edge = np.zeros(instances.shape, bool)
     for axis, (sl, n) in enumerate(zip(window, shape)):
@@ -147,8 +151,9 @@ def model_diameter(model: TrainedModel) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def _instances_of(result: PredictionResult, cfg: PredictionConfig,
-                  todo: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+def _instances_of(
+    result: PredictionResult, cfg: PredictionConfig, todo: Sequence[tuple[int, ...]]
+) -> list[np.ndarray]:
     """The first pass's objects in up to ``MEASURED_UNITS`` evenly spaced units (computed
     from the labels if instances were not asked for)."""
     out = []
@@ -156,8 +161,9 @@ def _instances_of(result: PredictionResult, cfg: PredictionConfig,
         if result.instances is not None:
             out.append(np.asarray(result.instances[lead]))
         else:
-            out.append(instance_labels(np.asarray(result.labels[lead]),
-                                       split_strength=cfg.split_strength))
+            out.append(
+                instance_labels(np.asarray(result.labels[lead]), split_strength=cfg.split_strength)
+            )
     return out
 
 
@@ -165,15 +171,22 @@ def _resize_spatial(array: np.ndarray, spatial: tuple[int, ...]) -> np.ndarray:
     """Linear resize of the trailing axes of ``array`` to ``spatial`` (anti-aliased
     when shrinking), float32."""
     shape = array.shape[: array.ndim - len(spatial)] + tuple(spatial)
-    shrink = any(new < old for new, old in zip(spatial, array.shape[-len(spatial):]))
-    return resize(array.astype(np.float32, copy=False), shape, order=1, mode="reflect",
-                  preserve_range=True, anti_aliasing=shrink).astype(np.float32)
+    shrink = any(new < old for new, old in zip(spatial, array.shape[-len(spatial) :]))
+    return resize(
+        array.astype(np.float32, copy=False),
+        shape,
+        order=1,
+        mode="reflect",
+        preserve_range=True,
+        anti_aliasing=shrink,
+    ).astype(np.float32)
 
 
-def _rescaled_source(source: np.ndarray, dims: int, factor: float,
-                     todo: Sequence[tuple[int, ...]]) -> np.ndarray:
+def _rescaled_source(
+    source: np.ndarray, dims: int, factor: float, todo: Sequence[tuple[int, ...]]
+) -> np.ndarray:
     """``(C, *lead, *S)`` -> ``(C, *lead, *S*factor)``; only the ``todo`` units are filled."""
-    spatial = source.shape[source.ndim - dims:]
+    spatial = source.shape[source.ndim - dims :]
     new = tuple(max(1, int(round(s * factor))) for s in spatial)
     out = np.zeros(source.shape[: source.ndim - dims] + new, np.float32)
     for lead in todo:
@@ -182,14 +195,21 @@ def _rescaled_source(source: np.ndarray, dims: int, factor: float,
     return out
 
 
-def _results_at_image_scale(rescaled: PredictionResult, first: PredictionResult,
-                            cfg: PredictionConfig, dims: int,
-                            todo: Sequence[tuple[int, ...]]) -> PredictionResult:
+def _results_at_image_scale(
+    rescaled: PredictionResult,
+    first: PredictionResult,
+    cfg: PredictionConfig,
+    dims: int,
+    todo: Sequence[tuple[int, ...]],
+) -> PredictionResult:
     """Probabilities of the rescaled pass resized back; labels (and instances) from them."""
     labels = np.array(first.labels, copy=True)
-    spatial = labels.shape[labels.ndim - dims:]
-    probabilities = (np.zeros((rescaled.probabilities.shape[0],) + labels.shape, np.float32)
-                     if cfg.probabilities else None)
+    spatial = labels.shape[labels.ndim - dims :]
+    probabilities = (
+        np.zeros((rescaled.probabilities.shape[0],) + labels.shape, np.float32)
+        if cfg.probabilities
+        else None
+    )
     instances = np.zeros(labels.shape, np.uint32) if cfg.instances else None
     for lead in todo:
         prob = _resize_spatial(rescaled.probabilities[(slice(None),) + tuple(lead)], spatial)
@@ -198,16 +218,25 @@ def _results_at_image_scale(rescaled: PredictionResult, first: PredictionResult,
             probabilities[(slice(None),) + tuple(lead)] = prob
         if instances is not None:
             instances[lead] = instance_labels(
-                labels[lead], min_size=cfg.min_object_size, split_touching=cfg.split_touching,
-                method=cfg.instance_method, split_strength=cfg.split_strength,
-                probabilities=prob)
+                labels[lead],
+                min_size=cfg.min_object_size,
+                split_touching=cfg.split_touching,
+                method=cfg.instance_method,
+                split_strength=cfg.split_strength,
+                probabilities=prob,
+            )
     return PredictionResult(labels, probabilities, instances, first.completed, False)
 
 
 def predict_at_model_scale(
-    model: TrainedModel, image: Any, *, config: PredictionConfig | None = None,
-    channel_axis: int | None = None, rgb: bool = False,
-    indices: list[tuple[int, ...]] | None = None, stop: StopFlag | None = None,
+    model: TrainedModel,
+    image: Any,
+    *,
+    config: PredictionConfig | None = None,
+    channel_axis: int | None = None,
+    rgb: bool = False,
+    indices: list[tuple[int, ...]] | None = None,
+    stop: StopFlag | None = None,
 ) -> Generator[PredictionProgress | ObjectScale | Any, None, PredictionResult]:
     """:func:`.engine.predict`, then, if the image's objects are not the size the
     model was trained on, again on the image resized to that size.
@@ -218,8 +247,9 @@ def predict_at_model_scale(
     """
     cfg = config or PredictionConfig()
     stop = stop or StopFlag()
-    first = yield from predict(model, image, config=cfg, channel_axis=channel_axis, rgb=rgb,
-                               indices=indices, stop=stop)
+    first = yield from predict(
+        model, image, config=cfg, channel_axis=channel_axis, rgb=rgb, indices=indices, stop=stop
+    )
     known = model_diameter(model)
     if first.stopped or known is None:
         why = "stopped" if first.stopped else "the model has no object size (retrain it)"
@@ -227,23 +257,33 @@ def predict_at_model_scale(
         return first
     source = channels_first(image, channel_axis, rgb)
     dims = model.spatial_dims
-    lead_shape = source.shape[1: source.ndim - dims]
+    lead_shape = source.shape[1 : source.ndim - dims]
     todo = [tuple(i) for i in (indices if indices is not None else np.ndindex(*lead_shape))]
     measured = median_diameter(_instances_of(first, cfg, todo))
     factor = scale_factor(known, measured)
     too_big = _rescaled_bytes(source, dims, factor, len(todo), model.num_classes)
     if too_big > MAX_RESCALED_BYTES:
-        yield ObjectScale(1.0, measured, known, (
-            f"Object size not matched: the resized image would need {too_big / 2**30:.1f} "
-            "GiB; segment a region, or resize the image yourself."))
+        yield ObjectScale(
+            1.0,
+            measured,
+            known,
+            (
+                f"Object size not matched: the resized image would need {too_big / 2**30:.1f} "
+                "GiB; segment a region, or resize the image yourself."
+            ),
+        )
         return first
     yield ObjectScale(factor, measured, known, _describe(factor, measured, known))
     if factor == 1.0:
         return first
     rescaled = yield from predict(
-        model, _rescaled_source(source, dims, factor, todo),
-        config=replace(cfg, probabilities=True, instances=False), channel_axis=0,
-        indices=todo, stop=stop)
+        model,
+        _rescaled_source(source, dims, factor, todo),
+        config=replace(cfg, probabilities=True, instances=False),
+        channel_axis=0,
+        indices=todo,
+        stop=stop,
+    )
     if rescaled.stopped:
         return replace_stopped(first)
     return _results_at_image_scale(rescaled, first, cfg, dims, todo)
@@ -251,21 +291,26 @@ def predict_at_model_scale(
 
 def _rescaled_bytes(source: Any, dims: int, factor: float, units: int, classes: int) -> int:
     """Memory of the resized units and of their class probabilities (float32)."""
-    pixels = np.prod([s * factor for s in source.shape[source.ndim - dims:]])
+    pixels = np.prod([s * factor for s in source.shape[source.ndim - dims :]])
     return int(4 * (source.shape[0] + classes) * units * pixels) if factor != 1.0 else 0
 
 
 def replace_stopped(result: PredictionResult) -> PredictionResult:
     """``result`` marked as stopped (a Stop during the second pass keeps the first)."""
-    return PredictionResult(result.labels, result.probabilities, result.instances,
-                            result.completed, True)
+    return PredictionResult(
+        result.labels, result.probabilities, result.instances, result.completed, True
+    )
 
 
 def _describe(factor: float, measured: float | None, known: float) -> str:
     if measured is None:
         return "Too few objects to measure their size; segmented at the image's scale."
     if factor == 1.0:
-        return (f"Objects about {measured:.0f} px across, as in training ({known:.0f} px): "
-                "no rescaling.")
-    return (f"Objects about {measured:.0f} px across, the model learned {known:.0f} px: "
-            f"segmented at {factor:.2f}x and resized back.")
+        return (
+            f"Objects about {measured:.0f} px across, as in training ({known:.0f} px): "
+            "no rescaling."
+        )
+    return (
+        f"Objects about {measured:.0f} px across, the model learned {known:.0f} px: "
+        f"segmented at {factor:.2f}x and resized back."
+    )

@@ -53,8 +53,9 @@ def stitch_unit(instances, blocks: Sequence[Block], min_size: int) -> None:
             if tuple(nxt) in by_grid:
                 pairs.append(_face_pairs(instances, block, by_grid[tuple(nxt)], axis, offsets))
     edges = np.concatenate(pairs)
-    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])),
-                       shape=(total + 1, total + 1))
+    graph = coo_matrix(
+        (np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(total + 1, total + 1)
+    )
     count, component = connected_components(graph, directed=False)
     size = np.bincount(component, weights=np.concatenate(sizes), minlength=count)
     first_node = np.full(count, total + 1)

@@ -56,7 +56,9 @@ def _ramp(size: int, overlap: int) -> np.ndarray:
 
 
 def blend_weights(
-    tile_size: tuple[int, ...], window: tuple[slice, ...], shape: tuple[int, ...],
+    tile_size: tuple[int, ...],
+    window: tuple[slice, ...],
+    shape: tuple[int, ...],
     overlap: tuple[int, ...],
 ) -> np.ndarray:
     """Separable weight of one tile; edges on the image border keep full weight (no seams,
@@ -67,6 +69,6 @@ def blend_weights(
         if win.start == 0:
             w[: size // 2] = 1.0
         if win.stop >= length:
-            w[size - size // 2:] = 1.0
+            w[size - size // 2 :] = 1.0
         weight = np.multiply.outer(weight, w)
     return np.maximum(weight, 1e-3).astype(np.float32)

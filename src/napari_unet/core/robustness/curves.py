@@ -43,8 +43,14 @@ NATURAL = ("noise", "blur", "rotation", "scale", "contrast")
 ATTACK_KINDS = ("fgsm", "pgd", "segpgd", "eot")
 KINDS = NATURAL + ATTACK_KINDS
 GEOMETRIC = ("rotation", "scale")
-NEUTRAL = {"noise": 0.0, "blur": 0.0, "rotation": 0.0, "scale": 1.0, "contrast": 1.0,
-           **{k: 0.0 for k in ATTACK_KINDS}}
+NEUTRAL = {
+    "noise": 0.0,
+    "blur": 0.0,
+    "rotation": 0.0,
+    "scale": 1.0,
+    "contrast": 1.0,
+    **{k: 0.0 for k in ATTACK_KINDS},
+}
 UNITS = {
     "noise": "Gaussian noise sigma (normalized intensity)",
     "blur": "Gaussian blur sigma (pixels)",
@@ -80,8 +86,9 @@ def check_levels(kind: str, levels: Sequence[float]) -> list[float]:
     return out
 
 
-def perturb(kind: str, x: torch.Tensor, level: float,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def perturb(
+    kind: str, x: torch.Tensor, level: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Apply the natural perturbation ``kind`` at ``level`` to a normalized batch.
 
     Shape: x ``(B, C, *S)`` -> ``(B, C, *S)``; the neutral level returns ``x`` itself.
@@ -182,10 +189,12 @@ class PerturbationCurve:
         below = [r["level"] for r in self.rows if r.get(QUANTIZATION_COLUMN)]
         if not below:
             return None
-        return (f"eps {', '.join(f'{v:g}' for v in below)} below one grey level of the "
-                "images' dtype: measured on float32 images; saved in the images' dtype these "
-                "attacked images would equal the clean ones (CSV column "
-                f"{QUANTIZATION_COLUMN}).")
+        return (
+            f"eps {', '.join(f'{v:g}' for v in below)} below one grey level of the "
+            "images' dtype: measured on float32 images; saved in the images' dtype these "
+            "attacked images would equal the clean ones (CSV column "
+            f"{QUANTIZATION_COLUMN})."
+        )
 
     def to_csv(self, path: str | os.PathLike) -> Path:
         """Write the rows (columns :data:`CSV_COLUMNS`, the truth column only with truth;
@@ -217,8 +226,13 @@ def draw_curve(ax: Any, curve: PerturbationCurve) -> None:
     ax.clear()
     ax.plot(curve.levels, curve.dice, "o-", ms=3, label="vs clean prediction")
     if curve.has_truth:
-        ax.plot(curve.levels, [r.get("dice_vs_truth") for r in curve.rows], "s--", ms=3,
-                label="vs truth")
+        ax.plot(
+            curve.levels,
+            [r.get("dice_vs_truth") for r in curve.rows],
+            "s--",
+            ms=3,
+            label="vs truth",
+        )
     ax.set_xlabel(UNITS.get(curve.perturbation, curve.perturbation), fontsize=8)
     ax.set_ylabel("Dice", fontsize=8)
     ax.set_ylim(0, 1.02)
@@ -238,30 +252,40 @@ class _Image:
     clean: np.ndarray | None = None  # clean prediction (natural kinds), lazily
 
 
-def _prepare(model: TrainedModel, images: Sequence[np.ndarray],
-             truths: Sequence[np.ndarray] | None, channel_axis: int | None, rgb: bool
-             ) -> list[_Image]:
+def _prepare(
+    model: TrainedModel,
+    images: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray] | None,
+    channel_axis: int | None,
+    rgb: bool,
+) -> list[_Image]:
     if truths is not None and len(truths) != len(images):
-        raise UserInputError(f"Got {len(images)} images but {len(truths)} truths; give one "
-                             "truth per image.")
+        raise UserInputError(
+            f"Got {len(images)} images but {len(truths)} truths; give one truth per image."
+        )
     prepared = []
     for i, image in enumerate(images):
         image_cf = channels_first(image, channel_axis, rgb)
         check_spatial(image_cf, model.spatial_dims)
         if image_cf.shape[0] != model.in_channels:
-            raise UserInputError(f"The model expects {model.in_channels} channel(s) but image "
-                                 f"{i + 1} has {image_cf.shape[0]}.")
+            raise UserInputError(
+                f"The model expects {model.in_channels} channel(s) but image "
+                f"{i + 1} has {image_cf.shape[0]}."
+            )
         truth = None if truths is None else np.asarray(truths[i])
         if truth is not None and truth.shape != image_cf.shape[1:]:
-            raise UserInputError(f"Truth {i + 1} has shape {truth.shape} but its image has "
-                                 f"shape {image_cf.shape[1:]} (without channels).")
+            raise UserInputError(
+                f"Truth {i + 1} has shape {truth.shape} but its image has "
+                f"shape {image_cf.shape[1:]} (without channels)."
+            )
         low, high = model.normalization.statistics(image_cf)
         prepared.append(_Image(image_cf, low, high, truth))
     return prepared
 
 
-def _predict_raw(model: TrainedModel, chunk_cf: np.ndarray, item: _Image,
-                 config: PredictionConfig) -> np.ndarray:
+def _predict_raw(
+    model: TrainedModel, chunk_cf: np.ndarray, item: _Image, config: PredictionConfig
+) -> np.ndarray:
     """Class values of a raw ``(C, *S)`` chunk, normalized with the clean statistics."""
     fixed = FixedNormalization(low=tuple(item.low.tolist()), high=tuple(item.high.tolist()))
     frozen = dataclasses.replace(model, normalization=fixed)
@@ -284,9 +308,15 @@ class _Scored:
     below_quantization: bool = False  # attacks: eps below one grey level of the image
 
 
-def _natural_unit(model: TrainedModel, item: _Image, idx: tuple, kind: str, level: float,
-                  gen: torch.Generator, config: PredictionConfig
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+def _natural_unit(
+    model: TrainedModel,
+    item: _Image,
+    idx: tuple,
+    kind: str,
+    level: float,
+    gen: torch.Generator,
+    config: PredictionConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
     """Perturb and predict one slice/volume: (prediction, clean, truth, valid, raw image)."""
     region = (slice(None),) + idx
     raw = np.asarray(item.image_cf[region], np.float32)
@@ -308,23 +338,33 @@ def _natural_unit(model: TrainedModel, item: _Image, idx: tuple, kind: str, leve
     return prediction, clean, truth, valid, image
 
 
-def _score_natural(model: TrainedModel, item: _Image, kind: str, level: float, seed: int,
-                   config: PredictionConfig, keep: bool, stop: StopFlag) -> _Scored | None:
+def _score_natural(
+    model: TrainedModel,
+    item: _Image,
+    kind: str,
+    level: float,
+    seed: int,
+    config: PredictionConfig,
+    keep: bool,
+    stop: StopFlag,
+) -> _Scored | None:
     """Perturb every slice/volume of one image at one level; ``None`` when stopped."""
     dims = model.spatial_dims
     shape = item.image_cf.shape[1:]
     if item.clean is None:
         item.clean = _predict_raw(model, item.image_cf, item, config)
-    out = _Scored(np.zeros_like(item.clean), np.zeros_like(item.clean),
-                  None if item.truth is None else np.zeros_like(item.truth),
-                  np.zeros(shape, bool),
-                  np.zeros(item.image_cf.shape, np.float32) if keep else None)
+    out = _Scored(
+        np.zeros_like(item.clean),
+        np.zeros_like(item.clean),
+        None if item.truth is None else np.zeros_like(item.truth),
+        np.zeros(shape, bool),
+        np.zeros(item.image_cf.shape, np.float32) if keep else None,
+    )
     gen = torch.Generator().manual_seed(seed)
     for idx in _units(item, dims):
         if stop.requested:
             return None
-        pred, clean, truth, valid, image = _natural_unit(model, item, idx, kind, level, gen,
-                                                         config)
+        pred, clean, truth, valid, image = _natural_unit(model, item, idx, kind, level, gen, config)
         out.prediction[idx], out.clean[idx], out.valid[idx] = pred, clean, valid
         if truth is not None:
             out.truth[idx] = truth
@@ -333,13 +373,20 @@ def _score_natural(model: TrainedModel, item: _Image, kind: str, level: float, s
     return out
 
 
-def _score_attack(model: TrainedModel, item: _Image, kind: str, level: float, options: dict,
-                  device: str, stop: StopFlag
-                  ) -> Generator[float, None, _Scored | None]:
+def _score_attack(
+    model: TrainedModel,
+    item: _Image,
+    kind: str,
+    level: float,
+    options: dict,
+    device: str,
+    stop: StopFlag,
+) -> Generator[float, None, _Scored | None]:
     """Attack one image at eps ``level``; yields the fraction done, returns the scores."""
     attack = make_attack(kind, level, options.get("steps"), **options.get("extra", {}))
-    work = attack_image(attack, model, item.image_cf, channel_axis=0, keep_float=True,
-                        device=device, stop=stop)
+    work = attack_image(
+        attack, model, item.image_cf, channel_axis=0, keep_float=True, device=device, stop=stop
+    )
     while True:
         try:
             ev = next(work)
@@ -349,27 +396,48 @@ def _score_attack(model: TrainedModel, item: _Image, kind: str, level: float, op
         yield ev.progress
     if result.stopped:
         return None
-    return _Scored(result.adversarial_prediction, result.clean_prediction, item.truth,
-                   np.ones(result.clean_prediction.shape, bool), result.adversarial,
-                   result.metrics.below_quantization)
+    return _Scored(
+        result.adversarial_prediction,
+        result.clean_prediction,
+        item.truth,
+        np.ones(result.clean_prediction.shape, bool),
+        result.adversarial,
+        result.metrics.below_quantization,
+    )
 
 
 def _row(kind: str, level: float, scored: list[_Scored]) -> dict[str, Any]:
-    row: dict[str, Any] = {"perturbation": kind, "level": level, "dice_vs_clean": float(
-        np.mean([mean_dice(s.prediction, s.clean, s.valid) for s in scored]))}
+    row: dict[str, Any] = {
+        "perturbation": kind,
+        "level": level,
+        "dice_vs_clean": float(
+            np.mean([mean_dice(s.prediction, s.clean, s.valid) for s in scored])
+        ),
+    }
     if all(s.truth is not None for s in scored):
-        row["dice_vs_truth"] = float(np.mean(
-            [mean_dice(s.prediction, s.truth, s.valid & (s.truth > 0)) for s in scored]))
+        row["dice_vs_truth"] = float(
+            np.mean([mean_dice(s.prediction, s.truth, s.valid & (s.truth > 0)) for s in scored])
+        )
     if kind in ATTACK_KINDS:
         row[QUANTIZATION_COLUMN] = any(s.below_quantization for s in scored)
     return row
 
 
 def perturbation_curve(
-    model: TrainedModel, images: Sequence[np.ndarray], kind: str, levels: Sequence[float], *,
-    truths: Sequence[np.ndarray] | None = None, seed: int = 0, attack_steps: int | None = None,
-    attack_options: dict | None = None, channel_axis: int | None = None, rgb: bool = False,
-    device: str = "auto", keep_example: bool = False, stop: StopFlag | None = None,
+    model: TrainedModel,
+    images: Sequence[np.ndarray],
+    kind: str,
+    levels: Sequence[float],
+    *,
+    truths: Sequence[np.ndarray] | None = None,
+    seed: int = 0,
+    attack_steps: int | None = None,
+    attack_options: dict | None = None,
+    channel_axis: int | None = None,
+    rgb: bool = False,
+    device: str = "auto",
+    keep_example: bool = False,
+    stop: StopFlag | None = None,
 ) -> Generator[RobustnessProgress, None, PerturbationCurve]:
     """Dice against the clean prediction (and the truth) at every level of ``kind``.
 
@@ -395,8 +463,9 @@ def perturbation_curve(
             done = li * len(items) + ii
             yield RobustnessProgress(li, len(values), level, ii, len(items), done / total)
             if kind in NATURAL:
-                result = _score_natural(model, item, kind, level, seed + ii, config,
-                                        keep_example, stop)
+                result = _score_natural(
+                    model, item, kind, level, seed + ii, config, keep_example, stop
+                )
             else:
                 work = _score_attack(model, item, kind, level, options, device, stop)
                 while True:
@@ -405,8 +474,9 @@ def perturbation_curve(
                     except StopIteration as finished:
                         result = finished.value
                         break
-                    yield RobustnessProgress(li, len(values), level, ii, len(items),
-                                             (done + frac) / total)
+                    yield RobustnessProgress(
+                        li, len(values), level, ii, len(items), (done + frac) / total
+                    )
             if result is None:
                 curve.stopped = True
                 return curve
@@ -418,8 +488,9 @@ def perturbation_curve(
     return curve
 
 
-def _from_cf(example: np.ndarray | None, image: np.ndarray, channel_axis: int | None,
-             rgb: bool) -> np.ndarray | None:
+def _from_cf(
+    example: np.ndarray | None, image: np.ndarray, channel_axis: int | None, rgb: bool
+) -> np.ndarray | None:
     """A channels-first example back in the layout of ``image``."""
     if example is None:
         return None
@@ -430,10 +501,17 @@ def _from_cf(example: np.ndarray | None, image: np.ndarray, channel_axis: int | 
     return example[0]
 
 
-def dice_after_transform(model: TrainedModel, image: np.ndarray, attacked: np.ndarray, *,
-                         degrees: float = 12.0, factor: float = 0.9,
-                         channel_axis: int | None = None, rgb: bool = False,
-                         device: str = "auto") -> float:
+def dice_after_transform(
+    model: TrainedModel,
+    image: np.ndarray,
+    attacked: np.ndarray,
+    *,
+    degrees: float = 12.0,
+    factor: float = 0.9,
+    channel_axis: int | None = None,
+    rgb: bool = False,
+    device: str = "auto",
+) -> float:
     """Does an attack survive a rotation and a zoom?
 
     Rotates by ``degrees`` and zooms by ``factor`` (about the centre, reflecting borders)

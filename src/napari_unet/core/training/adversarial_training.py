@@ -31,15 +31,20 @@ class AdversarialBatch:
         self.eps = float(eps)
         self.steps = int(steps)
         self._weights: torch.Tensor | None = None
-        self._pgd = PGD(self.eps, self.steps, objective=self._objective, seed=None,
-                        keep_best=False)
+        self._pgd = PGD(self.eps, self.steps, objective=self._objective, seed=None, keep_best=False)
 
-    def _objective(self, logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
-                   step: int, steps: int) -> torch.Tensor:
+    def _objective(
+        self, logits: torch.Tensor, targets: torch.Tensor, targeted: bool, step: int, steps: int
+    ) -> torch.Tensor:
         return segmentation_loss(logits, targets, self._weights)
 
-    def perturb(self, network: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    def perturb(
+        self,
+        network: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        class_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Adversarial version of a batch.
 
         Shape:

@@ -66,9 +66,17 @@ class AugmentConfig:
 
 # The augmentation before issue 8 (flips, 90-degree turns, mild brightness/contrast):
 # the reference of the generalization benchmark.
-LEGACY_AUGMENT = AugmentConfig(rotate90=True, rotate=False, zoom=(1.0, 1.0),
-                               intensity_scale=0.2, intensity_shift=0.1, gamma=0.0,
-                               blur=0.0, low_resolution=0.0, noise=0.0)
+LEGACY_AUGMENT = AugmentConfig(
+    rotate90=True,
+    rotate=False,
+    zoom=(1.0, 1.0),
+    intensity_scale=0.2,
+    intensity_shift=0.1,
+    gamma=0.0,
+    blur=0.0,
+    low_resolution=0.0,
+    noise=0.0,
+)
 
 
 # The default plus brightness/contrast and gamma: what training against natural
@@ -85,7 +93,10 @@ def context_factor(cfg: AugmentConfig) -> float:
 
 
 def augment_batch(
-    x: torch.Tensor, y: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: AugmentConfig,
+    gen: torch.Generator,
     patch_size: tuple[int, ...] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Augment a batch (and cut the centred ``patch_size`` out of a larger window).
@@ -127,7 +138,9 @@ def _centre_crop(t: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     return t[(slice(None), slice(None)) + tuple(slice(a, a + s) for a, s in zip(starts, size))]
 
 
-def _flip(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _flip(
+    x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     dims = x.ndim - 2
     for axis in range(dims):
         flip = _chance(x.shape[0], 0.5, gen).to(x.device)
@@ -146,8 +159,13 @@ def _geometry(cfg: AugmentConfig, b: int, gen: torch.Generator) -> tuple[torch.T
     return degrees, factor, sign
 
 
-def _warp(x: torch.Tensor, y: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator,
-          size: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+def _warp(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: AugmentConfig,
+    gen: torch.Generator,
+    size: tuple[int, ...],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Resample the centred ``size`` patch of each window through a random rotation, zoom
     and flip (:func:`transforms.affine_grid_for`, rescaled from patch to window): image
     bilinear (reflected at the border), targets nearest on the same grid (ignored outside)."""
@@ -161,8 +179,9 @@ def _warp(x: torch.Tensor, y: torch.Tensor, cfg: AugmentConfig, gen: torch.Gener
         grid[..., 2] *= torch.where(_chance(b, 0.5, gen), -1.0, 1.0).view(-1, 1, 1, 1)
     grid = grid.to(x.device)
     xw = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
-    yw = F.grid_sample((y + 1).unsqueeze(1).float(), grid, mode="nearest",
-                       padding_mode="zeros", align_corners=True)
+    yw = F.grid_sample(
+        (y + 1).unsqueeze(1).float(), grid, mode="nearest", padding_mode="zeros", align_corners=True
+    )
     return xw, yw.squeeze(1).long() - 1  # shifted back: 0 (outside / ignored) -> -1
 
 
@@ -215,6 +234,7 @@ def _elastic(
     base = torch.stack(torch.meshgrid(*axes, indexing="ij")[::-1], dim=-1)
     grid = base.unsqueeze(0) + field
     xw = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
-    yw = F.grid_sample((y + 1).unsqueeze(1).float(), grid, mode="nearest",
-                       padding_mode="zeros", align_corners=True)
+    yw = F.grid_sample(
+        (y + 1).unsqueeze(1).float(), grid, mode="nearest", padding_mode="zeros", align_corners=True
+    )
     return xw, yw.squeeze(1).long() - 1  # shifted back: 0 (outside / ignored) -> -1

@@ -32,8 +32,9 @@ from .training_data import Unit, _make_unit
 Window = tuple[np.ndarray, np.ndarray]  # image (C, *P) normalized float32, targets (*P) int64
 
 
-def score_windows(model: TrainedModel, windows: Sequence[Window], *, device: str = "auto",
-                  batch_size: int = 4) -> ValidationScores:
+def score_windows(
+    model: TrainedModel, windows: Sequence[Window], *, device: str = "auto", batch_size: int = 4
+) -> ValidationScores:
     """Dice of ``model`` on the held-out pixels of ``windows``: per window an image
     ``(C, *P)`` normalized as the model normalizes, and targets ``(*P)`` (class indices
     0..K-1, :data:`~.labels.IGNORE` where not held out). Float32, in inference mode, on a
@@ -45,21 +46,34 @@ def score_windows(model: TrainedModel, windows: Sequence[Window], *, device: str
     conf = torch.zeros(k, k, dtype=torch.long)
     with torch.inference_mode():
         for i in range(0, len(windows), batch_size):
-            chunk = windows[i: i + batch_size]
+            chunk = windows[i : i + batch_size]
             x = torch.from_numpy(np.stack([w[0] for w in chunk]).astype(np.float32)).to(dev)
             y = torch.from_numpy(np.stack([w[1] for w in chunk]).astype(np.int64))
             conf += confusion_counts(network(x).argmax(1).cpu(), y, k)
     dice = tuple(dice_from_confusion(conf))
     scored = [d for d in dice if d is not None]
     steps = int(model.rounds[-1].get("steps") or 0) if model.rounds else 0
-    return ValidationScores(steps, dice, float(np.mean(scored)) if scored else None, 0.0,
-                            False, tuple(int(n) for n in conf.sum(1).tolist()))
+    return ValidationScores(
+        steps,
+        dice,
+        float(np.mean(scored)) if scored else None,
+        0.0,
+        False,
+        tuple(int(n) for n in conf.sum(1).tolist()),
+    )
 
 
-def held_out_windows(model: TrainedModel, images: Sequence[np.ndarray],
-                     labels: Sequence[np.ndarray], masks: Sequence[np.ndarray], *,
-                     dense: bool = False, rgb: bool = False, channel_axis: int | None = None,
-                     patch: Sequence[int] | None = None) -> list[Window]:
+def held_out_windows(
+    model: TrainedModel,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    *,
+    dense: bool = False,
+    rgb: bool = False,
+    channel_axis: int | None = None,
+    patch: Sequence[int] | None = None,
+) -> list[Window]:
     """The windows :func:`score_windows` reads, from in-memory images.
 
     images: ``(*leading, *spatial)`` (channels at ``channel_axis`` or RGB last); labels:
@@ -88,14 +102,22 @@ def held_out_windows(model: TrainedModel, images: Sequence[np.ndarray],
     return windows
 
 
-def score_held_out(model: TrainedModel, images: Sequence[np.ndarray],
-                   labels: Sequence[np.ndarray], masks: Sequence[np.ndarray], *,
-                   dense: bool = False, rgb: bool = False, channel_axis: int | None = None,
-                   device: str = "auto") -> ValidationScores:
+def score_held_out(
+    model: TrainedModel,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    *,
+    dense: bool = False,
+    rgb: bool = False,
+    channel_axis: int | None = None,
+    device: str = "auto",
+) -> ValidationScores:
     """Dice of ``model`` on the pixels of ``labels`` where ``masks`` is True (see
     :func:`held_out_windows` for the shapes)."""
-    windows = held_out_windows(model, images, labels, masks, dense=dense, rgb=rgb,
-                               channel_axis=channel_axis)
+    windows = held_out_windows(
+        model, images, labels, masks, dense=dense, rgb=rgb, channel_axis=channel_axis
+    )
     return score_windows(model, windows, device=device)
 
 
@@ -127,18 +149,24 @@ class ModelComparison:
         if not self.comparable:
             return "No held-out pixels to compare the new and previous models on."
         pixels = self.new.scored_pixels
-        text = (f"On the same {sum(pixels):,} held-out pixels, the new model scores Dice "
-                f"{self.new.mean_dice:.3f}, the previous one {self.previous.mean_dice:.3f} "
-                f"(differences under {self.noise:.3f} are noise)")
+        text = (
+            f"On the same {sum(pixels):,} held-out pixels, the new model scores Dice "
+            f"{self.new.mean_dice:.3f}, the previous one {self.previous.mean_dice:.3f} "
+            f"(differences under {self.noise:.3f} are noise)"
+        )
         if self.new.reliable:
             return text + "."
-        return (text + f"; too few pixels to trust (under {MIN_RELIABLE_PIXELS} per class): "
-                       "paint more strokes.")
+        return (
+            text + f"; too few pixels to trust (under {MIN_RELIABLE_PIXELS} per class): "
+            "paint more strokes."
+        )
 
 
-def compare_on_windows(previous: TrainedModel, new: TrainedModel, windows: Sequence[Window],
-                       *, device: str = "auto") -> ModelComparison:
+def compare_on_windows(
+    previous: TrainedModel, new: TrainedModel, windows: Sequence[Window], *, device: str = "auto"
+) -> ModelComparison:
     """Score ``previous`` and ``new`` on the same held-out ``windows`` (see
     :func:`score_windows`)."""
-    return ModelComparison(score_windows(previous, windows, device=device),
-                           score_windows(new, windows, device=device))
+    return ModelComparison(
+        score_windows(previous, windows, device=device), score_windows(new, windows, device=device)
+    )

@@ -54,5 +54,6 @@ def dice_from_confusion(conf: torch.Tensor) -> list[float | None]:
     fp = conf.sum(0).double() - tp
     truth = conf.sum(1).double()
     fn = truth - tp
-    return [None if n == 0 else float(2 * t / (2 * t + p + f))
-            for t, p, f, n in zip(tp, fp, fn, truth)]
+    return [
+        None if n == 0 else float(2 * t / (2 * t + p + f)) for t, p, f, n in zip(tp, fp, fn, truth)
+    ]

@@ -30,9 +30,11 @@ DEFAULT_STRENGTH = 1.0
 def natural_augment(strength: float) -> AugmentConfig:
     """The augmentation at ``strength`` in [0, 2]: legacy at 0, default at 1, contrast at 2."""
     if not 0.0 <= strength <= MAX_STRENGTH:
-        raise ValueError(f"natural_perturbations is a strength in [0, {MAX_STRENGTH:g}] "
-                         f"(0 = none, 1 = the default augmentation, 2 = plus contrast), "
-                         f"got {strength}.")
+        raise ValueError(
+            f"natural_perturbations is a strength in [0, {MAX_STRENGTH:g}] "
+            f"(0 = none, 1 = the default augmentation, 2 = plus contrast), "
+            f"got {strength}."
+        )
     if strength == 0:
         return LEGACY_AUGMENT
     if strength <= DEFAULT_STRENGTH:
@@ -51,8 +53,7 @@ def _interpolate(low_cfg: AugmentConfig, high_cfg: AugmentConfig, t: float) -> A
         if isinstance(high, bool):
             values[f.name] = high
         elif isinstance(high, tuple):
-            values[f.name] = tuple(a if a == b else a ** (1 - t) * b ** t
-                                  for a, b in zip(low, high))
+            values[f.name] = tuple(a if a == b else a ** (1 - t) * b**t for a, b in zip(low, high))
         else:
             values[f.name] = low if low == high else low + (high - low) * t
     return AugmentConfig(**values)

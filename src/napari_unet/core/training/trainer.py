@@ -111,13 +111,15 @@ class TrainingConfig:
         if self.max_time is None and self.max_steps is None:
             raise ValueError("Set a time budget (max_time) or a number of steps (max_steps).")
         if self.max_time is not None and not (math.isfinite(self.max_time) and self.max_time > 0):
-            raise ValueError(f"max_time must be a finite positive number of seconds, got "
-                             f"{self.max_time}.")  # NaN would compare False and train forever
+            raise ValueError(
+                f"max_time must be a finite positive number of seconds, got {self.max_time}."
+            )  # NaN would compare False and train forever
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}.")
         if not (math.isfinite(self.adversarial_eps) and self.adversarial_eps >= 0):
-            raise ValueError(f"adversarial_eps must be 0 (off) or a positive number, got "
-                             f"{self.adversarial_eps}.")
+            raise ValueError(
+                f"adversarial_eps must be 0 (off) or a positive number, got {self.adversarial_eps}."
+            )
         if self.adversarial_steps < 1:
             raise ValueError(f"adversarial_steps must be at least 1, got {self.adversarial_steps}.")
         if self.batch_size is not None and self.batch_size < 1:
@@ -187,12 +189,16 @@ class ValidationScores:
         if self.mean_dice is None:
             return "Validation: no held-out pixels (paint more strokes to get a figure)."
         counted = self.scored_pixels
-        text = (f"Validation Dice {self.mean_dice:.3f} on {sum(counted):,} held-out pixels "
-                f"(fewest in one class: {min(counted):,})")
+        text = (
+            f"Validation Dice {self.mean_dice:.3f} on {sum(counted):,} held-out pixels "
+            f"(fewest in one class: {min(counted):,})"
+        )
         if self.reliable:
             return text + "."
-        return (text + f": unreliable, under {MIN_RELIABLE_PIXELS} pixels per class. Paint "
-                "more strokes (on other images too) before trusting it.")
+        return (
+            text + f": unreliable, under {MIN_RELIABLE_PIXELS} pixels per class. Paint "
+            "more strokes (on other images too) before trusting it."
+        )
 
 
 @dataclass(frozen=True)
@@ -240,8 +246,10 @@ class TrainingResult:
         rate = self.steps / self.elapsed if self.elapsed > 0 else 0.0
         text = f"{self.steps} steps in {self.elapsed:.1f} s ({rate:.1f} steps/s)"
         if self.extended:
-            text += (f", past the time budget to reach the {self.min_steps} steps a model "
-                     "needs (a slow or busy machine)")
+            text += (
+                f", past the time budget to reach the {self.min_steps} steps a model "
+                "needs (a slow or busy machine)"
+            )
         validation = round_validation_text(self.model.rounds[-1]) if self.model.rounds else ""
         if validation:
             text += f"; the kept model's {validation}"
@@ -251,8 +259,14 @@ class TrainingResult:
         return text
 
 
-TrainingEvent = (TrainingStarted | TrainingStep | ValidationScores | BestModelUpdated
-                 | TrainingOutOfMemory | ModelSnapshot)
+TrainingEvent = (
+    TrainingStarted
+    | TrainingStep
+    | ValidationScores
+    | BestModelUpdated
+    | TrainingOutOfMemory
+    | ModelSnapshot
+)
 
 
 class Trainer:
@@ -297,11 +311,16 @@ class Trainer:
 
         labels = [readable(lab) for lab in labels]  # NumPy stays NumPy, the rest stays lazy
         if len(images) != len(labels):
-            raise UserInputError(f"Got {len(images)} images but {len(labels)} label images; "
-                                 "give one label image per image.")
+            raise UserInputError(
+                f"Got {len(images)} images but {len(labels)} label images; "
+                "give one label image per image."
+            )
         for n, (image, lab) in enumerate(zip(images, labels)):  # shapes before classes
-            check_labels(lab, channels_first(image, channel_axis, rgb).shape[1:],
-                         name=f"labels of image {n + 1}")
+            check_labels(
+                lab,
+                channels_first(image, channel_axis, rgb).shape[1:],
+                name=f"labels of image {n + 1}",
+            )
         if init is not None:  # the model's classes, but these labels' sparse/dense meaning
             classes = init.classes
             encoder = finetuning_encoder(classes, labels, dense)
@@ -322,9 +341,17 @@ class Trainer:
         if len(patch) != net_cfg.spatial_dims:
             raise ValueError(f"patch_size {patch} does not match a {net_cfg.spatial_dims}D model.")
         self.data: TrainingData = build_training_data(
-            images, labels, encoder, self.normalization,
-            net_cfg.spatial_dims, tuple(patch), net_cfg.in_channels,
-            cfg.validation_fraction, self.rng, channel_axis, rgb,
+            images,
+            labels,
+            encoder,
+            self.normalization,
+            net_cfg.spatial_dims,
+            tuple(patch),
+            net_cfg.in_channels,
+            cfg.validation_fraction,
+            self.rng,
+            channel_axis,
+            rgb,
         )
         self.network = UNet(net_cfg)
         if init is not None:
@@ -338,23 +365,31 @@ class Trainer:
         self.checkpoint_error: OSError | None = None
 
     # ------------------------------------------------------------------ helpers
-    def _snapshot(self, val_dice: float | None, steps: int, seconds: float,
-                  val_pixels: list[int] | None = None) -> TrainedModel:
+    def _snapshot(
+        self,
+        val_dice: float | None,
+        steps: int,
+        seconds: float,
+        val_pixels: list[int] | None = None,
+    ) -> TrainedModel:
         summary: dict[str, Any] = dict(self.init.summary) if self.init else {}
         rounds = list(summary.get("rounds", []))
-        rounds.append({
-            "round": len(rounds) + 1,
-            "steps": steps,
-            "seconds": round(seconds, 2),
-            "painted_pixels": self.data.painted_pixels,
-            "validation_dice": val_dice,
-            "validation_pixels": val_pixels,  # held-out pixels per scored class
-            "finetuned": self.init is not None,
-        })
+        rounds.append(
+            {
+                "round": len(rounds) + 1,
+                "steps": steps,
+                "seconds": round(seconds, 2),
+                "painted_pixels": self.data.painted_pixels,
+                "validation_dice": val_dice,
+                "validation_pixels": val_pixels,  # held-out pixels per scored class
+                "finetuned": self.init is not None,
+            }
+        )
         summary["rounds"] = rounds
         net = UNet(self.net_config)
-        net.load_state_dict({k: v.detach().cpu().clone()
-                             for k, v in self.network.state_dict().items()})
+        net.load_state_dict(
+            {k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()}
+        )
         net.eval()
         return TrainedModel(net, self.classes, self.normalization, summary)
 
@@ -395,8 +430,9 @@ class Trainer:
         floor = MIN_STEPS[self.net_config.spatial_dims]
         return floor // 2 if self.init is not None else floor
 
-    def _validate(self, windows: list[tuple[np.ndarray, np.ndarray]]
-                  ) -> tuple[list[float | None], list[int]]:
+    def _validate(
+        self, windows: list[tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[list[float | None], list[int]]:
         """Per-class Dice of the validation windows, and held-out pixels per class."""
         k = self.classes.num_classes
         conf = torch.zeros(k, k, dtype=torch.long)
@@ -404,7 +440,7 @@ class Trainer:
         self.network.eval()
         with torch.inference_mode(), self.precision.autocast():
             for i in range(0, len(windows), self.batch_size):
-                chunk = windows[i: i + self.batch_size]
+                chunk = windows[i : i + self.batch_size]
                 x = torch.from_numpy(np.stack([w[0] for w in chunk])).to(self.device)
                 y = torch.from_numpy(np.stack([w[1] for w in chunk]))
                 pred = self.network(x.contiguous(memory_format=self._format)).argmax(1).cpu()
@@ -436,8 +472,9 @@ class Trainer:
         weights = torch.from_numpy(self.data.class_weights()).to(dev)
         lr0 = self._lr(0.0)
         opt = torch.optim.AdamW(self.network.parameters(), lr=lr0, weight_decay=cfg.weight_decay)
-        gen = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else
-                                            int(time.time_ns() % 2**31))
+        gen = torch.Generator().manual_seed(
+            cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31)
+        )
         attack = None
         if cfg.adversarial_eps > 0:
             attack = AdversarialBatch(cfg.adversarial_eps, cfg.adversarial_steps)
@@ -483,8 +520,10 @@ class Trainer:
             step += 1
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise UserInputError("Training diverged (the loss is not finite). The best "
-                                     "model so far is kept; try a lower learning rate.")
+                raise UserInputError(
+                    "Training diverged (the loss is not finite). The best "
+                    "model so far is kept; try a lower learning rate."
+                )
             losses.append(value)
             ema = value if ema is None else 0.9 * ema + 0.1 * value
             elapsed = time.perf_counter() - start
@@ -557,9 +596,15 @@ class Trainer:
         if scores.improved:
             yield BestModelUpdated(scores.step, scores.mean_dice, self.best)
 
-    def _train_step(self, sampler: PatchSampler, gen: torch.Generator, attack: Any,
-                    weights: torch.Tensor, opt: torch.optim.Optimizer,
-                    scaler: torch.amp.GradScaler | None) -> torch.Tensor:
+    def _train_step(
+        self,
+        sampler: PatchSampler,
+        gen: torch.Generator,
+        attack: Any,
+        weights: torch.Tensor,
+        opt: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler | None,
+    ) -> torch.Tensor:
         """One optimizer step on a fresh batch; returns the loss. With a scaler (float16),
         the loss is scaled before ``backward`` and a step whose gradients are not finite
         is skipped, as :class:`torch.amp.GradScaler` does."""
@@ -588,11 +633,16 @@ class Trainer:
         """Stop event after an out-of-memory error: the cache freed, what to lower said."""
         free_device_memory(self.device)
         patch = self.config.patch_size or DEFAULT_PATCH[self.net_config.spatial_dims]
-        return TrainingOutOfMemory(step, training_advice(
-            step, self.device, self.batch_size, tuple(patch),
-            self.net_config.base_channels))
+        return TrainingOutOfMemory(
+            step,
+            training_advice(
+                step, self.device, self.batch_size, tuple(patch), self.net_config.base_channels
+            ),
+        )
 
-    def _record(self, windows: list, step: int, elapsed: float, ema: float | None) -> ValidationScores:
+    def _record(
+        self, windows: list, step: int, elapsed: float, ema: float | None
+    ) -> ValidationScores:
         """Score validation pixels (or, without them, the smoothed loss); keep the best model."""
         dice: tuple[float | None, ...] = ()
         pixels: tuple[int, ...] = ()
@@ -609,22 +659,26 @@ class Trainer:
         scores = ValidationScores(step, dice, mean, elapsed, improved, pixels)
         if improved:
             self._best_score = score
-            self.best = self._snapshot(mean, step, elapsed,
-                                       scores.scored_pixels if mean is not None else None)
+            self.best = self._snapshot(
+                mean, step, elapsed, scores.scored_pixels if mean is not None else None
+            )
             self._save_checkpoint()
         return scores
 
 
-def undertrained_reason(steps: int, needed: int, stop_reason: str,
-                        validations: Sequence[ValidationScores]) -> str | None:
+def undertrained_reason(
+    steps: int, needed: int, stop_reason: str, validations: Sequence[ValidationScores]
+) -> str | None:
     """Why a run's model needs more training, or None: it took fewer than ``needed``
     steps, or its validation Dice was still rising (the last validation beats every
     one of the first two thirds of the run by more than the noise of its pixels)."""
     if stop_reason == "out_of_memory":
         return None
     if steps < needed:
-        return (f"only {steps} steps were taken; a model needs at least {needed}. Continue "
-                "training (or give a longer budget).")
+        return (
+            f"only {steps} steps were taken; a model needs at least {needed}. Continue "
+            "training (or give a longer budget)."
+        )
     scored = [v for v in validations if v.mean_dice is not None]
     if len(scored) < 3:
         return None
@@ -633,9 +687,11 @@ def undertrained_reason(steps: int, needed: int, stop_reason: str,
     counted = [n for n, d in zip(last.pixels, last.dice) if d is not None and n > 0]
     noise = max(0.02, 1.0 / math.sqrt(min(counted))) if counted else 0.02
     if early and last.mean_dice - max(early) > noise:
-        return (f"the validation Dice was still rising ({max(early):.3f} -> "
-                f"{last.mean_dice:.3f} over the last third of the run). Continue training "
-                "to let it level off.")
+        return (
+            f"the validation Dice was still rising ({max(early):.3f} -> "
+            f"{last.mean_dice:.3f} over the last third of the run). Continue training "
+            "to let it level off."
+        )
     return None
 
 

@@ -81,8 +81,10 @@ class Unit:
             if idx.size == 0:
                 break
             centre = np.unravel_index(int(idx[0]), remaining.shape)
-            start = [int(np.clip(c - size // 4, 0, s - size))
-                     for c, size, s in zip(centre, patch, remaining.shape)]
+            start = [
+                int(np.clip(c - size // 4, 0, s - size))
+                for c, size, s in zip(centre, patch, remaining.shape)
+            ]
             window = tuple(slice(a, a + size) for a, size in zip(start, patch))
             windows.append((self.image[(slice(None),) + window], remaining[window].copy()))
             remaining[window] = IGNORE
@@ -124,8 +126,10 @@ def build_training_data(
 ) -> TrainingData:
     """Collect painted units from all images; see the module docstring."""
     if len(images) != len(labels):
-        raise UserInputError(f"Got {len(images)} images but {len(labels)} label images; "
-                             "give one label image per image.")
+        raise UserInputError(
+            f"Got {len(images)} images but {len(labels)} label images; "
+            "give one label image per image."
+        )
     if not images:
         raise UserInputError("No training images were given.")
     units: list[Unit] = []
@@ -141,8 +145,7 @@ def build_training_data(
         check_labels(lab, image_cf.shape[1:], name=f"labels of image {n + 1}")
         low, high = normalization.statistics(image_cf)
         if is_lazy(image_cf) or is_lazy(lab):  # read chunk by chunk, patch by patch
-            units.extend(_lazy_units(image_cf, lab, encoder, low, high, spatial_dims,
-                                     patch_size))
+            units.extend(_lazy_units(image_cf, lab, encoder, low, high, spatial_dims, patch_size))
             continue
         lead_shape = lab.shape[: lab.ndim - spatial_dims]
         for lead in np.ndindex(*lead_shape):
@@ -159,17 +162,25 @@ def build_training_data(
     class_pixels = np.zeros(k, np.int64)
     for u in units:
         class_pixels += np.bincount(u.painted_values(), minlength=k)[:k]
-    return TrainingData(units, patch_size, k, class_pixels,
-                        sum(u.validation_count() for u in units))
+    return TrainingData(
+        units, patch_size, k, class_pixels, sum(u.validation_count() for u in units)
+    )
 
 
-def _lazy_units(image_cf: Any, lab: Any, encoder: TargetEncoder, low: np.ndarray,
-                high: np.ndarray, dims: int, patch: tuple[int, ...]) -> list[Unit | SparseUnit]:
+def _lazy_units(
+    image_cf: Any,
+    lab: Any,
+    encoder: TargetEncoder,
+    low: np.ndarray,
+    high: np.ndarray,
+    dims: int,
+    patch: tuple[int, ...],
+) -> list[Unit | SparseUnit]:
     """Units of a lazy image or labels array: painted pixels found chunk by chunk; a unit
     at least one patch large stays on disk (:class:`SparseUnit`), a smaller one is read
     and padded as in memory."""
     units: list[Unit | SparseUnit] = []
-    shape = tuple(lab.shape[len(lab.shape) - dims:])
+    shape = tuple(lab.shape[len(lab.shape) - dims :])
     for lead, (flat, values) in painted_pixels(lab, encoder, dims).items():
         if all(s >= p for s, p in zip(shape, patch)):
             units.append(SparseUnit(image_cf, lead, low, high, shape, flat, values))
@@ -191,8 +202,9 @@ def _make_unit(norm: np.ndarray, targets: np.ndarray, patch: tuple[int, ...]) ->
     return Unit(norm, targets, np.full_like(targets, IGNORE))
 
 
-def _split_validation(units: list[Unit | SparseUnit], dims: int, fraction: float, k: int,
-                      rng: np.random.Generator) -> None:
+def _split_validation(
+    units: list[Unit | SparseUnit], dims: int, fraction: float, k: int, rng: np.random.Generator
+) -> None:
     """Move the painted pixels of a random ``fraction`` of blocks to validation.
 
     Nothing is held back when there are too few painted pixels, or when a class would
@@ -229,8 +241,9 @@ class PatchSampler:
     Parts of a window outside the unit are mirrored (image) and ignored (targets).
     """
 
-    def __init__(self, data: TrainingData, rng: np.random.Generator,
-                 context: Sequence[float] | None = None) -> None:
+    def __init__(
+        self, data: TrainingData, rng: np.random.Generator, context: Sequence[float] | None = None
+    ) -> None:
         self.data = data
         self.rng = rng
         p = data.patch_size
@@ -263,8 +276,10 @@ class PatchSampler:
             j = self.rng.integers(ids.size)
             unit = self.data.units[int(ids[j])]
             centre = np.unravel_index(int(flat[j]), unit.shape)
-            start = [self._start(int(c), p, w, s) for c, p, w, s in
-                     zip(centre, self.data.patch_size, self.window, unit.shape)]
+            start = [
+                self._start(int(c), p, w, s)
+                for c, p, w, s in zip(centre, self.data.patch_size, self.window, unit.shape)
+            ]
             xs.append(unit.image_window(start, self.window))
             ys.append(unit.target_window(start, self.window))
         return np.stack(xs), np.stack(ys)

@@ -44,8 +44,9 @@ def classes_text(layer: Labels | None) -> str:
     lines = []
     for value, n in counts.items():
         note = ", clear in results" if value == BACKGROUND_CLASS else ""
-        lines.append(f"{swatch(layer, value)} {value} {CLASS_NAMES.get(value, 'class')} "
-                     f"({n} px{note})")
+        lines.append(
+            f"{swatch(layer, value)} {value} {CLASS_NAMES.get(value, 'class')} ({n} px{note})"
+        )
     return "<br>".join(lines)
 
 
@@ -56,16 +57,22 @@ class DataSection:
         self._viewer = viewer
         self.image = image
         self.labels = ComboBox(
-            label="Strokes", choices=self.labels_choices,
+            label="Strokes",
+            choices=self.labels_choices,
             tooltip="The Labels layer you painted: 1 = background, 2 = object, 3.. = more "
-                    "classes; 0 (unpainted) is ignored. Only layers shaped like the image.")
+            "classes; 0 (unpainted) is ignored. Only layers shaped like the image.",
+        )
         self.classes = Label(label="Classes painted", value="")
         self.label_kind = ComboBox(
             label="Labels are",
-            choices=[("strokes (0 = not painted)", "sparse"),
-                     ("complete masks (every pixel)", "dense")],
-            value="sparse", tooltip="Strokes: only painted pixels teach the model. Complete "
-                                    "masks: every value, including 0, is a class.")
+            choices=[
+                ("strokes (0 = not painted)", "sparse"),
+                ("complete masks (every pixel)", "dense"),
+            ],
+            value="sparse",
+            tooltip="Strokes: only painted pixels teach the model. Complete "
+            "masks: every value, including 0, is a class.",
+        )
         self.widgets = [self.image, self.labels, self.classes, self.label_kind]
         self.closed = False
         self._watched: Labels | None = None

@@ -31,10 +31,12 @@ def label_source(layer: Labels, whole_layer: bool = False) -> LabelSource:
         return LabelSource(layer.name, data, SourceKind.SEED)
     reference = written_prediction(layer)
     if reference is None:
-        raise UserInputError(f"There is no record of the segmentation written into "
-                             f"'{layer.name}' (made in another session?), so its corrections "
-                             "cannot be told apart: tick 'use the whole layer' to learn from "
-                             "all its pixels, or untick it.")
+        raise UserInputError(
+            f"There is no record of the segmentation written into "
+            f"'{layer.name}' (made in another session?), so its corrections "
+            "cannot be told apart: tick 'use the whole layer' to learn from "
+            "all its pixels, or untick it."
+        )
     return LabelSource(layer.name, data, SourceKind.CORRECTIONS, reference)
 
 
