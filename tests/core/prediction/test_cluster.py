@@ -42,11 +42,11 @@ def test_an_unreachable_scheduler_is_refused_within_the_time_limit():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     start = time.monotonic()
-    with pytest.raises(UserInputError, match=f"127.0.0.1:{port}.*within 1 s"):
-        with cluster_client(
-            ClusterChoice("address", address=f"tcp://127.0.0.1:{port}", timeout=1.0)
-        ):
-            pass
+    with (
+        pytest.raises(UserInputError, match=f"127.0.0.1:{port}.*within 1 s"),
+        cluster_client(ClusterChoice("address", address=f"tcp://127.0.0.1:{port}", timeout=1.0)),
+    ):
+        pass
     assert time.monotonic() - start < 30  # a bounded wait, not a hang
 
 
