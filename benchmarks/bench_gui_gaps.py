@@ -103,10 +103,17 @@ class FreezeSampler:
             frame = sys._current_frames().get(self.gui_thread)
             if frame is None:
                 continue
-            ours = [f for f in traceback.extract_stack(frame)
-                    if "napari" in f.filename or "vispy" in f.filename]
-            key = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
-                             for f in reversed(ours[-4:])) or "(outside napari)"
+            ours = [
+                f
+                for f in traceback.extract_stack(frame)
+                if "napari" in f.filename or "vispy" in f.filename
+            ]
+            key = (
+                " < ".join(
+                    f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(ours[-4:])
+                )
+                or "(outside napari)"
+            )
             self.samples.append((time.perf_counter(), key))
 
 
@@ -171,19 +178,34 @@ def one_run(seconds: float, why: bool = False) -> dict:
     steady = meter.steady(STEADY_MARGIN) or [float("nan")]
     steps = train._store.model.rounds[-1]["steps"] if train._store.model else 0
     viewer.close()
-    return {"dock_ms": 1000 * dock_s, "dock_gap_ms": max(dock_gaps),
-            "train_gap_ms": max(gaps), "train_p99_ms": percentile(gaps, 0.99),
-            "steady_gap_ms": max(steady),
-            "steps": steps, "frozen_in": frozen_in}
+    return {
+        "dock_ms": 1000 * dock_s,
+        "dock_gap_ms": max(dock_gaps),
+        "train_gap_ms": max(gaps),
+        "train_p99_ms": percentile(gaps, 0.99),
+        "steady_gap_ms": max(steady),
+        "steps": steps,
+        "frozen_in": frozen_in,
+    }
 
 
 def child(load: bool, seconds: float, why: bool = False) -> dict | None:
     """One run in a fresh interpreter (cold imports), under load if asked."""
     busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2 if load else 0)]
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", "--seconds", str(seconds),
-                              *(["--why"] if why else [])],
-                             capture_output=True, text=True, cwd=REPO)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--seconds",
+                str(seconds),
+                *(["--why"] if why else []),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
     finally:
         for proc in busy:  # only the processes this script started
             proc.kill()
@@ -200,8 +222,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--load", choices=("both", "on", "off"), default="both")
-    parser.add_argument("--why", action="store_true",
-                        help="also print where the GUI thread was while frozen (ms per place)")
+    parser.add_argument(
+        "--why",
+        action="store_true",
+        help="also print where the GUI thread was while frozen (ms per place)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -225,10 +250,12 @@ def main() -> None:
             if r is None:
                 print(f"{name:<14}{run:>4}{before:>9.1f}  (failed, see above)", flush=True)
                 continue
-            print(f"{name:<14}{run:>4}{before:>9.1f}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
-                  f"{r['train_gap_ms']:>15.0f}{r['steady_gap_ms']:>17.0f}"
-                  f"{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
-                  flush=True)
+            print(
+                f"{name:<14}{run:>4}{before:>9.1f}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
+                f"{r['train_gap_ms']:>15.0f}{r['steady_gap_ms']:>17.0f}"
+                f"{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
+                flush=True,
+            )
             for place, ms in r["frozen_in"].items():
                 print(f"      {place} ({ms} ms)", flush=True)
 

@@ -7,13 +7,16 @@ import os
 import subprocess
 import sys
 
-SHOW_POLICY = ("import napari_unet.core, os, torch; "
-               "print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads() >= 1)")
+SHOW_POLICY = (
+    "import napari_unet.core, os, torch; "
+    "print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads() >= 1)"
+)
 
 
 def _policy_after_import(env: dict[str, str]) -> str:
-    out = subprocess.run([sys.executable, "-c", SHOW_POLICY], env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SHOW_POLICY], env=env, capture_output=True, text=True, check=True
+    )
     return out.stdout.strip()
 
 

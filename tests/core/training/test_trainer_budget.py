@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from napari_unet.core.training import trainer as training_module
 from napari_unet.core import StopFlag, Trainer, TrainingConfig, UNetConfig, run_to_completion
+from napari_unet.core.training import trainer as training_module
 from napari_unet.core.training.trainer import (
     MIN_STEPS,
     TrainingStep,
@@ -65,8 +65,7 @@ def test_a_time_budget_counts_from_the_trainers_creation():
 
 def test_a_time_budget_keeps_time_for_the_end_of_the_run(monkeypatch):
     monkeypatch.setattr(training_module, "END_RESERVE", 1e6)  # the end would take forever
-    result = run_to_completion(_trainer(max_time=600.0, min_steps=0,
-                                        validate_every_steps=1).run())
+    result = run_to_completion(_trainer(max_time=600.0, min_steps=0, validate_every_steps=1).run())
     assert result.steps == 1 and result.stop_reason == "max_time"
 
 

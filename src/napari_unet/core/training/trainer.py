@@ -479,9 +479,17 @@ class Trainer:
         if cfg.adversarial_eps > 0:
             attack = AdversarialBatch(cfg.adversarial_eps, cfg.adversarial_steps)
         scaler = self.precision.make_scaler()  # float16: scale the loss, skip inf steps
-        yield TrainingStarted(self.classes, self.data.painted_pixels, self.data.validation_pixels,
-                              len(self.data.units), str(dev), cfg.max_steps, cfg.max_time,
-                              describe_compute(dev, self.precision), self.min_steps)
+        yield TrainingStarted(
+            self.classes,
+            self.data.painted_pixels,
+            self.data.validation_pixels,
+            len(self.data.units),
+            str(dev),
+            cfg.max_steps,
+            cfg.max_time,
+            describe_compute(dev, self.precision),
+            self.min_steps,
+        )
         start = self.created  # the budget includes reading the strokes and the start-up
         losses: list[float] = []
         validations: list[ValidationScores] = []
