@@ -167,9 +167,14 @@ def timed_run(
 
 
 def run_protocol(
-    name: str, seed: int, budgets: list[float], overrides: dict[str, Any]
+    name: str,
+    seed: int,
+    budgets: list[float],
+    overrides: dict[str, Any],
+    also_batch: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of one protocol and seed: the forest, each budget's run, the stops."""
+    """Rows of one protocol and seed: the forest, each budget's run, the stops (and, with
+    ``also_batch``, the longest budget again with that many patches every step)."""
     protocol = PROTOCOLS[name](seed)
     forest_score, forest_s, detail = protocol.forest(seed)
     rows = [
@@ -189,15 +194,19 @@ def run_protocol(
         f"  {name} seed {seed} forest {forest_score:.3f} in {forest_s:.1f} s {detail}", flush=True
     )
     longest = max(budgets)
-    for budget in sorted(budgets):
-        marks = [b for b in budgets if b < budget] if budget == longest else []
-        run = timed_run(protocol, budget, seed, overrides, marks)
+    plan = [(b, overrides, "") for b in sorted(budgets)]
+    if also_batch is not None:
+        label = f", {also_batch} patches a step throughout"
+        plan.append((longest, {**overrides, "batch_size": also_batch}, label))
+    for budget, settings, label in plan:
+        marks = [b for b in budgets if b < budget] if budget == longest and not label else []
+        run = timed_run(protocol, budget, seed, settings, marks)
         result = run["result"]
         rows.append(
             {
                 "protocol": name,
                 "seed": seed,
-                "method": f"U-Net, {budget:g} s budget",
+                "method": f"U-Net, {budget:g} s budget{label}",
                 "budget": budget,
                 "wall_s": run["wall"],
                 "steps": result.steps,
@@ -266,16 +275,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch", type=int, default=None, help="patches per step (default: the package's)"
     )
+    parser.add_argument(
+        "--also-batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also run the longest budget with N patches every step (a reference)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write results as JSON ('-' = stdout)")
     args = parser.parse_args(argv)
     machine = machine_summary()
     print_machine(machine)
     overrides = {} if args.batch is None else {"batch_size": args.batch}
+    also = args.also_batch
     rows = [
         row
         for name in args.protocols
         for seed in args.seeds
-        for row in run_protocol(name, seed, args.budgets, overrides)
+        for row in run_protocol(name, seed, args.budgets, overrides, also)
     ]
     machine["load_average_after"] = machine_summary()["load_average"]
     print_rows(rows)
