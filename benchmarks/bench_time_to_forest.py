@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+import napari_unet  # noqa: F401 - first, as in napari and the CLI: sets PyTorch's thread waiting
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_generalization as bg  # noqa: E402
 import bench_strokes as bs  # noqa: E402
