@@ -20,10 +20,6 @@ from napari_unet.core import (
     run_to_completion,
 )
 from napari_unet.core.metrics import dice_iou_per_class
-from napari_unet.core.training import trainer as trainer_module
-from napari_unet.core.training.trainer import MIN_STEPS
-from napari_unet.core.training.training_data import PatchSampler
-from tests.conftest import isbi_slice
 
 FAST = dict(max_time=None, device="cpu", batch_size=4, validate_every_steps=10)
 
@@ -204,7 +200,7 @@ def test_3d_model_on_the_plant_stack(shared_data):
     assert out.labels.shape == raw.shape and set(np.unique(out.labels)) <= {1, 2}
 
 
-def test_3d_models_take_two_patches_a_step_and_2d_four_then_eight(shared_data):
+def test_3d_models_default_to_two_patches_a_step_and_2d_to_four(shared_data):
     import tifffile
 
     raw = tifffile.imread(shared_data / "plant3d" / "raw.tif")[:16, :64, :64]
@@ -213,32 +209,11 @@ def test_3d_models_take_two_patches_a_step_and_2d_four_then_eight(shared_data):
     config = TrainingConfig(max_steps=1, seed=0, device="cpu")
     volume = Trainer([raw], [strokes], model_config=UNetConfig(spatial_dims=3), config=config)
     planes = Trainer([raw], [strokes], model_config=UNetConfig(spatial_dims=2), config=config)
-    early, later = MIN_STEPS[2] - 1, MIN_STEPS[2]
-    assert (planes.batch_at(0), planes.batch_at(early), planes.batch_at(later)) == (4, 4, 8)
-    assert {volume.batch_at(step) for step in (0, MIN_STEPS[3], 10_000)} == {2}
+    assert (volume.batch_size, planes.batch_size) == (2, 4)
     explicit = Trainer(
         [raw],
         [strokes],
         model_config=UNetConfig(spatial_dims=3),
         config=TrainingConfig(max_steps=1, device="cpu", batch_size=5),
     )
-    assert explicit.batch_at(0) == explicit.batch_at(10_000) == 5
-
-
-def test_a_2d_run_samples_four_patches_a_step_then_eight(monkeypatch):
-    image, classes = isbi_slice(0, crop=96)
-    monkeypatch.setitem(trainer_module.MIN_STEPS, 2, 2)
-    sizes: list[int] = []
-    original = PatchSampler.sample
-
-    def spy(self, batch_size):
-        sizes.append(batch_size)
-        return original(self, batch_size)
-
-    monkeypatch.setattr(PatchSampler, "sample", spy)
-    config = TrainingConfig(max_steps=4, seed=0, device="cpu", patch_size=(64, 64))
-    trainer = Trainer(
-        [image], [classes], dense=True, model_config=UNetConfig(depth=1), config=config
-    )
-    run_to_completion(trainer.run())
-    assert sizes == [4, 4, 8, 8]
+    assert explicit.batch_size == 5

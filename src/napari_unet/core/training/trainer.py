@@ -63,11 +63,11 @@ DEFAULT_PATCH = {2: (128, 128), 3: (16, 64, 64)}  # 3D: 4x fewer voxels a step t
 # F1 0.682 vs 0.649 after 320 patches; 0.698 vs 0.702 after 640 vs 800 (bench_time_to_forest).
 # 3D: 2 patches a step (2x the voxels of a 2D step): on plant3d, 120 s on 2 cores gave 479
 # steps and boundary Dice 0.336 with 2 against 87 steps and 0.266 with 8 (benchmarks/bench_3d.py)
+# 4 patches for the first 80 steps and 8 after was tried and lost at 60 s in the same runs
+# (ISBI membrane Dice 0.695 / 0.700 / 0.702 against 0.701 / 0.714 / 0.716 with 4 throughout,
+# nuclei dev F1 0.733 / 0.678 against 0.714 / 0.689; a loaded machine): on a CPU a step's
+# cost follows its patches, and 4 a step buys twice the updates.
 DEFAULT_BATCH = {2: 4, 3: 2}
-# 2D: after MIN_STEPS steps of 4, steps of 8 (the gradient is less noisy once the model is
-# past its first rough fit; 60 s runs of 4 throughout scored below those of 8: ISBI membrane
-# Dice 0.697 vs 0.709, nuclei dev F1 0.69 vs 0.72 on the same seeds).
-LATER_BATCH = {2: 8, 3: 2}
 # Steps a time budget always buys a new model (half of it when fine-tuning): on a busy or
 # slow machine the run goes on past its time until it has taken them, as a result of
 # 15 steps is no result (nuclei dev F1 with 8 patches a step: 0.31 at 10 steps, 0.60 at 25,
@@ -341,8 +341,7 @@ class Trainer:
         self.classes = classes
         self.net_config = net_cfg
         patch = cfg.patch_size or DEFAULT_PATCH[net_cfg.spatial_dims]
-        self.batch_size = cfg.batch_size or LATER_BATCH[net_cfg.spatial_dims]
-        self.first_batch_size = cfg.batch_size or DEFAULT_BATCH[net_cfg.spatial_dims]
+        self.batch_size = cfg.batch_size or DEFAULT_BATCH[net_cfg.spatial_dims]
         if len(patch) != net_cfg.spatial_dims:
             raise ValueError(f"patch_size {patch} does not match a {net_cfg.spatial_dims}D model.")
         self.data: TrainingData = build_training_data(
@@ -523,8 +522,7 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
             try:
-                batch = self.batch_at(step)
-                loss = self._train_step(sampler, gen, attack, weights, opt, scaler, batch)
+                loss = self._train_step(sampler, gen, attack, weights, opt, scaler)
             except Exception as err:  # noqa: BLE001 - only out-of-memory is handled
                 if not is_out_of_memory(err):
                     raise
@@ -610,13 +608,6 @@ class Trainer:
         if scores.improved:
             yield BestModelUpdated(scores.step, scores.mean_dice, self.best)
 
-    def batch_at(self, step: int) -> int:
-        """Patches in step ``step`` (0-based): :data:`DEFAULT_BATCH` for the first
-        :data:`MIN_STEPS` steps of the spatial dimensions, :data:`LATER_BATCH` after; a
-        ``batch_size`` set in the config throughout."""
-        early = step < MIN_STEPS[self.net_config.spatial_dims]
-        return self.first_batch_size if early else self.batch_size
-
     def _train_step(
         self,
         sampler: PatchSampler,
@@ -625,13 +616,12 @@ class Trainer:
         weights: torch.Tensor,
         opt: torch.optim.Optimizer,
         scaler: torch.amp.GradScaler | None,
-        batch: int,
     ) -> torch.Tensor:
         """One optimizer step on a fresh batch; returns the loss. With a scaler (float16),
         the loss is scaled before ``backward`` and a step whose gradients are not finite
         is skipped, as :class:`torch.amp.GradScaler` does."""
         cfg, dev = self.config, self.device
-        xb, yb = sampler.sample(batch)
+        xb, yb = sampler.sample(self.batch_size)
         x = torch.from_numpy(xb).to(dev)
         y = torch.from_numpy(yb).to(dev)
         x, y = augment_batch(x, y, cfg.augment, gen, self.data.patch_size)
