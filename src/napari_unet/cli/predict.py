@@ -32,6 +32,7 @@ from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction import block_plan
 from napari_unet.core.zarr_io import zarr_sink
 
+from ._claims import check_prediction_memory
 from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
 from ._outputs import plan_outputs
 from ._progress import ProgressBar
@@ -106,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
         if to_zarr and (out_dir / f"{image.stem}.zarr").resolve() == Path(path).resolve():
             raise UserInputError(f"Writing {out_dir / (image.stem + '.zarr')} would replace the "
                                  f"input {path}; choose another --out-dir.")
-    for path, image in zip(args.images, opened):
-        check_layout(tuple(image.data.shape), path, with_file_channels(args, image),
-                     model.in_channels)
+    for path, image, to_zarr in zip(args.images, opened, zarr_out):
+        layout = check_layout(tuple(image.data.shape), path, with_file_channels(args, image),
+                              model.in_channels)
+        check_prediction_memory(path, tuple(image.data.shape), layout, model, config, to_zarr)
     device = select_device(args.device)  # after the inputs: a bad input is one line only
     print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     with _client(args) as client:

@@ -11,6 +11,9 @@ import numpy as np
 
 from .atomic_write import atomic_write
 from .errors import UserInputError
+from .image_claims import check_png_whole, check_tiff_whole, tiff_series
+from .input_limits import check_chunks
+from .mapped_tiff import MappedTiff
 from .sources import SourceSpec
 from .zarr_io import is_zarr_path, open_zarr_image
 
@@ -65,12 +68,19 @@ def open_tiff_lazy(path: str | os.PathLike) -> Any:
     import tifffile
     import zarr
 
+    shape, dtype, contiguous = tiff_series(path)
+    if 0 in shape:  # no pixels: refused by the caller, with the shape
+        return np.zeros(shape, dtype)
+    if contiguous:  # uncompressed in one piece: mapped, read by the rows needed
+        return MappedTiff(path)
     try:
         store = tifffile.imread(path, aszarr=True)
         node = zarr.open(store, mode="r")
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear message
         raise UserInputError(f"Could not read {path}: {err}") from None
-    return node if isinstance(node, zarr.Array) else node[next(iter(node.array_keys()))]
+    node = node if isinstance(node, zarr.Array) else node[next(iter(node.array_keys()))]
+    check_chunks(path, node.shape, node.chunks, node.dtype.itemsize, "TIFF strip or tile")
+    return node
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -82,10 +92,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
+            check_tiff_whole(path)  # the header's claim, before anything is allocated
             image = np.asarray(tifffile.imread(path))
         elif suffix == ".png":
             from skimage.io import imread
 
+            check_png_whole(path)
             image = np.asarray(imread(path))
         else:
             raise UserInputError(f"{path}: unsupported file type {suffix!r}; use TIFF, PNG or zarr.")

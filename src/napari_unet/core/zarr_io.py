@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from .errors import UserInputError
+from .image_claims import check_metadata_files, check_zarr_array
+from .ome_metadata import has_multiscales, read_level0
 from .outputs import PredictionSink, label_dtype
 
 DONE = "blocks_done"
@@ -59,24 +61,28 @@ def open_zarr_image(path: str | Path) -> tuple[Any, str | None, dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"Image {path} does not exist.")
+    check_metadata_files(path)
     try:
         node = zarr.open(str(path), mode="r")
     except Exception as err:  # noqa: BLE001 - any zarr failure becomes one clear message
-        raise UserInputError(f"Could not open {path} as zarr: {err}") from None
+        raise UserInputError(f"Could not open {path} as zarr: {one_line(err)}") from None
     fmt = node.metadata.zarr_format
     if isinstance(node, zarr.Array):
+        check_zarr_array(node, path)
         return node, None, {"zarr_format": fmt, "axes": None, "scale": None}
-    multiscales = ome_metadata(dict(node.attrs)).get("multiscales")
-    if not multiscales:
+    if not has_multiscales(dict(node.attrs)):
         raise UserInputError(
             f"{path} is a zarr group without OME-Zarr multiscales metadata; give the path of "
             f"an array inside it (one of: {', '.join(sorted(node.array_keys())) or 'none'}).")
-    level0 = multiscales[0]["datasets"][0]
-    component = str(level0["path"])
-    scale = next((t["scale"] for t in level0.get("coordinateTransformations", [])
-                  if t.get("type") == "scale"), None)
-    return node[component], component, {"zarr_format": fmt, "axes": multiscales[0].get("axes"),
-                                        "scale": scale}
+    level = read_level0(node, path)  # every field checked: one line per malformed one
+    check_zarr_array(level.array, path)
+    return level.array, level.component, {"zarr_format": fmt, "axes": level.axes,
+                                          "scale": level.scale}
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line, at most 300 characters."""
+    return " ".join(str(err).split())[:300] or type(err).__name__
 
 
 def default_axes(ndim: int) -> list[dict[str, str]]:
