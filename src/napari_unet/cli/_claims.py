@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.core.input_limits import (
-    check_block_count, claim_bytes, format_bytes, memory_limit, refuse,
+    check_block_count, check_whole, claim_bytes, format_bytes, memory_limit, refuse,
 )
 
+HELD_HINT = "crop the image to the region to study"
 TIFF_OUT_HINT = "use --out-format zarr, which writes the outputs block by block"
 
 
@@ -21,6 +22,12 @@ def without_channels(shape: tuple[int, ...], layout: tuple[bool, int | None, boo
     if channel_axis is not None:
         return shape[:channel_axis % len(shape)] + shape[channel_axis % len(shape) + 1:]
     return shape
+
+
+def check_held_whole(path: str, image) -> None:
+    """Refuse an image that a command holds whole (as float32) when over the limit."""
+    check_whole(path, tuple(image.shape), np.float32, what="image (held whole as float32)",
+                hint=HELD_HINT)
 
 
 def check_prediction_memory(path: str, shape: tuple[int, ...],

@@ -21,11 +21,14 @@ from typing import Any
 
 import torch
 
+from .archive_checks import JSON_LIMIT, check_archive, load_json, read_member
 from .errors import ModelFileError
+from .input_limits import memory_limit
 from .images import Normalization
 from .labels import ClassInfo
 from .model import UNet, UNetConfig
 from .model_file import _check_finite_weights, _check_state_matches
+from .package_schema import check_marker, checked_summary
 from .trained_model import TrainedModel
 
 MARKER = "napari_unet.json"
@@ -55,26 +58,24 @@ def _read_marker(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
             f"{path} is {what} not exported by napari-unet. napari-unet loads only packages it "
             "exported (it never runs code from a file); use bioimageio.core or the tool that "
             "made it for other packages.")
-    try:
-        marker = json.loads(archive.read(MARKER))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ModelFileError(f"{path}: {MARKER} is damaged ({err}).") from None
+    marker = load_json(read_member(archive, MARKER, str(path), JSON_LIMIT), f"{path}: {MARKER}")
     if not isinstance(marker, dict) or marker.get("format") != PACKAGE_FORMAT:
         raise ModelFileError(f"{path} is not a napari-unet bioimage.io package.")
     if marker.get("format_version") != PACKAGE_FORMAT_VERSION:
         raise ModelFileError(
             f"{path} has package format version {marker.get('format_version')}; this "
             f"napari-unet reads version {PACKAGE_FORMAT_VERSION}. Update napari-unet.")
-    if marker.get("weights") not in names:
-        raise ModelFileError(f"{path} lacks its weights file {marker.get('weights')!r}.")
+    check_marker(marker, names, f"{path}: {MARKER}")  # every field's type, before use
     return marker
 
 
 def _read_state_dict(archive: zipfile.ZipFile, name: str, path: Path) -> dict[str, torch.Tensor]:
+    data = read_member(archive, name, str(path), memory_limit())
+    check_archive(data, f"{path}: {name}")  # the weights are a zip archive of their own
     try:
-        state = torch.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError,
-            AttributeError, TypeError, KeyError, IndexError, MemoryError) as err:
+            AttributeError, TypeError, KeyError, IndexError, MemoryError, RecursionError) as err:
         raise ModelFileError(
             f"{path}: the weights could not be loaded safely (corrupt, or objects other than "
             f"weights, which napari-unet never executes). Details: {str(err).splitlines()[0]}"
@@ -91,6 +92,7 @@ def load_package(path: str | os.PathLike, expected_channels: int | None = None) 
         raise ModelFileError(f"Model package {path} does not exist.")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a bioimage.io package (not a zip archive).")
+    check_archive(path, str(path))  # every member's claimed size, before inflating any
     with zipfile.ZipFile(path) as archive:
         marker = _read_marker(archive, path)
         state = _read_state_dict(archive, marker["weights"], path)
@@ -117,4 +119,5 @@ def load_package(path: str | os.PathLike, expected_channels: int | None = None) 
             f"{path} is a model for {network.config.in_channels}-channel images, but the image "
             f"has {expected_channels} channel(s). Pick another model or train one for this image.")
     network.eval()
-    return TrainedModel(network, classes, normalization, dict(meta.get("summary", {})))
+    return TrainedModel(network, classes, normalization,
+                        checked_summary(meta.get("summary", {}), f"{path}: metadata.summary"))

@@ -27,12 +27,14 @@ from typing import Any
 
 import torch
 
+from .archive_checks import check_archive, load_json
 from .atomic_write import atomic_write
 from .errors import ModelFileError
 from .image_io import unreadable_message
 from .images import Normalization
 from .labels import MAX_CLASSES, ClassInfo
 from .model import UNet, UNetConfig
+from .package_schema import checked_summary
 from .trained_model import TrainedModel
 
 FORMAT = "napari-unet"
@@ -112,6 +114,7 @@ def is_model_file(path: str | os.PathLike) -> bool:
     if not path.is_file() or not zipfile.is_zipfile(path):
         return False
     try:
+        check_archive(path, str(path))
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # noqa: BLE001 - anything unreadable is not a model file
         return False
@@ -141,14 +144,14 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
             f"{FORMAT_VERSION}. Update napari-unet or retrain the model."
         )
     try:
-        meta = json.loads(payload["metadata"])
+        meta = load_json(payload["metadata"], "its metadata")
         for key in ("unet", "classes", "normalization"):
             if not isinstance(meta, dict) or not isinstance(meta.get(key), dict):
                 raise ModelFileError(f"its metadata has no valid {key!r} section.")
         config = UNetConfig.from_dict(meta["unet"])
         classes = ClassInfo.from_dict(meta["classes"])
         normalization = Normalization(**meta["normalization"])
-        summary = dict(meta.get("summary", {}))
+        summary = checked_summary(meta.get("summary", {}), "its metadata.summary")
         state = payload["state_dict"]
         _check_state_matches(config, state)
         network = UNet(config)
@@ -156,7 +159,7 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
     except ModelFileError as err:
         raise ModelFileError(f"{path} is damaged: {err}") from None
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError,
-            IndexError) as err:
+            IndexError, RecursionError) as err:
         raise ModelFileError(f"{path} is damaged or incomplete: "
                              f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
                              ) from None
@@ -182,6 +185,7 @@ def _read_payload(path: Path) -> Any:
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a napari-unet model file (not a PyTorch archive); "
                              "it may be corrupt or truncated.")
+    check_archive(path, str(path))  # every member's claimed size, before inflating any
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -192,7 +196,7 @@ def _read_payload(path: Path) -> Any:
     except MemoryError:
         raise ModelFileError(f"{path} does not fit in memory.") from None
     except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError,
-            KeyError, IndexError) as err:
+            KeyError, IndexError, RecursionError) as err:
         raise ModelFileError(f"{path} is corrupt or truncated and cannot be loaded "
                              f"({type(err).__name__}).") from None
 
