@@ -36,7 +36,9 @@ from ._claims import check_prediction_memory
 from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
 from ._outputs import plan_outputs
 from ._progress import ProgressBar
-from ._validate import existing_file, existing_image, float_in_range, int_in_range, output_dir
+from ._validate import (
+    existing_file, existing_image, float_in_range, int_in_range, output_dir, scheduler_address,
+)
 
 OUT_FORMATS = ("auto", "tiff", "zarr")
 
@@ -72,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-format", choices=OUT_FORMATS, default="auto",
                    help="auto (default): zarr for zarr inputs and cluster runs, TIFF otherwise")
     cluster = p.add_mutually_exclusive_group()
-    cluster.add_argument("--scheduler", metavar="ADDRESS", default=None,
+    cluster.add_argument("--scheduler", metavar="ADDRESS", default=None, type=scheduler_address,
                          help="run on this dask.distributed cluster (e.g. tcp://host:8786)")
     cluster.add_argument("--workers", type=int_in_range(1, 4096), default=None, metavar="N",
                          help="run on a local dask cluster of N worker processes")

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .address import check_scheduler_address
 from .device import available_cpu_cores
 from .errors import UserInputError
 from .prediction import PredictionConfig, PredictionProgress, PredictionResult
@@ -59,11 +60,8 @@ class ClusterChoice:
         """Refuse an unusable choice with a message naming the fix."""
         if self.place == "local" and self.workers < 1:
             raise UserInputError("Local workers: choose 1 worker process or more.")
-        if self.place == "address" and not _ADDRESS.match(self.address.strip()):
-            raise UserInputError(
-                f"'{self.address}' is not a dask scheduler address; give one such as "
-                "tcp://host:8786 (printed by the scheduler, or cluster.scheduler_address "
-                "for a dask-jobqueue cluster).")
+        if self.place == "address":
+            check_scheduler_address(self.address)  # distributed's own parsing, one line
 
 
 @contextmanager
@@ -85,7 +83,7 @@ def cluster_client(choice: ClusterChoice, threads_per_worker: int = 1) -> Iterat
     address, timeout = choice.address.strip(), choice.timeout or CONNECT_TIMEOUT_S
     try:
         client = Client(address, timeout=f"{timeout}s")
-    except (OSError, TimeoutError) as err:
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
         raise UserInputError(
             f"Could not reach the dask scheduler at {address} within {timeout:g} s "
             f"({type(err).__name__}). Check the address and that the scheduler is running "
