@@ -53,3 +53,14 @@ def check_prediction_memory(path: str, shape: tuple[int, ...],
             ", instances" if config.instances else "")
         raise refuse(path, f"its TIFF outputs ({what}) for shape {out_shape} need "
                            f"{format_bytes(need)} in memory", limit, TIFF_OUT_HINT)
+
+
+def zarr_output_bytes(shape: tuple[int, ...], model, config) -> int:
+    """Upper bound of the zarr outputs' size (uncompressed) for an image of ``shape``
+    (with its channels: the largest of the image's axes counts as spatial)."""
+    from napari_unet.core.outputs import label_dtype
+
+    pixels = int(np.prod(shape, dtype=object)) // max(1, model.in_channels)
+    per_pixel = (label_dtype(model.num_classes).itemsize + 4 * config.instances
+                 + 4 * model.num_classes * config.probabilities)
+    return pixels * per_pixel

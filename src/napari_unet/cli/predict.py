@@ -24,6 +24,7 @@ from napari_unet.core.cluster import ClusterChoice, cluster_client, prediction_s
 from napari_unet.core.device import (
     available_cpu_cores, describe_compute, precision_policy, select_device,
 )
+from napari_unet.core.disk_space import disk_full_error, is_disk_full
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.image_io import OpenedImage, open_image, write_tiff
 from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
@@ -32,7 +33,7 @@ from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction import block_plan
 from napari_unet.core.zarr_io import zarr_sink
 
-from ._claims import check_prediction_memory
+from ._claims import check_prediction_memory, zarr_output_bytes
 from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
 from ._outputs import plan_outputs
 from ._progress import ProgressBar
@@ -117,8 +118,14 @@ def run(args: argparse.Namespace) -> int:
     print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     with _client(args) as client:
         for path, image, to_zarr in zip(args.images, opened, zarr_out):
-            target = _predict_one(model, image, path, args, config, out_dir, to_zarr, client,
-                                  _fingerprint(args.model, path, config))
+            try:
+                target = _predict_one(model, image, path, args, config, out_dir, to_zarr,
+                                      client, _fingerprint(args.model, path, config))
+            except OSError as err:  # zarr outputs (TIFF ones say it in write_tiff)
+                if not (is_disk_full(err) and (to_zarr or client is not None)):
+                    raise
+                raise disk_full_error(out_dir / f"{image.stem}.zarr", zarr_output_bytes(
+                    image.data.shape, model, config), resumable=True) from None
             print(f"{path} -> {target}")
     return 0
 

@@ -36,6 +36,7 @@ import torch
 
 from . import bioimageio_package as package
 from .atomic_write import atomic_write
+from .environment_checks import check_export_environment
 from .errors import UserInputError
 from .model_file import model_metadata
 from .trained_model import TrainedModel
@@ -191,6 +192,7 @@ def export_bioimageio(model: TrainedModel, sample_cf: np.ndarray, out: str | os.
     if out.exists() and not package.is_napari_unet_package(out):
         raise UserInputError(f"{out} exists and is not a package napari-unet exported; it is "
                              "left untouched. Choose another file name.")
+    check_export_environment()  # a pydantic it cannot work with: one line with the fix
     options = options or ExportOptions()
     if len(options.name.strip()) < 5:
         raise UserInputError(f"The package name {options.name!r} is too short: bioimage.io "

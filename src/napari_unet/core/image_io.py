@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .atomic_write import atomic_write
+from .disk_space import disk_full_error, is_disk_full
 from .errors import UserInputError
 from .image_claims import check_png_whole, check_tiff_whole, tiff_series
 from .input_limits import check_chunks
@@ -153,5 +154,10 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray) -> Path:
     # stated, not left to tifffile's default (which is changing): a last axis of 3 or 4
     # samples is an RGB(A) image, as napari and the readers here take it; the rest is grey
     photometric = "rgb" if data.ndim >= 3 and data.shape[-1] in (3, 4) else "minisblack"
-    return atomic_write(path, lambda handle: tifffile.imwrite(
-        handle, data, compression=compression, photometric=photometric))
+    try:
+        return atomic_write(path, lambda handle: tifffile.imwrite(
+            handle, data, compression=compression, photometric=photometric))
+    except OSError as err:
+        if is_disk_full(err):
+            raise disk_full_error(path, data.nbytes) from None
+        raise
