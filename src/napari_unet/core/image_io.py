@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .atomic_write import atomic_write
+from .chunk_errors import NamedChunks
 from .disk_space import disk_full_error, is_disk_full
 from .errors import UserInputError
 from .image_claims import check_png_whole, check_tiff_whole, tiff_series
@@ -81,7 +82,7 @@ def open_tiff_lazy(path: str | os.PathLike) -> Any:
         raise UserInputError(f"Could not read {path}: {err}") from None
     node = node if isinstance(node, zarr.Array) else node[next(iter(node.array_keys()))]
     check_chunks(path, node.shape, node.chunks, node.dtype.itemsize, "TIFF strip or tile")
-    return node
+    return NamedChunks(node, path, tiff=True)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .block_integrity import record_checksum
 from .blockwise import BlockPlan, BlockScores, Tiling, receptive_halo, run_blocks
 from .device import precision_policy, select_device
 from .image_job import network_on, prepare_job
@@ -251,6 +252,7 @@ def write_block(sink: PredictionSink, finished: BlockScores, plan: BlockPlan,
             split_touching=cfg.split_touching, method=cfg.instance_method,
             split_strength=cfg.split_strength,
             probabilities=probs.numpy() if cfg.instances_need_probabilities else None)
+    record_checksum(sink, block, plan)  # what a resumed run verifies before reusing it
     sink.mark_done(block)
 
 

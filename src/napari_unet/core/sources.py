@@ -147,5 +147,8 @@ def open_spec(spec: SourceSpec) -> Any:
         return open_tiff_lazy(spec.path)
     import zarr
 
+    from .chunk_errors import NamedChunks
+
     node = zarr.open(spec.path, mode="r")
-    return node[spec.component] if spec.component else node
+    return NamedChunks(node[spec.component] if spec.component else node, spec.path,
+                       spec.component)

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .block_integrity import checksum_array, create_checksums, verify_resumed
+from .chunk_errors import NamedChunks
 from .errors import UserInputError
 from .image_claims import check_metadata_files, check_zarr_array
 from .ome_metadata import has_multiscales, read_level0
@@ -69,15 +71,15 @@ def open_zarr_image(path: str | Path) -> tuple[Any, str | None, dict[str, Any]]:
     fmt = node.metadata.zarr_format
     if isinstance(node, zarr.Array):
         check_zarr_array(node, path)
-        return node, None, {"zarr_format": fmt, "axes": None, "scale": None}
+        return NamedChunks(node, path), None, {"zarr_format": fmt, "axes": None, "scale": None}
     if not has_multiscales(dict(node.attrs)):
         raise UserInputError(
             f"{path} is a zarr group without OME-Zarr multiscales metadata; give the path of "
             f"an array inside it (one of: {', '.join(sorted(node.array_keys())) or 'none'}).")
     level = read_level0(node, path)  # every field checked: one line per malformed one
     check_zarr_array(level.array, path)
-    return level.array, level.component, {"zarr_format": fmt, "axes": level.axes,
-                                          "scale": level.scale}
+    return NamedChunks(level.array, path, level.component), level.component, {
+        "zarr_format": fmt, "axes": level.axes, "scale": level.scale}
 
 
 def one_line(err: BaseException) -> str:
@@ -153,7 +155,9 @@ def zarr_sink(out_dir: str | Path, stem: str, plan, num_classes: int, cfg, *,
     wanted = {"labels": True, "instances": cfg.instances, "probabilities": cfg.probabilities}
     fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from JSON
     if paths["labels"].exists():
-        return _resume(paths, wanted, fingerprint)
+        sink = _resume(paths, wanted, fingerprint)
+        verify_resumed(sink, plan, [p for name, p in paths.items() if wanted[name]])
+        return sink
     for name, path in paths.items():
         if wanted[name] and path.exists():
             raise UserInputError(f"{path} already exists; move it away or choose another "
@@ -176,6 +180,7 @@ def zarr_sink(out_dir: str | Path, stem: str, plan, num_classes: int, cfg, *,
                                label_attrs)
         labels.create_array(DONE, shape=plan.done_shape, chunks=(1,) * len(plan.done_shape),
                             dtype=np.uint8, fill_value=0)
+        create_checksums(labels, plan)
         labels.attrs[FINGERPRINT] = fingerprint  # last: a complete store is a resumable one
     except BaseException:  # a half-made store would block the next run: remove ours
         for name in list(groups) + ["labels"]:
@@ -224,4 +229,4 @@ def _sink_from(groups: dict[str, Any]) -> PredictionSink:
         labels=groups["labels"]["0"],
         probabilities=groups["probabilities"]["0"] if "probabilities" in groups else None,
         instances=groups["instances"]["0"] if "instances" in groups else None,
-        done=groups["labels"][DONE])
+        done=groups["labels"][DONE], checksums=checksum_array(groups["labels"]))
