@@ -8,7 +8,6 @@ The runs are real ``napari-unet predict`` processes (killed with SIGKILL) on a r
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess

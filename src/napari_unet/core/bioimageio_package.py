@@ -12,7 +12,6 @@ nor napari.
 from __future__ import annotations
 
 import io
-import json
 import os
 import pickle
 import zipfile

@@ -13,7 +13,6 @@ message saying what to do. Qt-free.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -33,7 +32,6 @@ from .trained_model import TrainedModel
 PLACES = ("process", "local", "address")  # this process, local workers, a dask cluster
 CONNECT_TIMEOUT_S = 10.0
 STAGED = "napari_unet_staged_input"  # marks an in-memory image written for the workers
-_ADDRESS = re.compile(r"^(?:(tcp|tls|ucx|inproc)://)?[A-Za-z0-9_.\-\[\]:]+(?::\d+)?/?$")
 
 
 @dataclass(frozen=True)

@@ -33,16 +33,17 @@ class MappedTiff:
             raise UserInputError(f"{self.path}: its pixels cannot be mapped (the file may be "
                                  f"truncated): {' '.join(str(err).split())[:200]}") from None
         self.shape: tuple[int, ...] = tuple(self._map.shape)
-        self.dtype = self._map.dtype
+        self.dtype = self._map.dtype.newbyteorder("=")  # big-endian files read as native
         self.ndim = len(self.shape)
         planes = max(0, self.ndim - 2)
         self.chunks = (1,) * planes + tuple(min(CHUNK_EDGE, s) or 1 for s in self.shape[planes:])
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        return np.array(self._map[key])
+        return np.array(self._map[key], dtype=self.dtype)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return np.array(self._map, dtype=dtype)  # a writable copy, as a decoded file would be
+        # a writable copy in native byte order, as a decoded file would be
+        return np.array(self._map, dtype=dtype or self.dtype)
 
     def __len__(self) -> int:
         return self.shape[0]
