@@ -34,8 +34,12 @@ def test_package_from_another_tool_is_refused_naming_napari_unet(tmp_path):
 
 
 def test_package_weights_holding_objects_are_refused_without_running_them(tmp_path, capsys):
+    from napari_unet.core.model_file import model_metadata
+
+    model = TrainedModel(UNet(UNetConfig(depth=1, base_channels=4)),
+                         ClassInfo(("background", "object"), (1, 2)))
     marker = {"format": package.PACKAGE_FORMAT, "format_version": package.PACKAGE_FORMAT_VERSION,
-              "weights": "weights.pt", "metadata": {}}
+              "weights": "weights.pt", "metadata": model_metadata(model)}  # valid: up to weights
     evil = _zip(tmp_path / "evil.zip", {"rdf.yaml": b"type: model\n",
                                         package.MARKER: json.dumps(marker).encode(),
                                         "weights.pt": pickle.dumps(_Payload(), protocol=2)})

@@ -35,6 +35,19 @@ def weights_bytes(model=None) -> bytes:
     return buffer.getvalue()
 
 
+def deep_pickle_weights(depth: int = 100_000) -> bytes:
+    """A PyTorch zip archive whose pickle builds lists nested ``depth`` deep (iteratively:
+    EMPTY_LIST pushes, then APPENDs)."""
+    genuine = weights_bytes()
+    pickled = b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b"."
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(genuine)) as source, zipfile.ZipFile(out, "w") as archive:
+        for info in source.infolist():
+            data = pickled if info.filename.endswith("data.pkl") else source.read(info)
+            archive.writestr(info.filename, data)
+    return out.getvalue()
+
+
 def package(path: Path, marker_text: str | bytes | None = None,
             members: dict[str, bytes] | None = None, stored_marker: bool = False) -> Path:
     """A package as napari-unet exports it (marker, weights, rdf.yaml), hand-made."""

@@ -62,7 +62,10 @@ PACKAGES = {  # id: (package maker arguments, words in the one line)
     "marker-not-json": ({"marker_text": "{format: napari"}, "not valid JSON"),
     "marker-not-utf8": ({"marker_text": b"\xff\xfe{}"}, "not valid JSON"),
     "weights-not-an-archive": ({"members": {"weights.pt": b"not a zip"}}, "weights"),
-    "weights-nested-deep-pickle": ({"members": {"weights.pt": b"(" * 50_000}}, "weights"),
+    "weights-legacy-pickle": ({"members": {"weights.pt": b"(" * 50_000}},
+                              "not a PyTorch zip archive"),
+    "weights-deeply-nested-pickle": ({"members": {"weights.pt": hf.deep_pickle_weights()}},
+                                     "weights"),
 }
 
 

@@ -166,3 +166,19 @@ def test_a_damaged_tiff_tile_is_one_line_naming_the_file_and_position(files, tmp
     assert code == 2 and len(messages) == 1, err
     assert "please report" not in err and "tiled.tif" in messages[0], err
     assert "(128, 128)" in messages[0] and "damaged" in messages[0], err
+
+
+@pytest.mark.parametrize("damage", ["array-metadata", "removed-output"])
+def test_an_output_that_cannot_be_resumed_is_one_line_saying_what_to_remove(
+        damage, files, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(files["reference"], out)
+    if damage == "array-metadata":
+        (out / "img.zarr" / "0" / "zarr.json").write_text("{not json")
+    else:
+        shutil.rmtree(out / "img_instances.zarr")
+    code, lines, err = run_cli(_args(files, out), capsys)
+    messages = [line for line in lines if not line.startswith("device:")]
+    assert code == 2 and len(messages) == 1, err
+    assert "please report" not in err and "cannot be resumed" in messages[0], err
+    assert str(out / "img.zarr") in messages[0] and "remove" in messages[0], err

@@ -70,6 +70,9 @@ def _read_marker(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
 
 def _read_state_dict(archive: zipfile.ZipFile, name: str, path: Path) -> dict[str, torch.Tensor]:
     data = read_member(archive, name, str(path), memory_limit())
+    if not zipfile.is_zipfile(io.BytesIO(data)):  # the legacy format allocates as it claims
+        raise ModelFileError(f"{path}: the weights {name!r} could not be loaded safely: not "
+                             "a PyTorch zip archive (napari-unet exports weights as one).")
     check_archive(data, f"{path}: {name}")  # the weights are a zip archive of their own
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

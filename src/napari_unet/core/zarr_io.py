@@ -155,8 +155,17 @@ def zarr_sink(out_dir: str | Path, stem: str, plan, num_classes: int, cfg, *,
     wanted = {"labels": True, "instances": cfg.instances, "probabilities": cfg.probabilities}
     fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from JSON
     if paths["labels"].exists():
-        sink = _resume(paths, wanted, fingerprint)
-        verify_resumed(sink, plan, [p for name, p in paths.items() if wanted[name]])
+        ours = [p for name, p in paths.items() if wanted[name]]
+        try:
+            sink = _resume(paths, wanted, fingerprint)
+            verify_resumed(sink, plan, ours)
+        except UserInputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - damaged metadata, a removed output
+            raise UserInputError(
+                f"{paths['labels']} cannot be resumed: its outputs are damaged or incomplete "
+                f"({one_line(err)}); remove {', '.join(str(p) for p in ours)} and run again."
+            ) from None
         return sink
     for name, path in paths.items():
         if wanted[name] and path.exists():
