@@ -55,8 +55,10 @@ def machine_summary() -> dict[str, Any]:
 
 
 def print_machine(summary: dict[str, Any]) -> None:
-    print(f"# {summary['cpu']}, {summary['cores']} core(s) available, torch {summary['torch']} "
-          f"({summary['torch_threads']} threads), load average {summary['load_average']}")
+    print(
+        f"# {summary['cpu']}, {summary['cores']} core(s) available, torch {summary['torch']} "
+        f"({summary['torch_threads']} threads), load average {summary['load_average']}"
+    )
 
 
 def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -74,20 +76,27 @@ def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain-text table with right-aligned numeric columns."""
+
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
         return str(v)
 
     text = [[cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h)
-              for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
-             "  ".join("-" * w for w in widths)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in text)) if text else len(h) for i, h in enumerate(headers)
+    ]
+    lines = [
+        "  ".join(h.ljust(w) for h, w in zip(headers, widths)),
+        "  ".join("-" * w for w in widths),
+    ]
     for row, raw in zip(text, rows):
-        lines.append("  ".join(
-            c.rjust(w) if isinstance(v, (int, float)) else c.ljust(w)
-            for c, w, v in zip(row, widths, raw)))
+        lines.append(
+            "  ".join(
+                c.rjust(w) if isinstance(v, (int, float)) else c.ljust(w)
+                for c, w, v in zip(row, widths, raw)
+            )
+        )
     return "\n".join(lines)
 
 
@@ -119,5 +128,7 @@ def read_isbi(index: int) -> tuple[np.ndarray, np.ndarray]:
 def require_isbi() -> None:
     """Exit with a clear message when the shared ISBI data is not there."""
     if not (ISBI / "images" / "0.png").exists():
-        raise SystemExit(f"ISBI 2012 data not found under {ISBI.resolve()}; "
-                         "this benchmark needs <repo>/../shared/data/isbi2012.")
+        raise SystemExit(
+            f"ISBI 2012 data not found under {ISBI.resolve()}; "
+            "this benchmark needs <repo>/../shared/data/isbi2012."
+        )

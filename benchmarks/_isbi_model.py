@@ -18,9 +18,15 @@ def isbi(index: int, crop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     return (image[:crop, :crop], truth[:crop, :crop]) if crop else (image, truth)
 
 
-def default_model(path: str | None, seconds: float, crop: int | None, seed: int = 0,
-                  steps: int | None = None, save: str | None = None,
-                  natural_perturbations: float | None = None):
+def default_model(
+    path: str | None,
+    seconds: float,
+    crop: int | None,
+    seed: int = 0,
+    steps: int | None = None,
+    save: str | None = None,
+    natural_perturbations: float | None = None,
+):
     """Load ``path``, or train the default U-Net on dense labels of slices 0-2.
 
     ``steps``: train that many steps (batch 4, 128x128 patches) instead of ``seconds``:
@@ -35,14 +41,25 @@ def default_model(path: str | None, seconds: float, crop: int | None, seed: int 
         return load_model(path)
     pairs = [isbi(i, crop) for i in range(3)]
     start = time.perf_counter()
-    config = (TrainingConfig(max_time=seconds, seed=seed) if steps is None else
-              TrainingConfig(max_time=None, max_steps=steps, seed=seed, batch_size=4,
-                             patch_size=(128, 128), validate_every_steps=50,
-                             natural_perturbations=natural_perturbations))
+    config = (
+        TrainingConfig(max_time=seconds, seed=seed)
+        if steps is None
+        else TrainingConfig(
+            max_time=None,
+            max_steps=steps,
+            seed=seed,
+            batch_size=4,
+            patch_size=(128, 128),
+            validate_every_steps=50,
+            natural_perturbations=natural_perturbations,
+        )
+    )
     trainer = Trainer([p[0] for p in pairs], [p[1] for p in pairs], dense=True, config=config)
     result = run_to_completion(trainer.run())
-    print(f"trained {result.steps} steps in {time.perf_counter() - start:.0f} s, "
-          f"validation Dice {result.best_validation_dice:.3f}")
+    print(
+        f"trained {result.steps} steps in {time.perf_counter() - start:.0f} s, "
+        f"validation Dice {result.best_validation_dice:.3f}"
+    )
     if save:
         save_model(result.model, save)
     return result.model

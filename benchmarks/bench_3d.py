@@ -32,12 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, format_table, machine_summary, print_machine  # noqa: E402
 
 from napari_unet.core import (  # noqa: E402
-    Normalization, PredictionConfig, Trainer, TrainingConfig, UNetConfig, instance_f1, predict,
+    Normalization,
+    PredictionConfig,
+    Trainer,
+    TrainingConfig,
+    UNetConfig,
+    instance_f1,
+    predict,
     run_to_completion,
 )
+from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
 from napari_unet.core.device import available_cpu_cores  # noqa: E402
-from napari_unet.core.instances import instance_labels  # noqa: E402
-from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
+from napari_unet.core.prediction.instances import instance_labels  # noqa: E402
 
 PLANT = DATA / "plant3d"
 PAINTED_SLICES = (16, 32, 48)
@@ -55,8 +61,13 @@ def read_plant(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     classes = np.where(boundary | (truth == 0), BOUNDARY, INTERIOR).astype(np.uint8)
     strokes = np.zeros_like(classes)
     for i, z in enumerate(PAINTED_SLICES):
-        strokes[z] = simulate_strokes(classes[z], strokes_per_class=8, stroke_length=40,
-                                      max_fraction=0.02, seed=1000 * seed + i)
+        strokes[z] = simulate_strokes(
+            classes[z],
+            strokes_per_class=8,
+            stroke_length=40,
+            max_fraction=0.02,
+            seed=1000 * seed + i,
+        )
     return image, truth, classes, strokes
 
 
@@ -68,16 +79,23 @@ def scores(pred_classes: np.ndarray, truth: np.ndarray, classes: np.ndarray) -> 
 
 
 def run_unet(image, strokes, dims: int, seconds: float, steps: int | None, seed: int) -> dict:
-    config = TrainingConfig(max_time=None if steps else seconds, max_steps=steps, seed=seed,
-                            device="cpu")
+    config = TrainingConfig(
+        max_time=None if steps else seconds, max_steps=steps, seed=seed, device="cpu"
+    )
     model_config = replace(UNetConfig(), spatial_dims=dims)
-    result = run_to_completion(Trainer([image], [strokes], model_config=model_config,
-                                       config=config).run())
+    result = run_to_completion(
+        Trainer([image], [strokes], model_config=model_config, config=config).run()
+    )
     start = time.perf_counter()
-    labels = run_to_completion(predict(result.model, image,
-                                       config=PredictionConfig(device="cpu"))).labels
-    return {"labels": labels, "steps": result.steps, "train_s": result.elapsed,
-            "predict_s": time.perf_counter() - start}
+    labels = run_to_completion(
+        predict(result.model, image, config=PredictionConfig(device="cpu"))
+    ).labels
+    return {
+        "labels": labels,
+        "steps": result.steps,
+        "train_s": result.elapsed,
+        "predict_s": time.perf_counter() - start,
+    }
 
 
 def run_forest(image, strokes, seed: int) -> dict:
@@ -97,14 +115,23 @@ def run_forest(image, strokes, seed: int) -> dict:
         painted = strokes[z] > 0
         xs.append(feats(z)[painted])
         ys.append(strokes[z][painted])
-    forest = RandomForestClassifier(n_estimators=100, n_jobs=available_cpu_cores(),
-                                    random_state=seed).fit(np.concatenate(xs), np.concatenate(ys))
+    forest = RandomForestClassifier(
+        n_estimators=100, n_jobs=available_cpu_cores(), random_state=seed
+    ).fit(np.concatenate(xs), np.concatenate(ys))
     train_s = time.perf_counter() - start
     start = time.perf_counter()
-    labels = np.stack([forest.predict(f.reshape(-1, f.shape[-1])).reshape(image.shape[1:])
-                       for f in (feats(z) for z in range(image.shape[0]))]).astype(np.uint8)
-    return {"labels": labels, "steps": "-", "train_s": train_s,
-            "predict_s": time.perf_counter() - start}
+    labels = np.stack(
+        [
+            forest.predict(f.reshape(-1, f.shape[-1])).reshape(image.shape[1:])
+            for f in (feats(z) for z in range(image.shape[0]))
+        ]
+    ).astype(np.uint8)
+    return {
+        "labels": labels,
+        "steps": "-",
+        "train_s": train_s,
+        "predict_s": time.perf_counter() - start,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,10 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         dice, f1 = scores(out["labels"], truth, classes)
         rows.append([name, dice, f1, out["steps"], out["train_s"], out["predict_s"]])
         print(f"  {name}: boundary Dice {dice:.3f}, instance F1 {f1:.3f}", flush=True)
-    print(format_table(["method", "boundary Dice", "instance F1@0.5", "steps", "train s",
-                        "predict s"], rows))
-    print(f"\nplant3d, strokes on Z {PAINTED_SLICES} ({100 * (strokes > 0).mean():.2f}% of "
-          f"voxels), seed {args.seed}. Load average after: {machine_summary()['load_average']}.")
+    print(
+        format_table(
+            ["method", "boundary Dice", "instance F1@0.5", "steps", "train s", "predict s"], rows
+        )
+    )
+    print(
+        f"\nplant3d, strokes on Z {PAINTED_SLICES} ({100 * (strokes > 0).mean():.2f}% of "
+        f"voxels), seed {args.seed}. Load average after: {machine_summary()['load_average']}."
+    )
     return 0
 
 

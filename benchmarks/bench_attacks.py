@@ -22,8 +22,8 @@ import argparse
 import time
 
 import numpy as np
-
 from _isbi_model import default_model, isbi
+
 from napari_unet.core.attacks import PGD, CarliniWagnerL2, SegPGD, make_attack
 
 EPS = (1, 2, 4, 8)
@@ -55,8 +55,10 @@ def table(title: str, makers: dict, model, slices, truth: bool) -> dict[str, lis
             row.append(d)
             timing.append(per_step)
         out[label] = row
-        print(f"{label:30s}" + "".join(f"{d:9.4f}" for d in row) + f"{np.mean(timing):14.3f}",
-              flush=True)
+        print(
+            f"{label:30s}" + "".join(f"{d:9.4f}" for d in row) + f"{np.mean(timing):14.3f}",
+            flush=True,
+        )
     print(f"{'clean':30s}" + "".join(f"{clean:9.4f}" for _ in EPS))
     return out
 
@@ -66,18 +68,29 @@ def main() -> None:
     parser.add_argument("--model", help="model file; default: train the default model")
     parser.add_argument("--quick", action="store_true", help="2 cropped slices")
     parser.add_argument("--train-seconds", type=float, default=None)
-    parser.add_argument("--train-steps", type=int, default=None,
-                        help="train by steps instead of time (reproducible on a loaded machine)")
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        default=None,
+        help="train by steps instead of time (reproducible on a loaded machine)",
+    )
     parser.add_argument("--save-model", help="save the trained model there")
     parser.add_argument("--steps", type=int, default=10, help="PGD / SegPGD steps (DAG: 2x)")
     args = parser.parse_args()
     crop = 256 if args.quick else None
-    model = default_model(args.model, args.train_seconds or (30 if args.quick else 60), crop,
-                          steps=args.train_steps, save=args.save_model)
+    model = default_model(
+        args.model,
+        args.train_seconds or (30 if args.quick else 60),
+        crop,
+        steps=args.train_steps,
+        save=args.save_model,
+    )
     slices = [isbi(i, crop) for i in ((5, 6) if args.quick else range(5, 10))]
     n = args.steps
-    print(f"{len(slices)} slice(s) {slices[0][0].shape}, {n} steps (dag {2 * n}, cw {3 * n} "
-          f"Adam steps, eps-capped); keep_float")
+    print(
+        f"{len(slices)} slice(s) {slices[0][0].shape}, {n} steps (dag {2 * n}, cw {3 * n} "
+        f"Adam steps, eps-capped); keep_float"
+    )
     makers = {
         "fgsm": lambda e: make_attack("fgsm", e),
         "pgd (CE, reference)": lambda e: PGD(e, n),
@@ -85,17 +98,29 @@ def main() -> None:
         "segpgd, not class-balanced": lambda e: SegPGD(e, n, balanced=False),
         "segpgd (Gu et al.)": lambda e: SegPGD(e, n, confident=1.0, balanced=False),
         "dag": lambda e: make_attack("dag", e, 2 * n),
-        "cw (L-inf capped, c=1)": lambda e: CarliniWagnerL2(e, c=1.0, steps=3 * n,
-                                                          learning_rate=0.01, min_fooled=1.0),
+        "cw (L-inf capped, c=1)": lambda e: CarliniWagnerL2(
+            e, c=1.0, steps=3 * n, learning_rate=0.01, min_fooled=1.0
+        ),
     }
-    main_rows = table("Dice vs the clean prediction (attack against the clean prediction)",
-                      makers, model, slices, truth=False)
-    ok = all(s <= p for s, p in zip(main_rows["segpgd (default)"],
-                                    main_rows["pgd (CE, reference)"]))
+    main_rows = table(
+        "Dice vs the clean prediction (attack against the clean prediction)",
+        makers,
+        model,
+        slices,
+        truth=False,
+    )
+    ok = all(
+        s <= p for s, p in zip(main_rows["segpgd (default)"], main_rows["pgd (CE, reference)"])
+    )
     print(f"SegPGD at least as damaging as CE-PGD at every eps (vs clean prediction): {ok}")
     pick = ("pgd (CE, reference)", "segpgd (default)", "segpgd (Gu et al.)")
-    truth_rows = table("Dice vs truth (attack against the ISBI truth)",
-                       {k: makers[k] for k in pick}, model, slices, truth=True)
+    truth_rows = table(
+        "Dice vs truth (attack against the ISBI truth)",
+        {k: makers[k] for k in pick},
+        model,
+        slices,
+        truth=True,
+    )
     for k in pick[1:]:
         ok = all(s <= p for s, p in zip(truth_rows[k], truth_rows[pick[0]]))
         print(f"{k} at least as damaging as CE-PGD at every eps (vs truth): {ok}")

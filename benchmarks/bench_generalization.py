@@ -48,11 +48,11 @@ from napari_unet.core import (  # noqa: E402
     predict,
     run_to_completion,
 )
-from napari_unet.core.augment import CONTRAST_AUGMENT, LEGACY_AUGMENT, AugmentConfig  # noqa: E402
+from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
 from napari_unet.core.device import available_cpu_cores  # noqa: E402
-from napari_unet.core.instances import instance_labels  # noqa: E402
-from napari_unet.core.object_scale import predict_at_model_scale  # noqa: E402
-from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
+from napari_unet.core.prediction.instances import instance_labels  # noqa: E402
+from napari_unet.core.prediction.object_scale import predict_at_model_scale  # noqa: E402
+from napari_unet.core.training.augment import CONTRAST_AUGMENT, LEGACY_AUGMENT, AugmentConfig  # noqa: E402
 
 NUCLEI = DATA / "nuclei2d"
 DEV = DATA / "dsb2018-dev"
@@ -66,8 +66,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "new (defaults)": ({}, {}),
     "today": ({"augment": LEGACY_AUGMENT}, {"instance_method": "distance"}),
     "- zoom/rotation": ({"augment": replace(DEFAULT_AUG, zoom=(1.0, 1.0), rotate=False)}, {}),
-    "- noise/blur/low-res": ({"augment": replace(DEFAULT_AUG, noise=0.0, blur=0.0,
-                                                 low_resolution=0.0)}, {}),
+    "- noise/blur/low-res": (
+        {"augment": replace(DEFAULT_AUG, noise=0.0, blur=0.0, low_resolution=0.0)},
+        {},
+    ),
     "+ gamma/contrast": ({"augment": CONTRAST_AUGMENT}, {}),
     "- probability watershed": ({}, {"instance_method": "distance"}),
     "+ object size matching": ({}, {"object_size": True}),
@@ -98,8 +100,9 @@ def read_train(seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     image = np.asarray(imread(NUCLEI / "img2d.tif"))
     mask = np.asarray(imread(NUCLEI / "mask2d.tif"))
     classes = np.where(mask > 0, NUCLEUS, BACKGROUND).astype(np.uint8)
-    strokes = simulate_strokes(classes, strokes_per_class=25, stroke_length=12,
-                               max_fraction=0.01, seed=seed)
+    strokes = simulate_strokes(
+        classes, strokes_per_class=25, stroke_length=12, max_fraction=0.01, seed=seed
+    )
     return image, strokes, float((strokes > 0).mean())
 
 
@@ -112,10 +115,10 @@ def score(instances: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     return f1, dice
 
 
-def train_unet(image, strokes, seconds: float, steps: int | None, seed: int,
-               train_kw: dict):
-    config = TrainingConfig(max_time=None if steps else seconds, max_steps=steps, seed=seed,
-                            device="cpu", **train_kw)
+def train_unet(image, strokes, seconds: float, steps: int | None, seed: int, train_kw: dict):
+    config = TrainingConfig(
+        max_time=None if steps else seconds, max_steps=steps, seed=seed, device="cpu", **train_kw
+    )
     return run_to_completion(Trainer([image], [strokes], config=config).run())
 
 
@@ -130,8 +133,12 @@ def run_unet(result, dev, predict_kw: dict) -> dict:
     for _, im, truth in dev:
         out = run_to_completion(segment(result.model, im, config=pconfig))
         scores.append(score(out.instances, truth))
-    return {"scores": scores, "steps_per_s": result.steps / result.elapsed,
-            "predict_s": time.perf_counter() - start, "steps": result.steps}
+    return {
+        "scores": scores,
+        "steps_per_s": result.steps / result.elapsed,
+        "predict_s": time.perf_counter() - start,
+        "steps": result.steps,
+    }
 
 
 def forest_features(image: np.ndarray) -> np.ndarray:
@@ -150,8 +157,9 @@ def run_forest(image, strokes, dev, seed: int) -> dict[str, dict]:
 
     painted = strokes > 0
     warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")
-    forest = RandomForestClassifier(n_estimators=100, n_jobs=available_cpu_cores(),
-                                    random_state=seed)
+    forest = RandomForestClassifier(
+        n_estimators=100, n_jobs=available_cpu_cores(), random_state=seed
+    )
     forest.fit(forest_features(image)[painted], strokes[painted])
     start = time.perf_counter()
     scores: dict[str, list] = {"distance": [], "probability": []}
@@ -161,10 +169,13 @@ def run_forest(image, strokes, dev, seed: int) -> dict[str, dict]:
         for method, found in scores.items():
             found.append(score(instance_labels(classes, method=method), truth))
     seconds = time.perf_counter() - start
-    return {"random forest + distance watershed": {"scores": scores["distance"],
-                                                   "predict_s": seconds},
-            "random forest + napari-unet watershed": {"scores": scores["probability"],
-                                                      "predict_s": seconds}}
+    return {
+        "random forest + distance watershed": {"scores": scores["distance"], "predict_s": seconds},
+        "random forest + napari-unet watershed": {
+            "scores": scores["probability"],
+            "predict_s": seconds,
+        },
+    }
 
 
 def run_otsu(dev) -> dict:
@@ -184,17 +195,23 @@ def run_isbi(seconds: float, steps: int | None, seed: int) -> list[list[Any]]:
 
     images, truths = zip(*(bs.read_isbi(i) for i in bs.TRAIN_SLICES))
     test_images, test_truths = zip(*(bs.read_isbi(i) for i in bs.TEST_SLICES))
-    strokes = [simulate_strokes(bs.to_classes(t), seed=1000 * seed + i)
-               for i, t in enumerate(truths)]
+    strokes = [
+        simulate_strokes(bs.to_classes(t), seed=1000 * seed + i) for i, t in enumerate(truths)
+    ]
     test_classes = [bs.to_classes(t) for t in test_truths]
-    config = TrainingConfig(max_time=None if steps else seconds, max_steps=steps, seed=seed,
-                            device="cpu")
+    config = TrainingConfig(
+        max_time=None if steps else seconds, max_steps=steps, seed=seed, device="cpu"
+    )
     result = run_to_completion(Trainer(list(images), strokes, config=config).run())
     detail = f"{result.steps} steps, best validation Dice {result.best_validation_dice:.3f}"
     rows = []
     for name, tta in (("U-Net (new defaults)", False), ("U-Net (new defaults) + TTA", True)):
-        preds = [run_to_completion(predict(result.model, im, config=PredictionConfig(
-            device="cpu", tta=tta))).labels for im in test_images]
+        preds = [
+            run_to_completion(
+                predict(result.model, im, config=PredictionConfig(device="cpu", tta=tta))
+            ).labels
+            for im in test_images
+        ]
         rows.append([name, *bs.scores(preds, test_classes), detail])
     forest = bs.run_forest(images, strokes, test_images, seed)
     rows.append(["random forest", *bs.scores(forest["preds"], test_classes), forest["detail"]])
@@ -205,28 +222,41 @@ def print_margins(f1: dict[str, float], isbi: list[list[Any]]) -> None:
     """The issue's targets: dev F1 >= forest + 0.10, ISBI membrane Dice >= forest + 0.03."""
     unet = f1.get("U-Net new (defaults)")
     if unet is not None:
-        for forest in ("random forest + distance watershed",
-                       "random forest + napari-unet watershed"):
-            print(f"dev F1, U-Net new (defaults) - {forest}: {unet - f1[forest]:+.3f} "
-                  "(target +0.10)")
+        for forest in (
+            "random forest + distance watershed",
+            "random forest + napari-unet watershed",
+        ):
+            print(
+                f"dev F1, U-Net new (defaults) - {forest}: {unet - f1[forest]:+.3f} (target +0.10)"
+            )
     if isbi:
         for row in isbi[:2]:
-            print(f"ISBI membrane Dice, {row[0]} - forest: {row[1] - isbi[-1][1]:+.3f} "
-                  "(target +0.03)")
+            print(
+                f"ISBI membrane Dice, {row[0]} - forest: {row[1] - isbi[-1][1]:+.3f} (target +0.03)"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="U-Net training time")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="train a fixed number of steps instead of --seconds (for a "
-                             "loaded machine: the steps a quiet one does in the time)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train a fixed number of steps instead of --seconds (for a "
+        "loaded machine: the steps a quiet one does in the time)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of strokes, training, forest")
-    parser.add_argument("--ablate", action="store_true",
-                        help="also train every ablation (one mechanism off each)")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), metavar="NAME",
-                        help=f"U-Net variants to run (default: {DEFAULT_VARIANTS}); "
-                             f"{list(VARIANTS)}")
+    parser.add_argument(
+        "--ablate", action="store_true", help="also train every ablation (one mechanism off each)"
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        metavar="NAME",
+        help=f"U-Net variants to run (default: {DEFAULT_VARIANTS}); {list(VARIANTS)}",
+    )
     parser.add_argument("--isbi", action="store_true", help="add the ISBI cross-slice figure")
     parser.add_argument("--per-image", action="store_true", help="print per-image F1")
     parser.add_argument("--json", metavar="PATH", help="write results as JSON ('-' = stdout)")
@@ -246,33 +276,53 @@ def main(argv: list[str] | None = None) -> int:
         train_kw, predict_kw = VARIANTS[name]
         key = repr(sorted(train_kw.items()))
         if key not in trained:
-            trained[key] = train_unet(image, strokes, args.seconds, args.steps, args.seed,
-                                      train_kw)
+            trained[key] = train_unet(image, strokes, args.seconds, args.steps, args.seed, train_kw)
         results[f"U-Net {name}"] = run_unet(trained[key], dev, predict_kw)
-        print(f"  {name}: F1 {np.mean([s[0] for s in results[f'U-Net {name}']['scores']]):.3f}",
-              flush=True)
+        print(
+            f"  {name}: F1 {np.mean([s[0] for s in results[f'U-Net {name}']['scores']]):.3f}",
+            flush=True,
+        )
     rows = []
     for name, r in results.items():
         f1 = float(np.mean([s[0] for s in r["scores"]]))
         dice = float(np.mean([s[1] for s in r["scores"]]))
         rows.append([name, f1, dice, r.get("steps_per_s", float("nan")), r["predict_s"]])
-    print(format_table(["method", "mean F1@0.5", "mean fg Dice", "train steps/s",
-                        "predict s (15 images)"], rows))
+    print(
+        format_table(
+            ["method", "mean F1@0.5", "mean fg Dice", "train steps/s", "predict s (15 images)"],
+            rows,
+        )
+    )
     budget = f"{args.steps} steps" if args.steps else f"{args.seconds:g} s"
-    print(f"\nnuclei2d strokes: {100 * painted:.2f}% of pixels, seed {args.seed}, U-Net "
-          f"{budget} on the CPU. Load average after: {machine_summary()['load_average']}.")
+    print(
+        f"\nnuclei2d strokes: {100 * painted:.2f}% of pixels, seed {args.seed}, U-Net "
+        f"{budget} on the CPU. Load average after: {machine_summary()['load_average']}."
+    )
     if args.per_image:
         header = ["image"] + list(results)
-        table = [[n] + [r["scores"][i][0] for r in results.values()]
-                 for i, (n, _, _) in enumerate(dev)]
+        table = [
+            [n] + [r["scores"][i][0] for r in results.values()] for i, (n, _, _) in enumerate(dev)
+        ]
         print(format_table(header, table))
     isbi = run_isbi(args.seconds, args.steps, args.seed) if args.isbi else []
     if isbi:
-        print(format_table(["ISBI slices 0-4 -> 5-9", "membrane Dice", "interior Dice",
-                            "detail"], isbi))
+        print(
+            format_table(
+                ["ISBI slices 0-4 -> 5-9", "membrane Dice", "interior Dice", "detail"], isbi
+            )
+        )
     print_margins(dict((r[0], r[1]) for r in rows), isbi)
-    write_json(args.json, {"machine": machine, "seconds": args.seconds, "seed": args.seed,
-                           "painted_fraction": painted, "rows": rows, "isbi": isbi})
+    write_json(
+        args.json,
+        {
+            "machine": machine,
+            "seconds": args.seconds,
+            "seed": args.seed,
+            "painted_fraction": painted,
+            "rows": rows,
+            "isbi": isbi,
+        },
+    )
     return 0
 
 

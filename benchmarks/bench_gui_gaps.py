@@ -61,6 +61,62 @@ class GapMeter:
         return [1000 * (b - a) for a, b in zip(self.ticks, self.ticks[1:]) if a > t0 and b < t1]
 
 
+class FreezeSampler:
+    """What the GUI thread was running while frozen: a thread that, every 5 ms, looks at
+    the GapMeter's last tick and, when it is over ``threshold_ms`` old, records the GUI
+    thread's innermost frames of this project or napari (the call that holds the thread,
+    or waits for the GIL there)."""
+
+    def __init__(self, meter: GapMeter, threshold_ms: float = 60.0) -> None:
+        import threading
+
+        self.meter, self.threshold = meter, threshold_ms / 1000
+        self.gui_thread = threading.get_ident()
+        self.samples: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, int]:
+        """Milliseconds frozen per place, in the three longest gaps (``gap N ms: place``)."""
+        self._stop.set()
+        self._thread.join()
+        ticks = self.meter.ticks
+        gaps = sorted(zip(ticks, ticks[1:]), key=lambda ab: ab[0] - ab[1])[:3]
+        report: dict[str, int] = {}
+        for a, b in gaps:
+            for t, key in self.samples:
+                if a <= t <= b:
+                    name = f"gap {1000 * (b - a):.0f} ms: {key}"
+                    report[name] = report.get(name, 0) + 5  # ms frozen there
+        return report
+
+    def _watch(self) -> None:
+        import traceback
+
+        while not self._stop.wait(0.005):
+            ticks = self.meter.ticks
+            if not ticks or time.perf_counter() - ticks[-1] < self.threshold:
+                continue
+            frame = sys._current_frames().get(self.gui_thread)
+            if frame is None:
+                continue
+            ours = [
+                f
+                for f in traceback.extract_stack(frame)
+                if "napari" in f.filename or "vispy" in f.filename
+            ]
+            key = (
+                " < ".join(
+                    f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(ours[-4:])
+                )
+                or "(outside napari)"
+            )
+            self.samples.append((time.perf_counter(), key))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -71,17 +127,17 @@ def _simulate_strokes():
     only): importing it through ``napari_unet.core`` would import PyTorch before docking."""
     import importlib.util
 
-    path = REPO / "src" / "napari_unet" / "core" / "simulated_strokes.py"
+    path = REPO / "src" / "napari_unet" / "core" / "data" / "simulated_strokes.py"
     spec = importlib.util.spec_from_file_location("_bench_strokes", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.simulate_strokes
 
 
-def one_run(seconds: float) -> dict:
+def one_run(seconds: float, why: bool = False) -> dict:
     """Dock Train and train in this process; the figures as a dict (ms)."""
-    import numpy as np
     import napari
+    import numpy as np
     from qtpy.QtWidgets import QApplication
 
     sys.path.insert(0, str(REPO))
@@ -110,34 +166,53 @@ def one_run(seconds: float) -> dict:
     train._max_time.value, train._max_steps.value = seconds, 0
     train._live_preview.value = True
     meter.start()
+    sampler = FreezeSampler(meter) if why else None
+    if sampler is not None:
+        sampler.start()
     job = train.start_training()
     while not job.done:
         app.processEvents()
         time.sleep(0.002)
     gaps = meter.stop()
+    frozen_in = sampler.stop() if sampler is not None else {}
     steady = meter.steady(STEADY_MARGIN) or [float("nan")]
     steps = train._store.model.rounds[-1]["steps"] if train._store.model else 0
     viewer.close()
-    return {"dock_ms": 1000 * dock_s, "dock_gap_ms": max(dock_gaps),
-            "train_gap_ms": max(gaps), "train_p99_ms": percentile(gaps, 0.99),
-            "steady_gap_ms": max(steady),
-            "steps": steps}
+    return {
+        "dock_ms": 1000 * dock_s,
+        "dock_gap_ms": max(dock_gaps),
+        "train_gap_ms": max(gaps),
+        "train_p99_ms": percentile(gaps, 0.99),
+        "steady_gap_ms": max(steady),
+        "steps": steps,
+        "frozen_in": frozen_in,
+    }
 
 
-def child(load: bool, seconds: float) -> dict | None:
+def child(load: bool, seconds: float, why: bool = False) -> dict | None:
     """One run in a fresh interpreter (cold imports), under load if asked."""
     busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2 if load else 0)]
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", "--seconds", str(seconds)],
-                             capture_output=True, text=True, cwd=REPO)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--seconds",
+                str(seconds),
+                *(["--why"] if why else []),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
     finally:
         for proc in busy:  # only the processes this script started
             proc.kill()
             proc.wait()
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:  # e.g. a crash closing the viewer: say so, go on
-        print(f"run failed (exit {out.returncode}): {out.stderr.strip()[-300:]}",
-              file=sys.stderr)
+        print(f"run failed (exit {out.returncode}): {out.stderr.strip()[-300:]}", file=sys.stderr)
         return None
     return json.loads(lines[-1])
 
@@ -147,29 +222,42 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--load", choices=("both", "on", "off"), default="both")
+    parser.add_argument(
+        "--why",
+        action="store_true",
+        help="also print where the GUI thread was while frozen (ms per place)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_run(args.seconds)), flush=True)
+        print(json.dumps(one_run(args.seconds, args.why)), flush=True)
         return
     loads = {"both": (False, True), "on": (True,), "off": (False,)}[args.load]
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, niceness "
-          f"{os.nice(0)}, training {args.seconds:.0f} s per run (fast preset, live preview)")
-    header = (f"{'extra load':<14}{'run':>4}{'loadavg':>9}{'dock (ms)':>11}{'dock freeze':>13}"
-              f"{'train longest':>15}{'mid-run longest':>17}{'train p99':>11}{'steps':>7}")
+    print(
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, niceness "
+        f"{os.nice(0)}, training {args.seconds:.0f} s per run (fast preset, live preview)"
+    )
+    header = (
+        f"{'extra load':<14}{'run':>4}{'loadavg':>9}{'dock (ms)':>11}{'dock freeze':>13}"
+        f"{'train longest':>15}{'mid-run longest':>17}{'train p99':>11}{'steps':>7}"
+    )
     print(header)
     for load in loads:
         for run in range(1, args.runs + 1):
             before = os.getloadavg()[0]  # other users' load too, on a shared machine
-            r = child(load, args.seconds)
+            r = child(load, args.seconds, args.why)
             name = "2 busy procs" if load else "none"
             if r is None:
                 print(f"{name:<14}{run:>4}{before:>9.1f}  (failed, see above)", flush=True)
                 continue
-            print(f"{name:<14}{run:>4}{before:>9.1f}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
-                  f"{r['train_gap_ms']:>15.0f}{r['steady_gap_ms']:>17.0f}"
-                  f"{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
-                  flush=True)
+            print(
+                f"{name:<14}{run:>4}{before:>9.1f}{r['dock_ms']:>11.0f}{r['dock_gap_ms']:>13.0f}"
+                f"{r['train_gap_ms']:>15.0f}{r['steady_gap_ms']:>17.0f}"
+                f"{r['train_p99_ms']:>11.0f}{r['steps']:>7}",
+                flush=True,
+            )
+            for place, ms in r["frozen_in"].items():
+                print(f"      {place} ({ms} ms)", flush=True)
 
 
 if __name__ == "__main__":

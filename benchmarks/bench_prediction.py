@@ -67,10 +67,10 @@ from napari_unet.core import (  # noqa: E402
     predict,
     run_to_completion,
 )
+from napari_unet.core.data.labels import ClassInfo  # noqa: E402
 from napari_unet.core.device import configure_cpu_threads  # noqa: E402
-from napari_unet.core.labels import ClassInfo  # noqa: E402
-from napari_unet.core import prediction as core_prediction  # noqa: E402
-from napari_unet.core.tiling import tile_grid  # noqa: E402
+from napari_unet.core.prediction import engine as core_prediction  # noqa: E402
+from napari_unet.core.prediction.tiling import tile_grid  # noqa: E402
 
 CPU = torch.device("cpu")
 TILE = core_prediction.default_tile(CPU, 2)  # the core's CPU defaults, whatever they are today
@@ -113,8 +113,9 @@ def normalized(model: TrainedModel, image: np.ndarray) -> np.ndarray:
     return Normalization.apply(image_cf, low, high)
 
 
-def run_ours(model: TrainedModel, image: np.ndarray, tile: int | None = None,
-             batch_size: int | None = None) -> np.ndarray:
+def run_ours(
+    model: TrainedModel, image: np.ndarray, tile: int | None = None, batch_size: int | None = None
+) -> np.ndarray:
     config = PredictionConfig(device="cpu", tile=tile, batch_size=batch_size)
     return run_to_completion(predict(model, image, config=config)).labels
 
@@ -130,24 +131,28 @@ def raw_tiles(x: np.ndarray, batch: int) -> list[torch.Tensor]:
     batches of up to ``batch`` tiles of one shape: ``(b, 1, ty, tx)`` tensors (edge tiles
     may be smaller)."""
     planes = x.reshape((-1,) + x.shape[-2:])
-    tiles = [torch.from_numpy(np.ascontiguousarray(p[y:y + TILE, xx:xx + TILE]))
-             for p in planes
-             for y in range(0, p.shape[0], TILE)
-             for xx in range(0, p.shape[1], TILE)]
+    tiles = [
+        torch.from_numpy(np.ascontiguousarray(p[y : y + TILE, xx : xx + TILE]))
+        for p in planes
+        for y in range(0, p.shape[0], TILE)
+        for xx in range(0, p.shape[1], TILE)
+    ]
     by_shape: dict[tuple[int, ...], list[torch.Tensor]] = {}
     for t in tiles:
         by_shape.setdefault(tuple(t.shape), []).append(t)
-    return [torch.stack(group[i:i + batch])[:, None]
-            for group in by_shape.values() for i in range(0, len(group), batch)]
+    return [
+        torch.stack(group[i : i + batch])[:, None]
+        for group in by_shape.values()
+        for i in range(0, len(group), batch)
+    ]
 
 
-def window_tiles(x: np.ndarray, windows: list[tuple[slice, ...]], batch: int
-                 ) -> list[torch.Tensor]:
+def window_tiles(x: np.ndarray, windows: list[tuple[slice, ...]], batch: int) -> list[torch.Tensor]:
     """Exactly ``predict``'s overlapping windows of a normalized ``(1, *lead, Y, X)`` array,
     in batches of up to ``batch``: ``(b, 1, ty, tx)`` tensors."""
     planes = x.reshape((-1,) + x.shape[-2:])
     tiles = [torch.from_numpy(np.ascontiguousarray(p[w])) for p in planes for w in windows]
-    return [torch.stack(tiles[i:i + batch])[:, None] for i in range(0, len(tiles), batch)]
+    return [torch.stack(tiles[i : i + batch])[:, None] for i in range(0, len(tiles), batch)]
 
 
 def run_raw_tiles(net: torch.nn.Module, batches: list[torch.Tensor]) -> None:
@@ -156,8 +161,9 @@ def run_raw_tiles(net: torch.nn.Module, batches: list[torch.Tensor]) -> None:
             net(b)
 
 
-def run_monai(net: torch.nn.Module, model: TrainedModel, image: np.ndarray,
-              roi: tuple[int, int], batch: int) -> np.ndarray:
+def run_monai(
+    net: torch.nn.Module, model: TrainedModel, image: np.ndarray, roi: tuple[int, int], batch: int
+) -> np.ndarray:
     """MONAI sliding window over every 2D plane, with our normalization, softmax, argmax.
 
     All planes go in as one batch ``(N, 1, Y, X)``, so MONAI batches windows of different
@@ -168,8 +174,13 @@ def run_monai(net: torch.nn.Module, model: TrainedModel, image: np.ndarray,
     planes = torch.from_numpy(x.reshape((-1, 1) + image.shape[-2:]))  # (N, 1, Y, X)
     with torch.inference_mode():
         logits = sliding_window_inference(
-            planes, roi_size=roi, sw_batch_size=batch, predictor=net,
-            overlap=OVERLAP / max(roi), mode="gaussian")
+            planes,
+            roi_size=roi,
+            sw_batch_size=batch,
+            predictor=net,
+            overlap=OVERLAP / max(roi),
+            mode="gaussian",
+        )
         labels = (logits.softmax(1).argmax(1) + 1).to(torch.uint8).numpy()
     return labels.reshape(image.shape)
 
@@ -208,7 +219,8 @@ def fold_batchnorm(net: torch.nn.Module) -> torch.nn.Module:
         children = list(module.named_children())
         for (name_a, a), (name_b, b) in zip(children, children[1:]):
             if isinstance(a, (torch.nn.Conv2d, torch.nn.Conv3d)) and isinstance(
-                    b, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+                b, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+            ):
                 setattr(module, name_a, fuse_conv_bn_eval(a, b))
                 setattr(module, name_b, torch.nn.Identity())
     return net
@@ -234,8 +246,10 @@ def forward_variants(net: torch.nn.Module, tiles: int, repeats: int, peak: float
         print(f"(torch.jit.freeze variant skipped: {err})")
     rows = []
     for name, (model, fmt) in variants.items():
-        batches = [x[i:i + VARIANT_BATCH].contiguous(memory_format=fmt)
-                   for i in range(0, tiles, VARIANT_BATCH)]
+        batches = [
+            x[i : i + VARIANT_BATCH].contiguous(memory_format=fmt)
+            for i in range(0, tiles, VARIANT_BATCH)
+        ]
 
         def run(model=model, batches=batches) -> None:
             with torch.inference_mode():
@@ -245,20 +259,35 @@ def forward_variants(net: torch.nn.Module, tiles: int, repeats: int, peak: float
         run()  # warm-up: oneDNN primitives, jit profiling
         seconds, _ = best_time(run, repeats)
         gflops = flops / seconds / 1e9
-        rows.append([name, seconds, tiles * VARIANT_TILE**2 / seconds / 1e6, gflops,
-                     f"{100 * gflops / peak:.0f}%"])
+        rows.append(
+            [
+                name,
+                seconds,
+                tiles * VARIANT_TILE**2 / seconds / 1e6,
+                gflops,
+                f"{100 * gflops / peak:.0f}%",
+            ]
+        )
     return rows
 
 
-def bench_case(name: str, image: np.ndarray, model: TrainedModel, repeats: int,
-               peak: float, monai: bool, alt_tile: int = 0) -> list[dict]:
+def bench_case(
+    name: str,
+    image: np.ndarray,
+    model: TrainedModel,
+    repeats: int,
+    peak: float,
+    monai: bool,
+    alt_tile: int = 0,
+) -> list[dict]:
     """All methods on one input; returns one row dict per method."""
     net = model.network
     plane = image.shape[-2:]
     planes = int(np.prod(image.shape[:-2], dtype=int))
     mpx = image.size / 1e6
-    tile_size, windows = tile_grid(plane, (TILE, TILE), (OVERLAP, OVERLAP),
-                                   model.config.size_multiple)
+    tile_size, windows = tile_grid(
+        plane, (TILE, TILE), (OVERLAP, OVERLAP), model.config.size_multiple
+    )
     ours_flops = model_flops(net, (1, 1) + tile_size) * len(windows) * planes
     raw_tile = (min(TILE, plane[0]), min(TILE, plane[1]))
     tile_flops = model_flops(net, (1, 1) + raw_tile)
@@ -266,12 +295,18 @@ def bench_case(name: str, image: np.ndarray, model: TrainedModel, repeats: int,
     rows = []
 
     def add(method: str, seconds: float, flops: float | None, tiles: int | None) -> None:
-        rows.append({
-            "input": name, "method": method, "seconds": seconds, "mpx_per_s": mpx / seconds,
-            "tiles": tiles, "gflop": None if flops is None else flops / 1e9,
-            "gflop_per_s": None if flops is None else flops / seconds / 1e9,
-            "fraction_of_matmul": None if flops is None else flops / seconds / 1e9 / peak,
-        })
+        rows.append(
+            {
+                "input": name,
+                "method": method,
+                "seconds": seconds,
+                "mpx_per_s": mpx / seconds,
+                "tiles": tiles,
+                "gflop": None if flops is None else flops / 1e9,
+                "gflop_per_s": None if flops is None else flops / seconds / 1e9,
+                "fraction_of_matmul": None if flops is None else flops / seconds / 1e9 / peak,
+            }
+        )
 
     x = normalized(model, image)
     batches = raw_tiles(x, batch_for(raw_tile))
@@ -279,43 +314,77 @@ def bench_case(name: str, image: np.ndarray, model: TrainedModel, repeats: int,
     # (label, function, FLOPs, tiles); run round-robin so that a change of the machine's
     # load during the run hits every method alike; each keeps its fastest run.
     methods: list[tuple[str, Callable[[], object], float, int]] = [
-        ("napari-unet predict", lambda: run_ours(model, image), ours_flops,
-         len(windows) * planes)]
+        ("napari-unet predict", lambda: run_ours(model, image), ours_flops, len(windows) * planes)
+    ]
     if alt_tile and alt_tile != TILE:
         # Same code with the accelerator defaults (tile 1024, batches of 2^21 px), which
         # were also the CPU defaults before: what the CPU-specific defaults buy.
-        size, wins = tile_grid(plane, (alt_tile, alt_tile), (OVERLAP, OVERLAP),
-                               model.config.size_multiple)
+        size, wins = tile_grid(
+            plane, (alt_tile, alt_tile), (OVERLAP, OVERLAP), model.config.size_multiple
+        )
         alt_batch = max(1, 2**21 // int(np.prod(size)))
-        methods.append((f"predict, tile {alt_tile} batch {alt_batch}",
-                        lambda: run_ours(model, image, tile=alt_tile, batch_size=alt_batch),
-                        model_flops(net, (1, 1) + size) * len(wins) * planes, len(wins) * planes))
+        methods.append(
+            (
+                f"predict, tile {alt_tile} batch {alt_batch}",
+                lambda: run_ours(model, image, tile=alt_tile, batch_size=alt_batch),
+                model_flops(net, (1, 1) + size) * len(wins) * planes,
+                len(wins) * planes,
+            )
+        )
     if image.ndim == 2:
-        methods.append(("raw forward (whole)", lambda: run_raw_whole(net, x),
-                        model_flops(net, (1, 1) + plane), 1))
-    methods.append(("raw forward (tiles)", lambda: run_raw_tiles(net, batches),
-                    tile_flops * sum(b.numel() for b in batches) / np.prod(raw_tile),
-                    raw_tile_count))
+        methods.append(
+            (
+                "raw forward (whole)",
+                lambda: run_raw_whole(net, x),
+                model_flops(net, (1, 1) + plane),
+                1,
+            )
+        )
+    methods.append(
+        (
+            "raw forward (tiles)",
+            lambda: run_raw_tiles(net, batches),
+            tile_flops * sum(b.numel() for b in batches) / np.prod(raw_tile),
+            raw_tile_count,
+        )
+    )
     if len(windows) > 1:
         # The same overlapping windows as predict, forward only: what the tiling machinery
         # (normalization, softmax, blending, labels) adds, apart from the overlap itself.
         same = window_tiles(x, windows, batch)
-        methods.append(("raw forward (same windows)", lambda: run_raw_tiles(net, same),
-                        ours_flops, len(windows) * planes))
+        methods.append(
+            (
+                "raw forward (same windows)",
+                lambda: run_raw_tiles(net, same),
+                ours_flops,
+                len(windows) * planes,
+            )
+        )
     if monai:
         # Same windows as ours: roi_size = our tile size, overlap = OVERLAP / tile.
         roi = (tile_size[0], tile_size[1])
         n = monai_tiles(plane, roi) * planes
-        methods.append(("MONAI sliding window", lambda: run_monai(net, model, image, roi, batch),
-                        model_flops(net, (1, 1) + roi) * n, n))
+        methods.append(
+            (
+                "MONAI sliding window",
+                lambda: run_monai(net, model, image, roi, batch),
+                model_flops(net, (1, 1) + roi) * n,
+                n,
+            )
+        )
         if min(plane) > TILE and roi != (TILE, TILE):
             # The same nominal tile and overlap as ours (roi = TILE): MONAI's fixed stride
             # then runs its own, more windows (3x3 of 1024 on 2048 where we run 2x2 of 1040).
             nominal = (TILE, TILE)
             n_nom = monai_tiles(plane, nominal) * planes
-            methods.append((f"MONAI, tile {TILE} overlap {OVERLAP}",
-                            lambda: run_monai(net, model, image, nominal, batch),
-                            model_flops(net, (1, 1) + nominal) * n_nom, n_nom))
+            methods.append(
+                (
+                    f"MONAI, tile {TILE} overlap {OVERLAP}",
+                    lambda: run_monai(net, model, image, nominal, batch),
+                    model_flops(net, (1, 1) + nominal) * n_nom,
+                    n_nom,
+                )
+            )
     best = {label: float("inf") for label, *_ in methods}
     outputs: dict[str, object] = {}
     for _ in range(max(1, repeats)):
@@ -337,19 +406,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="runs per method (best kept)")
     parser.add_argument("--size", type=int, default=2048, help="edge of the 2D image")
     parser.add_argument("--slices", type=int, default=32, help="slices of the 512x512 stack")
-    parser.add_argument("--inputs", choices=("both", "image", "stack"), default="both",
-                        help="which input(s) to run")
-    parser.add_argument("--alt-tile", type=int, default=1024,
-                        help="also run predict with this tile size and batches of 2^21 px "
-                             "(the accelerator defaults; 0: no)")
+    parser.add_argument(
+        "--inputs", choices=("both", "image", "stack"), default="both", help="which input(s) to run"
+    )
+    parser.add_argument(
+        "--alt-tile",
+        type=int,
+        default=1024,
+        help="also run predict with this tile size and batches of 2^21 px "
+        "(the accelerator defaults; 0: no)",
+    )
     parser.add_argument("--no-monai", action="store_true", help="skip the MONAI comparison")
-    parser.add_argument("--profile", action="store_true",
-                        help="also print a cProfile of napari-unet predict on the 2D image")
-    parser.add_argument("--variants", type=int, default=0, metavar="TILES",
-                        help="also time the raw forward of TILES 512x512 tiles under model "
-                             "variants (channels_last, folded BatchNorm, jit freeze)")
-    parser.add_argument("--only-variants", action="store_true",
-                        help="skip the main comparison (with --variants)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print a cProfile of napari-unet predict on the 2D image",
+    )
+    parser.add_argument(
+        "--variants",
+        type=int,
+        default=0,
+        metavar="TILES",
+        help="also time the raw forward of TILES 512x512 tiles under model "
+        "variants (channels_last, folded BatchNorm, jit freeze)",
+    )
+    parser.add_argument(
+        "--only-variants", action="store_true", help="skip the main comparison (with --variants)"
+    )
     parser.add_argument("--json", metavar="PATH", help="write results as JSON ('-' = stdout)")
     args = parser.parse_args(argv)
 
@@ -375,32 +458,52 @@ def main(argv: list[str] | None = None) -> int:
     variant_rows = []
     if args.variants:
         variant_rows = forward_variants(model.network, args.variants, args.repeats, peak)
-        print(format_table(["raw forward variant", "seconds", "Mpx/s", "GFLOP/s", "of matmul"],
-                           variant_rows))
+        print(
+            format_table(
+                ["raw forward variant", "seconds", "Mpx/s", "GFLOP/s", "of matmul"], variant_rows
+            )
+        )
         print(f"(float32 matmul: {peak:.1f} GFLOP/s)\n")
         if args.only_variants:
-            write_json(args.json, {"machine": machine, "matmul_gflop_per_s": peak,
-                                   "variants": variant_rows})
+            write_json(
+                args.json,
+                {"machine": machine, "matmul_gflop_per_s": peak, "variants": variant_rows},
+            )
             return 0
     rows = []
     if args.inputs in ("both", "image"):
-        rows += bench_case(f"{args.size}x{args.size}", image, model, args.repeats, peak, monai,
-                           args.alt_tile)
+        rows += bench_case(
+            f"{args.size}x{args.size}", image, model, args.repeats, peak, monai, args.alt_tile
+        )
     if args.inputs in ("both", "stack"):
-        rows += bench_case(f"{args.slices}x512x512", stack, model, args.repeats, peak, monai,
-                           args.alt_tile)
+        rows += bench_case(
+            f"{args.slices}x512x512", stack, model, args.repeats, peak, monai, args.alt_tile
+        )
     peak_after = matmul_gflops()
     machine["load_average_after"] = machine_summary()["load_average"]
 
-    table = [[r["input"], r["method"], r["tiles"], r["seconds"], r["mpx_per_s"],
-              "-" if r["gflop_per_s"] is None else r["gflop_per_s"],
-              "-" if r["fraction_of_matmul"] is None else f"{100 * r['fraction_of_matmul']:.0f}%"]
-             for r in rows]
-    print(format_table(["input", "method", "tiles", "seconds", "Mpx/s", "GFLOP/s",
-                        "of matmul"], table))
-    print(f"\nfloat32 matmul 4096^3: {peak:.1f} GFLOP/s before, {peak_after:.1f} after "
-          f"(the percentages use the one before); load average after: "
-          f"{machine['load_average_after']}; {time.perf_counter() - start:.0f} s in all.")
+    table = [
+        [
+            r["input"],
+            r["method"],
+            r["tiles"],
+            r["seconds"],
+            r["mpx_per_s"],
+            "-" if r["gflop_per_s"] is None else r["gflop_per_s"],
+            "-" if r["fraction_of_matmul"] is None else f"{100 * r['fraction_of_matmul']:.0f}%",
+        ]
+        for r in rows
+    ]
+    print(
+        format_table(
+            ["input", "method", "tiles", "seconds", "Mpx/s", "GFLOP/s", "of matmul"], table
+        )
+    )
+    print(
+        f"\nfloat32 matmul 4096^3: {peak:.1f} GFLOP/s before, {peak_after:.1f} after "
+        f"(the percentages use the one before); load average after: "
+        f"{machine['load_average_after']}; {time.perf_counter() - start:.0f} s in all."
+    )
     for name in {r["input"] for r in rows}:
         by = {r["method"]: r for r in rows if r["input"] == name}
         ours = by["napari-unet predict"]
@@ -411,15 +514,24 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"overhead vs {base} {100 * over:+.0f}%")
         for label, m in by.items():
             if label.startswith("MONAI"):
-                lines.append(f"speed-up vs {label} x{m['seconds'] / ours['seconds']:.2f} (labels "
-                             f"agree on {100 * m['label_agreement_with_ours']:.1f}% of pixels)")
+                lines.append(
+                    f"speed-up vs {label} x{m['seconds'] / ours['seconds']:.2f} (labels "
+                    f"agree on {100 * m['label_agreement_with_ours']:.1f}% of pixels)"
+                )
         print("  ".join(lines))
     if args.profile and args.inputs != "stack":
         print("\ncProfile of napari-unet predict on the 2D image (own time):")
         print(profile_ours(model, image, 15))
-    write_json(args.json, {"machine": machine, "matmul_gflop_per_s": peak,
-                           "matmul_gflop_per_s_after": peak_after, "rows": rows,
-                           "variants": variant_rows})
+    write_json(
+        args.json,
+        {
+            "machine": machine,
+            "matmul_gflop_per_s": peak,
+            "matmul_gflop_per_s_after": peak_after,
+            "rows": rows,
+            "variants": variant_rows,
+        },
+    )
     return 0
 
 

@@ -17,8 +17,8 @@ import argparse
 import time
 
 import numpy as np
-
 from _isbi_model import default_model, isbi
+
 from napari_unet.core import Trainer, TrainingConfig, run_to_completion
 from napari_unet.core.attacks import PGD, SegPGD
 
@@ -39,14 +39,27 @@ def curve(model, slices, steps: int) -> list[float]:
 
 
 def finetune(model, pairs, steps: int, eps: float):
-    cfg = TrainingConfig(max_time=None, max_steps=steps, seed=1, batch_size=4,
-                         patch_size=(128, 128), validate_every_steps=max(steps, 1),
-                         adversarial_eps=eps, adversarial_steps=3)
+    cfg = TrainingConfig(
+        max_time=None,
+        max_steps=steps,
+        seed=1,
+        batch_size=4,
+        patch_size=(128, 128),
+        validate_every_steps=max(steps, 1),
+        adversarial_eps=eps,
+        adversarial_steps=3,
+    )
     start = time.perf_counter()
-    result = run_to_completion(Trainer([p[0] for p in pairs], [p[1] for p in pairs], dense=True,
-                                       init=model, config=cfg).run())
-    print(f"fine-tune eps={eps * 255:.0f}/255: {result.steps} steps in "
-          f"{time.perf_counter() - start:.0f} s", flush=True)
+    result = run_to_completion(
+        Trainer(
+            [p[0] for p in pairs], [p[1] for p in pairs], dense=True, init=model, config=cfg
+        ).run()
+    )
+    print(
+        f"fine-tune eps={eps * 255:.0f}/255: {result.steps} steps in "
+        f"{time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
     return result.model
 
 
@@ -67,10 +80,15 @@ def main() -> None:
     slices = [isbi(i, crop) for i in (5, 6)]
     print(f"\nDice vs truth under PGD ({args.attack_steps} steps), slices 5-6 {slices[0][0].shape}")
     print(f"{'model':30s}" + "".join(f"{f'{e}/255':>8s}" for e in EPS) + f"{'segpgd 8':>10s}")
-    for label, m in (("before", model), ("plain fine-tune (control)", plain),
-                     (f"adversarial fine-tune {args.eps:g}/255", robust)):
-        print(f"{label:30s}" + "".join(f"{d:8.4f}" for d in curve(m, slices, args.attack_steps))
-              , flush=True)
+    for label, m in (
+        ("before", model),
+        ("plain fine-tune (control)", plain),
+        (f"adversarial fine-tune {args.eps:g}/255", robust),
+    ):
+        print(
+            f"{label:30s}" + "".join(f"{d:8.4f}" for d in curve(m, slices, args.attack_steps)),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,12 @@ def make_stack(folder: Path, slices: int, size: int):
 
     plane = isbi_slice(0)[0]
     plane = np.tile(plane, (-(-size // plane.shape[0]), -(-size // plane.shape[1])))[:size, :size]
-    array = zarr.create_array(store=str(folder / "stack.zarr"), shape=(slices, size, size),
-                              chunks=(1, min(size, 1024), min(size, 1024)), dtype=np.uint8)
+    array = zarr.create_array(
+        store=str(folder / "stack.zarr"),
+        shape=(slices, size, size),
+        chunks=(1, min(size, 1024), min(size, 1024)),
+        dtype=np.uint8,
+    )
     for i in range(slices):
         array[i] = np.roll(plane, 7 * i, axis=1)
     return array
@@ -85,9 +89,9 @@ def run_way(mode: str, lengths: list[int], size: int, preset: str) -> list[dict]
     seconds (this process, which also runs the scheduler, plus the workers) and peak
     resident memory so far of the largest process."""
     from napari_unet.core import PredictionConfig, predict, run_to_completion
-    from napari_unet.core.prediction import block_plan
-    from napari_unet.core.sources import SourceSpec
-    from napari_unet.core.zarr_io import zarr_sink
+    from napari_unet.core.io.image_files import SourceSpec
+    from napari_unet.core.io.zarr_files import zarr_sink
+    from napari_unet.core.prediction.engine import block_plan
 
     model = model_of(preset)
     cfg = PredictionConfig(device="cpu", threads=1)  # one core per process or worker
@@ -95,10 +99,14 @@ def run_way(mode: str, lengths: list[int], size: int, preset: str) -> list[dict]
     if mode.startswith("cluster"):
         from distributed import Client, LocalCluster
 
-        from napari_unet.core.distributed import predict_on_cluster
+        from napari_unet.core.prediction.distributed import predict_on_cluster
 
-        cluster = LocalCluster(n_workers=int(mode.split("-")[1]), threads_per_worker=1,
-                               processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=int(mode.split("-")[1]),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
         client = Client(cluster)  # its start-up is not counted; its first task is
     temp = tempfile.TemporaryDirectory(prefix="bench_scale_")
     for n, slices in enumerate([1] + lengths):  # the first pays for first use: not reported
@@ -109,21 +117,47 @@ def run_way(mode: str, lengths: list[int], size: int, preset: str) -> list[dict]
         workers = client.run(cpu_seconds) if client else {}
         cpu, start = cpu_seconds(), time.perf_counter()
         if client:
-            run_to_completion(predict_on_cluster(
-                client, model, SourceSpec(str(folder / "stack.zarr")), folder / "out", "stack",
-                config=cfg))
+            run_to_completion(
+                predict_on_cluster(
+                    client,
+                    model,
+                    SourceSpec(str(folder / "stack.zarr")),
+                    folder / "out",
+                    "stack",
+                    config=cfg,
+                )
+            )
         else:
-            sink = None if mode == "numpy" else zarr_sink(
-                folder / "out", "stack", block_plan(model, array.shape, cfg), 2, cfg,
-                fingerprint={})
+            sink = (
+                None
+                if mode == "numpy"
+                else zarr_sink(
+                    folder / "out",
+                    "stack",
+                    block_plan(model, array.shape, cfg),
+                    2,
+                    cfg,
+                    fingerprint={},
+                )
+            )
             run_to_completion(predict(model, image, config=cfg, output=sink))
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-        worker_cpu = sum(t - workers[w] for w, t in client.run(cpu_seconds).items()) \
-            if client else 0.0
+        worker_cpu = (
+            sum(t - workers[w] for w, t in client.run(cpu_seconds).items()) if client else 0.0
+        )
         peak = max([peak_mib()] + (list(client.run(peak_mib).values()) if client else []))
-        rows.append({"mode": mode, "slices": slices, "size": size, "blocks": slices,
-                     "seconds": round(seconds, 2), "cpu_s": round(cpu + worker_cpu, 2),
-                     "client_cpu_s": round(cpu, 2), "peak_MiB": round(peak, 1)})
+        rows.append(
+            {
+                "mode": mode,
+                "slices": slices,
+                "size": size,
+                "blocks": slices,
+                "seconds": round(seconds, 2),
+                "cpu_s": round(cpu + worker_cpu, 2),
+                "client_cpu_s": round(cpu, 2),
+                "peak_MiB": round(peak, 1),
+            }
+        )
         del image, array
     if client:
         client.close()
@@ -146,27 +180,44 @@ def summary(rows: list[dict], slices: list[int], size: int) -> str:
     repeats), the cluster's extra CPU seconds per block over zarr in-process, wall
     seconds of the longest stack and peak memory at the shortest and longest."""
     mp = size * size / 1e6
-    head = ("way       " + "".join(f"{f'CPU s {n}':>10}" for n in slices)
-            + "  CPU s/block  fixed  MP/CPU-s (range)  extra/block"
-            + f"{f'wall s {slices[-1]}':>11}   peak MiB")
+    head = (
+        "way       "
+        + "".join(f"{f'CPU s {n}':>10}" for n in slices)
+        + "  CPU s/block  fixed  MP/CPU-s (range)  extra/block"
+        + f"{f'wall s {slices[-1]}':>11}   peak MiB"
+    )
     lines, per_block = [head], {}
     for mode in dict.fromkeys(r["mode"] for r in rows):
         mine = [r for r in rows if r["mode"] == mode]
         pick = lambda n, key: [r[key] for r in mine if r["slices"] == n]  # noqa: E731
         med = [float(np.median(pick(n, "cpu_s"))) for n in slices]
         slope, fixed = _fit(slices, med)
-        rates = [mp / _fit(slices, [next(r["cpu_s"] for r in mine if r["slices"] == n
-                                         and r["repeat"] == k) for n in slices])[0]
-                 for k in sorted({r["repeat"] for r in mine})]
+        rates = [
+            mp
+            / _fit(
+                slices,
+                [
+                    next(r["cpu_s"] for r in mine if r["slices"] == n and r["repeat"] == k)
+                    for n in slices
+                ],
+            )[0]
+            for k in sorted({r["repeat"] for r in mine})
+        ]
         per_block[mode] = slope
-        extra = (f"{slope - per_block['zarr']:+.2f} s" if mode.startswith("cluster")
-                 and "zarr" in per_block else "-")
+        extra = (
+            f"{slope - per_block['zarr']:+.2f} s"
+            if mode.startswith("cluster") and "zarr" in per_block
+            else "-"
+        )
         peaks = [max(pick(n, "peak_MiB")) for n in (slices[0], slices[-1])]
-        lines.append(f"{mode:<10}" + "".join(f"{m:>10.1f}" for m in med)
-                     + f"{slope:>13.2f}{fixed:>7.1f}{mp / slope:>10.2f}"
-                     + f" ({min(rates):.2f}-{max(rates):.2f})".ljust(12)
-                     + f"{extra:>9}{np.median(pick(slices[-1], 'seconds')):>11.1f}"
-                     + f"   {peaks[0]:.0f} -> {peaks[1]:.0f}")
+        lines.append(
+            f"{mode:<10}"
+            + "".join(f"{m:>10.1f}" for m in med)
+            + f"{slope:>13.2f}{fixed:>7.1f}{mp / slope:>10.2f}"
+            + f" ({min(rates):.2f}-{max(rates):.2f})".ljust(12)
+            + f"{extra:>9}{np.median(pick(slices[-1], 'seconds')):>11.1f}"
+            + f"   {peaks[0]:.0f} -> {peaks[1]:.0f}"
+        )
     return "\n".join(lines)
 
 
@@ -190,17 +241,32 @@ def main(argv: list[str] | None = None) -> int:
     for repeat in range(args.repeats):
         for mode in args.modes:
             out = subprocess.run(
-                [sys.executable, __file__, "--way", mode, "--slices", *map(str, args.slices),
-                 "--size", str(args.size), "--preset", args.preset],
-                capture_output=True, text=True, check=True)
+                [
+                    sys.executable,
+                    __file__,
+                    "--way",
+                    mode,
+                    "--slices",
+                    *map(str, args.slices),
+                    "--size",
+                    str(args.size),
+                    "--preset",
+                    args.preset,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             mine = [dict(r, repeat=repeat) for r in json.loads(out.stdout.strip().splitlines()[-1])]
             rows += mine
             print(f"run {repeat + 1}: {json.dumps(mine)}", file=sys.stderr, flush=True)
             if args.json:  # after every way: a cut-short run keeps what it measured
                 Path(args.json).write_text(json.dumps(rows, indent=1))
     print_machine(dict(machine_summary(), torch_threads=1))
-    print(f"{args.size}x{args.size} slices, preset {args.preset}, one thread per process or "
-          f"worker, {args.repeats} repeat(s)")
+    print(
+        f"{args.size}x{args.size} slices, preset {args.preset}, one thread per process or "
+        f"worker, {args.repeats} repeat(s)"
+    )
     print(summary(rows, args.slices, args.size))
     return 0
 

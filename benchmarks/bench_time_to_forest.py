@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+import napari_unet  # noqa: F401 - first, as in napari and the CLI: sets PyTorch's thread waiting
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_generalization as bg  # noqa: E402
 import bench_strokes as bs  # noqa: E402
@@ -47,7 +49,7 @@ from napari_unet.core import (  # noqa: E402
     predict,
     run_to_completion,
 )
-from napari_unet.core.simulated_strokes import simulate_strokes  # noqa: E402
+from napari_unet.core.data.simulated_strokes import simulate_strokes  # noqa: E402
 
 
 @dataclass
@@ -65,21 +67,25 @@ class Protocol:
 def isbi_protocol(seed: int) -> Protocol:
     images, truths = zip(*(bs.read_isbi(i) for i in bs.TRAIN_SLICES))
     test_images, test_truths = zip(*(bs.read_isbi(i) for i in bs.TEST_SLICES))
-    strokes = [simulate_strokes(bs.to_classes(t), seed=1000 * seed + i)
-               for i, t in enumerate(truths)]
+    strokes = [
+        simulate_strokes(bs.to_classes(t), seed=1000 * seed + i) for i, t in enumerate(truths)
+    ]
     test_classes = [bs.to_classes(t) for t in test_truths]
 
     def score_model(model: Any) -> float:
-        preds = [run_to_completion(predict(model, im, config=PredictionConfig(device="cpu")))
-                 .labels for im in test_images]
+        preds = [
+            run_to_completion(predict(model, im, config=PredictionConfig(device="cpu"))).labels
+            for im in test_images
+        ]
         return bs.scores(preds, test_classes)[0]
 
     def forest(seed: int) -> tuple[float, float, str]:
         out = bs.run_forest(list(images), strokes, list(test_images), seed)
         return bs.scores(out["preds"], test_classes)[0], out["train_s"], ""
 
-    return Protocol("isbi", "membrane Dice (slices 5-9)", list(images), strokes,
-                    score_model, forest)
+    return Protocol(
+        "isbi", "membrane Dice (slices 5-9)", list(images), strokes, score_model, forest
+    )
 
 
 def dsb_protocol(seed: int) -> Protocol:
@@ -94,12 +100,12 @@ def dsb_protocol(seed: int) -> Protocol:
         seconds = forest_fit_seconds(image, strokes, seed)
         out = bg.run_forest(image, strokes, dev, seed)  # the same forest, refitted, applied
         mean = {k: float(np.mean([s[0] for s in v["scores"]])) for k, v in out.items()}
-        detail = (f"with the distance watershed: "
-                  f"{mean['random forest + distance watershed']:.3f}")
+        detail = f"with the distance watershed: {mean['random forest + distance watershed']:.3f}"
         return mean["random forest + napari-unet watershed"], seconds, detail
 
-    return Protocol("dsb", "instance F1@0.5 (15 dev images)", [image], [strokes],
-                    score_model, forest)
+    return Protocol(
+        "dsb", "instance F1@0.5 (15 dev images)", [image], [strokes], score_model, forest
+    )
 
 
 def forest_fit_seconds(image: np.ndarray, strokes: np.ndarray, seed: int) -> float:
@@ -110,8 +116,9 @@ def forest_fit_seconds(image: np.ndarray, strokes: np.ndarray, seed: int) -> flo
 
     start = time.perf_counter()
     painted = strokes > 0
-    forest = RandomForestClassifier(n_estimators=100, n_jobs=available_cpu_cores(),
-                                    random_state=seed)
+    forest = RandomForestClassifier(
+        n_estimators=100, n_jobs=available_cpu_cores(), random_state=seed
+    )
     forest.fit(bg.forest_features(image)[painted], strokes[painted])
     return time.perf_counter() - start
 
@@ -119,8 +126,9 @@ def forest_fit_seconds(image: np.ndarray, strokes: np.ndarray, seed: int) -> flo
 PROTOCOLS = {"isbi": isbi_protocol, "dsb": dsb_protocol}
 
 
-def timed_run(protocol: Protocol, budget: float, seed: int, overrides: dict[str, Any],
-              stop_marks: list[float]) -> dict[str, Any]:
+def timed_run(
+    protocol: Protocol, budget: float, seed: int, overrides: dict[str, Any], stop_marks: list[float]
+) -> dict[str, Any]:
     """One U-Net run of ``budget`` seconds from pressing Train; the best model at each of
     ``stop_marks`` (seconds since pressing Train) is kept as a user stopping then gets it."""
     in_steps = [0.0]
@@ -136,8 +144,11 @@ def timed_run(protocol: Protocol, budget: float, seed: int, overrides: dict[str,
     Trainer._train_step = counted  # type: ignore[method-assign]
     try:
         pressed = time.perf_counter()
-        trainer = Trainer(protocol.images, protocol.strokes, config=TrainingConfig(
-            max_time=budget, seed=seed, device="cpu", **overrides))
+        trainer = Trainer(
+            protocol.images,
+            protocol.strokes,
+            config=TrainingConfig(max_time=budget, seed=seed, device="cpu", **overrides),
+        )
         events = trainer.run()
         stopped: dict[float, tuple[Any, int]] = {}
         steps = 0
@@ -157,68 +168,141 @@ def timed_run(protocol: Protocol, budget: float, seed: int, overrides: dict[str,
     return {"result": result, "wall": wall, "in_steps": in_steps[0], "stopped": stopped}
 
 
-def run_protocol(name: str, seed: int, budgets: list[float],
-                 overrides: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of one protocol and seed: the forest, each budget's run, the stops."""
+def run_protocol(
+    name: str,
+    seed: int,
+    budgets: list[float],
+    overrides: dict[str, Any],
+    also_batch: int | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of one protocol and seed: the forest, each budget's run, the stops (and, with
+    ``also_batch``, the longest budget again with that many patches every step)."""
     protocol = PROTOCOLS[name](seed)
     forest_score, forest_s, detail = protocol.forest(seed)
-    rows = [{"protocol": name, "seed": seed, "method": "random forest", "budget": None,
-             "wall_s": forest_s, "steps": None, "in_steps": None, "score": forest_score,
-             "detail": detail}]
-    print(f"  {name} seed {seed} forest {forest_score:.3f} in {forest_s:.1f} s {detail}",
-          flush=True)
+    rows = [
+        {
+            "protocol": name,
+            "seed": seed,
+            "method": "random forest",
+            "budget": None,
+            "wall_s": forest_s,
+            "steps": None,
+            "in_steps": None,
+            "score": forest_score,
+            "detail": detail,
+        }
+    ]
+    print(
+        f"  {name} seed {seed} forest {forest_score:.3f} in {forest_s:.1f} s {detail}", flush=True
+    )
     longest = max(budgets)
-    for budget in sorted(budgets):
-        marks = [b for b in budgets if b < budget] if budget == longest else []
-        run = timed_run(protocol, budget, seed, overrides, marks)
+    plan = [(b, overrides, "") for b in sorted(budgets)]
+    if also_batch is not None:
+        label = f", {also_batch} patches a step throughout"
+        plan.append((longest, {**overrides, "batch_size": also_batch}, label))
+    for budget, settings, label in plan:
+        marks = [b for b in budgets if b < budget] if budget == longest and not label else []
+        run = timed_run(protocol, budget, seed, settings, marks)
         result = run["result"]
-        rows.append({"protocol": name, "seed": seed, "method": f"U-Net, {budget:g} s budget",
-                     "budget": budget, "wall_s": run["wall"], "steps": result.steps,
-                     "in_steps": run["in_steps"] / run["wall"],
-                     "score": protocol.score_model(result.model),
-                     "detail": result.undertrained or ""})
-        print(f"  {name} seed {seed} {rows[-1]['method']}: {rows[-1]['score']:.3f}, "
-              f"{result.steps} steps, {run['wall']:.1f} s", flush=True)
+        rows.append(
+            {
+                "protocol": name,
+                "seed": seed,
+                "method": f"U-Net, {budget:g} s budget{label}",
+                "budget": budget,
+                "wall_s": run["wall"],
+                "steps": result.steps,
+                "in_steps": run["in_steps"] / run["wall"],
+                "score": protocol.score_model(result.model),
+                "detail": result.undertrained or "",
+            }
+        )
+        print(
+            f"  {name} seed {seed} {rows[-1]['method']}: {rows[-1]['score']:.3f}, "
+            f"{result.steps} steps, {run['wall']:.1f} s",
+            flush=True,
+        )
         for mark, (model, steps) in sorted(run["stopped"].items()):
-            rows.append({"protocol": name, "seed": seed,
-                         "method": f"U-Net, {budget:g} s run stopped at {mark:g} s",
-                         "budget": mark, "wall_s": mark, "steps": steps, "in_steps": None,
-                         "score": protocol.score_model(model), "detail": ""})
+            rows.append(
+                {
+                    "protocol": name,
+                    "seed": seed,
+                    "method": f"U-Net, {budget:g} s run stopped at {mark:g} s",
+                    "budget": mark,
+                    "wall_s": mark,
+                    "steps": steps,
+                    "in_steps": None,
+                    "score": protocol.score_model(model),
+                    "detail": "",
+                }
+            )
     for row in rows:
         row["vs_forest"] = row["score"] - forest_score
     return rows
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
-    table = [[r["protocol"], r["seed"], r["method"], r["wall_s"],
-              "" if r["steps"] is None else r["steps"],
-              "" if r["in_steps"] is None else f"{100 * r['in_steps']:.0f}%",
-              r["score"], f"{r['vs_forest']:+.3f}"] for r in rows]
-    print(format_table(["protocol", "seed", "method", "wall s", "steps", "in steps", "score",
-                        "vs forest"], table))
+    table = [
+        [
+            r["protocol"],
+            r["seed"],
+            r["method"],
+            r["wall_s"],
+            "" if r["steps"] is None else r["steps"],
+            "" if r["in_steps"] is None else f"{100 * r['in_steps']:.0f}%",
+            r["score"],
+            f"{r['vs_forest']:+.3f}",
+        ]
+        for r in rows
+    ]
+    print(
+        format_table(
+            ["protocol", "seed", "method", "wall s", "steps", "in steps", "score", "vs forest"],
+            table,
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS),
-                        default=list(PROTOCOLS))
-    parser.add_argument("--budgets", type=float, nargs="+", default=[10.0, 15.0, 60.0],
-                        help="time budgets in seconds, each a run of its own")
+    parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=list(PROTOCOLS))
+    parser.add_argument(
+        "--budgets",
+        type=float,
+        nargs="+",
+        default=[10.0, 15.0, 60.0],
+        help="time budgets in seconds, each a run of its own",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--batch", type=int, default=None,
-                        help="patches per step (default: the package's)")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="patches per step (default: the package's)"
+    )
+    parser.add_argument(
+        "--also-batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also run the longest budget with N patches every step (a reference)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write results as JSON ('-' = stdout)")
     args = parser.parse_args(argv)
     machine = machine_summary()
     print_machine(machine)
     overrides = {} if args.batch is None else {"batch_size": args.batch}
-    rows = [row for name in args.protocols for seed in args.seeds
-            for row in run_protocol(name, seed, args.budgets, overrides)]
+    also = args.also_batch
+    rows = [
+        row
+        for name in args.protocols
+        for seed in args.seeds
+        for row in run_protocol(name, seed, args.budgets, overrides, also)
+    ]
     machine["load_average_after"] = machine_summary()["load_average"]
     print_rows(rows)
-    print("\nScores: isbi = membrane Dice on ISBI slices 5-9, dsb = mean instance F1@0.5 on "
-          "15 dsb2018-dev images (both methods with napari-unet's watershed). "
-          f"Load average after: {machine['load_average_after']}.")
+    print(
+        "\nScores: isbi = membrane Dice on ISBI slices 5-9, dsb = mean instance F1@0.5 on "
+        "15 dsb2018-dev images (both methods with napari-unet's watershed). "
+        f"Load average after: {machine['load_average_after']}."
+    )
     write_json(args.json, {"machine": machine, "budgets": args.budgets, "rows": rows})
     return 0
 

@@ -32,12 +32,17 @@ def _need_display(args: argparse.Namespace) -> int | None:
         return None
     xvfb = shutil.which("xvfb-run")
     if xvfb is None:
-        print("No display found and xvfb-run is not installed: install it "
-              "(apt-get install xvfb) or run on a machine with a screen.", file=sys.stderr)
+        print(
+            "No display found and xvfb-run is not installed: install it "
+            "(apt-get install xvfb) or run on a machine with a screen.",
+            file=sys.stderr,
+        )
         return 2
     if not args.screenshot:
-        print("No display: opening napari under Xvfb makes sense only with --screenshot.",
-              file=sys.stderr)
+        print(
+            "No display: opening napari under Xvfb makes sense only with --screenshot.",
+            file=sys.stderr,
+        )
         return 2
     env = dict(os.environ, NAPARI_UNET_DEMO_XVFB="1")
     return subprocess.call([xvfb, "-a", sys.executable, *sys.argv], env=env)
@@ -62,7 +67,7 @@ def demo_data():
     import numpy as np
 
     from napari_unet import sample_data
-    from napari_unet.core.simulated_strokes import simulate_strokes
+    from napari_unet.core.data.simulated_strokes import simulate_strokes
 
     nuclei = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nuclei2d"
     if (nuclei / "img2d.tif").is_file() and (nuclei / "mask2d.tif").is_file():
@@ -71,9 +76,14 @@ def demo_data():
         image = tifffile.imread(nuclei / "img2d.tif")
         truth = np.where(tifffile.imread(nuclei / "mask2d.tif") > 0, 2, 1).astype(np.uint8)
         strokes = simulate_strokes(truth, strokes_per_class=5, stroke_length=40, seed=0)
-        return ([(image, {"name": "nuclei"}, "image"),
-                 (strokes.astype(np.uint8), {"name": "nuclei strokes"}, "labels")],
-                truth, "fluorescent nuclei, BBBC038 (../shared/data/nuclei2d)")
+        return (
+            [
+                (image, {"name": "nuclei"}, "image"),
+                (strokes.astype(np.uint8), {"name": "nuclei strokes"}, "labels"),
+            ],
+            truth,
+            "fluorescent nuclei, BBBC038 (../shared/data/nuclei2d)",
+        )
     cache = sample_data.data_dir() / "isbi2012"
     if all((cache / name).is_file() for name in sample_data.ISBI_REGISTRY):
         layers = sample_data.isbi_sample()
@@ -99,8 +109,10 @@ def report_validation(viewer, image_name: str, strokes_name: str, truth) -> floa
         pred, strokes = pred[0], strokes[0]
     unpainted = strokes == 0
     dice = dice_iou_per_class(pred[unpainted], truth[unpainted], classes=[2])[2]["dice"]
-    message = (f"Dice of the objects against the complete ground truth, on the "
-               f"{unpainted.mean():.1%} of pixels not painted: {dice:.3f}")
+    message = (
+        f"Dice of the objects against the complete ground truth, on the "
+        f"{unpainted.mean():.1%} of pixels not painted: {dice:.3f}"
+    )
     print(message)
     from napari.utils.notifications import show_info
 
@@ -141,8 +153,7 @@ def dock_widgets(viewer, train_seconds: int):
     session_only_settings()
     # opened as from the Plugins menu: napari builds each widget with a proxy of the viewer
     _dock, segment_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
-    train, train_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train",
-                                                               tabify=True)
+    train, train_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train", tabify=True)
     train.raise_()  # Train on top: the loop starts there
     if train_seconds > 0:
         train_widget._max_time.value, train_widget._max_steps.value = train_seconds, 0
@@ -151,10 +162,15 @@ def dock_widgets(viewer, train_seconds: int):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--screenshot", metavar="PATH",
-                        help="train, segment, save a screenshot and exit")
-    parser.add_argument("--train-seconds", type=int, default=20,
-                        help="train a first model for this long at start (0 = don't)")
+    parser.add_argument(
+        "--screenshot", metavar="PATH", help="train, segment, save a screenshot and exit"
+    )
+    parser.add_argument(
+        "--train-seconds",
+        type=int,
+        default=20,
+        help="train a first model for this long at start (0 = don't)",
+    )
     args = parser.parse_args(argv)
     code = _need_display(args)
     if code is not None:
@@ -164,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
 
         import napari_unet.widgets.train_widget  # noqa: F401 - the plugin and PyTorch
     except ImportError as err:
-        print(f"Missing dependency ({err}). Install the plugin first:\n"
-              "  bash scripts/setup_venv.sh", file=sys.stderr)
+        print(
+            f"Missing dependency ({err}). Install the plugin first:\n  bash scripts/setup_venv.sh",
+            file=sys.stderr,
+        )
         return 2
     layers, truth, source = demo_data()
     print(f"demo image: {source}")
@@ -195,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         viewer.close()
         return 0
     if job is not None:
-        _after(job, lambda: _segment_and_report(segment_widget, viewer, image_name,
-                                                strokes_name, truth))
+        _after(
+            job,
+            lambda: _segment_and_report(segment_widget, viewer, image_name, strokes_name, truth),
+        )
     napari.run()
     return 0
 

@@ -58,8 +58,9 @@ class Shooter:
         img = self.viewer.screenshot(canvas_only=False, flash=False)[..., :3]
         if width is not None and img.shape[1] > width:
             h, w = img.shape[:2]
-            img = resize(img, (round(h * width / w), width), anti_aliasing=True,
-                         preserve_range=True).astype(np.uint8)
+            img = resize(
+                img, (round(h * width / w), width), anti_aliasing=True, preserve_range=True
+            ).astype(np.uint8)
         imsave(self.folder / name, img, check_contrast=False)
         print("saved", self.folder / name, f"{img.shape[1]}x{img.shape[0]}")
 

@@ -30,8 +30,10 @@ def require_shared_data(relative: str = "") -> Path:
     """``../shared/data/<relative>``; skips the test, naming that path, when it is missing."""
     path = SHARED_DATA / relative
     if not path.exists():
-        pytest.skip(f"needs the full real data {SHARED_DATA_NAME}/{relative} beside the "
-                    f"repository (tests/data holds only small crops)")
+        pytest.skip(
+            f"needs the full real data {SHARED_DATA_NAME}/{relative} beside the "
+            f"repository (tests/data holds only small crops)"
+        )
     return path
 
 
@@ -70,11 +72,16 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "setup" and not report.passed and not hasattr(item, "rep_call"):
         item.rep_call = report  # napari's make_napari_viewer teardown reads rep_call.failed
-    if (report.skipped and os.environ.get("CI") and SHARED_DATA.is_dir()
-            and SHARED_DATA_NAME in str(report.longrepr)):
+    if (
+        report.skipped
+        and os.environ.get("CI")
+        and SHARED_DATA.is_dir()
+        and SHARED_DATA_NAME in str(report.longrepr)
+    ):
         report.outcome = "failed"
-        report.longrepr = (f"skipped for missing data although {SHARED_DATA} exists: "
-                           f"{report.longrepr}")
+        report.longrepr = (
+            f"skipped for missing data although {SHARED_DATA} exists: {report.longrepr}"
+        )
 
 
 ISBI_CROP = 256
@@ -98,10 +105,15 @@ def isbi_model():
     from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
 
     pairs = [_isbi_dense(i) for i in (0, 1)]
-    trainer = Trainer([p[0] for p in pairs], [p[1] for p in pairs], dense=True,
-                      model_config=UNetConfig(depth=2, base_channels=8),
-                      config=TrainingConfig(max_time=None, max_steps=60, seed=0,
-                                            validate_every_steps=60, batch_size=4))
+    trainer = Trainer(
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+        dense=True,
+        model_config=UNetConfig(depth=2, base_channels=8),
+        config=TrainingConfig(
+            max_time=None, max_steps=60, seed=0, validate_every_steps=60, batch_size=4
+        ),
+    )
     return run_to_completion(trainer.run()).model
 
 

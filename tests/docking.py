@@ -35,11 +35,11 @@ def ensure_plugin_registered() -> None:
     registered = pm.get_manifest(PLUGIN)
     names = [w.display_name for w in registered.contributions.widgets]
     assert names == [w.display_name for w in here.contributions.widgets], (
-        f"napari sees another napari-unet manifest than {PACKAGED_MANIFEST}: {names}")
+        f"napari sees another napari-unet manifest than {PACKAGED_MANIFEST}: {names}"
+    )
 
 
-def dock_plugin_widget(viewer: Any, name: str, tabify: bool = False,
-                       reopen: bool = False) -> Any:
+def dock_plugin_widget(viewer: Any, name: str, tabify: bool = False, reopen: bool = False) -> Any:
     """Open the widget ``name`` (its display name in napari.yaml) as the Plugins menu does:
     ``viewer.window.add_plugin_dock_widget`` (``tabify``: in a tab of the docks already
     there, as ``napari -w napari-unet`` does). Returns the widget, which napari built with

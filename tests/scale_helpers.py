@@ -30,8 +30,9 @@ def write_zarr(path: Path, data: np.ndarray, zarr_format: int = 3, chunks=None):
     import zarr
 
     chunks = chunks or (1,) * (data.ndim - 2) + (128, 128)
-    array = zarr.create_array(store=str(path), shape=data.shape, chunks=chunks,
-                              dtype=data.dtype, zarr_format=zarr_format)
+    array = zarr.create_array(
+        store=str(path), shape=data.shape, chunks=chunks, dtype=data.dtype, zarr_format=zarr_format
+    )
     array[:] = data
     return array
 
@@ -42,15 +43,20 @@ def write_ome_zarr(path: Path, data: np.ndarray, zarr_format: int = 3):
     import zarr
 
     group = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
-    names = ["z", "y", "x"][-data.ndim:]
+    names = ["z", "y", "x"][-data.ndim :]
     axes = [{"name": n, "type": "space"} for n in names]
     datasets = []
     for level, array in enumerate((data, data[..., ::2, ::2])):
-        group.create_array(str(level), shape=array.shape, dtype=array.dtype,
-                           chunks=(1,) * (array.ndim - 2) + (128, 128))[:] = array
+        group.create_array(
+            str(level),
+            shape=array.shape,
+            dtype=array.dtype,
+            chunks=(1,) * (array.ndim - 2) + (128, 128),
+        )[:] = array
         scale = [1.0] * (data.ndim - 2) + [2.0**level] * 2
-        datasets.append({"path": str(level), "coordinateTransformations": [
-            {"type": "scale", "scale": scale}]})
+        datasets.append(
+            {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+        )
     multiscales = {"axes": axes, "datasets": datasets, "name": "image"}
     if zarr_format == 3:
         group.attrs["ome"] = {"version": "0.5", "multiscales": [multiscales]}

@@ -18,14 +18,25 @@ FORBIDDEN_PREFIXES = ("napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", 
 MODULES = ["napari_unet", "napari_unet.core", "napari_unet.cli"]
 if importlib.util.find_spec("napari_unet.core.attacks") is not None:
     MODULES.append("napari_unet.core.attacks")
-MODULES += ["napari_unet.core.transforms", "napari_unet.core.robustness",
-            "napari_unet.core.natural_augment", "napari_unet.cli.robustness"]
+MODULES += [
+    "napari_unet.core.transforms",
+    "napari_unet.core.robustness.curves",
+    "napari_unet.core.training.natural_augment",
+    "napari_unet.cli.robustness",
+]
 # bioimage.io export and package loading, and the command that uses them
-MODULES += ["napari_unet.core.bioimageio_export", "napari_unet.core.bioimageio_package",
-            "napari_unet.cli.export"]
+MODULES += [
+    "napari_unet.core.model.bioimageio_export",
+    "napari_unet.core.model.bioimageio_package",
+    "napari_unet.cli.export",
+]
 # lazy training and cluster runs (workers import these without napari or Qt)
-MODULES += ["napari_unet.core.lazy_units", "napari_unet.core.patches",
-            "napari_unet.core.distributed", "napari_unet.core.cluster"]
+MODULES += [
+    "napari_unet.core.data.lazy_units",
+    "napari_unet.core.data.patches",
+    "napari_unet.core.prediction.distributed",
+    "napari_unet.core.prediction.cluster",
+]
 
 _PROBE = """
 import importlib, json, sys
@@ -48,17 +59,34 @@ def forbidden(loaded: list[str]) -> list[str]:
 
 def test_forbidden_detects_gui_modules():
     """The filter itself: catches napari, Qt and magicgui, keeps napari_unet."""
-    loaded = ["napari", "napari.utils", "napari_unet.core", "qtpy.QtCore", "PyQt5.QtWidgets",
-              "PySide6", "magicgui.widgets", "numpy", "torch"]
-    assert forbidden(loaded) == ["napari", "napari.utils", "qtpy.QtCore", "PyQt5.QtWidgets",
-                                 "PySide6", "magicgui.widgets"]
+    loaded = [
+        "napari",
+        "napari.utils",
+        "napari_unet.core",
+        "qtpy.QtCore",
+        "PyQt5.QtWidgets",
+        "PySide6",
+        "magicgui.widgets",
+        "numpy",
+        "torch",
+    ]
+    assert forbidden(loaded) == [
+        "napari",
+        "napari.utils",
+        "qtpy.QtCore",
+        "PyQt5.QtWidgets",
+        "PySide6",
+        "magicgui.widgets",
+    ]
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_imports_no_napari_or_qt(module):
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE.format(module=module)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -83,10 +111,11 @@ print(json.dumps({"modules": names, "loaded": sorted(sys.modules)}))
 def test_every_core_and_cli_module_imports_no_napari_or_qt():
     """All modules under napari_unet.core and napari_unet.cli, found on disk, in one process
     (any of them importing napari or Qt would leave it in ``sys.modules``)."""
-    proc = subprocess.run([sys.executable, "-c", _PROBE_ALL], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE_ALL], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "napari_unet.core.object_scale" in found["modules"]
+    assert "napari_unet.core.prediction.object_scale" in found["modules"]
     assert len(found["modules"]) > 30
     assert forbidden(found["loaded"]) == []

@@ -13,12 +13,12 @@ import pytest
 from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
-PROBE = '''
+PROBE = """
 from tests.conftest import require_shared_data
 
 def test_needs_more_data():
     require_shared_data("no-such-folder")
-'''
+"""
 
 
 def _run_probe(tmp_path: Path, ci: bool) -> subprocess.CompletedProcess:
@@ -28,9 +28,25 @@ def _run_probe(tmp_path: Path, ci: bool) -> subprocess.CompletedProcess:
         env["CI"] = "true"
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # no napari or Qt plugins: seconds, not minutes
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "src"), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.conftest", "-q", "-rs",
-                           "-p", "no:cacheprovider", str(tmp_path / "test_probe.py")],
-                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.conftest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_probe.py"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("ci", [False, True])

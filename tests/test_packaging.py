@@ -60,7 +60,8 @@ def test_plugin_manager_discovers_napari_unet():
     manifest = pm.get_manifest(DIST)
     assert manifest.name == DIST
     assert {w.command for w in manifest.contributions.widgets} <= {
-        c.id for c in manifest.contributions.commands}
+        c.id for c in manifest.contributions.commands
+    }
 
 
 def test_packaged_manifest_is_the_top_level_file():
@@ -75,13 +76,27 @@ def test_packaged_manifest_is_the_top_level_file():
 def wheel(tmp_path_factory) -> Path:
     """The project's wheel, built without network access (needs hatchling installed)."""
     if importlib.util.find_spec("hatchling") is None:
-        pytest.skip("hatchling (the build backend) is not installed, so the wheel cannot be "
-                    "built offline; pip install hatchling to run this test")
+        pytest.skip(
+            "hatchling (the build backend) is not installed, so the wheel cannot be "
+            "built offline; pip install hatchling to run this test"
+        )
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--no-index", "-w", str(out), str(REPO)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(out),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     wheels = list(out.glob("napari_unet-*.whl"))
@@ -118,21 +133,41 @@ print(json.dumps({"entry_points": eps, "manifest": text, "file": napari_unet.__f
 
 def test_wheel_installs_into_a_fresh_venv(wheel, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)],
-                   check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     bindir = "Scripts" if os.name == "nt" else "bin"
     python = venv / bindir / ("python.exe" if os.name == "nt" else "python")
     # The outer pip installs into the new environment (pip >= 22.3): no network, no deps.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-         "--no-index", "--disable-pip-version-check", str(wheel)],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
-    proc = subprocess.run([str(python), "-c", _VENV_PROBE], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(python), "-c", _VENV_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert found["entry_points"] == [ENTRY_VALUE]

@@ -10,7 +10,8 @@ from napari_unet.core.errors import UserInputError
 
 
 def test_isbi_sample_offline_says_it_downloads_once_and_how_to_place_the_files(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv(sample_data.DATA_DIR_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(sample_data, "ISBI_BASE_URL", "http://127.0.0.1:9/")  # refused at once
     with pytest.raises(UserInputError) as caught:

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.simulated_strokes import simulate_strokes
 
 LayerDataTuple = tuple[np.ndarray, dict[str, Any], str]
 
@@ -56,7 +56,9 @@ ISBI_DOWNLOAD_TEXT = download_size_text(ISBI_DOWNLOAD_BYTES)
 
 
 # --------------------------------------------------------------------------- synthetic
-def synthetic_image(shape: tuple[int, int] = (256, 256), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_image(
+    shape: tuple[int, int] = (256, 256), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """A fluorescence-like image of nuclei and its true classes.
 
     Returns ``image`` ``(Y, X)`` uint16 (blurred blobs of varying brightness on an uneven

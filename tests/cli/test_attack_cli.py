@@ -16,9 +16,25 @@ def test_attack_command_writes_images_and_json(isbi_model, isbi_test_slice, tmp_
     tifffile.imwrite(tmp_path / "slice.tif", image)
     model_path = save_model(isbi_model, tmp_path / "model.pt") or tmp_path / "model.pt"
     out = tmp_path / "out"
-    code = main(["attack", "--model", str(model_path), "--images", str(tmp_path / "slice.tif"),
-                 "--attack", "segpgd", "--eps", str(8 / 255), "--steps", "3",
-                 "--out-dir", str(out), "--device", "cpu"])
+    code = main(
+        [
+            "attack",
+            "--model",
+            str(model_path),
+            "--images",
+            str(tmp_path / "slice.tif"),
+            "--attack",
+            "segpgd",
+            "--eps",
+            str(8 / 255),
+            "--steps",
+            "3",
+            "--out-dir",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     entry = report["images"][0]
@@ -34,16 +50,46 @@ def test_attack_command_writes_images_and_json(isbi_model, isbi_test_slice, tmp_
         assert key in entry
 
 
-def test_attack_command_missing_image_or_bad_target_exits_2_with_one_line(isbi_model, tmp_path, capsys):
+def test_attack_command_missing_image_or_bad_target_exits_2_with_one_line(
+    isbi_model, tmp_path, capsys
+):
     model_path = tmp_path / "model.pt"
     save_model(isbi_model, model_path)
-    code = main(["attack", "--model", str(model_path), "--images", str(tmp_path / "none.tif"),
-                 "--attack", "pgd", "--eps", "0.01", "--out-dir", str(tmp_path / "o")])
+    code = main(
+        [
+            "attack",
+            "--model",
+            str(model_path),
+            "--images",
+            str(tmp_path / "none.tif"),
+            "--attack",
+            "pgd",
+            "--eps",
+            "0.01",
+            "--out-dir",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
     image_path = tmp_path / "image.tif"
     tifffile.imwrite(image_path, np.zeros((32, 32), np.uint8))
-    code = main(["attack", "--model", str(model_path), "--images", str(image_path),
-                 "--attack", "pgd", "--eps", "0.01", "--target", "9", "--out-dir", str(tmp_path / "o")])
+    code = main(
+        [
+            "attack",
+            "--model",
+            str(model_path),
+            "--images",
+            str(image_path),
+            "--attack",
+            "pgd",
+            "--eps",
+            "0.01",
+            "--target",
+            "9",
+            "--out-dir",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2 and "--target 9" in capsys.readouterr().err

@@ -22,8 +22,13 @@ def _run_with_reader_gone(args: list[str]) -> tuple[int, str]:
     """Run ``args`` with stdout a pipe whose reader closes at once (before the command
     writes: its imports take seconds), as ``| head`` does; (exit code, stderr)."""
     env = {"PYTHONPATH": f"{SRC}:{SRC.parent}", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, cwd=SRC.parent)
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=SRC.parent,
+    )
     proc.stdout.close()
     stderr = proc.stderr.read().decode()
     return proc.wait(), stderr
@@ -38,11 +43,22 @@ def _assert_quiet(code: int, stderr: str) -> None:
 def test_evaluate_into_a_reader_that_closes_early_ends_quietly(tmp_path):
     _image, classes = isbi_slice(0, crop=128)
     imsave(tmp_path / "pred.png", classes, check_contrast=False)
-    imsave(tmp_path / "truth.png", np.where(classes == 2, 255, 0).astype(np.uint8),
-           check_contrast=False)
+    imsave(
+        tmp_path / "truth.png",
+        np.where(classes == 2, 255, 0).astype(np.uint8),
+        check_contrast=False,
+    )
     code, stderr = _run_with_reader_gone(
-        ["-m", "napari_unet.cli", "evaluate", "--pred", str(tmp_path / "pred.png"),
-         "--truth", str(tmp_path / "truth.png")])
+        [
+            "-m",
+            "napari_unet.cli",
+            "evaluate",
+            "--pred",
+            str(tmp_path / "pred.png"),
+            "--truth",
+            str(tmp_path / "truth.png"),
+        ]
+    )
     _assert_quiet(code, stderr)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from napari_unet import cli
-from tests.cli._i7_files import make_files, run_cli
+from tests.cli.bad_input_files import make_files, run_cli
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 _mps = getattr(torch.backends, "mps", None)
@@ -20,8 +20,13 @@ def f(tmp_path_factory):
 
 
 def train(**extra):
-    args = {"--images": "img", "--labels": "strokes", "--out": "@new.pt", "--steps": "2",
-            "--device": "cpu"}
+    args = {
+        "--images": "img",
+        "--labels": "strokes",
+        "--out": "@new.pt",
+        "--steps": "2",
+        "--device": "cpu",
+    }
     args.update(extra)
     return ["train", *[x for k, v in args.items() if v is not None for x in (k, v)]]
 
@@ -33,8 +38,15 @@ def predict(**extra):
 
 
 def attack(**extra):
-    args = {"--model": "model", "--images": "img", "--attack": "pgd", "--eps": "0.01",
-            "--steps": "1", "--out-dir": "@out", "--device": "cpu"}
+    args = {
+        "--model": "model",
+        "--images": "img",
+        "--attack": "pgd",
+        "--eps": "0.01",
+        "--steps": "1",
+        "--out-dir": "@out",
+        "--device": "cpu",
+    }
     args.update(extra)
     return ["attack", *[x for k, v in args.items() if v is not None for x in (k, v)]]
 
@@ -89,8 +101,10 @@ BAD = {  # id: (argv, words the one line must contain, pytest.param kwargs)
     "train-labels-float": (train(**{"--labels": "fraction"}), "integers"),
     "train-rgb-without-flag": (train(**{"--images": "rgb"}), "--rgb"),
     "train-rgb-flag-on-grey": (train(**{"--rgb": None}) + ["--rgb"], "--rgb"),
-    "train-count-mismatch": (train(**{"--labels": None}) + ["--labels", "strokes", "strokes"],
-                             "2 labels"),
+    "train-count-mismatch": (
+        train(**{"--labels": None}) + ["--labels", "strokes", "strokes"],
+        "2 labels",
+    ),
     "predict-image-empty": (predict(**{"--images": "empty"}), "holds no image"),
     "predict-rgb-on-grey-model": (predict(**{"--images": "rgb"}), "--rgb"),
     "attack-rgb-on-grey-model": (attack(**{"--images": "rgb"}), "--rgb"),
@@ -99,13 +113,22 @@ BAD = {  # id: (argv, words the one line must contain, pytest.param kwargs)
     "predict-model-not-model": (predict(**{"--model": "img"}), "not a napari-unet model"),
     "attack-model-not-model": (attack(**{"--model": "text"}), "not a napari-unet model"),
     # --- model files with malformed metadata or claims
-    **{f"predict-{name}": (predict(**{"--model": name}), word) for name, word in [
-        ("meta_not_json", "damaged"), ("meta_not_text", "damaged"), ("meta_list", "damaged"),
-        ("meta_unet_text", "damaged"), ("meta_unknown_key", "damaged"),
-        ("meta_classes_int", "damaged"), ("meta_bad_percentiles", "damaged"),
-        ("meta_huge_claim", "do not match its metadata"),
-        ("meta_channels_claim", "in_channels"), ("state_not_dict", "not a dictionary"),
-        ("nan_weights", "NaN or infinite weights")]},
+    **{
+        f"predict-{name}": (predict(**{"--model": name}), word)
+        for name, word in [
+            ("meta_not_json", "damaged"),
+            ("meta_not_text", "damaged"),
+            ("meta_list", "damaged"),
+            ("meta_unet_text", "damaged"),
+            ("meta_unknown_key", "damaged"),
+            ("meta_classes_int", "damaged"),
+            ("meta_bad_percentiles", "damaged"),
+            ("meta_huge_claim", "do not match its metadata"),
+            ("meta_channels_claim", "in_channels"),
+            ("state_not_dict", "not a dictionary"),
+            ("nan_weights", "NaN or infinite weights"),
+        ]
+    },
     "train-init-nan-weights": (train(**{"--init": "nan_weights"}), "NaN or infinite weights"),
     "attack-huge-claim": (attack(**{"--model": "meta_huge_claim"}), "do not match"),
     # --- output places
@@ -132,8 +155,10 @@ BAD = {  # id: (argv, words the one line must contain, pytest.param kwargs)
     "evaluate-shape-mismatch": (evaluate("many", "strokes"), "shape"),
     "evaluate-empty": (evaluate("empty"), "holds no image"),
     "evaluate-dir": (evaluate("dir"), "is a directory"),
-    "evaluate-count-mismatch": (evaluate("strokes", "strokes", "--pred", "strokes", "strokes"),
-                                "2 predictions"),
+    "evaluate-count-mismatch": (
+        evaluate("strokes", "strokes", "--pred", "strokes", "strokes"),
+        "2 predictions",
+    ),
     # --- the command itself
     "no-subcommand": ([], "required"),
     "unknown-subcommand": (["segment"], "invalid choice"),
@@ -158,11 +183,14 @@ def _resolve(argv: list[str], f: dict, root) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("argv, words", [
-    pytest.param(*case[:2], id=name, **(case[2] if len(case) > 2 else {}))
-    for name, case in BAD.items()])
-def test_bad_invocation_exits_2_with_one_line_and_writes_nothing(argv, words, f, tmp_path,
-                                                                  capsys):
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        pytest.param(*case[:2], id=name, **(case[2] if len(case) > 2 else {}))
+        for name, case in BAD.items()
+    ],
+)
+def test_bad_invocation_exits_2_with_one_line_and_writes_nothing(argv, words, f, tmp_path, capsys):
     before = sorted(p.name for p in f["img"].parent.iterdir())
     code, lines, err = run_cli(_resolve(argv, f, tmp_path), capsys)
     assert code == 2, err

@@ -11,8 +11,8 @@ import tifffile
 from skimage.io import imread, imsave
 
 from napari_unet.core import load_model
-from napari_unet.core.simulated_strokes import simulate_strokes
-from tests.cli._i7_files import run_cli
+from napari_unet.core.data.simulated_strokes import simulate_strokes
+from tests.cli.bad_input_files import run_cli
 from tests.conftest import data_root, isbi_slice, require_shared_data
 
 
@@ -33,23 +33,63 @@ def rgb(tmp_path_factory):
 
 
 def _train(root, image, labels, out, *more):
-    return ["train", "--images", image, "--labels", labels, "--out", out, "--steps", "3",
-            "--device", "cpu", *more]
+    return [
+        "train",
+        "--images",
+        image,
+        "--labels",
+        labels,
+        "--out",
+        out,
+        "--steps",
+        "3",
+        "--device",
+        "cpu",
+        *more,
+    ]
 
 
 def test_train_with_rgb_then_predict_and_attack_the_rgb_image(rgb, capsys):
     root, image = rgb
-    code, lines, err = run_cli(_train(root, root / "cells.png", root / "strokes.tif",
-                                      root / "rgb.pt", "--rgb"), capsys)
+    code, lines, err = run_cli(
+        _train(root, root / "cells.png", root / "strokes.tif", root / "rgb.pt", "--rgb"), capsys
+    )
     assert code == 0, err
     assert load_model(root / "rgb.pt").in_channels == image.shape[-1]
-    code, _, err = run_cli(["predict", "--model", root / "rgb.pt", "--images", root / "cells.png",
-                            "--out-dir", root / "pred", "--device", "cpu"], capsys)
+    code, _, err = run_cli(
+        [
+            "predict",
+            "--model",
+            root / "rgb.pt",
+            "--images",
+            root / "cells.png",
+            "--out-dir",
+            root / "pred",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert tifffile.imread(root / "pred" / "cells.tif").shape == image.shape[:2]
-    code, _, err = run_cli(["attack", "--model", root / "rgb.pt", "--images", root / "cells.png",
-                            "--attack", "fgsm", "--eps", "0.02", "--out-dir", root / "adv",
-                            "--device", "cpu"], capsys)
+    code, _, err = run_cli(
+        [
+            "attack",
+            "--model",
+            root / "rgb.pt",
+            "--images",
+            root / "cells.png",
+            "--attack",
+            "fgsm",
+            "--eps",
+            "0.02",
+            "--out-dir",
+            root / "adv",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert tifffile.imread(root / "adv" / "cells_adversarial.tif").shape == image.shape
 
@@ -59,8 +99,17 @@ def test_one_channel_model_refuses_rgb_unless_told_then_segments_it_whole(rgb, t
     grey = tmp_path / "grey.tif"
     tifffile.imwrite(grey, image[..., 0])
     assert run_cli(_train(root, grey, root / "strokes.tif", tmp_path / "grey.pt"), capsys)[0] == 0
-    predict = ["predict", "--model", tmp_path / "grey.pt", "--images", root / "cells.png",
-               "--out-dir", tmp_path / "out", "--device", "cpu"]
+    predict = [
+        "predict",
+        "--model",
+        tmp_path / "grey.pt",
+        "--images",
+        root / "cells.png",
+        "--out-dir",
+        tmp_path / "out",
+        "--device",
+        "cpu",
+    ]
     code, lines, err = run_cli(predict, capsys)
     assert code == 2 and len(lines) == 1 and "--rgb" in lines[0], err
     assert not (tmp_path / "out").exists()  # never H slices of W x 3
@@ -73,13 +122,41 @@ def test_train_and_predict_with_channel_axis(tmp_path, capsys):
     stack = np.stack([image, 255 - image])  # (2, Y, X): two real channels
     tifffile.imwrite(tmp_path / "two.tif", stack)
     tifffile.imwrite(tmp_path / "strokes.tif", simulate_strokes(classes, seed=2, max_fraction=0.04))
-    code, _, err = run_cli(["train", "--images", tmp_path / "two.tif", "--labels",
-                            tmp_path / "strokes.tif", "--out", tmp_path / "two.pt", "--steps", "3",
-                            "--channel-axis", "0", "--device", "cpu"], capsys)
+    code, _, err = run_cli(
+        [
+            "train",
+            "--images",
+            tmp_path / "two.tif",
+            "--labels",
+            tmp_path / "strokes.tif",
+            "--out",
+            tmp_path / "two.pt",
+            "--steps",
+            "3",
+            "--channel-axis",
+            "0",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert load_model(tmp_path / "two.pt").in_channels == 2
-    code, _, err = run_cli(["predict", "--model", tmp_path / "two.pt", "--images",
-                            tmp_path / "two.tif", "--channel-axis", "0", "--out-dir",
-                            tmp_path / "out", "--device", "cpu"], capsys)
+    code, _, err = run_cli(
+        [
+            "predict",
+            "--model",
+            tmp_path / "two.pt",
+            "--images",
+            tmp_path / "two.tif",
+            "--channel-axis",
+            "0",
+            "--out-dir",
+            tmp_path / "out",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert tifffile.imread(tmp_path / "out" / "two.tif").shape == (96, 96)

@@ -14,11 +14,10 @@ import sys
 import numpy as np
 import pytest
 import tifffile
-import torch
 
 from napari_unet.cli import train as train_cli
 from napari_unet.core import TrainingStep, load_model, save_model
-from tests.cli._i7_files import make_files, run_cli, tiny_model
+from tests.cli.bad_input_files import make_files, run_cli, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +26,18 @@ def f(tmp_path_factory):
 
 
 def _train(f, out, *more):
-    return ["train", "--images", f["img"], "--labels", f["strokes"], "--out", out,
-            "--device", "cpu", *more]
+    return [
+        "train",
+        "--images",
+        f["img"],
+        "--labels",
+        f["strokes"],
+        "--out",
+        out,
+        "--device",
+        "cpu",
+        *more,
+    ]
 
 
 def _messages(lines):
@@ -38,8 +47,9 @@ def _messages(lines):
 
 def _mount_tmpfs(path, options):
     path.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+    )
     if proc.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root): " + proc.stderr.decode()[:80])
     return path
@@ -65,9 +75,21 @@ def test_predict_refuses_two_inputs_with_the_same_name(f, tmp_path, capsys):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         shutil.copy(f["img"], tmp_path / folder / "img.tif")
-    code, lines, err = run_cli(["predict", "--model", f["model"], "--images",
-                                tmp_path / "a" / "img.tif", tmp_path / "b" / "img.tif",
-                                "--out-dir", tmp_path / "out", "--device", "cpu"], capsys)
+    code, lines, err = run_cli(
+        [
+            "predict",
+            "--model",
+            f["model"],
+            "--images",
+            tmp_path / "a" / "img.tif",
+            tmp_path / "b" / "img.tif",
+            "--out-dir",
+            tmp_path / "out",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 2 and len(_messages(lines)) == 1 and "would both be written to" in lines[-1], err
     assert not (tmp_path / "out").exists()
 
@@ -75,9 +97,22 @@ def test_predict_refuses_two_inputs_with_the_same_name(f, tmp_path, capsys):
 def test_predict_refuses_an_input_named_like_another_output(f, tmp_path, capsys):
     shutil.copy(f["img"], tmp_path / "x.tif")
     shutil.copy(f["img"], tmp_path / "x_instances.tif")
-    code, lines, err = run_cli(["predict", "--model", f["model"], "--images", tmp_path / "x.tif",
-                                tmp_path / "x_instances.tif", "--instances", "--out-dir",
-                                tmp_path / "out", "--device", "cpu"], capsys)
+    code, lines, err = run_cli(
+        [
+            "predict",
+            "--model",
+            f["model"],
+            "--images",
+            tmp_path / "x.tif",
+            tmp_path / "x_instances.tif",
+            "--instances",
+            "--out-dir",
+            tmp_path / "out",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 2 and len(_messages(lines)) == 1 and "would both be written" in lines[-1], err
 
 
@@ -85,8 +120,20 @@ def test_predict_into_the_input_folder_keeps_the_input(f, tmp_path, capsys):
     image = tmp_path / "img.tif"
     shutil.copy(f["img"], image)
     before = image.read_bytes()
-    code, lines, err = run_cli(["predict", "--model", f["model"], "--images", image,
-                                "--out-dir", tmp_path, "--device", "cpu"], capsys)
+    code, lines, err = run_cli(
+        [
+            "predict",
+            "--model",
+            f["model"],
+            "--images",
+            image,
+            "--out-dir",
+            tmp_path,
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 2 and "would replace the input file" in lines[-1], err
     assert image.read_bytes() == before
 
@@ -95,9 +142,24 @@ def test_attack_never_writes_over_the_model(f, tmp_path, capsys):
     model = tmp_path / "m_adversarial.tif"  # a model file named like an output
     shutil.copy(f["model"], model)
     shutil.copy(f["img"], tmp_path / "m.tif")
-    code, lines, err = run_cli(["attack", "--model", model, "--images", tmp_path / "m.tif",
-                                "--attack", "fgsm", "--eps", "0.01", "--out-dir", tmp_path,
-                                "--device", "cpu"], capsys)
+    code, lines, err = run_cli(
+        [
+            "attack",
+            "--model",
+            model,
+            "--images",
+            tmp_path / "m.tif",
+            "--attack",
+            "fgsm",
+            "--eps",
+            "0.01",
+            "--out-dir",
+            tmp_path,
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 2 and "would replace the input file" in lines[-1], err
     assert load_model(model).num_classes == 2
 
@@ -113,17 +175,18 @@ def test_train_out_never_replaces_a_labels_file(f, tmp_path, capsys):
 
 def _interrupt_after(steps: int):
     """``run_to_completion`` that presses Ctrl-C after ``steps`` real training steps."""
+
     def run(gen, callback=None):
         for event in gen:
             if callback:
                 callback(event)
             if isinstance(event, TrainingStep) and event.step >= steps:
                 raise KeyboardInterrupt
+
     return run
 
 
-def test_ctrl_c_before_first_validation_keeps_the_previous_model(f, tmp_path, monkeypatch,
-                                                                 capsys):
+def test_ctrl_c_before_first_validation_keeps_the_previous_model(f, tmp_path, monkeypatch, capsys):
     previous = save_model(tiny_model(steps=500), tmp_path / "prev.pt")
     before = previous.read_bytes()
     monkeypatch.setattr(train_cli, "run_to_completion", _interrupt_after(3))
@@ -135,8 +198,7 @@ def test_ctrl_c_before_first_validation_keeps_the_previous_model(f, tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prev.pt"]
 
 
-def test_ctrl_c_before_first_validation_writes_no_untrained_model(f, tmp_path, monkeypatch,
-                                                                   capsys):
+def test_ctrl_c_before_first_validation_writes_no_untrained_model(f, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train_cli, "run_to_completion", _interrupt_after(1))
     code, lines, err = run_cli(_train(f, tmp_path / "new.pt", "--steps", "100"), capsys)
     assert code == 130 and "not written" in lines[-1], err
@@ -166,6 +228,7 @@ def _disk_full_in(folder):
     def fake_open(path, mode="r", *args, **kwargs):
         handle = builtins.open(path, mode, *args, **kwargs)
         return FullDisk(handle) if str(path).startswith(str(folder)) else handle
+
     return fake_open
 
 
@@ -174,7 +237,7 @@ def test_failed_save_keeps_old_model_and_rescues_the_new_one(f, tmp_path, monkey
     previous = save_model(tiny_model(steps=500), work / "prev.pt")
     before = previous.read_bytes()
     monkeypatch.setenv("NAPARI_UNET_RESCUE_DIR", str(rescue))
-    from napari_unet.core import atomic_write
+    from napari_unet.core.io import atomic_write
 
     monkeypatch.setattr(atomic_write, "open", _disk_full_in(work), raising=False)
     code, lines, err = run_cli(_train(f, previous, "--steps", "2"), capsys)
@@ -193,8 +256,9 @@ def test_an_undertrained_run_saved_where_asked_says_how_to_continue_from_it(f, t
     assert f"napari-unet train --init {out}" in lines[-1], err
 
 
-def test_a_rescued_model_gets_no_continue_hint_naming_the_unwritten_file(f, tiny_disk, tmp_path,
-                                                                          monkeypatch, capsys):
+def test_a_rescued_model_gets_no_continue_hint_naming_the_unwritten_file(
+    f, tiny_disk, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("NAPARI_UNET_RESCUE_DIR", str(tmp_path / "rescue"))
     code, lines, err = run_cli(_train(f, tiny_disk / "new.pt", "--steps", "2"), capsys)
     assert code == 2 and not any("--init" in line for line in lines), err
@@ -215,9 +279,21 @@ def test_full_disk_real_tmpfs_rescues_the_model(f, tiny_disk, tmp_path, monkeypa
 def test_full_disk_while_writing_predictions_is_one_line(f, tiny_disk, capsys):
     image = tiny_disk.parent / "big.tif"
     tifffile.imwrite(image, np.tile(tifffile.imread(f["img"]), (4, 4)))
-    code, lines, err = run_cli(["predict", "--model", f["model"], "--images", image,
-                                "--probabilities", "--out-dir", tiny_disk, "--device", "cpu"],
-                               capsys)
+    code, lines, err = run_cli(
+        [
+            "predict",
+            "--model",
+            f["model"],
+            "--images",
+            image,
+            "--probabilities",
+            "--out-dir",
+            tiny_disk,
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 2 and len(_messages(lines)) == 1 and "No space left on device" in lines[-1], err
     assert not [p for p in tiny_disk.iterdir() if p.name.endswith(".tmp")]
 
@@ -225,8 +301,18 @@ def test_full_disk_while_writing_predictions_is_one_line(f, tiny_disk, capsys):
 def test_read_only_disk_is_refused_before_any_work(f, read_only_disk, capsys):
     code, lines, err = run_cli(_train(f, read_only_disk / "m.pt", "--steps", "1"), capsys)
     assert code == 2 and len(_messages(lines)) == 1 and "not writable" in lines[-1], err
-    code, lines, err = run_cli(["predict", "--model", f["model"], "--images", f["img"],
-                                "--out-dir", read_only_disk / "out"], capsys)
+    code, lines, err = run_cli(
+        [
+            "predict",
+            "--model",
+            f["model"],
+            "--images",
+            f["img"],
+            "--out-dir",
+            read_only_disk / "out",
+        ],
+        capsys,
+    )
     assert code == 2 and len(_messages(lines)) == 1 and "not writable" in lines[-1], err
 
 
@@ -236,8 +322,21 @@ def test_written_files_get_the_users_normal_permissions(f, tmp_path, umask, mode
     old = os.umask(umask)
     try:
         model = save_model(tiny_model(), tmp_path / "m.pt")
-        code = run_cli(["predict", "--model", model, "--images", f["img"], "--out-dir",
-                        tmp_path / "out", "--instances", "--device", "cpu"], capsys)[0]
+        code = run_cli(
+            [
+                "predict",
+                "--model",
+                model,
+                "--images",
+                f["img"],
+                "--out-dir",
+                tmp_path / "out",
+                "--instances",
+                "--device",
+                "cpu",
+            ],
+            capsys,
+        )[0]
     finally:
         os.umask(old)
     assert code == 0
@@ -259,7 +358,7 @@ def _dead_pid() -> int:
 
 
 def test_stale_temporaries_of_killed_saves_are_removed_and_only_those(tmp_path):
-    from napari_unet.core.atomic_write import _host
+    from napari_unet.core.io.atomic_write import _host
 
     host = _host()
     dead = tmp_path / f".m.pt.{host}-{_dead_pid()}.1a2b3c4d.tmp"
@@ -267,8 +366,11 @@ def test_stale_temporaries_of_killed_saves_are_removed_and_only_those(tmp_path):
     live = tmp_path / f".m.pt.{host}-{os.getpid()}.99aa88bb.tmp"
     other_host = tmp_path / f".m.pt.elsewhere-{_dead_pid()}.77cc66dd.tmp"
     fresh_old_format = tmp_path / ".m.pt.zz9yy8xx.tmp"
-    not_ours = [tmp_path / ".other.pt.abc.tmp", tmp_path / ".m.pt.abc.txt",
-                tmp_path / "m.pt.abc.tmp"]
+    not_ours = [
+        tmp_path / ".other.pt.abc.tmp",
+        tmp_path / ".m.pt.abc.txt",
+        tmp_path / "m.pt.abc.tmp",
+    ]
     for path in [dead, old_format, live, other_host, fresh_old_format, *not_ours]:
         path.write_bytes(b"x" * 100)
     week_ago = os.path.getmtime(old_format) - 7 * 24 * 3600
@@ -281,11 +383,13 @@ def test_stale_temporaries_of_killed_saves_are_removed_and_only_those(tmp_path):
 
 
 def test_killed_save_leaves_a_temporary_that_the_next_save_removes(tmp_path):
-    script = ("import os, sys, torch\n"
-              "from napari_unet.core import atomic_write as aw\n"
-              "def die(handle):\n"
-              "    handle.write(b'half a model'); handle.flush(); os._exit(9)\n"
-              f"aw.atomic_write({str(tmp_path / 'm.pt')!r}, die)\n")
+    script = (
+        "import os, sys, torch\n"
+        "from napari_unet.core.io import atomic_write as aw\n"
+        "def die(handle):\n"
+        "    handle.write(b'half a model'); handle.flush(); os._exit(9)\n"
+        f"aw.atomic_write({str(tmp_path / 'm.pt')!r}, die)\n"
+    )
     subprocess.run([sys.executable, "-c", script], env={**os.environ}, check=False)
     assert len([p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]) == 1
     save_model(tiny_model(), tmp_path / "m.pt")

@@ -4,7 +4,7 @@ the too-few caveat, as the widgets' model lines do."""
 from __future__ import annotations
 
 from napari_unet.cli.train import save_learned
-from tests.cli._i7_files import tiny_model
+from tests.cli.bad_input_files import tiny_model
 
 
 def test_saved_model_message_gives_held_out_pixels_and_caveat(tmp_path, capsys):

@@ -28,8 +28,7 @@ def nuclei(tmp_path):
 def test_truth_instances_compares_predicted_foreground_with_objects(nuclei, capsys):
     mask, pred, pred_path, truth_path = nuclei
     assert np.unique(mask).size > 3  # a real instance mask
-    code = main(["evaluate", "--pred", str(pred_path), "--truth", truth_path,
-                 "--truth-instances"])
+    code = main(["evaluate", "--pred", str(pred_path), "--truth", truth_path, "--truth-instances"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     fg_pred, fg_true = pred == 2, mask > 0
@@ -54,7 +53,9 @@ def test_class_truth_is_still_compared_class_by_class(tmp_path, capsys):
     pred = (truth + 1).astype(np.uint8)
     tifffile.imwrite(tmp_path / "t.tif", truth)
     tifffile.imwrite(tmp_path / "p.tif", pred)
-    assert main(["evaluate", "--pred", str(tmp_path / "p.tif"), "--truth",
-                 str(tmp_path / "t.tif")]) == 0
+    assert (
+        main(["evaluate", "--pred", str(tmp_path / "p.tif"), "--truth", str(tmp_path / "t.tif")])
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert all(v["dice"] == 1.0 for v in report["classes"].values())

@@ -29,9 +29,24 @@ def exported(isbi_model, tmp_path_factory):
     image, _ = isbi_slice(0, crop=128)
     tifffile.imwrite(root / "slice0.tif", image)
     package = root / "isbi.zip"
-    assert main(["export", "--model", str(model_path), "--out", str(package),
-                 "--sample-image", str(root / "slice0.tif"), "--author", "Ada Tester",
-                 "--trained-on", "ISBI 2012 slices 0 and 1"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(model_path),
+                "--out",
+                str(package),
+                "--sample-image",
+                str(root / "slice0.tif"),
+                "--author",
+                "Ada Tester",
+                "--trained-on",
+                "ISBI 2012 slices 0 and 1",
+            ]
+        )
+        == 0
+    )
     return model_path, package, root / "slice0.tif"
 
 
@@ -52,8 +67,9 @@ def test_exported_package_passes_bioimageio_test_model_offline(exported, no_netw
     from bioimageio.core import test_model
 
     summary = test_model(exported[1])
-    failures = [(d.name, [e.msg for e in d.errors]) for d in summary.details
-                if d.status != "passed"]
+    failures = [
+        (d.name, [e.msg for e in d.errors]) for d in summary.details if d.status != "passed"
+    ]
     assert summary.status == "passed", failures
     assert no_network == []
     names = {d.name for d in summary.details}
@@ -72,7 +88,7 @@ def test_package_describes_weights_tensors_and_documentation(exported):
     raw, probs = rdf["inputs"][0], rdf["outputs"][0]
     assert [a["type"] for a in raw["axes"]] == ["batch", "channel", "space", "space"]
     size, halo = raw["axes"][2]["size"], probs["axes"][2]["halo"]
-    assert size["step"] == 2 ** 2  # no internal padding for a depth-2 U-Net
+    assert size["step"] == 2**2  # no internal padding for a depth-2 U-Net
     assert size["min"] % size["step"] == 0 and size["min"] > 2 * halo > 0
     scale = next(p for p in raw["preprocessing"] if p["id"] == "scale_range")["kwargs"]
     assert (scale["min_percentile"], scale["max_percentile"]) == (1.0, 99.8)
@@ -85,16 +101,41 @@ def test_package_describes_weights_tensors_and_documentation(exported):
 def test_package_predicts_the_same_labels_as_the_model_file(exported, tmp_path):
     model_path, package, image = exported
     for model, out in ((model_path, tmp_path / "pt"), (package, tmp_path / "zip")):
-        assert main(["predict", "--model", str(model), "--images", str(image),
-                     "--out-dir", str(out), "--device", "cpu"]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    "--model",
+                    str(model),
+                    "--images",
+                    str(image),
+                    "--out-dir",
+                    str(out),
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
     from_pt, from_zip = (tifffile.imread(tmp_path / d / "slice0.tif") for d in ("pt", "zip"))
     assert set(np.unique(from_pt)) == {1, 2}
     np.testing.assert_array_equal(from_zip, from_pt)
 
 
 def test_export_without_sample_image_exits_2_with_one_line(exported, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "napari_unet.cli", "export", "--model",
-                           str(exported[0]), "--out", str(tmp_path / "p.zip")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "napari_unet.cli",
+            "export",
+            "--model",
+            str(exported[0]),
+            "--out",
+            str(tmp_path / "p.zip"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "--sample-image" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -8,7 +8,7 @@ import tifffile
 from skimage.io import imsave
 
 from napari_unet.cli import main
-from napari_unet.core.simulated_strokes import simulate_strokes
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from tests.conftest import isbi_slice
 
 
@@ -18,16 +18,49 @@ def trained(tmp_path_factory):
     image, classes = isbi_slice(0, crop=160)
     imsave(root / "img.png", image, check_contrast=False)
     tifffile.imwrite(root / "strokes.tif", simulate_strokes(classes, seed=0, max_fraction=0.02))
-    assert main(["train", "--images", str(root / "img.png"), "--labels",
-                 str(root / "strokes.tif"), "--out", str(root / "m.pt"), "--steps", "10",
-                 "--device", "cpu", "--seed", "0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--images",
+                str(root / "img.png"),
+                "--labels",
+                str(root / "strokes.tif"),
+                "--out",
+                str(root / "m.pt"),
+                "--steps",
+                "10",
+                "--device",
+                "cpu",
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     return root
 
 
 def _instances(root, tmp_path, *options: str) -> np.ndarray:
     out = tmp_path / "-".join(options or ("default",))
-    assert main(["predict", "--model", str(root / "m.pt"), "--images", str(root / "img.png"),
-                 "--out-dir", str(out), "--instances", "--device", "cpu", *options]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(root / "m.pt"),
+                "--images",
+                str(root / "img.png"),
+                "--out-dir",
+                str(out),
+                "--instances",
+                "--device",
+                "cpu",
+                *options,
+            ]
+        )
+        == 0
+    )
     return tifffile.imread(out / "img_instances.tif")
 
 

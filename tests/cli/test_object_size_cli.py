@@ -9,7 +9,7 @@ import tifffile
 
 from napari_unet.cli import main
 from napari_unet.core import save_model
-from tests.core.test_object_scale import RADIUS, nuclei_image, train_nuclei_model
+from tests.core.prediction.test_object_scale import RADIUS, nuclei_image, train_nuclei_model
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,21 @@ def files(tmp_path_factory):
 
 
 def _predict(root, out, *options):
-    return main(["predict", "--model", str(root / "m.pt"), "--images", str(root / "small.tif"),
-                 "--out-dir", str(out), "--instances", "--device", "cpu", *options])
+    return main(
+        [
+            "predict",
+            "--model",
+            str(root / "m.pt"),
+            "--images",
+            str(root / "small.tif"),
+            "--out-dir",
+            str(out),
+            "--instances",
+            "--device",
+            "cpu",
+            *options,
+        ]
+    )
 
 
 def test_auto_segments_small_objects_at_the_trained_size_and_says_so(files, tmp_path, capsys):

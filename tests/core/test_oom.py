@@ -9,13 +9,21 @@ import torch
 from torch import nn
 
 from napari_unet.core import (
-    PredictionConfig, TrainedModel, Trainer, TrainingConfig, UserInputError, predict,
+    PredictionConfig,
+    TrainedModel,
+    Trainer,
+    TrainingConfig,
+    UserInputError,
+    predict,
     run_to_completion,
 )
 from napari_unet.core.oom import (
-    OutOfMemoryRetry, TrainingOutOfMemory, accelerator_batch_pixels, is_out_of_memory,
+    OutOfMemoryRetry,
+    TrainingOutOfMemory,
+    accelerator_batch_pixels,
+    is_out_of_memory,
 )
-from napari_unet.core.prediction import default_batch_size, default_tile
+from napari_unet.core.prediction.engine import default_batch_size, default_tile
 
 
 class SmallGpu(nn.Module):
@@ -34,20 +42,22 @@ class SmallGpu(nn.Module):
 
 
 def on_small_gpu(model: TrainedModel, **limits) -> TrainedModel:
-    return TrainedModel(SmallGpu(model.network, **limits), model.classes, model.normalization,
-                        model.summary)
+    return TrainedModel(
+        SmallGpu(model.network, **limits), model.classes, model.normalization, model.summary
+    )
 
 
 def run(model: TrainedModel, image: np.ndarray, **config):
     events: list = []
-    result = run_to_completion(predict(model, image, config=PredictionConfig(device="cpu",
-                                                                             **config)),
-                               events.append)
+    result = run_to_completion(
+        predict(model, image, config=PredictionConfig(device="cpu", **config)), events.append
+    )
     return result, [e for e in events if isinstance(e, OutOfMemoryRetry)]
 
 
 def test_prediction_halves_the_batch_on_out_of_memory_and_equals_the_normal_result(
-        trained, isbi_crops):
+    trained, isbi_crops
+):
     image = isbi_crops[2][0]
     normal, _ = run(trained.model, image, tile=64, batch_size=8)
     retried, retries = run(on_small_gpu(trained.model, max_batch=2), image, tile=64, batch_size=8)
@@ -56,7 +66,8 @@ def test_prediction_halves_the_batch_on_out_of_memory_and_equals_the_normal_resu
 
 
 def test_prediction_shrinks_tiles_when_one_tile_does_not_fit_and_equals_that_tiling(
-        trained, isbi_crops):
+    trained, isbi_crops
+):
     image = isbi_crops[2][0]
     small_tiles, _ = run(trained.model, image, tile=64)
     retried, retries = run(on_small_gpu(trained.model, max_edge=96), image, tile=128)
@@ -86,10 +97,21 @@ def test_out_of_memory_is_recognised_for_cuda_and_mps():
 
 
 def test_training_out_of_memory_stops_keeps_the_best_model_and_says_what_to_lower(
-        isbi_crops, isbi_strokes):
-    trainer = Trainer([isbi_crops[0][0]], isbi_strokes[:1], config=TrainingConfig(
-        max_time=None, max_steps=40, seed=0, device="cpu", batch_size=4, patch_size=(64, 64),
-        validate_every_steps=5))
+    isbi_crops, isbi_strokes
+):
+    trainer = Trainer(
+        [isbi_crops[0][0]],
+        isbi_strokes[:1],
+        config=TrainingConfig(
+            max_time=None,
+            max_steps=40,
+            seed=0,
+            device="cpu",
+            batch_size=4,
+            patch_size=(64, 64),
+            validate_every_steps=5,
+        ),
+    )
     forward, calls = trainer.network.forward, []
 
     def forward_until_full(x):
@@ -112,12 +134,13 @@ def test_training_out_of_memory_stops_keeps_the_best_model_and_says_what_to_lowe
 GIB = 2**30
 
 
-@pytest.mark.parametrize("free_gib, tiles_of_512, tile", [(0.5, 2, 512), (2, 8, 1024),
-                                                          (40, 32, 1024)])
-def test_gpu_batch_and_tile_defaults_follow_free_memory(monkeypatch, free_gib, tiles_of_512,
-                                                        tile):
-    monkeypatch.setattr(torch.cuda, "mem_get_info",
-                        lambda device=None: (int(free_gib * GIB), 80 * GIB))
+@pytest.mark.parametrize(
+    "free_gib, tiles_of_512, tile", [(0.5, 2, 512), (2, 8, 1024), (40, 32, 1024)]
+)
+def test_gpu_batch_and_tile_defaults_follow_free_memory(monkeypatch, free_gib, tiles_of_512, tile):
+    monkeypatch.setattr(
+        torch.cuda, "mem_get_info", lambda device=None: (int(free_gib * GIB), 80 * GIB)
+    )
     gpu = torch.device("cuda")
     assert default_batch_size((512, 512), gpu) == tiles_of_512
     assert default_tile(gpu, 2) == tile

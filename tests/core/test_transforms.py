@@ -37,12 +37,14 @@ def test_neutral_strength_returns_the_input_exactly(name, fn, shape):
 
 def test_per_sample_strengths_leave_neutral_samples_exact_and_change_the_others():
     x = _random((3, 1, 20, 20))
-    outs = [T.rotate(x, torch.tensor([0.0, 20.0, 0.0])),
-            T.zoom(x, torch.tensor([1.0, 1.3, 1.0])),
-            T.gaussian_blur(x, torch.tensor([0.0, 1.0, 0.0])),
-            T.gaussian_noise(x, torch.tensor([0.0, 0.1, 0.0])),
-            T.gamma(x, torch.tensor([1.0, 2.0, 1.0])),
-            T.downsample_upsample(x, torch.tensor([1.0, 2.0, 1.0]))]
+    outs = [
+        T.rotate(x, torch.tensor([0.0, 20.0, 0.0])),
+        T.zoom(x, torch.tensor([1.0, 1.3, 1.0])),
+        T.gaussian_blur(x, torch.tensor([0.0, 1.0, 0.0])),
+        T.gaussian_noise(x, torch.tensor([0.0, 0.1, 0.0])),
+        T.gamma(x, torch.tensor([1.0, 2.0, 1.0])),
+        T.downsample_upsample(x, torch.tensor([1.0, 2.0, 1.0])),
+    ]
     for out in outs:
         assert torch.equal(out[0], x[0]) and torch.equal(out[2], x[2])
         assert (out[1] - x[1]).abs().max() > 0.01
@@ -142,27 +144,38 @@ def test_downsample_upsample_by_2_removes_a_one_pixel_checkerboard():
     assert out.shape == board.shape
 
 
-@pytest.mark.parametrize("fn", [
-    lambda x: T.rotate(x, 17.0), lambda x: T.zoom(x, 0.8), lambda x: T.gaussian_blur(x, 1.2),
-    lambda x: T.gaussian_noise(x, 0.1), lambda x: T.poisson_noise(x, 30.0),
-    lambda x: T.gamma(x, 0.7), lambda x: T.downsample_upsample(x, 2.5),
-], ids=["rotate", "zoom", "blur", "noise", "poisson", "gamma", "low_resolution"])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: T.rotate(x, 17.0),
+        lambda x: T.zoom(x, 0.8),
+        lambda x: T.gaussian_blur(x, 1.2),
+        lambda x: T.gaussian_noise(x, 0.1),
+        lambda x: T.poisson_noise(x, 30.0),
+        lambda x: T.gamma(x, 0.7),
+        lambda x: T.downsample_upsample(x, 2.5),
+    ],
+    ids=["rotate", "zoom", "blur", "noise", "poisson", "gamma", "low_resolution"],
+)
 def test_gradients_flow_to_the_image(fn):
     x = (_random((2, 1, 16, 16)) * 1.2 - 0.1).requires_grad_(True)
     fn(x).square().sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda x: T.zoom(x, 0.0), "zoom factor"),
-    (lambda x: T.rotate(x, float("nan")), "NaN"),
-    (lambda x: T.gaussian_blur(x, -1.0), "sigma"),
-    (lambda x: T.gaussian_noise(x, -0.1), "sigma"),
-    (lambda x: T.gamma(x, 0.0), "gamma"),
-    (lambda x: T.downsample_upsample(x, 0.5), "factor"),
-    (lambda x: T.poisson_noise(x, 0.0), "peak"),
-    (lambda x: T.rotate(x, torch.tensor([1.0, 2.0, 3.0])), "shape"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda x: T.zoom(x, 0.0), "zoom factor"),
+        (lambda x: T.rotate(x, float("nan")), "NaN"),
+        (lambda x: T.gaussian_blur(x, -1.0), "sigma"),
+        (lambda x: T.gaussian_noise(x, -0.1), "sigma"),
+        (lambda x: T.gamma(x, 0.0), "gamma"),
+        (lambda x: T.downsample_upsample(x, 0.5), "factor"),
+        (lambda x: T.poisson_noise(x, 0.0), "peak"),
+        (lambda x: T.rotate(x, torch.tensor([1.0, 2.0, 3.0])), "shape"),
+    ],
+)
 def test_bad_strengths_raise_a_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call(torch.zeros(2, 1, 8, 8))

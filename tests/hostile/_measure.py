@@ -16,11 +16,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024  # ru_maxrss is in KiB on Linux
-_WRAPPER = ("import json, resource, subprocess, sys\n"
-            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-            "print(json.dumps({'code': p.returncode, 'stderr': p.stderr,\n"
-            "                  'peak_mib': resource.getrusage(resource.RUSAGE_CHILDREN)"
-            ".ru_maxrss / 1024}))\n")
+_WRAPPER = (
+    "import json, resource, subprocess, sys\n"
+    "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "print(json.dumps({'code': p.returncode, 'stderr': p.stderr,\n"
+    "                  'peak_mib': resource.getrusage(resource.RUSAGE_CHILDREN)"
+    ".ru_maxrss / 1024}))\n"
+)
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -32,10 +34,18 @@ def env(**extra: str) -> dict[str, str]:
 
 def run_measured(args: list, timeout: float = 180, **extra_env: str) -> dict:
     """``{"code", "stderr", "peak_mib"}`` of ``napari-unet ARGS`` in a fresh process."""
-    command = [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "napari_unet.cli",
-               *[str(a) for a in args]]
-    out = subprocess.run(command, cwd=ROOT, env=env(**extra_env), capture_output=True,
-                         text=True, timeout=timeout)
+    command = [
+        sys.executable,
+        "-c",
+        _WRAPPER,
+        sys.executable,
+        "-m",
+        "napari_unet.cli",
+        *[str(a) for a in args],
+    ]
+    out = subprocess.run(
+        command, cwd=ROOT, env=env(**extra_env), capture_output=True, text=True, timeout=timeout
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

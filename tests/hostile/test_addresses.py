@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from napari_unet.core import save_model
-from tests.cli._i7_files import run_cli, tiny_model
+from tests.cli.bad_input_files import run_cli, tiny_model
 from tests.conftest import isbi_slice
 
 BAD = {  # address: words in the one line
@@ -47,11 +47,22 @@ def files(tmp_path_factory):
 
 
 @pytest.mark.parametrize("address", list(BAD))
-def test_bad_scheduler_address_is_one_line_before_any_connection(address, files, tmp_path,
-                                                                 capsys):
+def test_bad_scheduler_address_is_one_line_before_any_connection(address, files, tmp_path, capsys):
     start = time.monotonic()
-    code, lines, err = run_cli(["predict", "--model", files["model"], "--images", files["img"],
-                                "--out-dir", tmp_path / "out", "--scheduler", address], capsys)
+    code, lines, err = run_cli(
+        [
+            "predict",
+            "--model",
+            files["model"],
+            "--images",
+            files["img"],
+            "--out-dir",
+            tmp_path / "out",
+            "--scheduler",
+            address,
+        ],
+        capsys,
+    )
     assert code == 2 and len(lines) == 1, err
     assert "Traceback" not in err and "please report" not in err, err
     assert "--scheduler" in lines[0] and BAD[address] in lines[0], err

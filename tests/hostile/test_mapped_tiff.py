@@ -10,8 +10,8 @@ import pytest
 import tifffile
 
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.image_io import open_tiff_lazy
-from napari_unet.core.mapped_tiff import MappedTiff
+from napari_unet.core.io.image_files import open_tiff_lazy
+from napari_unet.core.io.mapped_tiff import MappedTiff
 from tests.conftest import isbi_slice
 
 

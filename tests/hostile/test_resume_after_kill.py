@@ -21,7 +21,7 @@ import tifffile
 import zarr
 
 from napari_unet.core import save_model
-from tests.cli._i7_files import run_cli
+from tests.cli.bad_input_files import run_cli
 from tests.conftest import isbi_slice
 from tests.hostile._measure import ROOT, env
 
@@ -30,9 +30,21 @@ OUTPUTS = ("img.zarr", "img_instances.zarr", "img_probabilities.zarr")
 
 
 def _args(files: dict, out: Path) -> list[str]:
-    return ["predict", "--model", str(files["model"]), "--images", str(files["img"]),
-            "--out-dir", str(out), "--instances", "--probabilities", "--block", "32",
-            "--device", "cpu"]
+    return [
+        "predict",
+        "--model",
+        str(files["model"]),
+        "--images",
+        str(files["img"]),
+        "--out-dir",
+        str(out),
+        "--instances",
+        "--probabilities",
+        "--block",
+        "32",
+        "--device",
+        "cpu",
+    ]
 
 
 def _cli(args: list[str]) -> list[str]:
@@ -41,17 +53,24 @@ def _cli(args: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from tests.core.test_huge_plane_memory import calibrated_model
+    from tests.core.prediction.test_blockwise import calibrated_model
 
     root = tmp_path_factory.mktemp("resume")
     image = np.tile(isbi_slice(0, crop=256)[0], (2, 2))
-    array = zarr.create_array(str(root / "img.zarr"), shape=image.shape, chunks=(128, 128),
-                              dtype="uint8")
+    array = zarr.create_array(
+        str(root / "img.zarr"), shape=image.shape, chunks=(128, 128), dtype="uint8"
+    )
     array[:] = image
     files = {"img": root / "img.zarr", "model": save_model(calibrated_model(), root / "m.pt")}
     reference = root / "reference"
-    done = subprocess.run(_cli(_args(files, reference)), cwd=ROOT, env=env(),
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        _cli(_args(files, reference)),
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     files["reference"] = reference
     return files
@@ -59,8 +78,11 @@ def files(tmp_path_factory):
 
 def _done_markers(out: Path) -> int:
     folder = out / "img.zarr" / "blocks_done"
-    return sum(1 for p in folder.rglob("*") if p.is_file() and p.name != "zarr.json") if (
-        folder.exists()) else 0
+    return (
+        sum(1 for p in folder.rglob("*") if p.is_file() and p.name != "zarr.json")
+        if (folder.exists())
+        else 0
+    )
 
 
 def _assert_equals_reference(out: Path, reference: Path) -> None:
@@ -72,16 +94,21 @@ def _assert_equals_reference(out: Path, reference: Path) -> None:
 
 
 def _resume(files: dict, out: Path) -> None:
-    again = subprocess.run(_cli(_args(files, out)), cwd=ROOT, env=env(), capture_output=True,
-                           text=True, timeout=600)
+    again = subprocess.run(
+        _cli(_args(files, out)), cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stderr
 
 
-def test_kill_9_during_a_zarr_prediction_then_resume_equals_an_uninterrupted_run(
-        files, tmp_path):
+def test_kill_9_during_a_zarr_prediction_then_resume_equals_an_uninterrupted_run(files, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(_cli(_args(files, out)), cwd=ROOT, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(_args(files, out)),
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while _done_markers(out) < 24 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -115,8 +142,13 @@ def _chunk(out: Path, name: str, *grid: int) -> Path:
 
 def test_resume_recomputes_half_written_torn_and_wrong_blocks(files, tmp_path):
     out = tmp_path / "out"
-    killed = subprocess.run([sys.executable, "-c", KILL_AT_MARKER, *_args(files, out)],
-                            cwd=ROOT, env=env(KILL_AT="60"), capture_output=True, timeout=600)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AT_MARKER, *_args(files, out)],
+        cwd=ROOT,
+        env=env(KILL_AT="60"),
+        capture_output=True,
+        timeout=600,
+    )
     assert killed.returncode == -signal.SIGKILL
     done = zarr.open_array(str(out / "img.zarr" / "blocks_done"), mode="r")[...]
     assert done.sum() == 59  # the 60th block: outputs written, no marker
@@ -135,14 +167,14 @@ def test_resume_recomputes_half_written_torn_and_wrong_blocks(files, tmp_path):
     assert not leftover.exists()
 
 
-def test_a_damaged_input_chunk_is_one_line_naming_its_file_and_position(files, tmp_path,
-                                                                        capsys):
+def test_a_damaged_input_chunk_is_one_line_naming_its_file_and_position(files, tmp_path, capsys):
     image = tmp_path / "img.zarr"
     shutil.copytree(files["img"], image)
     chunk = image / "c" / "1" / "0"
     chunk.write_bytes(chunk.read_bytes()[:20])
-    code, lines, err = run_cli(_args({"img": image, "model": files["model"]},
-                                     tmp_path / "out"), capsys)
+    code, lines, err = run_cli(
+        _args({"img": image, "model": files["model"]}, tmp_path / "out"), capsys
+    )
     messages = [line for line in lines if not line.startswith("device:")]
     assert code == 2 and len(messages) == 1, err
     assert "please report" not in err and "Traceback" not in err, err
@@ -150,18 +182,29 @@ def test_a_damaged_input_chunk_is_one_line_naming_its_file_and_position(files, t
     assert "cannot be decoded" in messages[0] and "delete it" in messages[0], err
 
 
-def test_a_damaged_tiff_tile_is_one_line_naming_the_file_and_position(files, tmp_path,
-                                                                      capsys):
+def test_a_damaged_tiff_tile_is_one_line_naming_the_file_and_position(files, tmp_path, capsys):
     image = isbi_slice(0, crop=256)[0]
     path = tmp_path / "tiled.tif"
     tifffile.imwrite(path, image, tile=(128, 128), compression="zlib")
     with tifffile.TiffFile(path) as tif:
         offset, count = tif.pages[0].dataoffsets[3], tif.pages[0].databytecounts[3]
     data = bytearray(path.read_bytes())
-    data[offset:offset + count] = bytes(count)  # zeros: not a zlib stream
+    data[offset : offset + count] = bytes(count)  # zeros: not a zlib stream
     path.write_bytes(bytes(data))
-    code, lines, err = run_cli(["predict", "--model", files["model"], "--images", path,
-                                "--out-dir", tmp_path / "out", "--device", "cpu"], capsys)
+    code, lines, err = run_cli(
+        [
+            "predict",
+            "--model",
+            files["model"],
+            "--images",
+            path,
+            "--out-dir",
+            tmp_path / "out",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     messages = [line for line in lines if not line.startswith("device:")]
     assert code == 2 and len(messages) == 1, err
     assert "please report" not in err and "tiled.tif" in messages[0], err
@@ -170,7 +213,8 @@ def test_a_damaged_tiff_tile_is_one_line_naming_the_file_and_position(files, tmp
 
 @pytest.mark.parametrize("damage", ["array-metadata", "removed-output"])
 def test_an_output_that_cannot_be_resumed_is_one_line_saying_what_to_remove(
-        damage, files, tmp_path, capsys):
+    damage, files, tmp_path, capsys
+):
     out = tmp_path / "out"
     shutil.copytree(files["reference"], out)
     if damage == "array-metadata":

@@ -15,7 +15,7 @@ import pytest
 import tifffile
 
 from napari_unet.core import save_model
-from tests.cli._i7_files import tiny_model
+from tests.cli.bad_input_files import tiny_model
 from tests.conftest import isbi_slice
 from tests.hostile import _files as hf
 from tests.hostile._measure import error_lines, run_measured
@@ -36,8 +36,17 @@ def _huge_metadata(path: Path) -> Path:
 
 
 def _predict(image, root):
-    return ["predict", "--model", root / "m.pt", "--images", image, "--out-dir", root / "out",
-            "--device", "cpu"]
+    return [
+        "predict",
+        "--model",
+        root / "m.pt",
+        "--images",
+        image,
+        "--out-dir",
+        root / "out",
+        "--device",
+        "cpu",
+    ]
 
 
 # id: (file name, maker, command builder, words of the one line)
@@ -46,21 +55,57 @@ CASES = {
     "zarr-one-6.7GiB-chunk": ("chunk.zarr", _big_chunk, _predict, "one chunk claims"),
     "zarr-20MiB-metadata": ("meta.zarr", _huge_metadata, _predict, "zarr metadata of"),
     "tiff-3GiB-tiled-predict": ("claim.tif", hf.claiming_tiff, _predict, "TIFF outputs"),
-    "tiff-3GiB-tiled-evaluate": ("claim.tif", hf.claiming_tiff,
-                                 lambda p, r: ["evaluate", "--pred", p, "--truth", p],
-                                 "read whole"),
-    "tiff-3GiB-tiled-attack": ("claim.tif", hf.claiming_tiff,
-                               lambda p, r: ["attack", "--model", r / "m.pt", "--images", p,
-                                             "--attack", "fgsm", "--eps", "0.01", "--out-dir",
-                                             r / "out", "--device", "cpu"], "held whole"),
+    "tiff-3GiB-tiled-evaluate": (
+        "claim.tif",
+        hf.claiming_tiff,
+        lambda p, r: ["evaluate", "--pred", p, "--truth", p],
+        "read whole",
+    ),
+    "tiff-3GiB-tiled-attack": (
+        "claim.tif",
+        hf.claiming_tiff,
+        lambda p, r: [
+            "attack",
+            "--model",
+            r / "m.pt",
+            "--images",
+            p,
+            "--attack",
+            "fgsm",
+            "--eps",
+            "0.01",
+            "--out-dir",
+            r / "out",
+            "--device",
+            "cpu",
+        ],
+        "held whole",
+    ),
     "tiff-sparse-4.7GiB-predict": ("sparse.tif", hf.sparse_tiff, _predict, "TIFF outputs"),
-    "png-13GiB-header-evaluate": ("claim.png", hf.claiming_png,
-                                  lambda p, r: ["evaluate", "--pred", p, "--truth", p],
-                                  "read whole"),
-    "zarr-1PB-train": ("huge.zarr", hf.huge_claim_zarr,
-                       lambda p, r: ["train", "--images", p, "--labels", p, "--out",
-                                     r / "new.pt", "--steps", "1", "--device", "cpu"],
-                       "bookkeeping"),
+    "png-13GiB-header-evaluate": (
+        "claim.png",
+        hf.claiming_png,
+        lambda p, r: ["evaluate", "--pred", p, "--truth", p],
+        "read whole",
+    ),
+    "zarr-1PB-train": (
+        "huge.zarr",
+        hf.huge_claim_zarr,
+        lambda p, r: [
+            "train",
+            "--images",
+            p,
+            "--labels",
+            p,
+            "--out",
+            r / "new.pt",
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+        ],
+        "bookkeeping",
+    ),
 }
 
 
@@ -110,13 +155,17 @@ def main() -> None:
         folder = Path(tmp)
         prepare(folder)
         base = run_measured(_predict(folder / "img.tif", folder))
-        print(f"{'genuine 64x64 TIFF (baseline)':32s} exit {base['code']}  "
-              f"peak {base['peak_mib']:4.0f} MiB")
+        print(
+            f"{'genuine 64x64 TIFF (baseline)':32s} exit {base['code']}  "
+            f"peak {base['peak_mib']:4.0f} MiB"
+        )
         for case in CASES:
             result = measure(case, folder)
             line = (error_lines(result["stderr"]) or [""])[0]
-            print(f"{case:32s} exit {result['code']}  peak {result['peak_mib']:4.0f} MiB  "
-                  f"{line[:110]}")
+            print(
+                f"{case:32s} exit {result['code']}  peak {result['peak_mib']:4.0f} MiB  "
+                f"{line[:110]}"
+            )
         sys.stdout.flush()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet.core.simulated_strokes import simulate_strokes
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from tests.conftest import isbi_slice
 from tests.docking import dock_plugin_widget
 
@@ -76,9 +76,14 @@ def tiny_isbi_model():
 
     image, truth = isbi_slice(0, crop=256)
     strokes = simulate_strokes(truth, seed=0).astype(np.uint8)
-    trainer = Trainer([image], [strokes], model_config=UNetConfig(**PRESETS["tiny"]),
-                      config=TrainingConfig(max_time=None, max_steps=10, seed=0, batch_size=2,
-                                            patch_size=(64, 64)))
+    trainer = Trainer(
+        [image],
+        [strokes],
+        model_config=UNetConfig(**PRESETS["tiny"]),
+        config=TrainingConfig(
+            max_time=None, max_steps=10, seed=0, batch_size=2, patch_size=(64, 64)
+        ),
+    )
     return image, run_to_completion(trainer.run()).model
 
 

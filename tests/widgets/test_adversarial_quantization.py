@@ -16,10 +16,20 @@ def dim_isbi():
     """A real ISBI crop made dim (16 grey levels of uint8) and a briefly trained model."""
     image, classes = isbi_slice(0, crop=96)
     truth = np.where(classes == 2, 255, 0).astype(np.uint8)
-    trainer = Trainer([image], [truth], dense=True,
-                      model_config=UNetConfig(depth=2, base_channels=8),
-                      config=TrainingConfig(max_time=None, max_steps=10, seed=0, batch_size=2,
-                                            patch_size=(64, 64), validate_every_steps=10))
+    trainer = Trainer(
+        [image],
+        [truth],
+        dense=True,
+        model_config=UNetConfig(depth=2, base_channels=8),
+        config=TrainingConfig(
+            max_time=None,
+            max_steps=10,
+            seed=0,
+            batch_size=2,
+            patch_size=(64, 64),
+            validate_every_steps=10,
+        ),
+    )
     return (image // 16).astype(np.uint8), run_to_completion(trainer.run()).model
 
 
@@ -33,8 +43,9 @@ def adversarial(make_napari_viewer, dim_isbi):
     return viewer, widget
 
 
-def test_attack_below_one_grey_level_warns_and_float_output_keeps_it(adversarial, wait_for,
-                                                                     notifications):
+def test_attack_below_one_grey_level_warns_and_float_output_keeps_it(
+    adversarial, wait_for, notifications
+):
     viewer, widget = adversarial
     wait_for(widget.run_attack())
     warnings = [m for s, m in notifications if "below one grey level" in m]

@@ -14,9 +14,20 @@ from tests.conftest import isbi_slice
 def isbi():
     image, classes = isbi_slice(0, crop=96)
     truth = np.where(classes == 2, 255, 0).astype(np.uint8)  # the ISBI 0/255 mask
-    trainer = Trainer([image], [truth], dense=True, model_config=UNetConfig(depth=2, base_channels=8),
-                      config=TrainingConfig(max_time=None, max_steps=15, seed=0, batch_size=2,
-                                            patch_size=(64, 64), validate_every_steps=15))
+    trainer = Trainer(
+        [image],
+        [truth],
+        dense=True,
+        model_config=UNetConfig(depth=2, base_channels=8),
+        config=TrainingConfig(
+            max_time=None,
+            max_steps=15,
+            seed=0,
+            batch_size=2,
+            patch_size=(64, 64),
+            validate_every_steps=15,
+        ),
+    )
     return image, run_to_completion(trainer.run()).model
 
 

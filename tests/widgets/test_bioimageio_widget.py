@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from napari_unet.widgets._export import (
-    export_from_widget, export_job, sample_from_layer,
+    export_from_widget,
+    export_job,
+    sample_from_layer,
 )
 from napari_unet.widgets.model_store import store_for
 from tests.conftest import isbi_slice
@@ -17,14 +19,17 @@ pytest.importorskip("bioimageio.spec", reason="bioimage.io export needs napari-u
 
 
 def test_package_exported_from_the_view_loads_back_with_the_same_weights(
-        make_napari_viewer, dock_widget, isbi_model, wait_for, tmp_path):
+    make_napari_viewer, dock_widget, isbi_model, wait_for, tmp_path
+):
     viewer = make_napari_viewer()
     stack = np.stack([isbi_slice(i, crop=128)[0] for i in (0, 1)])
     layer = viewer.add_image(stack, name="em")
     viewer.dims.set_current_step(0, 1)
     sample = sample_from_layer(viewer, layer, isbi_model)
-    assert sample.shape[0] == 1 and np.array_equal(sample[0], stack[1][tuple(
-        slice((128 - n) // 2, (128 - n) // 2 + n) for n in sample.shape[1:])])
+    assert sample.shape[0] == 1 and np.array_equal(
+        sample[0],
+        stack[1][tuple(slice((128 - n) // 2, (128 - n) // 2 + n) for n in sample.shape[1:])],
+    )
     job = export_job(viewer, layer, isbi_model, tmp_path / "em.zip")
     wait_for(job)
     assert (tmp_path / "em.zip").is_file()
@@ -37,7 +42,8 @@ def test_package_exported_from_the_view_loads_back_with_the_same_weights(
 
 
 def test_train_widget_export_button_sits_under_save_and_refuses_without_a_model(
-        make_napari_viewer, dock_widget, notifications, tmp_path):
+    make_napari_viewer, dock_widget, notifications, tmp_path
+):
     viewer = make_napari_viewer()
     viewer.add_image(isbi_slice(0, crop=128)[0], name="em")
     train = dock_widget(viewer, "Train")

@@ -20,8 +20,9 @@ def fake_gpus(monkeypatch, names: list[str]) -> None:
 
 
 @pytest.mark.parametrize("name", WIDGETS)
-def test_device_choice_lists_auto_and_cpu_and_each_gpu_by_name(make_napari_viewer, dock_widget,
-                                                                monkeypatch, name):
+def test_device_choice_lists_auto_and_cpu_and_each_gpu_by_name(
+    make_napari_viewer, dock_widget, monkeypatch, name
+):
     assert dock_widget(make_napari_viewer(), name)._device.choices[:2] == ("auto", "cpu")
     fake_gpus(monkeypatch, ["Tesla T4", "NVIDIA A100"])
     picker = dock_widget(make_napari_viewer(), name)._device
@@ -31,8 +32,9 @@ def test_device_choice_lists_auto_and_cpu_and_each_gpu_by_name(make_napari_viewe
 
 
 @pytest.mark.parametrize("name", WIDGETS)
-def test_device_choice_is_remembered_when_the_widget_is_created_again(make_napari_viewer,
-                                                                       dock_widget, name):
+def test_device_choice_is_remembered_when_the_widget_is_created_again(
+    make_napari_viewer, dock_widget, name
+):
     dock_widget(make_napari_viewer(), name)._device.value = "cpu"
     assert dock_widget(make_napari_viewer(), name)._device.value == "cpu"
 
@@ -61,7 +63,8 @@ class Spy:
 
 
 def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
-        make_napari_viewer, dock_widget, monkeypatch, isbi_crop, wait_for, fast_training):
+    make_napari_viewer, dock_widget, monkeypatch, isbi_crop, wait_for, fast_training
+):
     from napari_unet.core.attacks import base as attack_base
     from napari_unet.widgets import segment_widget
 

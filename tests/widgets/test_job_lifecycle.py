@@ -33,8 +33,9 @@ def test_runtime_error_in_a_job_ends_it_as_failed_with_a_notification(qtbot, not
     qtbot.waitUntil(lambda: job.done, timeout=20_000)
     assert states == [JobState.RUNNING, JobState.FAILED]
     assert isinstance(session.error, RuntimeError) and not session.active
-    assert any("Segmentation ran out of memory" in m and "smaller" in m
-               for m in _errors(notifications)), notifications
+    assert any(
+        "Segmentation ran out of memory" in m and "smaller" in m for m in _errors(notifications)
+    ), notifications
 
 
 def test_a_failed_session_accepts_a_new_job(qtbot):
@@ -105,7 +106,7 @@ def _train_widget(make_napari_viewer, isbi_crop, fast_training):
 
 def _fail_training_after(monkeypatch, steps: int, error: BaseException):
     """Make the loss of training step ``steps + 1`` raise ``error``; returns the real loss."""
-    import napari_unet.core.training as training
+    import napari_unet.core.training.trainer as training
 
     real_loss, calls = training.segmentation_loss, []
 
@@ -120,14 +121,15 @@ def _fail_training_after(monkeypatch, steps: int, error: BaseException):
 
 
 def test_training_runtime_error_fails_cleanly_and_keeps_the_best_model(
-        make_napari_viewer, qtbot, isbi_crop, fast_training, notifications, wait_for,
-        monkeypatch):
+    make_napari_viewer, qtbot, isbi_crop, fast_training, notifications, wait_for, monkeypatch
+):
     """The RuntimeError of a thread left in inference mode, after the validation of step
     10 kept a best model: napari's worker swallowed it and the widget stayed stuck."""
-    import napari_unet.core.training as training
+    import napari_unet.core.training.trainer as training
 
-    real_loss = _fail_training_after(monkeypatch, 15, RuntimeError(
-        "Inference tensors cannot be saved for backward."))
+    real_loss = _fail_training_after(
+        monkeypatch, 15, RuntimeError("Inference tensors cannot be saved for backward.")
+    )
     viewer, train = _train_widget(make_napari_viewer, isbi_crop, fast_training)
     job = train.start_training()
     wait_for(job)
@@ -140,8 +142,9 @@ def test_training_runtime_error_fails_cleanly_and_keeps_the_best_model(
     assert "best of the failed run" in train._model_info.value
     assert "Failed" in train._status.value and "best model so far" in train._status.value
     errors = _errors(notifications)
-    assert any("Training failed (RuntimeError: Inference tensors" in m and "step 10" in m
-               for m in errors), errors
+    assert any(
+        "Training failed (RuntimeError: Inference tensors" in m and "step 10" in m for m in errors
+    ), errors
 
     monkeypatch.setattr(training, "segmentation_loss", real_loss)  # Start works again
     train._max_steps.value = 3
@@ -151,8 +154,8 @@ def test_training_runtime_error_fails_cleanly_and_keeps_the_best_model(
 
 
 def test_training_out_of_memory_ends_with_the_best_model_and_advice(
-        make_napari_viewer, qtbot, isbi_crop, fast_training, notifications, wait_for,
-        monkeypatch):
+    make_napari_viewer, qtbot, isbi_crop, fast_training, notifications, wait_for, monkeypatch
+):
     _fail_training_after(monkeypatch, 15, OOM("CUDA out of memory. Tried to allocate 1.5 GiB"))
     viewer, train = _train_widget(make_napari_viewer, isbi_crop, fast_training)
     wait_for(train.start_training())
@@ -163,9 +166,9 @@ def test_training_out_of_memory_ends_with_the_best_model_and_advice(
     assert "out of memory" in train._status.value
 
 
-def test_segmentation_runtime_error_fails_cleanly(make_napari_viewer, qtbot, isbi_crop,
-                                                  fast_training, notifications, wait_for,
-                                                  monkeypatch):
+def test_segmentation_runtime_error_fails_cleanly(
+    make_napari_viewer, qtbot, isbi_crop, fast_training, notifications, wait_for, monkeypatch
+):
     viewer, train = _train_widget(make_napari_viewer, isbi_crop, fast_training)
     train._max_steps.value = 3
     wait_for(train.start_training())
@@ -174,16 +177,16 @@ def test_segmentation_runtime_error_fails_cleanly(make_napari_viewer, qtbot, isb
         yield None
         raise RuntimeError("Inference tensors cannot be saved for backward.")
 
-    monkeypatch.setattr("napari_unet.widgets.segment_widget.predict",
-                        predict_in_a_poisoned_thread)
+    monkeypatch.setattr("napari_unet.widgets.segment_widget.predict", predict_in_a_poisoned_thread)
     segment = dock_plugin_widget(viewer, "Segment")
     job = segment.segment()
     wait_for(job)
     assert segment.session.state is JobState.FAILED
     assert segment._segment.enabled and not segment._stop.enabled
     assert "Failed" in segment._status.value
-    assert any("Segmentation failed (RuntimeError: Inference tensors" in m
-               for m in _errors(notifications)), notifications
+    assert any(
+        "Segmentation failed (RuntimeError: Inference tensors" in m for m in _errors(notifications)
+    ), notifications
     assert not any(lay.name == "em segmentation" for lay in viewer.layers)
 
 
@@ -200,8 +203,9 @@ def test_a_second_start_while_active_is_refused(state):
         session.start("Training", StopFlag())
 
 
-def test_stop_goes_through_stopping_to_done(make_napari_viewer, qtbot, isbi_crop,
-                                            fast_training, wait_for):
+def test_stop_goes_through_stopping_to_done(
+    make_napari_viewer, qtbot, isbi_crop, fast_training, wait_for
+):
     viewer, train = _train_widget(make_napari_viewer, isbi_crop, fast_training)
     train._max_steps.value = 100_000
     states: list[JobState] = []

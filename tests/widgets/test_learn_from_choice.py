@@ -50,7 +50,8 @@ def _correct(seg, n: int = 40, seed: int = 0) -> np.ndarray:
 
 
 def test_uncorrected_segmentation_alone_is_refused_as_nothing_corrected(
-        trained, wait_for, notifications):
+    trained, wait_for, notifications
+):
     viewer, _em, painted, train, segment = trained
     seg = _segment(segment, wait_for)
     assert _ticked(train) == ["strokes", "em segmentation"]

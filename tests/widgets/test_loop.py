@@ -6,24 +6,25 @@ from __future__ import annotations
 import numpy as np
 from napari.layers import Image, Labels
 
-from napari_unet.core.simulated_strokes import simulate_strokes
+from napari_unet.core.data.simulated_strokes import simulate_strokes
 from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.model_store import store_for
 from napari_unet.widgets.train_widget import merge_training_labels
-
 
 
 def _weights(model):
     return {k: v.clone() for k, v in model.network.state_dict().items()}
 
 
-def test_paint_train_segment_correct_retrain(make_napari_viewer, dock_widget, isbi_crop, wait_for,
-                                             fast_training):
+def test_paint_train_segment_correct_retrain(
+    make_napari_viewer, dock_widget, isbi_crop, wait_for, fast_training
+):
     image, truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em", scale=(2.0, 2.0), translate=(10.0, 5.0))
-    painted = viewer.add_labels(strokes.copy(), name="strokes", scale=(2.0, 2.0),
-                                translate=(10.0, 5.0))
+    painted = viewer.add_labels(
+        strokes.copy(), name="strokes", scale=(2.0, 2.0), translate=(10.0, 5.0)
+    )
     train = dock_widget(viewer, "Train")
     segment = dock_widget(viewer, "Segment")
     assert train._image.value == em and train._labels.value == painted  # or proxies of them
@@ -84,8 +85,9 @@ def test_paint_train_segment_correct_retrain(make_napari_viewer, dock_widget, is
     assert np.array_equal(painted.data, strokes) and np.array_equal(em.data, image)
 
 
-def test_segment_stack_stop_keeps_finished_slices(make_napari_viewer, dock_widget, qtbot, isbi_crop,
-                                                  wait_for, fast_training):
+def test_segment_stack_stop_keeps_finished_slices(
+    make_napari_viewer, dock_widget, qtbot, isbi_crop, wait_for, fast_training
+):
     image, truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     stack = np.stack([image[:128, :128]] * 6)
@@ -112,8 +114,9 @@ def test_segment_stack_stop_keeps_finished_slices(make_napari_viewer, dock_widge
 
 
 def test_robust_training_option_trains_on_adversarial_batches(
-        make_napari_viewer, dock_widget, isbi_crop, wait_for, fast_training, monkeypatch):
-    from napari_unet.core.attacks.adversarial_training import AdversarialBatch
+    make_napari_viewer, dock_widget, isbi_crop, wait_for, fast_training, monkeypatch
+):
+    from napari_unet.core.training.adversarial_training import AdversarialBatch
 
     made: list[tuple[float, int]] = []
     perturb = AdversarialBatch.perturb

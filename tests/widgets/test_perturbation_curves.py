@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from napari_unet.core import Trainer
-from napari_unet.core.augment import AugmentConfig
-from napari_unet.core.natural_augment import natural_augment
+from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.natural_augment import natural_augment
 from napari_unet.widgets._layers import is_owned
 from napari_unet.widgets.model_store import store_for
 
@@ -39,7 +39,8 @@ def test_noise_curve_is_one_at_zero_sigma_and_lower_at_strong_noise(adversarial,
 
 
 def test_noise_curve_shows_the_perturbed_image_and_its_prediction_as_plugin_layers(
-        adversarial, wait_for):
+    adversarial, wait_for
+):
     viewer, widget = adversarial
     widget._curve_kind.value = "noise"
     widget._curve_eps.value = "0, 0.5"
@@ -60,7 +61,10 @@ def test_curve_csv_export_writes_one_row_per_level(adversarial, wait_for, tmp_pa
     with open(widget.export_csv(tmp_path / "blur.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["perturbation"], float(r["level"])) for r in rows] == [
-        ("blur", 0.0), ("blur", 1.0), ("blur", 3.0)]
+        ("blur", 0.0),
+        ("blur", 1.0),
+        ("blur", 3.0),
+    ]
     assert [float(r["dice_vs_clean"]) for r in rows] == pytest.approx(widget.curve.dice)
     assert widget.export_png(tmp_path / "blur.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -82,7 +86,8 @@ def test_eot_is_offered_with_its_samples_per_step(adversarial):
 
 
 def test_train_widget_natural_perturbations_reach_the_training_config_and_persist(
-        make_napari_viewer, dock_widget, monkeypatch, isbi_crop, wait_for, fast_training):
+    make_napari_viewer, dock_widget, monkeypatch, isbi_crop, wait_for, fast_training
+):
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     viewer.add_image(image[:128, :128], name="em")

@@ -9,9 +9,9 @@ import gc
 
 import numpy as np
 import pytest
-from qtpy.QtWidgets import QApplication, QTabBar
 from napari.layers._layer_actions import _duplicate_layer
 from napari.utils._proxies import PublicOnlyProxy
+from qtpy.QtWidgets import QApplication, QTabBar
 
 from napari_unet.widgets._layers import OWNER_KEY, find_output, is_owned, write_output
 from napari_unet.widgets.model_store import store_for
@@ -26,9 +26,12 @@ def _names_with(viewer, word: str) -> list[str]:
 
 
 def _role_count(viewer, role: str) -> int:
-    return sum(1 for lay in viewer.layers
-               if isinstance(lay.metadata.get(OWNER_KEY), dict)
-               and lay.metadata[OWNER_KEY].get("role") == role)
+    return sum(
+        1
+        for lay in viewer.layers
+        if isinstance(lay.metadata.get(OWNER_KEY), dict)
+        and lay.metadata[OWNER_KEY].get("role") == role
+    )
 
 
 def _duplicate(viewer, layer) -> object:
@@ -40,7 +43,8 @@ def _duplicate(viewer, layer) -> object:
 
 @pytest.mark.parametrize("name", WIDGET_NAMES)
 def test_widget_opened_from_the_plugins_menu_gets_napari_viewer_proxy(
-        make_napari_viewer, dock_widget, name):
+    make_napari_viewer, dock_widget, name
+):
     viewer = make_napari_viewer()
     widget = dock_widget(viewer, name)
     assert isinstance(widget._viewer, PublicOnlyProxy)
@@ -52,8 +56,9 @@ def test_an_output_written_through_the_proxy_is_owned_and_updated_in_place(make_
     proxy = PublicOnlyProxy(viewer)
     em = proxy.add_image(np.zeros((8, 8), np.uint8), name="em")
     first = write_output(proxy, em, "segmentation", np.ones((8, 8), np.uint8))
-    again = write_output(PublicOnlyProxy(viewer), viewer.layers["em"], "segmentation",
-                         np.full((8, 8), 2, np.uint8))
+    again = write_output(
+        PublicOnlyProxy(viewer), viewer.layers["em"], "segmentation", np.full((8, 8), 2, np.uint8)
+    )
     assert is_owned(first) and is_owned(viewer.layers["em segmentation"])
     assert again.unique_id == first.unique_id and len(viewer.layers) == 2
     assert np.all(viewer.layers["em segmentation"].data == 2)
@@ -69,8 +74,9 @@ def test_a_duplicate_of_an_output_is_not_owned(make_napari_viewer):
     assert not is_owned(copy) and not is_owned(PublicOnlyProxy(copy))  # ...ownership is not
 
 
-def test_model_store_outlives_the_proxy_of_the_widget_that_made_it(make_napari_viewer,
-                                                                   tiny_isbi_model):
+def test_model_store_outlives_the_proxy_of_the_widget_that_made_it(
+    make_napari_viewer, tiny_isbi_model
+):
     """Each docked widget gets its own proxy of the viewer; closing the widget that first
     asked for the viewer's store must not lose the model for the others."""
     viewer = make_napari_viewer()
@@ -83,7 +89,8 @@ def test_model_store_outlives_the_proxy_of_the_widget_that_made_it(make_napari_v
 
 
 def test_live_preview_run_through_docked_train_widget_leaves_one_preview_layer(
-        make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for, monkeypatch):
+    make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for, monkeypatch
+):
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
@@ -108,7 +115,8 @@ def test_live_preview_run_through_docked_train_widget_leaves_one_preview_layer(
 
 
 def test_two_segment_runs_through_docked_widget_leave_one_layer_per_output(
-        make_napari_viewer, dock_widget, tiny_isbi_model, wait_for):
+    make_napari_viewer, dock_widget, tiny_isbi_model, wait_for
+):
     image, model = tiny_isbi_model
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
@@ -120,16 +128,16 @@ def test_two_segment_runs_through_docked_widget_leave_one_layer_per_output(
     first = find_output(viewer, em, "segmentation")
     wait_for(segment.segment())
     assert _role_count(viewer, "segmentation") == 1 and _role_count(viewer, "uncertainty") == 1
-    assert sorted(lay.name for lay in viewer.layers) == [
-        "em", "em segmentation", "em uncertainty"]
+    assert sorted(lay.name for lay in viewer.layers) == ["em", "em segmentation", "em uncertainty"]
     assert find_output(viewer, em, "segmentation").unique_id == first.unique_id
 
 
 def test_segment_never_writes_into_a_users_duplicate_of_its_output(
-        make_napari_viewer, dock_widget, tiny_isbi_model, wait_for):
+    make_napari_viewer, dock_widget, tiny_isbi_model, wait_for
+):
     image, model = tiny_isbi_model
     viewer = make_napari_viewer()
-    em = viewer.add_image(image, name="em")
+    viewer.add_image(image, name="em")
     store_for(viewer).set(model)
     segment = dock_widget(viewer, "Segment")
     segment._scope.value = "stack"
@@ -144,11 +152,13 @@ def test_segment_never_writes_into_a_users_duplicate_of_its_output(
     assert [lay.name for lay in viewer.layers] == ["em", "em segmentation", "em segmentation copy"]
 
 
-
 def _dock_tab_bar(viewer) -> QTabBar:
     """The tab bar of the tabbed docks (the one whose tabs are the plugin's)."""
-    bars = [bar for bar in viewer.window._qt_window.findChildren(QTabBar)
-            if bar.count() == len(TAB_TITLES)]
+    bars = [
+        bar
+        for bar in viewer.window._qt_window.findChildren(QTabBar)
+        if bar.count() == len(TAB_TITLES)
+    ]
     assert len(bars) == 1, [[b.tabText(i) for i in range(b.count())] for b in bars]
     return bars[0]
 
@@ -156,12 +166,16 @@ def _dock_tab_bar(viewer) -> QTabBar:
 def _cut_tab_titles(bar: QTabBar) -> list[str]:
     """Titles of tabs narrower than their text: Qt draws them cut, ending in '...'."""
     metrics = bar.fontMetrics()
-    return [bar.tabText(i) for i in range(bar.count())
-            if bar.tabRect(i).width() <= metrics.horizontalAdvance(bar.tabText(i))]
+    return [
+        bar.tabText(i)
+        for i in range(bar.count())
+        if bar.tabRect(i).width() <= metrics.horizontalAdvance(bar.tabText(i))
+    ]
 
 
 def test_four_tabbed_docks_show_short_full_titles_even_at_their_narrowest(
-        make_napari_viewer, dock_widget):
+    make_napari_viewer, dock_widget
+):
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1366, 768)  # a laptop screen
     widgets = [dock_widget(viewer, name, tabify=True) for name in WIDGET_NAMES]

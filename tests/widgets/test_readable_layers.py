@@ -18,7 +18,8 @@ def _alpha(layer, value: int) -> float:
 
 
 def test_segmentation_draws_background_transparent_and_objects_opaque(
-        make_napari_viewer, dock_widget, tiny_isbi_model, wait_for):
+    make_napari_viewer, dock_widget, tiny_isbi_model, wait_for
+):
     image, model = tiny_isbi_model
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
@@ -37,7 +38,8 @@ def test_segmentation_draws_background_transparent_and_objects_opaque(
 
 
 def test_probability_and_uncertainty_layers_add_light_over_the_image(
-        make_napari_viewer, dock_widget, tiny_isbi_model, wait_for):
+    make_napari_viewer, dock_widget, tiny_isbi_model, wait_for
+):
     image, model = tiny_isbi_model
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
@@ -53,8 +55,7 @@ def test_probability_and_uncertainty_layers_add_light_over_the_image(
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_plots_take_napari_theme_colours_and_follow_changes(make_napari_viewer, dock_widget,
-                                                            theme):
+def test_plots_take_napari_theme_colours_and_follow_changes(make_napari_viewer, dock_widget, theme):
     viewer = make_napari_viewer()
     viewer.theme = "dark" if theme == "light" else "light"
     plot = dock_widget(viewer, "Adversarial attack")._plot
@@ -68,7 +69,8 @@ def test_plots_take_napari_theme_colours_and_follow_changes(make_napari_viewer, 
 
 
 def test_class_swatches_have_the_colours_of_strokes_and_results(
-        make_napari_viewer, dock_widget, isbi_crop, tiny_isbi_model, wait_for):
+    make_napari_viewer, dock_widget, isbi_crop, tiny_isbi_model, wait_for
+):
     from napari_unet.widgets._layers import colour_hex
 
     image, _truth, strokes_data = isbi_crop
@@ -91,7 +93,8 @@ def test_class_swatches_have_the_colours_of_strokes_and_results(
 
 
 def test_live_preview_appears_before_the_first_validation_without_background_colour(
-        make_napari_viewer, dock_widget, qtbot, isbi_crop, fast_training, wait_for):
+    make_napari_viewer, dock_widget, qtbot, isbi_crop, fast_training, wait_for
+):
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")
@@ -102,9 +105,13 @@ def test_live_preview_appears_before_the_first_validation_without_background_col
     train._max_time.value, train._max_steps.value = 0, 100_000
     train.training_overrides = {**fast_training, "validate_every_steps": 100_000}
     job = train.start_training()
-    qtbot.waitUntil(lambda: (find_output(viewer, em, "preview") is not None  # made at Start,
-                             and find_output(viewer, em, "preview").data.any()),  # filled
-                    timeout=120_000)
+    qtbot.waitUntil(
+        lambda: (
+            find_output(viewer, em, "preview") is not None  # made at Start,
+            and find_output(viewer, em, "preview").data.any()
+        ),  # filled
+        timeout=120_000,
+    )
     assert train._plot.dice == [] and len(train._plot.losses) > 0  # no validation yet
     train.stop()
     wait_for(job)

@@ -27,8 +27,9 @@ def config_dir(tmp_path, monkeypatch) -> Path:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def _script(name: str):
@@ -50,8 +51,7 @@ def test_demo_set_up_leaves_the_users_config_dir_untouched(make_napari_viewer, c
     assert _snapshot(config_dir) == before
 
 
-def test_screenshots_set_up_leaves_the_users_config_dir_untouched(make_napari_viewer,
-                                                                  config_dir):
+def test_screenshots_set_up_leaves_the_users_config_dir_untouched(make_napari_viewer, config_dir):
     (config_dir / "quick_labels.json").write_text(json.dumps({"method": "li"}))
     before = _snapshot(config_dir)
     viewer = make_napari_viewer()
@@ -67,19 +67,17 @@ def test_objects_are_darker_is_not_carried_into_the_next_session(make_napari_vie
     first._invert.value = True
     first._smoothing.value = 2.0
     again = make_napari_viewer()
-    _dock, second = again.window.add_plugin_dock_widget("napari-unet",
-                                                        "Quick labels (classical)")
+    _dock, second = again.window.add_plugin_dock_widget("napari-unet", "Quick labels (classical)")
     assert second._invert.value is False  # describes the last image, not the next one
     assert second._smoothing.value == 2.0  # a method setting is remembered...
 
 
-def test_remembered_result_changing_settings_are_shown_with_a_reset(make_napari_viewer,
-                                                                      config_dir):
-    (config_dir / "quick_labels.json").write_text(json.dumps(
-        {"smoothing": 3.0, "margin": 2, "invert": True}))
+def test_remembered_result_changing_settings_are_shown_with_a_reset(make_napari_viewer, config_dir):
+    (config_dir / "quick_labels.json").write_text(
+        json.dumps({"smoothing": 3.0, "margin": 2, "invert": True})
+    )
     viewer = make_napari_viewer()
-    _dock, quick = viewer.window.add_plugin_dock_widget("napari-unet",
-                                                        "Quick labels (classical)")
+    _dock, quick = viewer.window.add_plugin_dock_widget("napari-unet", "Quick labels (classical)")
     note = quick._remembered_note.value
     assert "Remembered from last session" in note and "Smoothing" in note and "3" in note
     assert "Leave unpainted band" not in note  # at its default: nothing to say
@@ -110,13 +108,11 @@ def test_fresh_settings_show_no_remembered_note(make_napari_viewer, config_dir):
         assert widget._remembered_row.native.isHidden(), name
 
 
-def test_quick_labels_leave_the_background_class_clear(make_napari_viewer, isbi_crop,
-                                                       wait_for):
+def test_quick_labels_leave_the_background_class_clear(make_napari_viewer, isbi_crop, wait_for):
     image, _truth, _strokes = isbi_crop
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")
-    _dock, quick = viewer.window.add_plugin_dock_widget("napari-unet",
-                                                        "Quick labels (classical)")
+    _dock, quick = viewer.window.add_plugin_dock_widget("napari-unet", "Quick labels (classical)")
     wait_for(quick.run())
     layer = viewer.layers["em quick labels"]
     assert {1, 2} <= set(np.unique(layer.data))

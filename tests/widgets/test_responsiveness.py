@@ -13,8 +13,9 @@ from qtpy.QtCore import QTimer
 from napari_unet.widgets.model_store import store_for
 
 
-def test_gui_ticks_while_training(make_napari_viewer, dock_widget, qtbot, isbi_crop, wait_for,
-                                  fast_training):
+def test_gui_ticks_while_training(
+    make_napari_viewer, dock_widget, qtbot, isbi_crop, wait_for, fast_training
+):
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")
@@ -33,8 +34,10 @@ def test_gui_ticks_while_training(make_napari_viewer, dock_widget, qtbot, isbi_c
     wait_for(job)
     timer.stop()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    print(f"\nGUI ticks during training: {len(ticks)}, longest gap "
-          f"{1000 * max(gaps):.0f} ms, median {1000 * sorted(gaps)[len(gaps) // 2]:.0f} ms")
+    print(
+        f"\nGUI ticks during training: {len(ticks)}, longest gap "
+        f"{1000 * max(gaps):.0f} ms, median {1000 * sorted(gaps)[len(gaps) // 2]:.0f} ms"
+    )
     assert store_for(viewer).model is not None
     assert len(ticks) > 10
 
@@ -43,11 +46,10 @@ def test_gui_ticks_while_training(make_napari_viewer, dock_widget, qtbot, isbi_c
 # (no timings: what runs on the GUI thread, see benchmarks/bench_gui_gaps.py for figures)
 
 
-def test_docking_train_warms_pytorch_up_off_the_gui_thread(make_napari_viewer, qtbot,
-                                                           monkeypatch):
+def test_docking_train_warms_pytorch_up_off_the_gui_thread(make_napari_viewer, qtbot, monkeypatch):
     import threading
 
-    import napari_unet.core.training as training
+    import napari_unet.core.training.trainer as training
 
     ran_in: list[str] = []
 
@@ -56,8 +58,9 @@ def test_docking_train_warms_pytorch_up_off_the_gui_thread(make_napari_viewer, q
 
     monkeypatch.setattr(training, "warm_up", recording_warm_up)
     # the name an older widget module imported it under, if any
-    monkeypatch.setattr("napari_unet.widgets.train.widget.warm_up", recording_warm_up,
-                        raising=False)
+    monkeypatch.setattr(
+        "napari_unet.widgets.train.widget.warm_up", recording_warm_up, raising=False
+    )
     try:
         import napari_unet.widgets.dock as dock
     except ImportError:  # older code: nothing to reset
@@ -71,7 +74,8 @@ def test_docking_train_warms_pytorch_up_off_the_gui_thread(make_napari_viewer, q
 
 
 def test_a_widget_module_is_imported_in_a_thread_while_the_window_keeps_answering(
-        qapp, tmp_path, monkeypatch):
+    qapp, tmp_path, monkeypatch
+):
     import sys
     import threading
 
@@ -80,7 +84,8 @@ def test_a_widget_module_is_imported_in_a_thread_while_the_window_keeps_answerin
     (tmp_path / "slow_widget_module.py").write_text(
         "import threading, time\n"
         "IMPORTED_IN = threading.current_thread().name\n"
-        "time.sleep(0.5)  # a slow import, as PyTorch's\n")
+        "time.sleep(0.5)  # a slow import, as PyTorch's\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "slow_widget_module", raising=False)
     ticks: list[float] = []
@@ -95,7 +100,8 @@ def test_a_widget_module_is_imported_in_a_thread_while_the_window_keeps_answerin
 
 
 def test_preview_predictions_and_model_copies_run_in_worker_threads(
-        make_napari_viewer, isbi_crop, wait_for, fast_training, monkeypatch):
+    make_napari_viewer, isbi_crop, wait_for, fast_training, monkeypatch
+):
     import threading
 
     import napari_unet.widgets.train.preview as preview
@@ -144,7 +150,8 @@ def test_training_plot_redraws_only_its_lines_while_the_data_fit(qapp):
 
 
 def test_segment_copies_the_model_and_computes_uncertainty_in_its_worker(
-        make_napari_viewer, tiny_isbi_model, wait_for, monkeypatch):
+    make_napari_viewer, tiny_isbi_model, wait_for, monkeypatch
+):
     import threading
 
     import napari_unet.widgets.segment_widget as segment_module

@@ -61,7 +61,8 @@ def _train_first_model(viewer, isbi_crop, fast_training, wait_for):
 
 
 def test_a_worse_retrained_model_is_not_made_current_and_the_user_can_take_it(
-        make_napari_viewer, isbi_crop, fast_training, wait_for, notifications, monkeypatch):
+    make_napari_viewer, isbi_crop, fast_training, wait_for, notifications, monkeypatch
+):
     viewer = make_napari_viewer()
     train = _train_first_model(viewer, isbi_crop, fast_training, wait_for)
     previous = train._store.model
@@ -86,7 +87,8 @@ def test_a_worse_retrained_model_is_not_made_current_and_the_user_can_take_it(
 
 
 def test_a_better_retrained_model_becomes_current_and_the_previous_stays_on_offer(
-        make_napari_viewer, isbi_crop, fast_training, wait_for, monkeypatch):
+    make_napari_viewer, isbi_crop, fast_training, wait_for, monkeypatch
+):
     viewer = make_napari_viewer()
     train = _train_first_model(viewer, isbi_crop, fast_training, wait_for)
     good = train._store.model
@@ -107,7 +109,8 @@ def test_a_better_retrained_model_becomes_current_and_the_previous_stays_on_offe
 
 
 def test_model_lines_give_the_held_out_pixels_and_the_too_few_caveat(
-        make_napari_viewer, tiny_isbi_model):
+    make_napari_viewer, tiny_isbi_model
+):
     image, model = tiny_isbi_model
     few = model.copy()
     few.summary["rounds"][-1].update(validation_dice=1.0, validation_pixels=[40, 12])

@@ -15,7 +15,8 @@ from tests.scale_helpers import small_model, write_zarr
 
 
 def test_retrain_from_a_zarr_backed_segmentation_keeps_it_lazy_and_updates_the_model(
-        make_napari_viewer, dock_widget, wait_for, tmp_path, fast_training):
+    make_napari_viewer, dock_widget, wait_for, tmp_path, fast_training
+):
     stack = np.stack([isbi_slice(i, crop=128)[0] for i in range(3)])
     viewer = make_napari_viewer()
     image = viewer.add_image(da.from_zarr(write_zarr(tmp_path / "in.zarr", stack)), name="lazy")

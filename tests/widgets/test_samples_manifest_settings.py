@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from napari_unet import sample_data
-from napari_unet.core.classical import METHODS, quick_labels, threshold_max_entropy
+from napari_unet.core.data.classical import METHODS, quick_labels, threshold_max_entropy
 from napari_unet.widgets._layers import find_output
 from tests.conftest import require_shared_data
 
@@ -26,14 +26,16 @@ def test_manifest_is_valid_and_complete():
     assert {"Train", "Segment", "Adversarial attack", "Quick labels (classical)"} <= set(widgets)
     commands = {c.id: c.python_name for c in manifest.contributions.commands}
     assert commands["napari-unet.adversarial_widget"] == (  # imports off the GUI thread
-        "napari_unet.widgets.dock:AdversarialDock")
+        "napari_unet.widgets.dock:AdversarialDock"
+    )
     for python_name in commands.values():
         module, attr = python_name.split(":")
         assert callable(getattr(importlib.import_module(module), attr))
     assert {s.key for s in manifest.contributions.sample_data} == {"synthetic", "isbi2012"}
     # The interpreter running the tests, not whatever `npe2` is on PATH (CI does not activate .venv).
-    done = subprocess.run([sys.executable, "-m", "npe2", "validate", "napari-unet"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "napari-unet"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "valid" in done.stdout
 
@@ -70,7 +72,7 @@ def test_corrupt_cached_sample_is_rejected(tmp_path, monkeypatch):
     target.mkdir(parents=True)
     (target / "0.png").write_bytes(b"not the ISBI file")
     monkeypatch.setattr(sample_data, "ISBI_BASE_URL", "http://127.0.0.1:9/")  # no network
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever pooch raises for a bad hash
         sample_data.isbi_fetcher().fetch("label/0.png")
 
 
@@ -90,8 +92,9 @@ def test_max_entropy_threshold_splits_two_populations():
     assert 60 < threshold_max_entropy(values) < 190
 
 
-def test_quick_labels_widget_writes_its_own_layer(make_napari_viewer, dock_widget, qtbot, isbi_crop,
-                                                  wait_for):
+def test_quick_labels_widget_writes_its_own_layer(
+    make_napari_viewer, dock_widget, qtbot, isbi_crop, wait_for
+):
     image, truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     em = viewer.add_image(image, name="em")

@@ -32,8 +32,9 @@ def scheduler_address():
     """One real LocalCluster (1 worker process) shared by the module's tests."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         yield cluster.scheduler_address
 
 
@@ -59,7 +60,8 @@ def _in_process(model, stack, instances=False):
 
 
 def test_a_lazy_zarr_stack_on_a_one_worker_cluster_equals_the_in_process_result(
-        make_napari_viewer, wait_for, tmp_path, scheduler_address, model):
+    make_napari_viewer, wait_for, tmp_path, scheduler_address, model
+):
     stack = isbi_stack(3)
     viewer = make_napari_viewer()
     layer = viewer.add_image(da.from_zarr(write_zarr(tmp_path / "in.zarr", stack)), name="lazy")
@@ -85,7 +87,8 @@ def _tasks_seen_by(address: str) -> list[str]:
 
 
 def test_an_in_memory_image_on_local_workers_goes_through_zarr_and_equals_in_process(
-        make_napari_viewer, wait_for, tmp_path, model):
+    make_napari_viewer, wait_for, tmp_path, model
+):
     stack = isbi_stack(2)
     viewer = make_napari_viewer()
     layer = viewer.add_image(stack, name="in memory")
@@ -103,8 +106,9 @@ def _closed_port() -> int:
 
 
 def test_an_unreachable_scheduler_is_an_error_notification_and_the_widget_is_idle_again(
-        make_napari_viewer, wait_for, tmp_path, model, notifications, monkeypatch):
-    from napari_unet.core import cluster
+    make_napari_viewer, wait_for, tmp_path, model, notifications, monkeypatch
+):
+    from napari_unet.core.prediction import cluster
 
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2.0)
     viewer = make_napari_viewer()
@@ -121,7 +125,8 @@ def test_an_unreachable_scheduler_is_an_error_notification_and_the_widget_is_idl
 
 
 def test_stop_keeps_the_finished_blocks_and_the_next_run_resumes_from_them(
-        make_napari_viewer, wait_for, tmp_path, scheduler_address, model, monkeypatch):
+    make_napari_viewer, wait_for, tmp_path, scheduler_address, model, monkeypatch
+):
     from napari_unet.widgets import segment_widget
 
     stack = isbi_stack(6)
@@ -147,12 +152,13 @@ def test_stop_keeps_the_finished_blocks_and_the_next_run_resumes_from_them(
     # resumed: the kept blocks (the first, and any under way at Stop) are not run again
     assert 1 <= segment._blocks_before < len(stack)
     assert int(np.count_nonzero(_done_blocks(tmp_path))) == len(stack)
-    np.testing.assert_array_equal(find_output(viewer, layer, "segmentation").data[:],
-                                  _in_process(model, stack).labels)
+    np.testing.assert_array_equal(
+        find_output(viewer, layer, "segmentation").data[:], _in_process(model, stack).labels
+    )
 
 
 def _done_blocks(tmp_path) -> np.ndarray:
     """The per-block 'done' markers of the widget's store."""
-    from napari_unet.core.zarr_io import DONE
+    from napari_unet.core.io.zarr_files import DONE
 
     return zarr.open_group(str(tmp_path / "out" / "lazy_segmentation.zarr"), mode="r")[DONE][:]

@@ -10,8 +10,9 @@ from tests.conftest import isbi_slice
 from tests.scale_helpers import small_model
 
 
-def test_object_settings_are_enabled_only_when_objects_are_separated(make_napari_viewer,
-                                                                     dock_widget):
+def test_object_settings_are_enabled_only_when_objects_are_separated(
+    make_napari_viewer, dock_widget
+):
     segment = dock_widget(make_napari_viewer(), "Segment")
     object_settings = (segment._min_size, segment._split_strength, segment._object_size)
     segment._instances.value = False
@@ -20,17 +21,20 @@ def test_object_settings_are_enabled_only_when_objects_are_separated(make_napari
     assert all(control.enabled for control in object_settings)
 
 
-def test_worker_count_and_address_are_enabled_only_for_their_place(make_napari_viewer,
-                                                                   dock_widget):
+def test_worker_count_and_address_are_enabled_only_for_their_place(make_napari_viewer, dock_widget):
     segment = dock_widget(make_napari_viewer(), "Segment")
-    for place, workers, address in (("process", False, False), ("local", True, False),
-                                    ("address", False, True)):
+    for place, workers, address in (
+        ("process", False, False),
+        ("local", True, False),
+        ("address", False, True),
+    ):
         segment._run_on.value = place
         assert (segment._workers.enabled, segment._address.enabled) == (workers, address)
 
 
-def test_status_line_ends_on_segmentation_done_after_the_last_block(make_napari_viewer,
-                                                                    dock_widget, wait_for, qtbot):
+def test_status_line_ends_on_segmentation_done_after_the_last_block(
+    make_napari_viewer, dock_widget, wait_for, qtbot
+):
     viewer = make_napari_viewer()
     viewer.add_image(isbi_slice(0, crop=128)[0], name="em")
     store_for(viewer).set(small_model())

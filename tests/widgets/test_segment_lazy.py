@@ -14,7 +14,8 @@ from tests.scale_helpers import isbi_stack, small_model, write_zarr
 
 
 def test_lazy_zarr_stack_is_segmented_into_a_zarr_backed_labels_layer(
-        make_napari_viewer, dock_widget, wait_for, tmp_path, qtbot):
+    make_napari_viewer, dock_widget, wait_for, tmp_path, qtbot
+):
     stack = isbi_stack(2)
     lazy = da.from_zarr(write_zarr(tmp_path / "in.zarr", stack))
     viewer = make_napari_viewer()

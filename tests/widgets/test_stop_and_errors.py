@@ -8,7 +8,6 @@ from napari_unet.widgets.model_store import store_for
 from tests.docking import dock_plugin_widget
 
 
-
 def _setup(make_napari_viewer, isbi_crop, fast_training, strokes=None):
     image, _truth, painted = isbi_crop
     viewer = make_napari_viewer()
@@ -22,7 +21,9 @@ def _setup(make_napari_viewer, isbi_crop, fast_training, strokes=None):
     return viewer, train
 
 
-def test_stop_mid_run_keeps_best_model(make_napari_viewer, qtbot, isbi_crop, wait_for, fast_training):
+def test_stop_mid_run_keeps_best_model(
+    make_napari_viewer, qtbot, isbi_crop, wait_for, fast_training
+):
     viewer, train = _setup(make_napari_viewer, isbi_crop, fast_training)
     job = train.start_training()
     qtbot.waitUntil(lambda: len(train._plot.losses) >= 3, timeout=120_000)
@@ -36,7 +37,9 @@ def test_stop_mid_run_keeps_best_model(make_napari_viewer, qtbot, isbi_crop, wai
     assert train._start.enabled and not train._stop.enabled
 
 
-def test_removing_a_used_layer_stops_the_run(make_napari_viewer, qtbot, isbi_crop, notifications, wait_for, fast_training):
+def test_removing_a_used_layer_stops_the_run(
+    make_napari_viewer, qtbot, isbi_crop, notifications, wait_for, fast_training
+):
     viewer, train = _setup(make_napari_viewer, isbi_crop, fast_training)
     job = train.start_training()
     qtbot.waitUntil(lambda: len(train._plot.losses) >= 2, timeout=120_000)
@@ -46,7 +49,9 @@ def test_removing_a_used_layer_stops_the_run(make_napari_viewer, qtbot, isbi_cro
     assert train._labels.value is None  # the removed layer is no longer offered
 
 
-def test_closing_the_widget_during_a_run_stops_it(make_napari_viewer, qtbot, isbi_crop, wait_for, fast_training):
+def test_closing_the_widget_during_a_run_stops_it(
+    make_napari_viewer, qtbot, isbi_crop, wait_for, fast_training
+):
     viewer, train = _setup(make_napari_viewer, isbi_crop, fast_training)
     job = train.start_training()
     qtbot.waitUntil(lambda: len(train._plot.losses) >= 2, timeout=120_000)
@@ -57,8 +62,9 @@ def test_closing_the_widget_during_a_run_stops_it(make_napari_viewer, qtbot, isb
     assert job.stop.requested
 
 
-def test_one_class_painted_becomes_a_notification(make_napari_viewer, qtbot, isbi_crop,
-                                                   notifications, wait_for, fast_training):
+def test_one_class_painted_becomes_a_notification(
+    make_napari_viewer, qtbot, isbi_crop, notifications, wait_for, fast_training
+):
     _image, _truth, strokes = isbi_crop
     one_class = np.where(strokes > 0, 1, 0).astype(np.uint8)
     viewer, train = _setup(make_napari_viewer, isbi_crop, fast_training, strokes=one_class)
@@ -70,7 +76,9 @@ def test_one_class_painted_becomes_a_notification(make_napari_viewer, qtbot, isb
     assert train._start.enabled and not train.running  # still usable
 
 
-def test_input_mistakes_become_notifications(make_napari_viewer, isbi_crop, notifications, wait_for, fast_training):
+def test_input_mistakes_become_notifications(
+    make_napari_viewer, isbi_crop, notifications, wait_for, fast_training
+):
     viewer, train = _setup(make_napari_viewer, isbi_crop, fast_training)
     train._max_time.value, train._max_steps.value = 0, 0
     assert train.start_training() is None

@@ -3,12 +3,13 @@ widget and offers 'Continue training', which trains the same model further."""
 
 from __future__ import annotations
 
-from napari_unet.core.training import MIN_STEPS
+from napari_unet.core.training.trainer import MIN_STEPS
 from napari_unet.widgets.model_store import store_for
 
 
 def test_an_undertrained_run_says_so_and_continue_trains_the_model_further(
-        make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for, notifications):
+    make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for, notifications
+):
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")
@@ -33,7 +34,8 @@ def test_an_undertrained_run_says_so_and_continue_trains_the_model_further(
 
 
 def test_a_run_that_took_its_steps_offers_no_continue(
-        make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for):
+    make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for
+):
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")

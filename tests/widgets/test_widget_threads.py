@@ -11,13 +11,25 @@ from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_complet
 from napari_unet.widgets.model_store import store_for
 from tests.conftest import isbi_slice
 
+
 @pytest.fixture(scope="module")
 def em_and_model():
     """A 96x96 ISBI crop (tests/data or ../shared/data) and a model trained on it for 15 steps."""
     image, truth = isbi_slice(0, crop=96)
-    trainer = Trainer([image], [truth], dense=True, model_config=UNetConfig(depth=2, base_channels=8),
-                      config=TrainingConfig(max_time=None, max_steps=15, seed=0, batch_size=2,
-                                            patch_size=(64, 64), validate_every_steps=15))
+    trainer = Trainer(
+        [image],
+        [truth],
+        dense=True,
+        model_config=UNetConfig(depth=2, base_channels=8),
+        config=TrainingConfig(
+            max_time=None,
+            max_steps=15,
+            seed=0,
+            batch_size=2,
+            patch_size=(64, 64),
+            validate_every_steps=15,
+        ),
+    )
     return image, run_to_completion(trainer.run()).model
 
 
@@ -31,8 +43,9 @@ def _viewer_with(make_napari_viewer, dock_widget, em_and_model, name, stack: int
     return viewer, dock_widget(viewer, name)
 
 
-def test_changing_the_attack_mid_curve_changes_no_point(make_napari_viewer, dock_widget,
-                                                        em_and_model, qtbot, monkeypatch):
+def test_changing_the_attack_mid_curve_changes_no_point(
+    make_napari_viewer, dock_widget, em_and_model, qtbot, monkeypatch
+):
     import napari_unet.widgets.adversarial_widget as module
 
     real_make, made, gate = module.make_attack, [], threading.Event()
@@ -67,31 +80,37 @@ def _close_while_running(viewer, widget, job, qtbot) -> None:
     assert job.stop.requested
 
 
-def test_closing_the_viewer_during_an_attack_raises_nothing(make_napari_viewer, dock_widget,
-                                                           em_and_model, qtbot):
-    viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Adversarial attack",
-                             stack=8)
+def test_closing_the_viewer_during_an_attack_raises_nothing(
+    make_napari_viewer, dock_widget, em_and_model, qtbot
+):
+    viewer, w = _viewer_with(
+        make_napari_viewer, dock_widget, em_and_model, "Adversarial attack", stack=8
+    )
     w._attack.value, w._steps.value = "pgd", 200
     _close_while_running(viewer, w, w.run_attack(), qtbot)
 
 
-def test_closing_the_viewer_during_a_curve_raises_nothing(make_napari_viewer, dock_widget,
-                                                         em_and_model, qtbot):
-    viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Adversarial attack",
-                             stack=8)
+def test_closing_the_viewer_during_a_curve_raises_nothing(
+    make_napari_viewer, dock_widget, em_and_model, qtbot
+):
+    viewer, w = _viewer_with(
+        make_napari_viewer, dock_widget, em_and_model, "Adversarial attack", stack=8
+    )
     w._attack.value, w._steps.value, w._curve_eps.value = "pgd", 200, "1, 2"
     _close_while_running(viewer, w, w.run_curve(), qtbot)
 
 
-def test_closing_the_viewer_during_segmentation_raises_nothing(make_napari_viewer, dock_widget,
-                                                              em_and_model, qtbot):
+def test_closing_the_viewer_during_segmentation_raises_nothing(
+    make_napari_viewer, dock_widget, em_and_model, qtbot
+):
     viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Segment", stack=400)
     w._scope.value = "stack"
     _close_while_running(viewer, w, w.segment(), qtbot)
 
 
-def test_closing_the_viewer_during_training_raises_nothing(make_napari_viewer, dock_widget,
-                                                          em_and_model, qtbot, fast_training):
+def test_closing_the_viewer_during_training_raises_nothing(
+    make_napari_viewer, dock_widget, em_and_model, qtbot, fast_training
+):
     image, _model = em_and_model
     viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Train")
     strokes = np.zeros(image.shape, np.uint8)

@@ -26,8 +26,9 @@ def _dock_all(make_napari_viewer, dock_widget, qtbot, isbi_crop):
     return viewer, docks
 
 
-def test_window_with_all_widgets_docked_fits_a_1366x768_screen(make_napari_viewer, dock_widget,
-                                                               qtbot, isbi_crop):
+def test_window_with_all_widgets_docked_fits_a_1366x768_screen(
+    make_napari_viewer, dock_widget, qtbot, isbi_crop
+):
     viewer, _docks = _dock_all(make_napari_viewer, dock_widget, qtbot, isbi_crop)
     window = viewer.window._qt_window
     hint = window.minimumSizeHint()
@@ -35,9 +36,9 @@ def test_window_with_all_widgets_docked_fits_a_1366x768_screen(make_napari_viewe
     assert (window.width(), window.height()) == SCREEN
 
 
-def test_each_widget_is_docked_in_a_scroll_area_and_is_not_cut_sideways(make_napari_viewer,
-                                                                        dock_widget, qtbot,
-                                                                        isbi_crop):
+def test_each_widget_is_docked_in_a_scroll_area_and_is_not_cut_sideways(
+    make_napari_viewer, dock_widget, qtbot, isbi_crop
+):
     viewer, docks = _dock_all(make_napari_viewer, dock_widget, qtbot, isbi_crop)
     for name, (_widget, dock) in docks.items():
         dock.raise_()
@@ -53,8 +54,9 @@ def test_each_widget_is_docked_in_a_scroll_area_and_is_not_cut_sideways(make_nap
     assert viewer.window._qt_viewer.canvas.native.width() >= 0.38 * SCREEN[0]
 
 
-def test_train_widget_main_controls_are_in_view_without_scrolling(make_napari_viewer, dock_widget,
-                                                                 qtbot, isbi_crop):
+def test_train_widget_main_controls_are_in_view_without_scrolling(
+    make_napari_viewer, dock_widget, qtbot, isbi_crop
+):
     viewer, docks = _dock_all(make_napari_viewer, dock_widget, qtbot, isbi_crop)
     widget, dock = docks["Train"]
     dock.raise_()
@@ -65,8 +67,9 @@ def test_train_widget_main_controls_are_in_view_without_scrolling(make_napari_vi
         assert part.isVisible() and bottom <= area.viewport().height()
 
 
-def test_training_rounds_table_shows_every_column_whole(make_napari_viewer, dock_widget, qtbot,
-                                                      tiny_isbi_model):
+def test_training_rounds_table_shows_every_column_whole(
+    make_napari_viewer, dock_widget, qtbot, tiny_isbi_model
+):
     from napari_unet.widgets.model_store import store_for
 
     image, model = tiny_isbi_model

@@ -94,9 +94,21 @@ def _run(argv: list[str]) -> int:
         return code
 
 
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT,
-                       errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EFBIG,
-                       errno.ENAMETOOLONG, errno.EMFILE, errno.EIO}
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EDQUOT,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.EFBIG,
+    errno.ENAMETOOLONG,
+    errno.EMFILE,
+    errno.EIO,
+}
 
 
 def describe_error(err: BaseException) -> tuple[int, str]:
@@ -106,19 +118,24 @@ def describe_error(err: BaseException) -> tuple[int, str]:
     if isinstance(err, UserInputError):
         return EXIT_BAD_INPUT, _one_line(str(err))
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        from napari_unet.core.disk_space import disk_full_message
+        from napari_unet.core.io.disk_space import disk_full_message
 
         return EXIT_BAD_INPUT, _one_line(disk_full_message(err.filename or "an output"))
     if isinstance(err, OSError) and (err.errno in _ENVIRONMENT_ERRNOS or err.filename):
         where = f" ({err.filename})" if err.filename else ""
         return EXIT_BAD_INPUT, _one_line(f"{err.strerror or err}{where}")
-    if isinstance(err, MemoryError) or (isinstance(err, RuntimeError)
-                                        and "out of memory" in str(err).lower()):
-        return EXIT_BAD_INPUT, ("not enough memory for this run; use smaller images or a "
-                                "smaller model, or free memory (GPU: try --device cpu)")
+    if isinstance(err, MemoryError) or (
+        isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+    ):
+        return EXIT_BAD_INPUT, (
+            "not enough memory for this run; use smaller images or a "
+            "smaller model, or free memory (GPU: try --device cpu)"
+        )
     detail = _one_line(str(err))
-    return EXIT_BUG, (f"unexpected {type(err).__name__}{': ' + detail if detail else ''} - "
-                      f"please report this (set {DEBUG_ENV}=1 for the traceback)")
+    return EXIT_BUG, (
+        f"unexpected {type(err).__name__}{': ' + detail if detail else ''} - "
+        f"please report this (set {DEBUG_ENV}=1 for the traceback)"
+    )
 
 
 def _one_line(text: str) -> str:

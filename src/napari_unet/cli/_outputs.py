@@ -20,8 +20,12 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def plan_outputs(inputs: Sequence[str], out_dir: str | os.PathLike,
-                 suffixes: Sequence[str], protected: Sequence[str] = ()) -> list[dict[str, Path]]:
+def plan_outputs(
+    inputs: Sequence[str],
+    out_dir: str | os.PathLike,
+    suffixes: Sequence[str],
+    protected: Sequence[str] = (),
+) -> list[dict[str, Path]]:
     """Output paths ``DIR/<stem><suffix>.tif`` for each input, one dict per input.
 
     Refuses (before anything is written) when an output would replace one of ``inputs``
@@ -44,12 +48,15 @@ def plan_outputs(inputs: Sequence[str], out_dir: str | os.PathLike,
             if clash is None and target.exists():  # hard links, bind mounts
                 clash = next((p for p in read.values() if _same_file(target, Path(p))), None)
             if clash is not None:
-                raise UserInputError(f"Writing {target} would replace the input file {clash}; "
-                                     "choose another --out-dir.")
+                raise UserInputError(
+                    f"Writing {target} would replace the input file {clash}; "
+                    "choose another --out-dir."
+                )
             if key in written:
                 raise UserInputError(
                     f"{written[key]} and {name} would both be written to {target}; give them "
-                    "different names, or run them with different --out-dir folders.")
+                    "different names, or run them with different --out-dir folders."
+                )
             written[key] = name
             plan[suffix] = target
         plans.append(plan)

@@ -103,8 +103,7 @@ def device(text: str) -> str:
     """``auto``, ``cpu``, or a GPU (``cuda``, ``cuda:N``, ``mps``) present on this machine."""
     name = text.strip().lower()
     if name not in DEVICE_NAMES and not re.fullmatch(r"cuda:\d+", name):
-        raise _bad(f"unknown device {text!r}; choose one of {', '.join(DEVICE_NAMES)} "
-                   "or cuda:N")
+        raise _bad(f"unknown device {text!r}; choose one of {', '.join(DEVICE_NAMES)} or cuda:N")
     if name != "auto" and name != "cpu":
         from napari_unet.core.device import select_device
 
@@ -118,7 +117,7 @@ def device(text: str) -> str:
 # ---------------------------------------------------------------------- files
 def existing_file(text: str) -> str:
     """A regular file that exists and can be read."""
-    from napari_unet.core.image_io import unreadable_reason
+    from napari_unet.core.io.image_files import unreadable_reason
 
     path = Path(text)
     reason = unreadable_reason(path)
@@ -133,7 +132,7 @@ def existing_file(text: str) -> str:
 
 def existing_image(text: str) -> str:
     """An image file that exists, or a zarr folder (zarr v2/v3 array, OME-Zarr image)."""
-    from napari_unet.core.zarr_io import is_zarr_path
+    from napari_unet.core.io.zarr_files import is_zarr_path
 
     path = Path(text)
     if path.is_dir() and is_zarr_path(path):
@@ -183,15 +182,16 @@ def _check_can_create_in(folder: Path, text: str) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as err:
-        raise _bad(f"cannot write {text}: folder {existing} is not writable "
-                   f"({err.strerror or err})") from None
+        raise _bad(
+            f"cannot write {text}: folder {existing} is not writable ({err.strerror or err})"
+        ) from None
 
 
 # ---------------------------------------------------------------------- cluster
 def scheduler_address(text: str) -> str:
-    """A dask scheduler address a client can try (see :mod:`napari_unet.core.address`)."""
-    from napari_unet.core.address import check_scheduler_address
+    """A dask scheduler address a client can try (see :mod:`napari_unet.core.prediction.address`)."""
     from napari_unet.core.errors import UserInputError
+    from napari_unet.core.prediction.address import check_scheduler_address
 
     try:
         return check_scheduler_address(text)

@@ -15,36 +15,81 @@ import sys
 from pathlib import Path
 
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.robustness import KINDS, UNITS
+from napari_unet.core.robustness.curves import KINDS, UNITS
 
 from ._claims import check_held_whole
 from ._inputs import add_channels, add_device, check_pairs, open_inputs
 from ._progress import ProgressBar
 from ._validate import (
-    existing_file, existing_image, int_in_range, output_file, positive_int, seed,
+    existing_file,
+    existing_image,
+    int_in_range,
+    output_file,
+    positive_int,
+    seed,
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("robustness", help="Dice against noise, blur, rotation, scale, "
-                       "contrast or an attack, at several levels (CSV + PNG)",
-                       description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, type=existing_file, help="model file (.pt, or a .zip exported by napari-unet export)")
-    p.add_argument("--images", required=True, nargs="+", metavar="I", type=existing_image,
-                   help="TIFF, PNG or zarr / OME-Zarr images (level 0; read lazily)")
-    p.add_argument("--perturbation", required=True, choices=KINDS,
-                   help="; ".join(f"{k}: {u}" for k, u in UNITS.items()))
-    p.add_argument("--levels", required=True, nargs="+", type=float, metavar="L",
-                   help="strengths in the perturbation's unit (e.g. 0 0.05 0.1 for noise)")
-    p.add_argument("--out", required=True, metavar="FILE.csv", type=output_file,
-                   help="CSV to write; the plot goes to the same name with .png")
-    p.add_argument("--truth", nargs="+", metavar="T", default=None, type=existing_file,
-                   help="ground truth per image (classes 1..K, or a dense mask with 0, e.g. "
-                        "0/255): adds dice_vs_truth")
-    p.add_argument("--steps", type=positive_int, default=None,
-                   help="attack iterations (attacks only)")
-    p.add_argument("--eot-samples", type=int_in_range(1, 1000), default=8,
-                   help="random transforms per step of the EOT attack (default 8)")
+    p = sub.add_parser(
+        "robustness",
+        help="Dice against noise, blur, rotation, scale, "
+        "contrast or an attack, at several levels (CSV + PNG)",
+        description=__doc__.splitlines()[0],
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        type=existing_file,
+        help="model file (.pt, or a .zip exported by napari-unet export)",
+    )
+    p.add_argument(
+        "--images",
+        required=True,
+        nargs="+",
+        metavar="I",
+        type=existing_image,
+        help="TIFF, PNG or zarr / OME-Zarr images (level 0; read lazily)",
+    )
+    p.add_argument(
+        "--perturbation",
+        required=True,
+        choices=KINDS,
+        help="; ".join(f"{k}: {u}" for k, u in UNITS.items()),
+    )
+    p.add_argument(
+        "--levels",
+        required=True,
+        nargs="+",
+        type=float,
+        metavar="L",
+        help="strengths in the perturbation's unit (e.g. 0 0.05 0.1 for noise)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.csv",
+        type=output_file,
+        help="CSV to write; the plot goes to the same name with .png",
+    )
+    p.add_argument(
+        "--truth",
+        nargs="+",
+        metavar="T",
+        default=None,
+        type=existing_file,
+        help="ground truth per image (classes 1..K, or a dense mask with 0, e.g. "
+        "0/255): adds dice_vs_truth",
+    )
+    p.add_argument(
+        "--steps", type=positive_int, default=None, help="attack iterations (attacks only)"
+    )
+    p.add_argument(
+        "--eot-samples",
+        type=int_in_range(1, 1000),
+        default=8,
+        help="random transforms per step of the EOT attack (default 8)",
+    )
     p.add_argument("--seed", type=seed, default=0, help="seed of the noise (default 0)")
     add_channels(p)
     add_device(p)
@@ -58,16 +103,17 @@ def _check_out(out: Path, inputs: list[str]) -> Path:
     for path in (out, out.with_suffix(".png")):
         for name in inputs:
             if path.exists() and path.samefile(name):
-                raise UserInputError(f"--out would replace the input {name}; choose another "
-                                     "file name.")
+                raise UserInputError(
+                    f"--out would replace the input {name}; choose another file name."
+                )
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     from napari_unet.core import load_model, run_to_completion
-    from napari_unet.core.image_io import read_image
+    from napari_unet.core.io.image_files import read_image
     from napari_unet.core.metrics import truth_classes
-    from napari_unet.core.robustness import check_levels, perturbation_curve
+    from napari_unet.core.robustness.curves import check_levels, perturbation_curve
 
     levels = check_levels(args.perturbation, args.levels)
     if args.truth is not None:
@@ -80,20 +126,33 @@ def run(args: argparse.Namespace) -> int:
     truths = None if args.truth is None else [truth_classes(read_image(t)) for t in args.truth]
     bar = ProgressBar(f"{args.perturbation}", total=1.0)
     work = perturbation_curve(
-        model, images, args.perturbation, levels, truths=truths, seed=args.seed,
-        attack_steps=args.steps, attack_options=_attack_options(args), rgb=rgb,
-        channel_axis=channel_axis, device=args.device)
-    curve = run_to_completion(work, lambda ev: bar.update(
-        ev.progress, f"level {ev.level:g}, image {ev.image + 1}/{ev.images}"))
+        model,
+        images,
+        args.perturbation,
+        levels,
+        truths=truths,
+        seed=args.seed,
+        attack_steps=args.steps,
+        attack_options=_attack_options(args),
+        rgb=rgb,
+        channel_axis=channel_axis,
+        device=args.device,
+    )
+    curve = run_to_completion(
+        work,
+        lambda ev: bar.update(ev.progress, f"level {ev.level:g}, image {ev.image + 1}/{ev.images}"),
+    )
     bar.close()
     csv_path = curve.to_csv(out)
     png_path = curve.plot(out.with_suffix(".png"))
-    print(json.dumps({"csv": str(csv_path), "png": str(png_path), "rows": curve.rows},
-                     indent=2))
+    print(json.dumps({"csv": str(csv_path), "png": str(png_path), "rows": curve.rows}, indent=2))
     for row in curve.rows:
-        truth = (f", vs truth {row['dice_vs_truth']:.4f}" if "dice_vs_truth" in row else "")
-        print(f"{args.perturbation} {row['level']:g}: Dice vs clean {row['dice_vs_clean']:.4f}"
-              f"{truth}", file=sys.stderr)
+        truth = f", vs truth {row['dice_vs_truth']:.4f}" if "dice_vs_truth" in row else ""
+        print(
+            f"{args.perturbation} {row['level']:g}: Dice vs clean {row['dice_vs_clean']:.4f}"
+            f"{truth}",
+            file=sys.stderr,
+        )
     note = curve.quantization_note()
     if note:
         print(f"napari-unet robustness: note: {note}", file=sys.stderr)

@@ -4,17 +4,17 @@ Imports neither napari nor Qt (``tests/test_core_isolation.py`` proves it), so i
 in scripts, on clusters and in the command line.
 """
 
+from .data.images import Normalization, channels_first
+from .data.label_sources import LabelSource, SourceKind, merge_label_sources
+from .data.labels import ClassInfo
 from .errors import ModelFileError, UserInputError
-from .images import Normalization, channels_first
-from .label_sources import LabelSource, SourceKind, merge_label_sources
-from .labels import ClassInfo
 from .metrics import dice_iou_per_class, instance_f1
-from .model import PRESETS, UNet, UNetConfig, count_parameters
-from .model_file import load_model, save_model
-from .prediction import PredictionConfig, PredictionProgress, PredictionResult, predict
+from .model.model_file import load_model, save_model
+from .model.trained_model import TrainedModel
+from .model.unet import PRESETS, UNet, UNetConfig, count_parameters
+from .prediction.engine import PredictionConfig, PredictionProgress, PredictionResult, predict
 from .stopping import StopFlag, run_to_completion
-from .trained_model import TrainedModel
-from .training import (
+from .training.trainer import (
     BestModelUpdated,
     ModelSnapshot,
     Trainer,
@@ -27,11 +27,36 @@ from .training import (
 )
 
 __all__ = [
-    "BestModelUpdated", "ClassInfo", "LabelSource", "ModelFileError", "ModelSnapshot",
-    "Normalization", "PRESETS", "PredictionConfig", "PredictionProgress", "PredictionResult",
-    "SourceKind", "StopFlag", "TrainedModel", "Trainer", "TrainingConfig", "TrainingResult",
-    "TrainingStarted", "TrainingStep", "UNet", "UNetConfig", "UserInputError",
-    "ValidationScores", "channels_first", "count_parameters", "dice_iou_per_class",
-    "instance_f1", "load_model", "merge_label_sources", "predict", "run_to_completion",
-    "save_model", "train",
+    "BestModelUpdated",
+    "ClassInfo",
+    "LabelSource",
+    "ModelFileError",
+    "ModelSnapshot",
+    "Normalization",
+    "PRESETS",
+    "PredictionConfig",
+    "PredictionProgress",
+    "PredictionResult",
+    "SourceKind",
+    "StopFlag",
+    "TrainedModel",
+    "Trainer",
+    "TrainingConfig",
+    "TrainingResult",
+    "TrainingStarted",
+    "TrainingStep",
+    "UNet",
+    "UNetConfig",
+    "UserInputError",
+    "ValidationScores",
+    "channels_first",
+    "count_parameters",
+    "dice_iou_per_class",
+    "instance_f1",
+    "load_model",
+    "merge_label_sources",
+    "predict",
+    "run_to_completion",
+    "save_model",
+    "train",
 ]

@@ -35,8 +35,7 @@ def select_device(name: str = "auto") -> torch.device:
     """
     index = _cuda_index(name)
     if name not in DEVICES and index is None:
-        raise ValueError(f"Unknown device {name!r}; choose one of {', '.join(DEVICES)} "
-                         "or cuda:N.")
+        raise ValueError(f"Unknown device {name!r}; choose one of {', '.join(DEVICES)} or cuda:N.")
     mps = getattr(torch.backends, "mps", None)
     mps_ok = bool(mps is not None and mps.is_available())
     if name == "auto":
@@ -46,9 +45,11 @@ def select_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("CUDA was requested but no CUDA GPU is available; use --device cpu.")
     if index is not None and index >= torch.cuda.device_count():
-        raise ValueError(f"There is no GPU {name}: this machine has "
-                         f"{torch.cuda.device_count()} (cuda:0 to "
-                         f"cuda:{torch.cuda.device_count() - 1}).")
+        raise ValueError(
+            f"There is no GPU {name}: this machine has "
+            f"{torch.cuda.device_count()} (cuda:0 to "
+            f"cuda:{torch.cuda.device_count() - 1})."
+        )
     if name == "mps" and not mps_ok:
         raise ValueError("MPS was requested but is not available; use --device cpu.")
     return torch.device(name)

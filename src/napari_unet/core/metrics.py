@@ -7,8 +7,9 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
 
-def dice_iou_per_class(pred: np.ndarray, truth: np.ndarray,
-                       classes: list[int] | None = None) -> dict[int, dict[str, float]]:
+def dice_iou_per_class(
+    pred: np.ndarray, truth: np.ndarray, classes: list[int] | None = None
+) -> dict[int, dict[str, float]]:
     """``{class: {"dice", "iou"}}`` for each class value present in either array."""
     if pred.shape != truth.shape:
         raise ValueError(f"Prediction shape {pred.shape} differs from truth shape {truth.shape}.")
@@ -72,8 +73,9 @@ def instance_mask_objects(truth: np.ndarray, pred_classes: int) -> int | None:
     return objects if count <= 2 * objects else None
 
 
-def instance_overlaps(pred: np.ndarray, truth: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+def instance_overlaps(
+    pred: np.ndarray, truth: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """IoU of every (predicted, true) instance pair that actually overlaps.
 
     Returns ``(pred_index, true_index, iou, n_pred, n_true)``: indices into the sorted
@@ -96,7 +98,9 @@ def instance_overlaps(pred: np.ndarray, truth: np.ndarray
     return pi, ti, iou, int(p_ids.size - (p_zero == 0)), int(t_ids.size - (t_zero == 0))
 
 
-def instance_f1(pred: np.ndarray, truth: np.ndarray, iou_threshold: float = 0.5) -> dict[str, float]:
+def instance_f1(
+    pred: np.ndarray, truth: np.ndarray, iou_threshold: float = 0.5
+) -> dict[str, float]:
     """F1, precision and recall of one-to-one instance matching at IoU >= ``iou_threshold``.
 
     0 is background in both arrays; ids need not be contiguous. True positives are the
@@ -109,11 +113,16 @@ def instance_f1(pred: np.ndarray, truth: np.ndarray, iou_threshold: float = 0.5)
     keep = iou >= iou_threshold
     tp = 0
     if keep.any():
-        graph = csr_matrix((np.ones(int(keep.sum())), (pi[keep], ti[keep])),
-                           shape=(n_pred, n_true))
+        graph = csr_matrix((np.ones(int(keep.sum())), (pi[keep], ti[keep])), shape=(n_pred, n_true))
         tp = int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
     precision = tp / n_pred if n_pred else float(n_true == 0)
     recall = tp / n_true if n_true else float(n_pred == 0)
     f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    return {"f1": f1, "precision": precision, "recall": recall, "true_positives": tp,
-            "predicted": n_pred, "true": n_true}
+    return {
+        "f1": f1,
+        "precision": precision,
+        "recall": recall,
+        "true_positives": tp,
+        "predicted": n_pred,
+        "true": n_true,
+    }

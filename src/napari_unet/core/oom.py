@@ -53,7 +53,8 @@ class TrainingOutOfMemory:
 def is_out_of_memory(err: BaseException) -> bool:
     """True for CUDA's ``torch.OutOfMemoryError`` and MPS's "out of memory" RuntimeError."""
     return isinstance(err, torch.OutOfMemoryError) or (
-        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
+        isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+    )
 
 
 def free_device_memory(device: torch.device) -> None:
@@ -77,8 +78,9 @@ def free_memory_bytes(device: torch.device) -> int | None:
     return None
 
 
-def accelerator_batch_pixels(device: torch.device, width_factor: float = 1.0,
-                             fallback: int = 2**21) -> int:
+def accelerator_batch_pixels(
+    device: torch.device, width_factor: float = 1.0, fallback: int = 2**21
+) -> int:
     """Pixels (voxels) per prediction batch that fit in half the free memory of
     ``device``: a power of two in [2**18, 2**23]; ``fallback`` when memory is unknown.
     ``width_factor``: the model's channels relative to the default model's."""
@@ -98,8 +100,9 @@ class RetryingForward:
     ``retries`` collects an :class:`OutOfMemoryRetry` per halving for the caller to yield.
     """
 
-    def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], device: torch.device,
-                 batch_size: int) -> None:
+    def __init__(
+        self, net: Callable[[torch.Tensor], torch.Tensor], device: torch.device, batch_size: int
+    ) -> None:
         self.net = net
         self.device = device
         self.batch_size = batch_size
@@ -109,7 +112,7 @@ class RetryingForward:
         outputs: list[torch.Tensor] = []
         start = 0
         while start < len(x):
-            piece = x[start: start + self.batch_size]
+            piece = x[start : start + self.batch_size]
             try:
                 outputs.append(self.net(piece))
             except Exception as err:  # noqa: BLE001 - only out-of-memory is handled
@@ -123,10 +126,14 @@ class RetryingForward:
     def _shrink(self, tried: int) -> None:
         free_device_memory(self.device)
         self.batch_size = max(1, min(self.batch_size, tried) // 2)
-        self.retries.append(OutOfMemoryRetry(
-            self.batch_size, None,
-            f"Out of memory on {self.device}: retrying with {self.batch_size} "
-            f"tile(s) per forward pass."))
+        self.retries.append(
+            OutOfMemoryRetry(
+                self.batch_size,
+                None,
+                f"Out of memory on {self.device}: retrying with {self.batch_size} "
+                f"tile(s) per forward pass.",
+            )
+        )
 
     def drain(self) -> list[OutOfMemoryRetry]:
         """The retries since the last call (to yield as events)."""
@@ -135,7 +142,9 @@ class RetryingForward:
 
 
 def retry_smaller_tiles(
-    run: Callable[[int], Generator[Any, None, Result]], tile: int, device: torch.device,
+    run: Callable[[int], Generator[Any, None, Result]],
+    tile: int,
+    device: torch.device,
 ) -> Generator[Any, None, Result]:
     """Run ``run(tile)``; when it runs out of memory even at one tile per forward pass,
     free the cache and start again with tiles of half the edge, down to :data:`MIN_TILE`.
@@ -151,17 +160,29 @@ def retry_smaller_tiles(
                 raise UserInputError(
                     f"Out of memory on {device} even with {tile}-pixel tiles, one per "
                     "forward pass. Close other programs using the GPU, use a smaller "
-                    "model, or choose the CPU device.") from None
+                    "model, or choose the CPU device."
+                ) from None
             tile //= 2
-            yield OutOfMemoryRetry(1, tile, f"Out of memory on {device} with one tile per "
-                                   f"forward pass: starting again with {tile}-pixel tiles.")
+            yield OutOfMemoryRetry(
+                1,
+                tile,
+                f"Out of memory on {device} with one tile per "
+                f"forward pass: starting again with {tile}-pixel tiles.",
+            )
 
 
-def training_advice(step: int, device: torch.device, batch_size: int,
-                    patch_size: tuple[int, ...], base_channels: int) -> str:
+def training_advice(
+    step: int,
+    device: torch.device,
+    batch_size: int,
+    patch_size: tuple[int, ...],
+    base_channels: int,
+) -> str:
     """What to tell the user when training runs out of memory: what to lower, in order."""
     patch = "x".join(str(p) for p in patch_size)
-    return (f"Out of memory on {device} at training step {step}; training stopped and the "
-            f"best model so far is kept. Lower the batch size (now {batch_size}), then the "
-            f"patch size (now {patch}), then the model size (now {base_channels} base "
-            "channels), and train again.")
+    return (
+        f"Out of memory on {device} at training step {step}; training stopped and the "
+        f"best model so far is kept. Lower the batch size (now {batch_size}), then the "
+        f"patch size (now {patch}), then the model size (now {base_channels} base "
+        "channels), and train again."
+    )

@@ -1,6 +1,6 @@
 """How much a validation Dice can be trusted: the held-out pixels it rests on.
 
-Pure arithmetic (no torch): shared by :mod:`.training` (which validation counts as
+Pure arithmetic (no torch): shared by :mod:`.trainer` (which validation counts as
 better), :mod:`.held_out` (is a retrained model worse than the previous one) and
 :meth:`.TrainedModel.describe` (the model line of the widgets and the command line).
 """
@@ -44,8 +44,10 @@ def validation_text(dice: float, pixels: Sequence[int] | None) -> str:
     if is_reliable(pixels):
         return text
     fewest = min(pixels) if pixels else 0
-    return (text + f" (too few to trust: {fewest:,} in one class, under "
-                   f"{MIN_RELIABLE_PIXELS} per class)")
+    return (
+        text + f" (too few to trust: {fewest:,} in one class, under "
+        f"{MIN_RELIABLE_PIXELS} per class)"
+    )
 
 
 def round_validation_text(round_: Mapping[str, Any]) -> str:

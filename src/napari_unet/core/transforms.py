@@ -29,8 +29,17 @@ import torch.nn.functional as F
 Strength = float | torch.Tensor
 
 __all__ = [
-    "Strength", "affine_grid_for", "downsample_upsample", "gamma", "gaussian_blur",
-    "gaussian_kernel", "gaussian_noise", "poisson_noise", "rotate", "warp", "zoom",
+    "Strength",
+    "affine_grid_for",
+    "downsample_upsample",
+    "gamma",
+    "gaussian_blur",
+    "gaussian_kernel",
+    "gaussian_noise",
+    "poisson_noise",
+    "rotate",
+    "warp",
+    "zoom",
 ]
 
 
@@ -40,8 +49,9 @@ def _per_sample(value: Strength, batch: int, name: str) -> torch.Tensor:
     if t.ndim == 0:
         t = t.expand(batch)
     if t.shape != (batch,):
-        raise ValueError(f"{name} must be a float or a ({batch},) tensor, got shape "
-                         f"{tuple(t.shape)}.")
+        raise ValueError(
+            f"{name} must be a float or a ({batch},) tensor, got shape {tuple(t.shape)}."
+        )
     if torch.isnan(t).any():
         raise ValueError(f"{name} must be a number, got NaN.")
     return t
@@ -68,15 +78,23 @@ def _identity_grid(shape: tuple[int, ...], device: torch.device | None = None) -
 
     The last axis is in grid_sample's order (x, y[, z]), normalized to [-1, 1].
     """
-    axes = [torch.linspace(-1.0, 1.0, n, dtype=torch.float64) if n > 1
-            else torch.zeros(1, dtype=torch.float64) for n in shape]
+    axes = [
+        torch.linspace(-1.0, 1.0, n, dtype=torch.float64)
+        if n > 1
+        else torch.zeros(1, dtype=torch.float64)
+        for n in shape
+    ]
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij")[::-1], dim=-1)
     return grid.to(device=device, dtype=torch.float32).unsqueeze(0)
 
 
-def affine_grid_for(shape: tuple[int, ...] | torch.Size, degrees: Strength = 0.0,
-                    factor: Strength = 1.0, *, device: torch.device | None = None
-                    ) -> torch.Tensor:
+def affine_grid_for(
+    shape: tuple[int, ...] | torch.Size,
+    degrees: Strength = 0.0,
+    factor: Strength = 1.0,
+    *,
+    device: torch.device | None = None,
+) -> torch.Tensor:
     """Sampling grid of a rotation by ``degrees`` and a zoom by ``factor`` about the centre.
 
     Positive degrees turn the content counter-clockwise as displayed (Y down), i.e. from +X
@@ -103,8 +121,11 @@ def affine_grid_for(shape: tuple[int, ...] | torch.Size, degrees: Strength = 0.0
     identity = _identity_grid(spatial)
     # output pixel (y, x) reads the source at centre + R(-theta) (p - centre) / factor
     cy, cx = (ny - 1) / 2.0, (nx - 1) / 2.0
-    yy, xx = torch.meshgrid(torch.arange(ny, dtype=torch.float64) - cy,
-                            torch.arange(nx, dtype=torch.float64) - cx, indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(ny, dtype=torch.float64) - cy,
+        torch.arange(nx, dtype=torch.float64) - cx,
+        indexing="ij",
+    )
     theta = torch.deg2rad(deg).view(-1, 1, 1)
     cos, sin = torch.cos(theta), torch.sin(theta)
     scale = fac.view(-1, 1, 1)
@@ -125,8 +146,9 @@ def affine_grid_for(shape: tuple[int, ...] | torch.Size, degrees: Strength = 0.0
     return grid.to(device) if device is not None else grid
 
 
-def warp(x: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear",
-         padding: str = "reflection") -> torch.Tensor:
+def warp(
+    x: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear", padding: str = "reflection"
+) -> torch.Tensor:
     """Resample ``x`` on ``grid`` (from :func:`affine_grid_for`).
 
     ``mode``: ``"bilinear"`` (images) or ``"nearest"`` (labels); ``padding``: ``"reflection"``,
@@ -138,13 +160,17 @@ def warp(x: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear",
         - x: ``(B, C, *S)``; grid: ``(B, *S, dims)``; returns ``(B, C, *S)``, dtype of ``x``
     """
     dims = _check_image(x)
-    if grid.shape[0] != x.shape[0] or tuple(grid.shape[1:-1]) != tuple(x.shape[2:]) \
-            or grid.shape[-1] != dims:
+    if (
+        grid.shape[0] != x.shape[0]
+        or tuple(grid.shape[1:-1]) != tuple(x.shape[2:])
+        or grid.shape[-1] != dims
+    ):
         raise ValueError(f"grid {tuple(grid.shape)} does not fit the batch {tuple(x.shape)}.")
     grid = grid.to(x.device)
     source = x if x.is_floating_point() else x.float()
-    out = F.grid_sample(source, grid.to(source.dtype), mode=mode, padding_mode=padding,
-                        align_corners=True)
+    out = F.grid_sample(
+        source, grid.to(source.dtype), mode=mode, padding_mode=padding, align_corners=True
+    )
     if not x.is_floating_point():
         out = out.round().to(x.dtype)
     identity = _identity_grid(tuple(x.shape[2:]), grid.device)
@@ -152,8 +178,9 @@ def warp(x: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear",
     return _keep_neutral(out, x, neutral)
 
 
-def rotate(x: torch.Tensor, degrees: Strength, *, mode: str = "bilinear",
-           padding: str = "reflection") -> torch.Tensor:
+def rotate(
+    x: torch.Tensor, degrees: Strength, *, mode: str = "bilinear", padding: str = "reflection"
+) -> torch.Tensor:
     """Rotate each Y-X plane by ``degrees`` about its centre (counter-clockwise as displayed).
 
     Shape: x ``(B, C, *S)`` -> ``(B, C, *S)``; degrees float or ``(B,)``.
@@ -162,8 +189,9 @@ def rotate(x: torch.Tensor, degrees: Strength, *, mode: str = "bilinear",
     return warp(x, affine_grid_for(x.shape, degrees, 1.0), mode, padding)
 
 
-def zoom(x: torch.Tensor, factor: Strength, *, mode: str = "bilinear",
-         padding: str = "reflection") -> torch.Tensor:
+def zoom(
+    x: torch.Tensor, factor: Strength, *, mode: str = "bilinear", padding: str = "reflection"
+) -> torch.Tensor:
     """Zoom each Y-X plane by ``factor`` about its centre (> 1 magnifies, 1 = none, > 0).
 
     Shape: x ``(B, C, *S)`` -> ``(B, C, *S)``; factor float or ``(B,)``.
@@ -247,7 +275,7 @@ def downsample_upsample(x: torch.Tensor, factor: Strength) -> torch.Tensor:
     ny, nx = x.shape[-2:]
     rows = []
     for i, f in enumerate(fac.tolist()):
-        sample = x[i:i + 1]
+        sample = x[i : i + 1]
         if f == 1:
             rows.append(sample)
             continue
@@ -265,8 +293,9 @@ def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Ten
     return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
 
-def gaussian_noise(x: torch.Tensor, sigma: Strength,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_noise(
+    x: torch.Tensor, sigma: Strength, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Add white Gaussian noise of standard deviation ``sigma`` (normalized units, >= 0).
 
     Shape: x ``(B, C, *S)`` -> ``(B, C, *S)``; sigma float or ``(B,)``.
@@ -281,8 +310,9 @@ def gaussian_noise(x: torch.Tensor, sigma: Strength,
     return _keep_neutral(x + scale * _randn_like(x, generator), x, sig == 0)
 
 
-def poisson_noise(x: torch.Tensor, peak: Strength,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def poisson_noise(
+    x: torch.Tensor, peak: Strength, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Shot noise: a normalized intensity of 1 collects ``peak`` photons (``inf`` = none).
 
     The noise ``(Poisson(peak * max(x, 0)) - peak * max(x, 0)) / peak`` is added to ``x``
@@ -328,5 +358,5 @@ def gamma(x: torch.Tensor, g: Strength) -> torch.Tensor:
     inside = (x > 0) & (x < 1)
     base = torch.where(inside, x, torch.ones_like(x))  # keeps pow's gradient finite outside
     power = gs.to(device=x.device, dtype=x.dtype).view(-1, *[1] * (x.ndim - 1))
-    out = torch.where(inside, base ** power, x)
+    out = torch.where(inside, base**power, x)
     return _keep_neutral(out, x, gs == 1)

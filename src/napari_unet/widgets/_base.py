@@ -20,7 +20,6 @@ from ._session import JobSession, JobState
 from .model_store import ModelStore, store_for
 from .settings import PersistentValues
 
-
 COMBO_MIN_CHARACTERS = 14  # a closed drop-down list is at least this wide
 WRAPPED_LABEL_MIN_WIDTH = 120  # px; longer texts wrap onto more lines
 
@@ -65,12 +64,16 @@ class ViewerWidget(Container):
 
     # ------------------------------------------------------------------ setup
     def _image_picker(self, label: str = "Image") -> ComboBox:
-        return ComboBox(label=label, choices=lambda _w: image_layers(self._viewer),
-                        tooltip="The image layer to work on (RGB or one channel; "
-                                "a stack is processed slice by slice by a 2D model).")
+        return ComboBox(
+            label=label,
+            choices=lambda _w: image_layers(self._viewer),
+            tooltip="The image layer to work on (RGB or one channel; "
+            "a stack is processed slice by slice by a 2D model).",
+        )
 
-    def _remember(self, name: str, widgets: dict[str, Any], *,
-                  result_changing: tuple[str, ...] = ()) -> PersistentValues:
+    def _remember(
+        self, name: str, widgets: dict[str, Any], *, result_changing: tuple[str, ...] = ()
+    ) -> PersistentValues:
         """Keep ``widgets``' values between sessions (:class:`PersistentValues`), and show at
         the top of the widget the result-changing ones that come back from the last session
         with a value other than the default, with a *Reset to defaults* button.
@@ -79,9 +82,13 @@ class ViewerWidget(Container):
         from magicgui.widgets import Label, PushButton
 
         settings = PersistentValues(name, widgets, result_changing=result_changing)
-        self._remembered_note = Label(value="", tooltip=(
-            "These settings change the results and were kept from your last session. "
-            "Change them here, or reset every setting of this widget to its default."))
+        self._remembered_note = Label(
+            value="",
+            tooltip=(
+                "These settings change the results and were kept from your last session. "
+                "Change them here, or reset every setting of this widget to its default."
+            ),
+        )
         self._reset_settings = PushButton(text="Reset to defaults")
         row = Container(widgets=[self._remembered_note, self._reset_settings], labels=False)
         row.margins = (0, 0, 0, 0)
@@ -122,11 +129,14 @@ class ViewerWidget(Container):
         for widget in self._list_widgets(self, Label):
             widget.native.setWordWrap(True)
             widget.native.setMinimumWidth(WRAPPED_LABEL_MIN_WIDTH)  # else Qt asks for ~400 px
-            widget.native.setSizePolicy(QSizePolicy.Policy.Expanding,  # use the width there is
-                                        QSizePolicy.Policy.Preferred)
+            widget.native.setSizePolicy(
+                QSizePolicy.Policy.Expanding,  # use the width there is
+                QSizePolicy.Policy.Preferred,
+            )
         for widget in self._list_widgets(self, ComboBox):
             widget.native.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
             widget.native.setMinimumContentsLength(COMBO_MIN_CHARACTERS)
         self.content.layout().addStretch(1)  # rows keep their height, spare room goes below
         area = self.native
@@ -185,9 +195,11 @@ class ViewerWidget(Container):
         self._closed = True
         self.session.request_stop()
         events = self._viewer.layers.events
-        for emitter, cb in ((events.inserted, self._on_layers_changed),
-                            (events.removed, self._on_layer_removed),
-                            (events.reordered, self._on_layers_changed)):
+        for emitter, cb in (
+            (events.inserted, self._on_layers_changed),
+            (events.removed, self._on_layer_removed),
+            (events.reordered, self._on_layers_changed),
+        ):
             try:
                 emitter.disconnect(cb)
             except (TypeError, ValueError, RuntimeError):
@@ -209,8 +221,11 @@ class ViewerWidget(Container):
         from qtpy.QtWidgets import QFileDialog
 
         path, _ = QFileDialog.getOpenFileName(
-            self.native, "Load model", "",
-            "napari-unet model or bioimage.io package it exported (*.pt *.zip)")
+            self.native,
+            "Load model",
+            "",
+            "napari-unet model or bioimage.io package it exported (*.pt *.zip)",
+        )
         if path:
             self.load_model_from(path)
 
@@ -223,7 +238,9 @@ class ViewerWidget(Container):
         """Ask the running job to stop at its next step (results so far are kept)."""
         self.session.request_stop()
 
-    def _start_job(self, work: Any, *, what: str, layers: list[Layer], **options: Any) -> Job | None:
+    def _start_job(
+        self, work: Any, *, what: str, layers: list[Layer], **options: Any
+    ) -> Job | None:
         """Run ``work`` as this widget's job (see :class:`Job` for ``options``).
 
         Returns None, with a notification, if another job of this widget is running.

@@ -5,7 +5,10 @@ from __future__ import annotations
 from magicgui.widgets import ComboBox
 
 from napari_unet.core.device import (
-    describe_compute, device_choices, precision_policy, select_device,
+    describe_compute,
+    device_choices,
+    precision_policy,
+    select_device,
 )
 
 
@@ -13,11 +16,15 @@ def device_picker() -> ComboBox:
     """auto / CPU / each CUDA GPU by name / Apple MPS; its value is a device name for
     ``TrainingConfig.device`` and ``PredictionConfig.device`` (``auto``, ``cpu``,
     ``cuda:N``, ``mps``)."""
-    return ComboBox(label="Device", choices=device_choices(), value="auto",
-                    tooltip="Where the network computes. auto: the first GPU if there is "
-                            "one, else the CPU. Precision follows the device (bfloat16 on "
-                            "recent NVIDIA GPUs, float16 with gradient scaling on older "
-                            "ones, float32 on the CPU and on Apple GPUs).")
+    return ComboBox(
+        label="Device",
+        choices=device_choices(),
+        value="auto",
+        tooltip="Where the network computes. auto: the first GPU if there is "
+        "one, else the CPU. Precision follows the device (bfloat16 on "
+        "recent NVIDIA GPUs, float16 with gradient scaling on older "
+        "ones, float32 on the CPU and on Apple GPUs).",
+    )
 
 
 def compute_summary(name: str) -> str:

@@ -8,8 +8,12 @@ from typing import Any
 
 from qtpy.QtCore import QEvent, QObject
 
-REFIT_EVENTS = (QEvent.Type.LayoutRequest, QEvent.Type.StyleChange, QEvent.Type.FontChange,
-                QEvent.Type.Show)
+REFIT_EVENTS = (
+    QEvent.Type.LayoutRequest,
+    QEvent.Type.StyleChange,
+    QEvent.Type.FontChange,
+    QEvent.Type.Show,
+)
 
 
 class RefitOn(QObject):
@@ -36,8 +40,10 @@ def fit_scroll_area_width(area: Any) -> None:
     from qtpy.QtWidgets import QStyle
 
     bar = area.verticalScrollBar()
-    extent = max(bar.sizeHint().width(),
-                 area.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, bar))
+    extent = max(
+        bar.sizeHint().width(),
+        area.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, bar),
+    )
     slack = 2 * area.frameWidth() + 2  # napari's style draws the bar a pixel wider
     area.setMinimumWidth(area.widget().minimumSizeHint().width() + extent + slack)
 

@@ -32,11 +32,15 @@ def failure_message(err: BaseException, what: str, note: str = "") -> str:
     if isinstance(err, (UserInputError, ValueError)):
         return f"{what}: {err}{note}"  # user errors name the fix themselves
     if is_out_of_memory(err):
-        return (f"{what} ran out of memory ({type(err).__name__}: {err}).{note} Try a smaller "
-                "model size, a smaller image or a single slice, or close other programs; "
-                "then start again.")
-    return (f"{what} failed ({type(err).__name__}: {err}).{note} You can start again; if it "
-            "happens again, please report this message.")
+        return (
+            f"{what} ran out of memory ({type(err).__name__}: {err}).{note} Try a smaller "
+            "model size, a smaller image or a single slice, or close other programs; "
+            "then start again."
+        )
+    return (
+        f"{what} failed ({type(err).__name__}: {err}).{note} You can start again; if it "
+        "happens again, please report this message."
+    )
 
 
 def notify_error(err: BaseException, what: str, note: str = "") -> None:
@@ -76,13 +80,18 @@ class Job:
     """
 
     def __init__(
-        self, work: Callable[[StopFlag], Any], *, what: str, total: int = 100,
+        self,
+        work: Callable[[StopFlag], Any],
+        *,
+        what: str,
+        total: int = 100,
         session: JobSession | None = None,
         on_event: Callable[[Any], None] | None = None,
         on_done: Callable[[Any], None] | None = None,
         on_finished: Callable[[], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
-        show_progress: bool = True, notify: bool = True,
+        show_progress: bool = True,
+        notify: bool = True,
     ) -> None:
         self.stop = StopFlag()
         self.what = what
@@ -113,8 +122,9 @@ class Job:
         self.session.request_stop()
         self.stop.request_stop()
 
-    def set_progress(self, value: float, description: str | None = None,
-                     every: float = 0.0) -> None:
+    def set_progress(
+        self, value: float, description: str | None = None, every: float = 0.0
+    ) -> None:
         """Move the bar to ``value``; with ``every`` (seconds), skip updates that come
         sooner than that after the last one (each update repaints at once)."""
         bar = self._progress  # updating may process events that end the job meanwhile

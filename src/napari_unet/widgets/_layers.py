@@ -67,12 +67,16 @@ def labels_array(layer: Labels) -> np.ndarray:
 
 
 def image_layers(viewer: Any) -> list[tuple[str, Image]]:
-    return [(lay.name, lay) for lay in viewer.layers
-            if isinstance(lay, Image) and not is_plugin_layer(lay)]
+    return [
+        (lay.name, lay)
+        for lay in viewer.layers
+        if isinstance(lay, Image) and not is_plugin_layer(lay)
+    ]
 
 
-def labels_layers(viewer: Any, shape: tuple[int, ...] | None = None,
-                  include_outputs: bool = False) -> list[tuple[str, Labels]]:
+def labels_layers(
+    viewer: Any, shape: tuple[int, ...] | None = None, include_outputs: bool = False
+) -> list[tuple[str, Labels]]:
     """Labels layers (optionally only those shaped ``shape``), user layers first."""
     out = []
     for lay in viewer.layers:
@@ -120,8 +124,13 @@ NAPARI_DEFAULT_LABEL_CYCLE = (49, 0.5)  # colours and seed of a new napari Label
 
 
 # class-valued results: background class clear, other classes in their strokes' colours
-CLASS_COLOURED_ROLES = {"segmentation", "preview", "adversarial prediction",
-                        "perturbed prediction", "quick labels"}
+CLASS_COLOURED_ROLES = {
+    "segmentation",
+    "preview",
+    "adversarial prediction",
+    "perturbed prediction",
+    "quick labels",
+}
 
 
 def output_style(role: str) -> dict[str, Any]:
@@ -196,8 +205,12 @@ def find_output(viewer: Any, image: Layer, role: str) -> Layer | None:
     """The plugin-owned layer of ``role`` made for ``image``, if it still exists."""
     for lay in viewer.layers:
         tag = lay.metadata.get(OWNER_KEY)
-        if (is_owned(lay) and isinstance(tag, dict) and tag.get("role") == role
-                and tag.get("source") == source_id(image)):
+        if (
+            is_owned(lay)
+            and isinstance(tag, dict)
+            and tag.get("role") == role
+            and tag.get("source") == source_id(image)
+        ):
             return lay
     return None
 
@@ -230,8 +243,15 @@ def _new_prediction(layer: Layer | None, data: np.ndarray, where: Any) -> np.nda
 
 
 def write_output(
-    viewer: Any, image: Image, role: str, data: np.ndarray, *, kind: str = "labels",
-    where: np.ndarray | tuple | None = None, extra_leading: int = 0, **kwargs: Any,
+    viewer: Any,
+    image: Image,
+    role: str,
+    data: np.ndarray,
+    *,
+    kind: str = "labels",
+    where: np.ndarray | tuple | None = None,
+    extra_leading: int = 0,
+    **kwargs: Any,
 ) -> Layer:
     """Create or update the plugin-owned ``<image> <role>`` layer.
 
@@ -264,8 +284,13 @@ def write_output(
         _retag(layer, image, role, prediction)
         return layer
     add = viewer.add_labels if kind == "labels" else viewer.add_image
-    layer = add(data, name=f"{image.name} {role}", scale=scale, translate=translate,
-                metadata={OWNER_KEY: _tag(image, role, prediction)},
-                **{**output_style(role), **kwargs})
+    layer = add(
+        data,
+        name=f"{image.name} {role}",
+        scale=scale,
+        translate=translate,
+        metadata={OWNER_KEY: _tag(image, role, prediction)},
+        **{**output_style(role), **kwargs},
+    )
     _OWNED.add(layer.unique_id)
     return layer

@@ -105,8 +105,9 @@ class TrainingPlot(ThemedPlot):
         self.ax = self.figure.add_subplot(111)
         self.ax_dice = self.ax.twinx()
         (self._loss_line,) = self.ax.plot([], [], color=LOSS_COLOUR, lw=1, animated=True)
-        (self._dice_line,) = self.ax_dice.plot([], [], "o-", color=DICE_COLOUR, ms=3, lw=1,
-                                               animated=True)
+        (self._dice_line,) = self.ax_dice.plot(
+            [], [], "o-", color=DICE_COLOUR, ms=3, lw=1, animated=True
+        )
         self.ax.set_xlabel("training step", fontsize=7)
         self.ax.set_ylabel("loss", color=LOSS_COLOUR, fontsize=7)
         self.ax_dice.set_ylim(0, 1)

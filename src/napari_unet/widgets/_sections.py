@@ -19,8 +19,14 @@ class Section:
     take no room. The widgets stay in the container, so choices and settings keep working.
     """
 
-    def __init__(self, title: str, widgets: Sequence[Any], *, expanded: bool = True,
-                 tooltip: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        widgets: Sequence[Any],
+        *,
+        expanded: bool = True,
+        tooltip: str | None = None,
+    ) -> None:
         self.title = title
         self.widgets = list(widgets)
         self.header = PushButton(text=title, tooltip=tooltip)

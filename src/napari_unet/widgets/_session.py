@@ -64,8 +64,9 @@ class JobSession:
         Raises :class:`UserInputError` while another job is active.
         """
         if self.active:
-            raise UserInputError(f"{self.what or 'A run'} is already going: wait for it "
-                                 "or press Stop.")
+            raise UserInputError(
+                f"{self.what or 'A run'} is already going: wait for it or press Stop."
+            )
         self.what, self.error, self._stop = what, None, stop
         self._set(JobState.RUNNING)
 

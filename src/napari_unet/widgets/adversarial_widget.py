@@ -14,15 +14,32 @@ from typing import Any
 
 import numpy as np
 from magicgui.widgets import (
-    CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
 )
 
 from napari_unet.core import TrainedModel, UserInputError
 from napari_unet.core.attacks import (
-    ATTACKS, DEFAULT_STEPS, AttackResult, RobustnessCurve, make_attack, robustness_curve,
+    ATTACKS,
+    DEFAULT_STEPS,
+    AttackResult,
+    RobustnessCurve,
+    make_attack,
+    robustness_curve,
 )
-from napari_unet.core.robustness import (
-    NATURAL, UNITS, PerturbationCurve, check_levels, draw_curve, perturbation_curve,
+from napari_unet.core.robustness.curves import (
+    NATURAL,
+    UNITS,
+    PerturbationCurve,
+    check_levels,
+    draw_curve,
+    perturbation_curve,
 )
 
 from ._base import ViewerWidget
@@ -36,8 +53,11 @@ FLOAT_HINT = "tick 'Float output'"  # how a widget user keeps float attacked ima
 PERTURBATION_COLORMAP = "PiYG"  # diverging; contrast limits symmetric around 0
 ATTACK_CURVE = "attack"  # the curve kind that sweeps the chosen attack's eps
 DEFAULT_LEVELS = {  # in each kind's unit (core.robustness.UNITS); eps x 1/255 for attacks
-    ATTACK_CURVE: "1, 2, 4, 8", "noise": "0, 0.05, 0.1, 0.2", "blur": "0, 1, 2, 3",
-    "rotation": "0, 5, 15, 30", "scale": "0.8, 0.9, 1, 1.1, 1.25",
+    ATTACK_CURVE: "1, 2, 4, 8",
+    "noise": "0, 0.05, 0.1, 0.2",
+    "blur": "0, 1, 2, 3",
+    "rotation": "0, 5, 15, 30",
+    "scale": "0.8, 0.9, 1, 1.1, 1.25",
     "contrast": "0.5, 0.75, 1, 1.5, 2",
 }
 
@@ -70,7 +90,7 @@ class AttackSettings:
 class NaturalCurveSettings:
     """A natural-perturbation curve, captured on the GUI thread before its job starts.
 
-    levels: in the unit of ``kind`` (:data:`napari_unet.core.robustness.UNITS`).
+    levels: in the unit of ``kind`` (:data:`napari_unet.core.robustness.curves.UNITS`).
     """
 
     kind: str
@@ -100,13 +120,17 @@ class CurvePlot(ThemedPlot):
         ax.set_ylim(0, 1.02)
         ax.tick_params(labelsize=7)
         if curve is not None and curve.rows:
-            ax.plot([e * 255 for e in curve.eps], curve.dice, "o-", lw=1.2, label=curve.attack,
-                    color=BLUE)
-            below = [(r["eps"] * 255, r["dice"]) for r in curve.rows
-                     if r.get("below_quantization")]
+            ax.plot(
+                [e * 255 for e in curve.eps],
+                curve.dice,
+                "o-",
+                lw=1.2,
+                label=curve.attack,
+                color=BLUE,
+            )
+            below = [(r["eps"] * 255, r["dice"]) for r in curve.rows if r.get("below_quantization")]
             if below:  # Dice there says nothing: the attacked image equals the clean one
-                ax.plot(*zip(*below), "x", ms=7, mew=1.5, color=ORANGE,
-                        label="below 1 grey level")
+                ax.plot(*zip(*below), "x", ms=7, mew=1.5, color=ORANGE, label="below 1 grey level")
             ax.legend(fontsize=7)
         self._apply_colours()
         self.canvas.draw_idle()
@@ -122,29 +146,55 @@ class AdversarialWidget(ViewerWidget):
         self._image = self._image_picker()
         self._model_info = Label(value="No model: train one or load a model file.")
         self._load = PushButton(text="Load model file...")
-        self._attack = ComboBox(label="Attack", choices=list(ATTACKS), value="segpgd",
-                                tooltip="fgsm / pgd / segpgd / dag: L-inf; cw: L2 (eps caps it)")
-        self._eps = FloatSpinBox(label="eps (x 1/255)", value=4.0, min=0.0, max=255.0, step=0.5,
-                                 tooltip="L-inf budget in 1/255 of the normalized range; "
-                                         "the raw-intensity value is shown with the results")
+        self._attack = ComboBox(
+            label="Attack",
+            choices=list(ATTACKS),
+            value="segpgd",
+            tooltip="fgsm / pgd / segpgd / dag: L-inf; cw: L2 (eps caps it)",
+        )
+        self._eps = FloatSpinBox(
+            label="eps (x 1/255)",
+            value=4.0,
+            min=0.0,
+            max=255.0,
+            step=0.5,
+            tooltip="L-inf budget in 1/255 of the normalized range; "
+            "the raw-intensity value is shown with the results",
+        )
         self._steps = SpinBox(label="Steps", value=DEFAULT_STEPS["segpgd"], min=1, max=10000)
-        self._target = ComboBox(label="Target", choices=[("untargeted", None)], value=None,
-                                tooltip="push every pixel towards this class (e.g. make "
-                                        "objects vanish into background)")
-        self._eot_samples = SpinBox(label="EOT samples", value=8, min=1, max=64,
-                                    tooltip="eot: random rotations (±30°), zooms (0.8-1.25) "
-                                            "and noise averaged per step")
+        self._target = ComboBox(
+            label="Target",
+            choices=[("untargeted", None)],
+            value=None,
+            tooltip="push every pixel towards this class (e.g. make "
+            "objects vanish into background)",
+        )
+        self._eot_samples = SpinBox(
+            label="EOT samples",
+            value=8,
+            min=1,
+            max=64,
+            tooltip="eot: random rotations (±30°), zooms (0.8-1.25) and noise averaged per step",
+        )
         self._curve_kind = ComboBox(
-            label="Curve of", choices=[ATTACK_CURVE, *NATURAL], value=ATTACK_CURVE,
+            label="Curve of",
+            choices=[ATTACK_CURVE, *NATURAL],
+            value=ATTACK_CURVE,
             tooltip="attack: the chosen attack's eps (x 1/255); noise: sigma (normalized); "
-                    "blur: sigma (pixels); rotation: degrees; scale: zoom; contrast: gamma")
-        self._curve_eps = LineEdit(label="Curve levels", value=DEFAULT_LEVELS[ATTACK_CURVE],
-                                   tooltip="levels of the robustness curve, in the unit of "
-                                           "its kind (eps x 1/255 for the attack)")
+            "blur: sigma (pixels); rotation: degrees; scale: zoom; contrast: gamma",
+        )
+        self._curve_eps = LineEdit(
+            label="Curve levels",
+            value=DEFAULT_LEVELS[ATTACK_CURVE],
+            tooltip="levels of the robustness curve, in the unit of "
+            "its kind (eps x 1/255 for the attack)",
+        )
         self._keep_float = CheckBox(
-            text="Float output", value=False,
+            text="Float output",
+            value=False,
             tooltip="Keep the attacked image as float32: a perturbation below one grey level "
-                    "of an integer image (a dim image) survives instead of rounding away.")
+            "of an integer image (a dim image) survives instead of rounding away.",
+        )
         self._run = PushButton(text="Run attack")
         self._run_curve = PushButton(text="Robustness curve")
         self._stop = PushButton(text="Stop", enabled=False)
@@ -152,23 +202,44 @@ class AdversarialWidget(ViewerWidget):
         self._export_csv_btn = PushButton(text="Export CSV...", enabled=False)
         self._export_png_btn = PushButton(text="Export PNG...", enabled=False)
         self._device = device_picker()
-        self.extend([self._image, self._model_info, self._load, self._device, self._attack,
-                     self._eps, self._steps, self._target, self._eot_samples, self._keep_float,
-                     Container(widgets=[self._run, self._stop], layout="horizontal", labels=False),
-                     self._results, self._curve_kind, self._curve_eps, self._run_curve,
-                     Container(widgets=[self._export_csv_btn, self._export_png_btn],
-                               layout="horizontal", labels=False)])
+        self.extend(
+            [
+                self._image,
+                self._model_info,
+                self._load,
+                self._device,
+                self._attack,
+                self._eps,
+                self._steps,
+                self._target,
+                self._eot_samples,
+                self._keep_float,
+                Container(widgets=[self._run, self._stop], layout="horizontal", labels=False),
+                self._results,
+                self._curve_kind,
+                self._curve_eps,
+                self._run_curve,
+                Container(
+                    widgets=[self._export_csv_btn, self._export_png_btn],
+                    layout="horizontal",
+                    labels=False,
+                ),
+            ]
+        )
         self._plot = CurvePlot()
         self._plot.follow_theme(napari_viewer)
         self.content.layout().addWidget(self._plot.canvas)
         self.result: AttackResult | None = None
         self.curve: RobustnessCurve | PerturbationCurve | None = None
         self._load.changed.connect(lambda *_: self._ask_load())
-        self._attack.changed.connect(lambda name: setattr(self._steps, "value", DEFAULT_STEPS[name]))
+        self._attack.changed.connect(
+            lambda name: setattr(self._steps, "value", DEFAULT_STEPS[name])
+        )
         self._run.changed.connect(self.run_attack)
         self._run_curve.changed.connect(self.run_curve)
         self._curve_kind.changed.connect(
-            lambda kind: setattr(self._curve_eps, "value", DEFAULT_LEVELS[kind]))
+            lambda kind: setattr(self._curve_eps, "value", DEFAULT_LEVELS[kind])
+        )
         self._stop.changed.connect(self.stop)
         self._export_csv_btn.changed.connect(lambda: self._ask_export("csv"))
         self._export_png_btn.changed.connect(lambda: self._ask_export("png"))
@@ -182,15 +253,15 @@ class AdversarialWidget(ViewerWidget):
         if self._closed:
             return
         if model is None:
-            self._model_info.value = with_compute("No model: train one or load a model file.",
-                                                  self._device.value)
+            self._model_info.value = with_compute(
+                "No model: train one or load a model file.", self._device.value
+            )
             self._target.choices = [("untargeted", None)]
             return
         self._model_info.value = with_compute(model.describe(), self._device.value)
         self._target.choices = [("untargeted", None)] + [
-            (f"{i} {name}", i) for i, name in enumerate(model.classes.names, start=1)]
-
-
+            (f"{i} {name}", i) for i, name in enumerate(model.classes.names, start=1)
+        ]
 
     # ------------------------------------------------------------------ inputs
     def _inputs(self) -> tuple[Any, TrainedModel, np.ndarray]:
@@ -204,8 +275,13 @@ class AdversarialWidget(ViewerWidget):
 
     def settings(self) -> AttackSettings:
         """The attack settings now (read on the GUI thread, never by a worker)."""
-        return AttackSettings(self._attack.value, self._eps.value, self._steps.value,
-                              self._target.value, self._eot_samples.value)
+        return AttackSettings(
+            self._attack.value,
+            self._eps.value,
+            self._steps.value,
+            self._target.value,
+            self._eot_samples.value,
+        )
 
     def _on_state(self, state: JobState) -> None:
         self._run.enabled = self._run_curve.enabled = not state.active
@@ -222,8 +298,7 @@ class AdversarialWidget(ViewerWidget):
             if not self._closed and layer in self._viewer.layers:
                 on_done(result)
 
-        return self._start_job(work, what=what, layers=[layer], on_event=on_event,
-                               on_done=done)
+        return self._start_job(work, what=what, layers=[layer], on_event=on_event, on_done=done)
 
     # ------------------------------------------------------------------ attack
     def run_attack(self, *_: Any) -> Job | None:
@@ -239,8 +314,11 @@ class AdversarialWidget(ViewerWidget):
         keep_float = self._keep_float.value
 
         def work(stop):
-            return (yield from attack.run(model, data, rgb=layer.rgb, stop=stop, device=device,
-                                          keep_float=keep_float))
+            return (
+                yield from attack.run(
+                    model, data, rgb=layer.rgb, stop=stop, device=device, keep_float=keep_float
+                )
+            )
 
         return self._start(work, f"Attack ({attack.name})", lambda r: self._show(layer, r), layer)
 
@@ -250,19 +328,33 @@ class AdversarialWidget(ViewerWidget):
         if layer.rgb:
             pert = pert.mean(-1)
         limit = float(np.abs(pert).max()) or 1.0
-        write_output(self._viewer, layer, "perturbation", pert.astype(np.float32), kind="image",
-                     colormap=PERTURBATION_COLORMAP, contrast_limits=(-limit, limit))
+        write_output(
+            self._viewer,
+            layer,
+            "perturbation",
+            pert.astype(np.float32),
+            kind="image",
+            colormap=PERTURBATION_COLORMAP,
+            contrast_limits=(-limit, limit),
+        )
         pl = _find(self._viewer, layer, "perturbation")
         if pl is not None:
             pl.contrast_limits = (-limit, limit)
-        adv = write_output(self._viewer, layer, "adversarial", result.adversarial, kind="image",
-                           rgb=layer.rgb)
+        adv = write_output(
+            self._viewer, layer, "adversarial", result.adversarial, kind="image", rgb=layer.rgb
+        )
         if not layer.rgb:
             adv.contrast_limits = layer.contrast_limits
-        write_output(self._viewer, layer, "adversarial prediction",
-                     result.adversarial_prediction, kind="labels")
-        write_output(self._viewer, layer, "changed pixels", result.changed.astype(np.uint8),
-                     kind="labels")
+        write_output(
+            self._viewer,
+            layer,
+            "adversarial prediction",
+            result.adversarial_prediction,
+            kind="labels",
+        )
+        write_output(
+            self._viewer, layer, "changed pixels", result.changed.astype(np.uint8), kind="labels"
+        )
         self._results.value = format_metrics(result)
         warning = result.quantization_warning(FLOAT_HINT)
         if warning:
@@ -273,15 +365,17 @@ class AdversarialWidget(ViewerWidget):
     # ------------------------------------------------------------------ curve
     def curve_eps(self) -> list[float]:
         """The curve's levels parsed from the text field (eps x 1/255 for the attack curve,
-        the kind's unit otherwise, see :data:`napari_unet.core.robustness.UNITS`)."""
+        the kind's unit otherwise, see :data:`napari_unet.core.robustness.curves.UNITS`)."""
         kind = self._curve_kind.value
         try:
-            values = [float(v) for v in self._curve_eps.value.replace(";", ",").split(",")
-                      if v.strip()]
+            values = [
+                float(v) for v in self._curve_eps.value.replace(";", ",").split(",") if v.strip()
+            ]
         except ValueError:
             what = "Curve eps" if kind == ATTACK_CURVE else f"Curve levels ({UNITS[kind]})"
-            raise UserInputError(f"{what}: give numbers separated by commas, e.g. "
-                                 f"{DEFAULT_LEVELS[kind]}.") from None
+            raise UserInputError(
+                f"{what}: give numbers separated by commas, e.g. {DEFAULT_LEVELS[kind]}."
+            ) from None
         if kind != ATTACK_CURVE:
             return check_levels(kind, values)
         if not values or any(v < 0 for v in values):
@@ -309,21 +403,40 @@ class AdversarialWidget(ViewerWidget):
             return self._run_natural_curve(layer, model, data, natural)
 
         def work(stop):
-            return (yield from robustness_curve(settings.make_normalized, model, data,
-                                                [v / 255 for v in values], rgb=layer.rgb,
-                                                stop=stop, device=device,
-                                                keep_float=keep_float))
+            return (
+                yield from robustness_curve(
+                    settings.make_normalized,
+                    model,
+                    data,
+                    [v / 255 for v in values],
+                    rgb=layer.rgb,
+                    stop=stop,
+                    device=device,
+                    keep_float=keep_float,
+                )
+            )
 
         return self._start(work, "Robustness curve", self._show_curve, layer)
 
-    def _run_natural_curve(self, layer: Any, model: TrainedModel, data: Any,
-                           settings: NaturalCurveSettings) -> Job | None:
+    def _run_natural_curve(
+        self, layer: Any, model: TrainedModel, data: Any, settings: NaturalCurveSettings
+    ) -> Job | None:
         """The curve of a natural perturbation; the perturbed image at the last level and
         its prediction become layers."""
+
         def work(stop):
-            return (yield from perturbation_curve(
-                model, [data], settings.kind, settings.levels, rgb=settings.rgb,
-                device=settings.device, keep_example=True, stop=stop))
+            return (
+                yield from perturbation_curve(
+                    model,
+                    [data],
+                    settings.kind,
+                    settings.levels,
+                    rgb=settings.rgb,
+                    device=settings.device,
+                    keep_example=True,
+                    stop=stop,
+                )
+            )
 
         def done(curve: PerturbationCurve) -> None:
             self._show_curve(curve)
@@ -335,22 +448,30 @@ class AdversarialWidget(ViewerWidget):
         """``<image> perturbed`` and ``<image> perturbed prediction`` (plugin-owned)."""
         if curve.example is None or curve.example_prediction is None or not curve.rows:
             return
-        perturbed = write_output(self._viewer, layer, "perturbed",
-                                 curve.example.astype(np.float32), kind="image", rgb=layer.rgb)
+        perturbed = write_output(
+            self._viewer,
+            layer,
+            "perturbed",
+            curve.example.astype(np.float32),
+            kind="image",
+            rgb=layer.rgb,
+        )
         if not layer.rgb:
             perturbed.contrast_limits = layer.contrast_limits
-        write_output(self._viewer, layer, "perturbed prediction", curve.example_prediction,
-                     kind="labels")
+        write_output(
+            self._viewer, layer, "perturbed prediction", curve.example_prediction, kind="labels"
+        )
         last = curve.rows[-1]
-        self._results.value = (f"{curve.perturbation} {last['level']:g}: Dice vs clean "
-                               f"{last['dice_vs_clean']:.3f} (layers '{layer.name} perturbed')")
+        self._results.value = (
+            f"{curve.perturbation} {last['level']:g}: Dice vs clean "
+            f"{last['dice_vs_clean']:.3f} (layers '{layer.name} perturbed')"
+        )
 
     def _show_curve(self, curve: RobustnessCurve | PerturbationCurve) -> None:
         self.curve = curve
         self._plot.show(curve)
         self._export_csv_btn.enabled = self._export_png_btn.enabled = bool(curve.rows)
-        warning = (curve.quantization_warning() if isinstance(curve, RobustnessCurve)
-                   else None)
+        warning = curve.quantization_warning() if isinstance(curve, RobustnessCurve) else None
         if warning:
             hint = "" if curve.kept_float else f" To measure them, {FLOAT_HINT}."
             notify_warning(f"Robustness curve: {warning}{hint}")
@@ -370,8 +491,12 @@ class AdversarialWidget(ViewerWidget):
     def _ask_export(self, kind: str) -> None:
         from qtpy.QtWidgets import QFileDialog
 
-        path, _f = QFileDialog.getSaveFileName(self.native, f"Export curve as {kind.upper()}",
-                                               f"robustness.{kind}", f"{kind.upper()} (*.{kind})")
+        path, _f = QFileDialog.getSaveFileName(
+            self.native,
+            f"Export curve as {kind.upper()}",
+            f"robustness.{kind}",
+            f"{kind.upper()} (*.{kind})",
+        )
         if path:
             try:
                 (self.export_csv if kind == "csv" else self.export_png)(path)
@@ -388,13 +513,18 @@ def _find(viewer: Any, layer: Any, role: str):
 def format_metrics(result: AttackResult) -> str:
     """The figures shown in the widget, one per line."""
     m = result.metrics
-    eps = ("unbounded" if m.eps is None else
-           f"{m.eps * 255:.3g}/255 normalized = {', '.join(f'{e:.3g}' for e in m.eps_raw)} raw")
+    eps = (
+        "unbounded"
+        if m.eps is None
+        else f"{m.eps * 255:.3g}/255 normalized = {', '.join(f'{e:.3g}' for e in m.eps_raw)} raw"
+    )
     if m.eps_grey_levels is not None:
         eps += f" = {m.eps_grey_levels:.3g} grey levels"
-    return (f"eps {eps}\n"
-            f"Dice clean {m.dice_clean:.3f} -> adversarial {m.dice_adversarial:.3f}\n"
-            f"IoU clean {m.iou_clean:.3f} -> adversarial {m.iou_adversarial:.3f}\n"
-            f"pixels changed {100 * m.fraction_changed:.2f}%\n"
-            f"L-inf {m.linf:.4f} ({m.linf_raw:.3g} raw), L2 {m.l2:.3f} ({m.l2_raw:.4g} raw)\n"
-            f"SNR {m.snr_db:.1f} dB")
+    return (
+        f"eps {eps}\n"
+        f"Dice clean {m.dice_clean:.3f} -> adversarial {m.dice_adversarial:.3f}\n"
+        f"IoU clean {m.iou_clean:.3f} -> adversarial {m.iou_adversarial:.3f}\n"
+        f"pixels changed {100 * m.fraction_changed:.2f}%\n"
+        f"L-inf {m.linf:.4f} ({m.linf_raw:.3g} raw), L2 {m.l2:.3f} ({m.l2_raw:.4g} raw)\n"
+        f"SNR {m.snr_db:.1f} dB"
+    )

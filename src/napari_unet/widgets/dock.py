@@ -32,8 +32,9 @@ class _BackgroundImport:
         self.done = threading.Event()
         self.module: ModuleType | None = None
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name=f"napari-unet import {name}",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"napari-unet import {name}", daemon=True
+        )
         self.thread.start()
 
     def _run(self) -> None:
@@ -53,9 +54,9 @@ warm_up_threads: list[str] = []  # names of the threads that ran the warm-up (te
 
 
 def warm_up_now() -> None:
-    """PyTorch's first-use imports (:func:`napari_unet.core.training.warm_up`), once; call
+    """PyTorch's first-use imports (:func:`napari_unet.core.training.trainer.warm_up`), once; call
     it off the GUI thread."""
-    from napari_unet.core.training import warm_up
+    from napari_unet.core.training.trainer import warm_up
 
     with _WARM_UP_LOCK:
         if not warm_up_threads:

@@ -9,7 +9,7 @@ from typing import Any
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, PushButton, SpinBox
 
 from napari_unet.core import StopFlag, UserInputError
-from napari_unet.core.classical import METHODS, quick_labels
+from napari_unet.core.data.classical import METHODS, quick_labels
 
 from ._base import ViewerWidget
 from ._jobs import Job, notify_error, notify_info
@@ -25,23 +25,46 @@ class QuickLabelsWidget(ViewerWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
         self._image = self._image_picker()
-        self._method = ComboBox(label="Method", choices=[(v, k) for k, v in METHODS.items()],
-                                value="otsu")
+        self._method = ComboBox(
+            label="Method", choices=[(v, k) for k, v in METHODS.items()], value="otsu"
+        )
         self._invert = CheckBox(text="Objects are darker than the background", value=False)
-        self._smoothing = FloatSpinBox(label="Smoothing (px)", min=0.0, max=20.0, step=0.5,
-                                       value=1.0, tooltip="Gaussian blur before thresholding.")
-        self._margin = SpinBox(label="Leave unpainted band (px)", min=0, max=20, value=2,
-                               tooltip="Pixels this close to a boundary stay 0 (unpainted), so "
-                                       "training learns only from confident pixels.")
+        self._smoothing = FloatSpinBox(
+            label="Smoothing (px)",
+            min=0.0,
+            max=20.0,
+            step=0.5,
+            value=1.0,
+            tooltip="Gaussian blur before thresholding.",
+        )
+        self._margin = SpinBox(
+            label="Leave unpainted band (px)",
+            min=0,
+            max=20,
+            value=2,
+            tooltip="Pixels this close to a boundary stay 0 (unpainted), so "
+            "training learns only from confident pixels.",
+        )
         self._run = PushButton(text="Create quick labels")
         self._status = Label(value="The result is a new Labels layer to correct and train on.")
-        self.extend([self._image, self._method, self._invert, self._smoothing, self._margin,
-                     self._run, self._status])
+        self.extend(
+            [
+                self._image,
+                self._method,
+                self._invert,
+                self._smoothing,
+                self._margin,
+                self._run,
+                self._status,
+            ]
+        )
         self._run.changed.connect(lambda *_: self.run())
         # "objects are darker" describes one image: never carried into the next session
-        self._remember("quick_labels", {
-            "method": self._method, "smoothing": self._smoothing, "margin": self._margin},
-            result_changing=("method", "smoothing", "margin"))
+        self._remember(
+            "quick_labels",
+            {"method": self._method, "smoothing": self._smoothing, "margin": self._margin},
+            result_changing=("method", "smoothing", "margin"),
+        )
         self._finish_setup()
 
     def run(self) -> Job | None:
@@ -52,8 +75,10 @@ class QuickLabelsWidget(ViewerWidget):
             if image_layer is None:
                 raise UserInputError("Open an image first.")
             if image_layer.rgb:
-                raise UserInputError("Quick labels work on one-channel images; split the RGB "
-                                     "channels first (right-click the layer > Split RGB).")
+                raise UserInputError(
+                    "Quick labels work on one-channel images; split the RGB "
+                    "channels first (right-click the layer > Split RGB)."
+                )
         except ValueError as err:
             notify_error(err, "Quick labels")
             return None

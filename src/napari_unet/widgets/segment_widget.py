@@ -15,20 +15,31 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from magicgui.widgets import (
-    CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
 )
 
 from napari_unet.core import (
-    PredictionConfig, PredictionProgress, PredictionResult, StopFlag, UserInputError,
+    PredictionConfig,
+    PredictionProgress,
+    PredictionResult,
+    StopFlag,
+    UserInputError,
     predict,
 )
-from napari_unet.core.cluster import ClusterChoice, predict_where, run_fingerprint
-from napari_unet.core.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
-from napari_unet.core.object_scale import ObjectScale, predict_at_model_scale
-from napari_unet.core.outputs import PredictionSink
-from napari_unet.core.prediction import block_plan
-from napari_unet.core.sources import full_resolution, is_lazy
-from napari_unet.core.zarr_io import zarr_sink
+from napari_unet.core.io.lazy_arrays import full_resolution, is_lazy
+from napari_unet.core.io.sinks import PredictionSink
+from napari_unet.core.io.zarr_files import zarr_sink
+from napari_unet.core.prediction.cluster import ClusterChoice, predict_where, run_fingerprint
+from napari_unet.core.prediction.engine import block_plan
+from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
+from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_model_scale
 
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute
@@ -36,7 +47,6 @@ from ._jobs import Job, notify_error, notify_info
 from ._layers import current_index, find_output, image_array, spatial_shape, write_output
 from ._sections import Section
 from ._session import JobState
-
 
 RUN_ON = {"process": "this process", "local": "local workers", "address": "dask cluster"}
 
@@ -108,75 +118,133 @@ class SegmentWidget(ViewerWidget):
         self._device = device_picker()
         self._load = PushButton(text="Load model file…")
         self._scope = ComboBox(
-            label="Segment", choices=[("the slice in view", "slice"), ("the whole stack", "stack")],
-            value="stack", tooltip="The slice in view is quick for checking; the whole stack "
-                                   "runs slice by slice and can be stopped, keeping finished slices.")
+            label="Segment",
+            choices=[("the slice in view", "slice"), ("the whole stack", "stack")],
+            value="stack",
+            tooltip="The slice in view is quick for checking; the whole stack "
+            "runs slice by slice and can be stopped, keeping finished slices.",
+        )
         self._instances = CheckBox(text="Separate objects (instances layer)", value=False)
-        self._min_size = SpinBox(label="Min. object size", value=DEFAULT_MIN_SIZE, min=0,
-                                 max=10**7, tooltip="Objects smaller than this (pixels, or "
-                                                    "voxels for a 3D model) are dropped.")
+        self._min_size = SpinBox(
+            label="Min. object size",
+            value=DEFAULT_MIN_SIZE,
+            min=0,
+            max=10**7,
+            tooltip="Objects smaller than this (pixels, or voxels for a 3D model) are dropped.",
+        )
         self._split_strength = FloatSpinBox(
-            label="Split strength", value=DEFAULT_SPLIT_STRENGTH, min=0.0, max=1.0, step=0.05,
+            label="Split strength",
+            value=DEFAULT_SPLIT_STRENGTH,
+            min=0.0,
+            max=1.0,
+            step=0.05,
             tooltip="How readily touching objects are cut apart: 0 never, 1 at the widest "
-                    "necks. A neck narrower than this times the smaller object's width is cut.")
+            "necks. A neck narrower than this times the smaller object's width is cut.",
+        )
         self._object_size = CheckBox(
-            text="Match the trained object size", value=False,
+            text="Match the trained object size",
+            value=False,
             tooltip="With separated objects: measure them first; if they are over 1.25x "
-                    "smaller or larger than those the model learned, segment the image resized "
-                    "to that size (images held in memory).")
-        self._tta = CheckBox(text="Test-time augmentation (4 flips, 4x slower)", value=False,
-                             tooltip="Average the class probabilities over mirrored views: "
-                                     "smoother, often slightly better decisions.")
+            "smaller or larger than those the model learned, segment the image resized "
+            "to that size (images held in memory).",
+        )
+        self._tta = CheckBox(
+            text="Test-time augmentation (4 flips, 4x slower)",
+            value=False,
+            tooltip="Average the class probabilities over mirrored views: "
+            "smoother, often slightly better decisions.",
+        )
         self._probabilities = CheckBox(text="Class probabilities layer", value=False)
-        self._uncertainty = CheckBox(text="Uncertainty layer (where to paint next)", value=False,
-                                     tooltip="Bright where the model hesitates between classes: "
-                                             "paint corrections there, then Retrain.")
+        self._uncertainty = CheckBox(
+            text="Uncertainty layer (where to paint next)",
+            value=False,
+            tooltip="Bright where the model hesitates between classes: "
+            "paint corrections there, then Retrain.",
+        )
         self._segment = PushButton(text="Segment")
-        self._stop = PushButton(text="Stop", enabled=False,
-                                tooltip="End now and keep the slices already segmented.")
+        self._stop = PushButton(
+            text="Stop", enabled=False, tooltip="End now and keep the slices already segmented."
+        )
         self._status = Label(value="")
         self._zarr_folder = LineEdit(
-            label="Zarr folder", value="",
+            label="Zarr folder",
+            value="",
             tooltip="For images opened lazily (zarr, dask, multiscale) and cluster runs: the "
-                    "segmentation is written here as <image>_segmentation.zarr, block by "
-                    "block; a stopped run started again resumes. Empty: a temporary folder "
-                    "(the status line names it; copy it to keep the result).")
+            "segmentation is written here as <image>_segmentation.zarr, block by "
+            "block; a stopped run started again resumes. Empty: a temporary folder "
+            "(the status line names it; copy it to keep the result).",
+        )
         self._run_on = ComboBox(
-            label="Run on", choices=[(label, place) for place, label in RUN_ON.items()],
+            label="Run on",
+            choices=[(label, place) for place, label in RUN_ON.items()],
             value="process",
             tooltip="The whole stack can run on several processes: local workers (started "
-                    "and closed here) or a running dask cluster (e.g. dask-jobqueue on "
-                    "SLURM), which must see the zarr folder. The slice in view always runs "
-                    "here.")
-        self._workers = SpinBox(label="Local workers", value=2, min=1, max=256,
-                                tooltip="Worker processes for 'local workers'.")
-        self._address = LineEdit(label="Scheduler", value="",
-                                 tooltip="Address of the dask scheduler, e.g. tcp://host:8786")
-        self._large = Section("Large stacks and clusters", [
-            self._zarr_folder, self._run_on, self._workers, self._address], expanded=False)
+            "and closed here) or a running dask cluster (e.g. dask-jobqueue on "
+            "SLURM), which must see the zarr folder. The slice in view always runs "
+            "here.",
+        )
+        self._workers = SpinBox(
+            label="Local workers",
+            value=2,
+            min=1,
+            max=256,
+            tooltip="Worker processes for 'local workers'.",
+        )
+        self._address = LineEdit(
+            label="Scheduler",
+            value="",
+            tooltip="Address of the dask scheduler, e.g. tcp://host:8786",
+        )
+        self._large = Section(
+            "Large stacks and clusters",
+            [self._zarr_folder, self._run_on, self._workers, self._address],
+            expanded=False,
+        )
         self._lazy_layers: list[Any] = []
         self._temp_folders: dict[str, str] = {}  # image layer -> its temporary zarr folder
         self._blocks_before = 0  # blocks already done when a resumed run started
         self._shown: Job | None = None  # the last run whose result was shown
         self._scale_note = ""  # what object-size matching did in the last run
-        self.extend([
-            self._image, self._model_info, self._load, self._device, self._scope, self._instances,
-            self._min_size, self._split_strength, self._object_size, self._tta,
-            self._probabilities, self._uncertainty,
-            Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
-            self._status, *self._large.all,
-        ])
+        self.extend(
+            [
+                self._image,
+                self._model_info,
+                self._load,
+                self._device,
+                self._scope,
+                self._instances,
+                self._min_size,
+                self._split_strength,
+                self._object_size,
+                self._tta,
+                self._probabilities,
+                self._uncertainty,
+                Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
+                self._status,
+                *self._large.all,
+            ]
+        )
         self._segment.changed.connect(lambda *_: self.segment())
         self._stop.changed.connect(lambda *_: self.stop())
         self._load.changed.connect(lambda *_: self._ask_load())
-        self._remember("segment", {
-            "scope": self._scope, "instances": self._instances, "min_size": self._min_size,
-            "split_strength": self._split_strength, "object_size": self._object_size,
-            "tta": self._tta,
-            "probabilities": self._probabilities, "uncertainty": self._uncertainty,
-            "device": self._device, "run_on": self._run_on, "workers": self._workers,
-            "address": self._address,
-        }, result_changing=("instances", "min_size", "split_strength", "object_size", "tta"))
+        self._remember(
+            "segment",
+            {
+                "scope": self._scope,
+                "instances": self._instances,
+                "min_size": self._min_size,
+                "split_strength": self._split_strength,
+                "object_size": self._object_size,
+                "tta": self._tta,
+                "probabilities": self._probabilities,
+                "uncertainty": self._uncertainty,
+                "device": self._device,
+                "run_on": self._run_on,
+                "workers": self._workers,
+                "address": self._address,
+            },
+            result_changing=("instances", "min_size", "split_strength", "object_size", "tta"),
+        )
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         for choice in (self._instances, self._run_on):
             choice.changed.connect(lambda *_: self._enable_what_applies())
@@ -196,9 +264,8 @@ class SegmentWidget(ViewerWidget):
         if not self._closed:
             self._model_info.value = with_compute(
                 model.describe() if model is not None else "none yet: train one or load a file",
-                self._device.value)
-
-
+                self._device.value,
+            )
 
     def segment(self) -> Job | None:
         """Segment the chosen image with the current model, in a worker."""
@@ -210,13 +277,16 @@ class SegmentWidget(ViewerWidget):
                 raise UserInputError("Open an image first (File > Open, or File > Open Sample).")
             model = self._store.model
             if model is None:
-                raise UserInputError("No model yet: train one in the Train widget or load a "
-                                     "model file.")
+                raise UserInputError(
+                    "No model yet: train one in the Train widget or load a model file."
+                )
             lead = len(spatial_shape(image_layer)) - model.spatial_dims
             if lead < 0:
-                raise UserInputError(f"This {model.spatial_dims}D model needs an image with "
-                                     f"{model.spatial_dims} spatial axes; the image has "
-                                     f"{len(spatial_shape(image_layer))}.")
+                raise UserInputError(
+                    f"This {model.spatial_dims}D model needs an image with "
+                    f"{model.spatial_dims} spatial axes; the image has "
+                    f"{len(spatial_shape(image_layer))}."
+                )
         except ValueError as err:
             notify_error(err, "Segmentation")
             return None
@@ -246,11 +316,13 @@ class SegmentWidget(ViewerWidget):
         def work(stop: StopFlag):
             own = model.copy()  # in the worker: predict() may move it to a device
             if match_size:
-                result = yield from predict_at_model_scale(own, image, config=config, rgb=rgb,
-                                                           indices=indices, stop=stop)
+                result = yield from predict_at_model_scale(
+                    own, image, config=config, rgb=rgb, indices=indices, stop=stop
+                )
             else:
-                result = yield from predict(own, image, config=config, rgb=rgb,
-                                            indices=indices, stop=stop, output=sink)
+                result = yield from predict(
+                    own, image, config=config, rgb=rgb, indices=indices, stop=stop, output=sink
+                )
             return result, _uncertainty_of(result, request)  # big arrays: not on the GUI thread
 
         total = 1 if indices else int(np.prod(spatial_shape(image_layer)[:lead], dtype=int))
@@ -258,15 +330,21 @@ class SegmentWidget(ViewerWidget):
         if sink is not None and indices is None:  # a resumed run: the blocks already done
             blocks = sink_blocks(model, image_layer, config)
             self._blocks_before, total = sum(map(sink.is_done, blocks)), len(blocks)
-        job = self._start_job(work, what="Segmentation", layers=[image_layer],
-                              total=max(total, 1), on_event=self._on_event,
-                              on_done=lambda out: self._show(image_layer, out[0], request, out[1]))
+        job = self._start_job(
+            work,
+            what="Segmentation",
+            layers=[image_layer],
+            total=max(total, 1),
+            on_event=self._on_event,
+            on_done=lambda out: self._show(image_layer, out[0], request, out[1]),
+        )
         if job is not None:
             self._status.value = "Segmenting…"
         return job
 
-    def _segment_on_cluster(self, image_layer: Any, model: Any, request: SegmentRequest
-                            ) -> Job | None:
+    def _segment_on_cluster(
+        self, image_layer: Any, model: Any, request: SegmentRequest
+    ) -> Job | None:
         """The whole stack on local workers or a dask cluster, into a zarr store (the
         connection is made in the worker thread, within a time limit)."""
         try:
@@ -281,17 +359,34 @@ class SegmentWidget(ViewerWidget):
         choice = request.cluster
 
         def work(stop: StopFlag):
-            return (yield from predict_where(choice, model, source, run.folder, run.stem,
-                                             config=run.config, fingerprint=run.fingerprint,
-                                             rgb=rgb, stop=stop))
+            return (
+                yield from predict_where(
+                    choice,
+                    model,
+                    source,
+                    run.folder,
+                    run.stem,
+                    config=run.config,
+                    fingerprint=run.fingerprint,
+                    rgb=rgb,
+                    stop=stop,
+                )
+            )
 
-        job = self._start_job(work, what="Segmentation", layers=[image_layer],
-                              total=max(len(blocks), 1), on_event=self._on_event,
-                              on_done=lambda result: self._show(image_layer, result, request))
+        job = self._start_job(
+            work,
+            what="Segmentation",
+            layers=[image_layer],
+            total=max(len(blocks), 1),
+            on_event=self._on_event,
+            on_done=lambda result: self._show(image_layer, result, request),
+        )
         if job is not None:
-            self._status.value = (f"Starting {choice.workers} local worker(s)…"
-                                  if choice.place == "local" else
-                                  f"Connecting to {choice.address.strip()}…")
+            self._status.value = (
+                f"Starting {choice.workers} local worker(s)…"
+                if choice.place == "local"
+                else f"Connecting to {choice.address.strip()}…"
+            )
         return job
 
     def _request(self, image_layer: Any, lead: int) -> SegmentRequest:
@@ -299,15 +394,27 @@ class SegmentWidget(ViewerWidget):
         slice_only = self._scope.value == "slice"
         index = current_index(self._viewer, image_layer, lead) if slice_only else None
         probs, unc = self._probabilities.value, self._uncertainty.value
-        config = PredictionConfig(probabilities=probs or unc, instances=self._instances.value,
-                                  device=self._device.value,
-                                  min_object_size=int(self._min_size.value),
-                                  split_strength=float(self._split_strength.value),
-                                  tta=bool(self._tta.value))
-        cluster = ClusterChoice(self._run_on.value, int(self._workers.value),
-                                str(self._address.value))
-        return SegmentRequest(index, lead, config, probs, unc, bool(self._object_size.value),
-                              cluster, self._zarr_folder.value.strip())
+        config = PredictionConfig(
+            probabilities=probs or unc,
+            instances=self._instances.value,
+            device=self._device.value,
+            min_object_size=int(self._min_size.value),
+            split_strength=float(self._split_strength.value),
+            tta=bool(self._tta.value),
+        )
+        cluster = ClusterChoice(
+            self._run_on.value, int(self._workers.value), str(self._address.value)
+        )
+        return SegmentRequest(
+            index,
+            lead,
+            config,
+            probs,
+            unc,
+            bool(self._object_size.value),
+            cluster,
+            self._zarr_folder.value.strip(),
+        )
 
     def _on_state(self, state: JobState) -> None:
         self._segment.enabled = not state.active
@@ -329,14 +436,16 @@ class SegmentWidget(ViewerWidget):
         key = str(image_layer.unique_id)
         folder = request.folder or self._temp_folders.get(key) or _new_temp_folder()
         try:
-            sink = zarr_sink(Path(folder), stem, plan, model.num_classes, config,
-                             fingerprint=fingerprint)
+            sink = zarr_sink(
+                Path(folder), stem, plan, model.num_classes, config, fingerprint=fingerprint
+            )
         except UserInputError:
             if request.folder:  # the user's folder holds another run: never overwritten
                 raise
             folder = _new_temp_folder()  # another model or settings: a fresh temporary one
-            sink = zarr_sink(Path(folder), stem, plan, model.num_classes, config,
-                             fingerprint=fingerprint)
+            sink = zarr_sink(
+                Path(folder), stem, plan, model.num_classes, config, fingerprint=fingerprint
+            )
         if not request.folder:
             self._temp_folders[key] = folder
         self._lazy_layers = []
@@ -372,8 +481,13 @@ class SegmentWidget(ViewerWidget):
         # its final status line) before it returns
         self._job.set_progress(done, f"block {done} of {total}")
 
-    def _show(self, image_layer: Any, result: PredictionResult, request: SegmentRequest,
-              uncertainty: np.ndarray | None = None) -> None:
+    def _show(
+        self,
+        image_layer: Any,
+        result: PredictionResult,
+        request: SegmentRequest,
+        uncertainty: np.ndarray | None = None,
+    ) -> None:
         """Write the run's outputs into their layers; ``uncertainty``, when the worker
         computed it (else it is computed here)."""
         self._shown = self._job
@@ -387,28 +501,52 @@ class SegmentWidget(ViewerWidget):
                 if layer in v.layers:
                     layer.refresh()
             store = self._lazy_layers[0].data.store
-            keep = (f" Results are in {getattr(store, 'root', store)}: copy that folder to keep "
-                    "them (a temporary folder is removed by the system).")
+            keep = (
+                f" Results are in {getattr(store, 'root', store)}: copy that folder to keep "
+                "them (a temporary folder is removed by the system)."
+            )
         else:
             keep = ""
             write_output(v, image_layer, "segmentation", result.labels, where=where)
         if result.instances is not None and not self._lazy_layers:
             write_output(v, image_layer, "instances", result.instances, where=where)
         if result.probabilities is not None and request.probabilities:
-            write_output(v, image_layer, "probabilities", result.probabilities, kind="image",
-                         where=where, extra_leading=1, colormap="inferno",
-                         contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7,
-                         visible=False)
+            write_output(
+                v,
+                image_layer,
+                "probabilities",
+                result.probabilities,
+                kind="image",
+                where=where,
+                extra_leading=1,
+                colormap="inferno",
+                contrast_limits=(0.0, 1.0),
+                blending="additive",
+                opacity=0.7,
+                visible=False,
+            )
         if result.probabilities is not None and request.uncertainty:
             if uncertainty is None:
                 uncertainty = entropy_uncertainty(result.probabilities)
-            write_output(v, image_layer, "uncertainty", uncertainty,
-                         kind="image", where=where, colormap="magma",
-                         contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7)
+            write_output(
+                v,
+                image_layer,
+                "uncertainty",
+                uncertainty,
+                kind="image",
+                where=where,
+                colormap="magma",
+                contrast_limits=(0.0, 1.0),
+                blending="additive",
+                opacity=0.7,
+            )
         done = int(np.count_nonzero(result.completed))
         again = " Segment again to resume." if self._lazy_layers else ""
-        message = (f"Stopped: {done} slice(s) segmented and kept.{again}" if result.stopped
-                   else "Segmentation done. Correct mistakes with the brush, then Retrain."
-                   + self._scale_note) + keep
+        message = (
+            f"Stopped: {done} slice(s) segmented and kept.{again}"
+            if result.stopped
+            else "Segmentation done. Correct mistakes with the brush, then Retrain."
+            + self._scale_note
+        ) + keep
         self._status.value = message
         notify_info(message)

@@ -93,8 +93,9 @@ class PersistentValues:
     should not be passed at all (they are not remembered).
     """
 
-    def __init__(self, name: str, widgets: dict[str, Any], *,
-                 result_changing: Iterable[str] = ()) -> None:
+    def __init__(
+        self, name: str, widgets: dict[str, Any], *, result_changing: Iterable[str] = ()
+    ) -> None:
         self.name = name
         self.widgets = widgets
         self.defaults = {key: w.value for key, w in widgets.items()}
@@ -111,8 +112,11 @@ class PersistentValues:
                 except (ValueError, TypeError, KeyError):
                     pass  # a choice that no longer exists: keep the default
             widget.changed.connect(lambda *_, key=key: self._on_change(key))
-        self.remembered = {key: widgets[key].value for key in result_changing
-                           if widgets[key].value != self.defaults[key]}
+        self.remembered = {
+            key: widgets[key].value
+            for key in result_changing
+            if widgets[key].value != self.defaults[key]
+        }
 
     def values(self) -> dict[str, Any]:
         return {key: w.value for key, w in self.widgets.items()}
@@ -135,9 +139,11 @@ class PersistentValues:
     def remembered_text(self) -> str:
         """``"Remembered from last session: <setting> <value> (default <value>); ..."``, or
         ``""`` when every result-changing value restored is at its default."""
-        parts = [f"{describe_setting(self.widgets[key])} {describe_value(self.widgets[key], value)}"
-                 f" (default {describe_value(self.widgets[key], self.defaults[key])})"
-                 for key, value in self.remembered.items()]
+        parts = [
+            f"{describe_setting(self.widgets[key])} {describe_value(self.widgets[key], value)}"
+            f" (default {describe_value(self.widgets[key], self.defaults[key])})"
+            for key, value in self.remembered.items()
+        ]
         return "Remembered from last session: " + "; ".join(parts) if parts else ""
 
     def _on_change(self, key: str) -> None:

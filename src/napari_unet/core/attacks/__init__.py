@@ -1,4 +1,4 @@
-"""Adversarial attacks on segmentation models, and adversarial training batches.
+"""Adversarial attacks on segmentation models.
 
 >>> attack = PGD(eps=4 / 255, steps=10)
 >>> result = attack(model, image)          # or: run_to_completion(attack.run(model, image), print)
@@ -6,10 +6,10 @@
 
 Attacks work in the model's normalized intensity units (see :mod:`.image_attack`);
 the adversarial image comes back in the image's dtype and value range. Imports neither
-napari nor Qt.
+napari nor Qt. Adversarial training batches (``AdversarialBatch``) are in
+:mod:`napari_unet.core.training.adversarial_training`.
 """
 
-from .adversarial_training import AdversarialBatch
 from .base import Attack, AttackStep, eval_mode
 from .carlini_wagner import CarliniWagnerL2
 from .curve import CSV_COLUMNS, CurveProgress, RobustnessCurve, robustness_curve
@@ -20,8 +20,26 @@ from .metrics import AttackMetrics
 from .registry import ATTACKS, DEFAULT_STEPS, make_attack
 
 __all__ = [
-    "ATTACKS", "AdversarialBatch", "Attack", "AttackMetrics", "AttackProgress", "AttackResult",
-    "AttackStep", "CSV_COLUMNS", "CarliniWagnerL2", "CurveProgress", "DAG", "DEFAULT_STEPS",
-    "EOT", "FGSM", "IterativeLinf", "PGD", "RobustnessCurve", "SegPGD", "attack_image",
-    "eval_mode", "make_attack", "robustness_curve", "valid_range",
+    "ATTACKS",
+    "Attack",
+    "AttackMetrics",
+    "AttackProgress",
+    "AttackResult",
+    "AttackStep",
+    "CSV_COLUMNS",
+    "CarliniWagnerL2",
+    "CurveProgress",
+    "DAG",
+    "DEFAULT_STEPS",
+    "EOT",
+    "FGSM",
+    "IterativeLinf",
+    "PGD",
+    "RobustnessCurve",
+    "SegPGD",
+    "attack_image",
+    "eval_mode",
+    "make_attack",
+    "robustness_curve",
+    "valid_range",
 ]

@@ -8,8 +8,8 @@ generator is closed early; gradients are taken with :func:`torch.autograd.grad`,
 network's own ``.grad`` fields are never touched.
 
 The image-level entry points (:meth:`Attack.run`, :meth:`Attack.__call__`) call
-:mod:`.image_attack` (which needs this module only for type hints: no import cycle):
-they take a napari-style array and return an :class:`AttackResult`.
+:mod:`.image_attack` (which takes any attack with :meth:`Attack.perturb` and does not import
+this module): they take a napari-style array and return an :class:`AttackResult`.
 """
 
 from __future__ import annotations
@@ -68,8 +68,12 @@ def damage(logits: torch.Tensor, targets: torch.Tensor, targeted: bool) -> torch
 
 
 def project_linf(
-    x_adv: torch.Tensor, x: torch.Tensor, eps: float, lower: torch.Tensor | None,
-    upper: torch.Tensor | None, mask: torch.Tensor | None,
+    x_adv: torch.Tensor,
+    x: torch.Tensor,
+    eps: float,
+    lower: torch.Tensor | None,
+    upper: torch.Tensor | None,
+    mask: torch.Tensor | None,
 ) -> torch.Tensor:
     """Project onto the L-inf ball of radius ``eps`` around ``x``, the valid range and the mask."""
     delta = (x_adv - x).clamp(-eps, eps)
@@ -118,9 +122,15 @@ class Attack:
 
     # ------------------------------------------------------------ tensor level
     def perturb(
-        self, network: nn.Module, x: torch.Tensor, targets: torch.Tensor, *,
-        lower: torch.Tensor | None = None, upper: torch.Tensor | None = None,
-        mask: torch.Tensor | None = None, stop: StopFlag | None = None,
+        self,
+        network: nn.Module,
+        x: torch.Tensor,
+        targets: torch.Tensor,
+        *,
+        lower: torch.Tensor | None = None,
+        upper: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        stop: StopFlag | None = None,
     ) -> Generator[AttackStep, None, torch.Tensor]:
         """Attack a normalized batch; yields :class:`AttackStep`, returns the adversarial batch.
 
@@ -140,21 +150,28 @@ class Attack:
             result = yield from self._perturb(network, x, targets, lower, upper, mask, stop)
         return result.detach()
 
-    def perturb_tensor(self, network: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                       **kwargs: Any) -> torch.Tensor:
+    def perturb_tensor(
+        self, network: nn.Module, x: torch.Tensor, targets: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
         """Synchronous :meth:`perturb`."""
         return run_to_completion(self.perturb(network, x, targets, **kwargs))
 
     def _perturb(
-        self, network: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-        lower: torch.Tensor | None, upper: torch.Tensor | None, mask: torch.Tensor | None,
+        self,
+        network: nn.Module,
+        x: torch.Tensor,
+        targets: torch.Tensor,
+        lower: torch.Tensor | None,
+        upper: torch.Tensor | None,
+        mask: torch.Tensor | None,
         stop: StopFlag,
     ) -> Generator[AttackStep, None, torch.Tensor]:
         raise NotImplementedError
 
     # ------------------------------------------------------------- image level
-    def run(self, model: Any, image: Any, **kwargs: Any
-            ) -> Generator[AttackProgress, None, AttackResult]:
+    def run(
+        self, model: Any, image: Any, **kwargs: Any
+    ) -> Generator[AttackProgress, None, AttackResult]:
         """Attack a whole image (see :func:`.image_attack.attack_image`)."""
         return attack_image(self, model, image, **kwargs)
 

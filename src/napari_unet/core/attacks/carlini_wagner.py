@@ -53,8 +53,15 @@ class CarliniWagnerL2(Attack):
     name = "cw"
 
     def __init__(
-        self, eps: float | None = None, *, c: float = 1e-3, kappa: float = 0.0, steps: int = 100,
-        search_steps: int = 0, learning_rate: float = 0.01, min_fooled: float = 0.95,
+        self,
+        eps: float | None = None,
+        *,
+        c: float = 1e-3,
+        kappa: float = 0.0,
+        steps: int = 100,
+        search_steps: int = 0,
+        learning_rate: float = 0.01,
+        min_fooled: float = 0.95,
         target: int | None = None,
     ) -> None:
         super().__init__(eps, target=target)
@@ -79,8 +86,10 @@ class CarliniWagnerL2(Attack):
 
     def describe(self) -> str:
         search = f", {self.search_steps} search rounds" if self.search_steps else ""
-        return (f"{super().describe()}, c {self.c:g}, kappa {self.kappa:g}, "
-                f"{self.steps} Adam steps{search}")
+        return (
+            f"{super().describe()}, c {self.c:g}, kappa {self.kappa:g}, "
+            f"{self.steps} Adam steps{search}"
+        )
 
     def _box(self, x, lower, upper) -> tuple[torch.Tensor, torch.Tensor]:
         if lower is None:
@@ -94,8 +103,9 @@ class CarliniWagnerL2(Attack):
             hi = torch.minimum(hi, x + self.eps)
         return lo, hi
 
-    def _perturb(self, network, x, targets, lower, upper, mask, stop: StopFlag
-                 ) -> Generator[AttackStep, None, torch.Tensor]:
+    def _perturb(
+        self, network, x, targets, lower, upper, mask, stop: StopFlag
+    ) -> Generator[AttackStep, None, torch.Tensor]:
         lo, hi = self._box(x, lower, upper)
         span = (hi - lo).clamp(min=1e-12)
         w0 = torch.atanh(((x - lo) / span * 2 - 1).clamp(-_TANH_LIMIT, _TANH_LIMIT))
@@ -135,9 +145,11 @@ class CarliniWagnerL2(Attack):
                     success = hit >= self.min_fooled
                     l2d = l2.detach().double()
                     better = torch.where(
-                        success, ~best_success | (l2d < best_l2),
-                        ~best_success & ((hit > best_damage)
-                                         | ((hit == best_damage) & (l2d < best_l2))))
+                        success,
+                        ~best_success | (l2d < best_l2),
+                        ~best_success
+                        & ((hit > best_damage) | ((hit == best_damage) & (l2d < best_l2))),
+                    )
                     best = torch.where(better.view(shape), x_adv.detach(), best)
                     best_l2 = torch.where(better, l2d, best_l2)
                     best_damage = torch.where(better, hit, best_damage)
@@ -150,6 +162,7 @@ class CarliniWagnerL2(Attack):
             # binary search of c in log space, per sample
             c_high = torch.where(round_success, torch.minimum(c_high, c), c_high)
             c_low = torch.where(round_success, c_low, torch.maximum(c_low, c))
-            c = torch.where(torch.isinf(c_high), c * 10,
-                            torch.where(c_low > 0, (c_low * c_high).sqrt(), c / 10))
+            c = torch.where(
+                torch.isinf(c_high), c * 10, torch.where(c_low > 0, (c_low * c_high).sqrt(), c / 10)
+            )
         return best

@@ -13,8 +13,17 @@ from ..stopping import StopFlag
 from .base import Attack
 from .image_attack import AttackProgress, AttackResult, attack_image
 
-CSV_COLUMNS = ("eps", "eps_raw", "dice", "iou", "fraction_changed", "linf", "l2", "snr_db",
-               "below_quantization")
+CSV_COLUMNS = (
+    "eps",
+    "eps_raw",
+    "dice",
+    "iou",
+    "fraction_changed",
+    "linf",
+    "l2",
+    "snr_db",
+    "below_quantization",
+)
 
 
 @dataclass(frozen=True)
@@ -59,13 +68,17 @@ class RobustnessCurve:
             return None
         values = ", ".join(f"{e * 255:.3g}" for e in below)
         if self.kept_float:
-            return (f"eps {values} (x 1/255) below one grey level of the image's dtype: "
-                    "measured on float32 images; saved in the image's dtype these attacked "
-                    "images would equal the clean one (CSV column below_quantization).")
-        return (f"eps {values} (x 1/255) below one grey level of the image's dtype: the "
-                "attacked image cannot differ from the clean one there, so Dice at these "
-                "points does not show robustness (marked in the curve and in the CSV column "
-                "below_quantization).")
+            return (
+                f"eps {values} (x 1/255) below one grey level of the image's dtype: "
+                "measured on float32 images; saved in the image's dtype these attacked "
+                "images would equal the clean one (CSV column below_quantization)."
+            )
+        return (
+            f"eps {values} (x 1/255) below one grey level of the image's dtype: the "
+            "attacked image cannot differ from the clean one there, so Dice at these "
+            "points does not show robustness (marked in the curve and in the CSV column "
+            "below_quantization)."
+        )
 
     def to_csv(self, path: str | os.PathLike) -> Path:
         """Write the rows as CSV (columns :data:`CSV_COLUMNS`)."""
@@ -81,19 +94,26 @@ class RobustnessCurve:
 def _row(eps: float, result: AttackResult, clean: bool = False) -> dict[str, Any]:
     m = result.metrics
     return {
-        "eps": eps, "eps_raw": 0.0 if clean else (m.eps_raw[0] if m.eps_raw else None),
+        "eps": eps,
+        "eps_raw": 0.0 if clean else (m.eps_raw[0] if m.eps_raw else None),
         "dice": m.dice_clean if clean else m.dice_adversarial,
         "iou": m.iou_clean if clean else m.iou_adversarial,
         "fraction_changed": 0.0 if clean else m.fraction_changed,
-        "linf": 0.0 if clean else m.linf, "l2": 0.0 if clean else m.l2,
+        "linf": 0.0 if clean else m.linf,
+        "l2": 0.0 if clean else m.l2,
         "snr_db": float("inf") if clean else m.snr_db,
         "below_quantization": False if clean else m.below_quantization,
     }
 
 
 def robustness_curve(
-    make: Callable[[float], Attack], model: Any, image: Any, eps_values: Sequence[float], *,
-    stop: StopFlag | None = None, **kwargs: Any,
+    make: Callable[[float], Attack],
+    model: Any,
+    image: Any,
+    eps_values: Sequence[float],
+    *,
+    stop: StopFlag | None = None,
+    **kwargs: Any,
 ) -> Generator[CurveProgress, None, RobustnessCurve]:
     """Attack ``image`` once per eps (``make(eps)`` builds the attack); returns the curve.
 

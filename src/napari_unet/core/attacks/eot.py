@@ -53,9 +53,18 @@ class EOT(IterativeLinf):
 
     name = "eot"
 
-    def __init__(self, eps: float, steps: int = 10, *, samples: int = 8,
-                 max_degrees: float = 30.0, zoom_range: tuple[float, float] = (0.8, 1.25),
-                 max_noise: float = 0.03, stratified: bool = True, **kwargs) -> None:
+    def __init__(
+        self,
+        eps: float,
+        steps: int = 10,
+        *,
+        samples: int = 8,
+        max_degrees: float = 30.0,
+        zoom_range: tuple[float, float] = (0.8, 1.25),
+        max_noise: float = 0.03,
+        stratified: bool = True,
+        **kwargs,
+    ) -> None:
         kwargs.setdefault("keep_best", False)
         kwargs.setdefault("objective", "segpgd")
         super().__init__(eps, steps, **kwargs)
@@ -82,9 +91,11 @@ class EOT(IterativeLinf):
         return (yield from super()._perturb(network, x, targets, lower, upper, mask, stop))
 
     def describe(self) -> str:
-        return (f"{super().describe()}, {self.samples} transform(s) per step "
-                f"(±{self.max_degrees:g}°, zoom {self.zoom_range[0]:g}-{self.zoom_range[1]:g}, "
-                f"noise ≤ {self.max_noise:g})")
+        return (
+            f"{super().describe()}, {self.samples} transform(s) per step "
+            f"(±{self.max_degrees:g}°, zoom {self.zoom_range[0]:g}-{self.zoom_range[1]:g}, "
+            f"noise ≤ {self.max_noise:g})"
+        )
 
     def draw(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Random ``(degrees, zoom, noise sigma)``, each ``(batch * samples,)`` float64.
@@ -95,16 +106,22 @@ class EOT(IterativeLinf):
         n = batch * self.samples
         u = torch.rand(3, n, generator=self._draws, dtype=torch.float64)
         if self.stratified:
-            ranks = torch.stack([torch.randperm(self.samples, generator=self._draws)
-                                 for _ in range(3 * batch)]).view(3, n).double()
+            ranks = (
+                torch.stack(
+                    [torch.randperm(self.samples, generator=self._draws) for _ in range(3 * batch)]
+                )
+                .view(3, n)
+                .double()
+            )
             u = (ranks + u) / self.samples
         degrees = (2 * u[0] - 1) * self.max_degrees
         low, high = math.log(self.zoom_range[0]), math.log(self.zoom_range[1])
         factor = torch.exp(low + u[1] * (high - low))
         return degrees, factor, u[2] * self.max_noise
 
-    def _transformed(self, x_adv: torch.Tensor, targets: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _transformed(
+        self, x_adv: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The untransformed batch followed by ``samples`` transformed copies of each sample.
 
         Shape: x_adv ``(B, C, *S)``, targets ``(B, *S)`` -> ``((1 + samples) B, C, *S)``,
@@ -120,8 +137,9 @@ class EOT(IterativeLinf):
         moved_targets = transforms.warp(shifted, grid, "nearest", "zeros")[:, 0] - 1
         return torch.cat([x_adv, moved]), torch.cat([targets, moved_targets])
 
-    def _gradient(self, network: nn.Module, x_adv: torch.Tensor, targets: torch.Tensor,
-                  step: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def _gradient(
+        self, network: nn.Module, x_adv: torch.Tensor, targets: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Gradient of the mean objective over the transforms; logits of the untransformed batch."""
         x_adv = x_adv.detach().requires_grad_(True)
         inputs, moved_targets = self._transformed(x_adv, targets)

@@ -41,9 +41,17 @@ class IterativeLinf(Attack):
     name = "pgd"
 
     def __init__(
-        self, eps: float, steps: int = 10, *, step_size: float | None = None,
-        random_start: bool = True, restarts: int = 1, objective: str | Objective = "ce",
-        step_rule: str = "sign", target: int | None = None, seed: int | None = 0,
+        self,
+        eps: float,
+        steps: int = 10,
+        *,
+        step_size: float | None = None,
+        random_start: bool = True,
+        restarts: int = 1,
+        objective: str | Objective = "ce",
+        step_rule: str = "sign",
+        target: int | None = None,
+        seed: int | None = 0,
         keep_best: bool = True,
     ) -> None:
         super().__init__(eps, target=target)
@@ -73,11 +81,13 @@ class IterativeLinf(Attack):
         return self.steps * self.restarts
 
     def describe(self) -> str:
-        return (f"{super().describe()}, {self.steps} step(s) of {self.step_size:.3g}"
-                + (f", {self.restarts} restarts" if self.restarts > 1 else ""))
+        return f"{super().describe()}, {self.steps} step(s) of {self.step_size:.3g}" + (
+            f", {self.restarts} restarts" if self.restarts > 1 else ""
+        )
 
-    def _gradient(self, network: nn.Module, x_adv: torch.Tensor, targets: torch.Tensor,
-                  step: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def _gradient(
+        self, network: nn.Module, x_adv: torch.Tensor, targets: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Objective gradient w.r.t. the input, the logits (detached) and the objective."""
         x_adv = x_adv.detach().requires_grad_(True)
         with autocast(x_adv.device):
@@ -92,8 +102,9 @@ class IterativeLinf(Attack):
         scale = grad.flatten(1).abs().amax(1).clamp(min=1e-12)
         return self.step_size * grad / scale.view(-1, *([1] * (grad.ndim - 1)))
 
-    def _perturb(self, network, x, targets, lower, upper, mask, stop: StopFlag
-                 ) -> Generator[AttackStep, None, torch.Tensor]:
+    def _perturb(
+        self, network, x, targets, lower, upper, mask, stop: StopFlag
+    ) -> Generator[AttackStep, None, torch.Tensor]:
         gen = None
         if self.seed is not None:
             gen = torch.Generator(device="cpu").manual_seed(self.seed)
@@ -123,8 +134,9 @@ class IterativeLinf(Attack):
                 yield AttackStep(done, total, value, float(best_damage.mean()))
             if not self.keep_best and self.restarts == 1:
                 return x_adv
-            best, best_damage = _update_best(best, best_damage, x_adv, network, targets,
-                                             self.targeted)
+            best, best_damage = _update_best(
+                best, best_damage, x_adv, network, targets, self.targeted
+            )
         return best
 
 
@@ -172,13 +184,19 @@ class SegPGD(IterativeLinf):
 
     name = "segpgd"
 
-    def __init__(self, eps: float, steps: int = 10, *, confident: float = 0.25,
-                 balanced: bool = True, **kwargs) -> None:
+    def __init__(
+        self,
+        eps: float,
+        steps: int = 10,
+        *,
+        confident: float = 0.25,
+        balanced: bool = True,
+        **kwargs,
+    ) -> None:
         if not 0 < confident <= 1:
             raise ValueError(f"confident must be in (0, 1], got {confident}.")
         if "objective" not in kwargs:
-            kwargs["objective"] = functools.partial(segpgd, confident=confident,
-                                                    balanced=balanced)
+            kwargs["objective"] = functools.partial(segpgd, confident=confident, balanced=balanced)
         super().__init__(eps, steps, **kwargs)
 
 
@@ -208,16 +226,19 @@ class FGSM(IterativeLinf):
 
     name = "fgsm"
 
-    def __init__(self, eps: float, *, target: int | None = None,
-                 objective: str | Objective = "ce") -> None:
-        super().__init__(eps, 1, step_size=eps, random_start=False, objective=objective,
-                         target=target)
+    def __init__(
+        self, eps: float, *, target: int | None = None, objective: str | Objective = "ce"
+    ) -> None:
+        super().__init__(
+            eps, 1, step_size=eps, random_start=False, objective=objective, target=target
+        )
 
     def describe(self) -> str:
         return Attack.describe(self)
 
-    def _perturb(self, network, x, targets, lower, upper, mask, stop: StopFlag
-                 ) -> Generator[AttackStep, None, torch.Tensor]:
+    def _perturb(
+        self, network, x, targets, lower, upper, mask, stop: StopFlag
+    ) -> Generator[AttackStep, None, torch.Tensor]:
         if stop.requested:
             return x.clone()
         grad, logits, value = self._gradient(network, x, targets, 1)

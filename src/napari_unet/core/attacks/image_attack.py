@@ -22,25 +22,51 @@ import math
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..data.labels import TargetEncoder
 from ..device import autocast
 from ..errors import UserInputError
-from ..image_job import network_on, prepare_job
-from ..labels import TargetEncoder
-from ..prediction import PredictionConfig, predict
+from ..model.trained_model import TrainedModel
+from ..prediction.engine import PredictionConfig, predict
+from ..prediction.image_job import network_on, prepare_job
 from ..stopping import StopFlag, run_to_completion
-from ..trained_model import TrainedModel
 from .metrics import AttackMetrics, attack_metrics, quantization_warning
 
-if TYPE_CHECKING:  # base imports this module for Attack.run; no import back at run time
-    from .base import Attack, AttackStep
-
 DEFAULT_TILE = {2: 512, 3: 128}
+
+
+class BatchAttack(Protocol):
+    """What :func:`attack_image` needs of an attack: :class:`.base.Attack` is one (``base``
+    imports this module for ``Attack.run``, so this module does not import ``base``)."""
+
+    eps: float | None
+    target: int | None
+
+    @property
+    def targeted(self) -> bool: ...
+
+    @property
+    def iterations(self) -> int: ...
+
+    def describe(self) -> str: ...
+
+    def perturb(
+        self,
+        network: nn.Module,
+        x: torch.Tensor,
+        targets: torch.Tensor,
+        *,
+        lower: torch.Tensor | None = None,
+        upper: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        stop: StopFlag | None = None,
+    ) -> Generator[Any, None, torch.Tensor]:
+        """Yields :class:`.base.AttackStep` events, returns the adversarial batch."""
 
 
 @dataclass(frozen=True)
@@ -89,16 +115,22 @@ class AttackResult:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no arrays)."""
-        return {"attack": self.attack, "stopped": self.stopped, "elapsed": round(self.elapsed, 3),
-                "iterations": self.iterations, **self.metrics.to_dict()}
+        return {
+            "attack": self.attack,
+            "stopped": self.stopped,
+            "elapsed": round(self.elapsed, 3),
+            "iterations": self.iterations,
+            **self.metrics.to_dict(),
+        }
 
     def quantization_warning(self, float_hint: str) -> str | None:
         """One line when eps is below one grey level of the image's dtype (the attack then
         cannot show in an image of that dtype), else None; ``float_hint`` says how the
         caller keeps float output. See :func:`.metrics.quantization_warning`."""
         dtype = self.image_dtype if self.image_dtype is not None else self.adversarial.dtype
-        return quantization_warning(self.metrics, dtype, self.adversarial.dtype.kind == "f",
-                                    float_hint)
+        return quantization_warning(
+            self.metrics, dtype, self.adversarial.dtype.kind == "f", float_hint
+        )
 
 
 def _resolve(model: TrainedModel | nn.Module, spatial_dims: int | None):
@@ -107,7 +139,9 @@ def _resolve(model: TrainedModel | nn.Module, spatial_dims: int | None):
         return model.network, model.normalization, model.spatial_dims, model.classes
     if isinstance(model, nn.Module):
         return model, None, spatial_dims or 2, None
-    raise UserInputError(f"Expected a trained model or a torch network, got {type(model).__name__}.")
+    raise UserInputError(
+        f"Expected a trained model or a torch network, got {type(model).__name__}."
+    )
 
 
 def valid_range(image_cf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +177,7 @@ def _targets_from_labels(labels: np.ndarray, classes) -> np.ndarray:
 
 
 def attack_image(
-    attack: Attack,
+    attack: BatchAttack,
     model: TrainedModel | nn.Module,
     image: np.ndarray,
     *,
@@ -176,21 +210,32 @@ def attack_image(
     start = time.perf_counter()
     network, normalization, dims, classes = _resolve(model, spatial_dims)
     image = np.asarray(image)
-    job = prepare_job(image, dims,
-                      in_channels=model.in_channels if isinstance(model, TrainedModel) else None,
-                      normalization=normalization, channel_axis=channel_axis, rgb=rgb,
-                      indices=indices)
+    job = prepare_job(
+        image,
+        dims,
+        in_channels=model.in_channels if isinstance(model, TrainedModel) else None,
+        normalization=normalization,
+        channel_axis=channel_axis,
+        rgb=rgb,
+        indices=indices,
+    )
     image_cf, todo = job.source, job.todo
     shape = job.shape
-    for name, arr in (("labels", labels), ("perturbation mask", perturb_mask),
-                      ("loss mask", loss_mask)):
+    for name, arr in (
+        ("labels", labels),
+        ("perturbation mask", perturb_mask),
+        ("loss mask", loss_mask),
+    ):
         if arr is not None and tuple(np.shape(arr)) != tuple(shape):
-            raise UserInputError(f"The {name} have shape {np.shape(arr)} but the image has "
-                                 f"shape {tuple(shape)} (without channels).")
+            raise UserInputError(
+                f"The {name} have shape {np.shape(arr)} but the image has "
+                f"shape {tuple(shape)} (without channels)."
+            )
     num_classes = model.num_classes if isinstance(model, TrainedModel) else None
     if attack.targeted and num_classes is not None and attack.target > num_classes:
-        raise UserInputError(f"Target class {attack.target} does not exist: the model has "
-                             f"classes 1..{num_classes}.")
+        raise UserInputError(
+            f"Target class {attack.target} does not exist: the model has classes 1..{num_classes}."
+        )
     truth = _targets_from_labels(labels, classes) if labels is not None else None
 
     low, high = job.low, job.high
@@ -227,30 +272,41 @@ def attack_image(
     def attack_tile(region: tuple, unit: int) -> Generator[AttackProgress, None, None]:
         """Attack one tile and write its outputs into the result arrays."""
         raw = np.asarray(image_cf[(slice(None),) + region], np.float64)  # (C, *T)
-        x = torch.as_tensor((raw - low64.reshape(bshape)) / span64.reshape(bshape),
-                            dtype=torch.float32, device=dev)[None]
+        x = torch.as_tensor(
+            (raw - low64.reshape(bshape)) / span64.reshape(bshape), dtype=torch.float32, device=dev
+        )[None]
         clean = forward(x).argmax(1)  # (1, *T) class index
-        reference = (torch.as_tensor(truth[region], device=dev)[None]
-                     if truth is not None else clean.clone())
-        targets = (torch.full_like(reference, attack.target - 1) if attack.targeted
-                   else reference.clone())
+        reference = (
+            torch.as_tensor(truth[region], device=dev)[None] if truth is not None else clean.clone()
+        )
+        targets = (
+            torch.full_like(reference, attack.target - 1) if attack.targeted else reference.clone()
+        )
         if loss_mask is not None:
             keep = torch.as_tensor(np.asarray(loss_mask[region], bool), device=dev)
             targets[:, ~keep] = -1
         mask = None
         if perturb_mask is not None:
-            mask = torch.as_tensor(np.asarray(perturb_mask[region], bool),
-                                   device=dev)[None, None].float()
-        work = attack.perturb(network, x, targets, lower=lower_t, upper=upper_t,
-                              mask=mask, stop=stop)
+            mask = torch.as_tensor(np.asarray(perturb_mask[region], bool), device=dev)[
+                None, None
+            ].float()
+        work = attack.perturb(
+            network, x, targets, lower=lower_t, upper=upper_t, mask=mask, stop=stop
+        )
         while True:
             try:
-                ev: AttackStep = next(work)
+                ev = next(work)  # an AttackStep
             except StopIteration as finished:
                 x_adv = finished.value
                 break
-            yield AttackProgress(unit, units, ev.step, ev.total,
-                                 (unit + ev.step / max(ev.total, 1)) / units, ev.damage)
+            yield AttackProgress(
+                unit,
+                units,
+                ev.step,
+                ev.total,
+                (unit + ev.step / max(ev.total, 1)) / units,
+                ev.damage,
+            )
         # raw = clean + delta * span: untouched pixels stay exactly the clean value (going
         # back from the float32 normalized image would add float32 round-off, ~1e-5 raw)
         delta_n = (x_adv[0] - x[0]).double().cpu().numpy()
@@ -281,8 +337,15 @@ def attack_image(
     if isinstance(model, TrainedModel):  # the predictions Segment makes (blended tiles)
         finished = [tuple(int(j) for j in i) for i in np.argwhere(completed)]
         clean_pred = _segment(model, image, channel_axis, rgb, finished, device, clean_pred)
-        adv_pred = _segment(model, _from_cf(adv_cf, image.ndim, channel_axis, rgb),
-                            channel_axis, rgb, finished, device, adv_pred)
+        adv_pred = _segment(
+            model,
+            _from_cf(adv_cf, image.ndim, channel_axis, rgb),
+            channel_axis,
+            rgb,
+            finished,
+            device,
+            adv_pred,
+        )
 
     done_mask = np.zeros(shape, bool)
     done_mask[completed] = True
@@ -293,8 +356,18 @@ def attack_image(
     if truth is not None:
         eval_mask &= truth >= 0
     metrics = attack_metrics(
-        clean_pred, adv_pred, reference_labels, eval_mask, image_cf, pert_cf, low64, span64,
-        attack.eps, done_mask, num_classes)
+        clean_pred,
+        adv_pred,
+        reference_labels,
+        eval_mask,
+        image_cf,
+        pert_cf,
+        low64,
+        span64,
+        attack.eps,
+        done_mask,
+        num_classes,
+    )
     changed = (clean_pred != adv_pred) & done_mask
     return AttackResult(
         attack=attack.describe(),
@@ -312,14 +385,29 @@ def attack_image(
     )
 
 
-def _segment(model: TrainedModel, image: np.ndarray, channel_axis: int | None, rgb: bool,
-             indices: list[tuple[int, ...]], device: str, out: np.ndarray) -> np.ndarray:
+def _segment(
+    model: TrainedModel,
+    image: np.ndarray,
+    channel_axis: int | None,
+    rgb: bool,
+    indices: list[tuple[int, ...]],
+    device: str,
+    out: np.ndarray,
+) -> np.ndarray:
     """Class values of ``image`` at ``indices`` exactly as Segment predicts them (tiles
-    with overlap and blending, :func:`..prediction.predict`), in ``out`` (zeros elsewhere)."""
+    with overlap and blending, :func:`..prediction.engine.predict`), in ``out`` (zeros elsewhere)."""
     out[...] = 0
     if indices:
-        result = run_to_completion(predict(model, image, config=PredictionConfig(device=device),
-                                           channel_axis=channel_axis, rgb=rgb, indices=indices))
+        result = run_to_completion(
+            predict(
+                model,
+                image,
+                config=PredictionConfig(device=device),
+                channel_axis=channel_axis,
+                rgb=rgb,
+                indices=indices,
+            )
+        )
         out[...] = result.labels
     return out
 

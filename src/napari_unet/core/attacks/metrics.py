@@ -58,9 +58,17 @@ class AttackMetrics:
 
 
 def attack_metrics(
-    clean_pred: np.ndarray, adv_pred: np.ndarray, reference: np.ndarray, eval_mask: np.ndarray,
-    image_cf: np.ndarray, perturbation_cf: np.ndarray, low: np.ndarray, span: np.ndarray,
-    eps: float | None, attacked: np.ndarray, num_classes: int | None,
+    clean_pred: np.ndarray,
+    adv_pred: np.ndarray,
+    reference: np.ndarray,
+    eval_mask: np.ndarray,
+    image_cf: np.ndarray,
+    perturbation_cf: np.ndarray,
+    low: np.ndarray,
+    span: np.ndarray,
+    eps: float | None,
+    attacked: np.ndarray,
+    num_classes: int | None,
 ) -> AttackMetrics:
     """Compute :class:`AttackMetrics`.
 
@@ -69,18 +77,24 @@ def attack_metrics(
     """
     ref = reference[eval_mask]
     cp, ap = clean_pred[eval_mask], adv_pred[eval_mask]
-    classes = (list(range(1, num_classes + 1)) if num_classes else
-               sorted(set(np.unique(ref).tolist()) | set(np.unique(cp).tolist())
-                      | set(np.unique(ap).tolist())))
+    classes = (
+        list(range(1, num_classes + 1))
+        if num_classes
+        else sorted(
+            set(np.unique(ref).tolist()) | set(np.unique(cp).tolist()) | set(np.unique(ap).tolist())
+        )
+    )
     per_class: dict[int, dict[str, float]] = {}
     if ref.size:
         clean_scores = dice_iou_per_class(cp, ref, classes)
         adv_scores = dice_iou_per_class(ap, ref, classes)
         for c in classes:
-            per_class[c] = {"dice_clean": clean_scores[c]["dice"],
-                            "dice_adversarial": adv_scores[c]["dice"],
-                            "iou_clean": clean_scores[c]["iou"],
-                            "iou_adversarial": adv_scores[c]["iou"]}
+            per_class[c] = {
+                "dice_clean": clean_scores[c]["dice"],
+                "dice_adversarial": adv_scores[c]["dice"],
+                "iou_clean": clean_scores[c]["iou"],
+                "iou_adversarial": adv_scores[c]["iou"],
+            }
 
     def mean(key: str) -> float:
         return float(np.mean([v[key] for v in per_class.values()])) if per_class else math.nan
@@ -91,18 +105,30 @@ def attack_metrics(
         p_norm = p_raw / span[:, None]
         signal = float(np.square(image_cf[sel].astype(np.float64)).sum())
         noise = float(np.square(p_raw).sum())
-        snr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
+        snr = (
+            math.inf
+            if noise == 0
+            else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
+        )
         linf, l2 = float(np.abs(p_norm).max(initial=0)), float(np.sqrt(np.square(p_norm).sum()))
         linf_raw, l2_raw = float(np.abs(p_raw).max(initial=0)), float(math.sqrt(noise))
     else:
         snr, linf, l2, linf_raw, l2_raw = math.inf, 0.0, 0.0, 0.0, 0.0
     return AttackMetrics(
-        dice_clean=mean("dice_clean"), dice_adversarial=mean("dice_adversarial"),
-        iou_clean=mean("iou_clean"), iou_adversarial=mean("iou_adversarial"),
+        dice_clean=mean("dice_clean"),
+        dice_adversarial=mean("dice_adversarial"),
+        iou_clean=mean("iou_clean"),
+        iou_adversarial=mean("iou_adversarial"),
         fraction_changed=float((cp != ap).mean()) if cp.size else 0.0,
-        linf=linf, l2=l2, linf_raw=linf_raw, l2_raw=l2_raw, snr_db=snr,
-        eps=eps, eps_raw=None if eps is None else tuple(float(eps * s) for s in span),
-        pixels=int(eval_mask.sum()), per_class=per_class,
+        linf=linf,
+        l2=l2,
+        linf_raw=linf_raw,
+        l2_raw=l2_raw,
+        snr_db=snr,
+        eps=eps,
+        eps_raw=None if eps is None else tuple(float(eps * s) for s in span),
+        pixels=int(eval_mask.sum()),
+        per_class=per_class,
         **quantization(image_cf.dtype, eps, span),
     )
 
@@ -124,8 +150,9 @@ def quantization(dtype: np.dtype, eps: float | None, span: np.ndarray) -> dict:
     return {"eps_grey_levels": levels, "below_quantization": levels < 1.0}
 
 
-def quantization_warning(metrics: AttackMetrics, dtype: np.dtype, kept_float: bool,
-                         float_hint: str) -> str | None:
+def quantization_warning(
+    metrics: AttackMetrics, dtype: np.dtype, kept_float: bool, float_hint: str
+) -> str | None:
     """One line when the budget is below one grey level of the image's dtype, else None.
 
     kept_float: the attacked image was kept as float32 (the perturbation survives there,
@@ -136,12 +163,15 @@ def quantization_warning(metrics: AttackMetrics, dtype: np.dtype, kept_float: bo
     dtype = np.dtype(dtype)
     levels = metrics.eps_grey_levels
     needed = metrics.eps / levels * 255 if metrics.eps else float("nan")
-    budget = (f"eps {metrics.eps * 255:.3g}/255 is {levels:.2g} grey levels of this {dtype} "
-              f"image")
+    budget = f"eps {metrics.eps * 255:.3g}/255 is {levels:.2g} grey levels of this {dtype} image"
     if kept_float:
-        return (f"{budget}: kept as float32 here, but written as {dtype} the attacked image "
-                f"would equal the clean one (eps >= {needed:.3g}/255 reaches one grey level).")
-    return (f"{budget}, below one grey level: written as {dtype} the perturbation rounds "
-            f"away ({100 * metrics.fraction_changed:.2f}% pixels changed), so an unchanged "
-            f"Dice does not show robustness. Use eps >= {needed:.3g}/255, or float output "
-            f"({float_hint}).")
+        return (
+            f"{budget}: kept as float32 here, but written as {dtype} the attacked image "
+            f"would equal the clean one (eps >= {needed:.3g}/255 reaches one grey level)."
+        )
+    return (
+        f"{budget}, below one grey level: written as {dtype} the perturbation rounds "
+        f"away ({100 * metrics.fraction_changed:.2f}% pixels changed), so an unchanged "
+        f"Dice does not show robustness. Use eps >= {needed:.3g}/255, or float output "
+        f"({float_hint})."
+    )

@@ -24,8 +24,9 @@ def _pixel_ce(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor
     return ce * valid, valid
 
 
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
-                  step: int = 1, steps: int = 1) -> torch.Tensor:
+def cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, targeted: bool, step: int = 1, steps: int = 1
+) -> torch.Tensor:
     """Mean pixel cross entropy; negated when targeted (the plain PGD/FGSM objective)."""
     ce, valid = _pixel_ce(logits, targets)
     value = ce.sum() / valid.sum().clamp(min=1)
@@ -49,8 +50,9 @@ def class_balance(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     return per_class.gather(1, t.flatten(1)).view_as(t).to(torch.float32) * valid
 
 
-def _fooled(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
-            confident: float) -> torch.Tensor:
+def _fooled(
+    logits: torch.Tensor, targets: torch.Tensor, targeted: bool, confident: float
+) -> torch.Tensor:
     """Pixels fooled *with confidence* ``(B, *S)`` bool.
 
     Untargeted: misclassified and the reference class has probability below ``confident``;
@@ -65,9 +67,16 @@ def _fooled(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
     return hit & ((p_ref >= 1.0 - confident) if targeted else (p_ref < confident))
 
 
-def segpgd(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
-           step: int = 1, steps: int = 1, *, confident: float = 0.25,
-           balanced: bool = True) -> torch.Tensor:
+def segpgd(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    targeted: bool,
+    step: int = 1,
+    steps: int = 1,
+    *,
+    confident: float = 0.25,
+    balanced: bool = True,
+) -> torch.Tensor:
     """SegPGD objective (Gu et al., ECCV 2022), optionally class balanced.
 
     ``(1 - l) * CE`` over pixels not yet fooled plus ``l * CE`` over pixels already fooled,
@@ -103,8 +112,9 @@ def segpgd(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
     return -value if targeted else value
 
 
-def margin(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
-           kappa: float = 0.0) -> torch.Tensor:
+def margin(
+    logits: torch.Tensor, targets: torch.Tensor, targeted: bool, kappa: float = 0.0
+) -> torch.Tensor:
     """Carlini-Wagner margin per pixel ``(B, *S)``, >= -kappa; 0 where not counted.
 
     Untargeted: ``z_y - max_{j != y} z_j``; targeted: ``max_{j != t} z_j - z_t``. A pixel
@@ -120,8 +130,9 @@ def margin(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
     return value.clamp(min=-kappa) * valid
 
 
-def dag(logits: torch.Tensor, targets: torch.Tensor, targeted: bool,
-        step: int = 1, steps: int = 1) -> torch.Tensor:
+def dag(
+    logits: torch.Tensor, targets: torch.Tensor, targeted: bool, step: int = 1, steps: int = 1
+) -> torch.Tensor:
     """Dense Adversary Generation objective (Xie et al., ICCV 2017).
 
     Sum, over the pixels *not yet fooled* only, of ``z_adv - z_true``: the adversarial

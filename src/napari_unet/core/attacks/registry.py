@@ -10,14 +10,23 @@ from .eot import EOT
 from .gradient import DAG, FGSM, PGD, SegPGD
 
 ATTACKS: dict[str, type[Attack]] = {
-    "fgsm": FGSM, "pgd": PGD, "segpgd": SegPGD, "dag": DAG, "cw": CarliniWagnerL2,
+    "fgsm": FGSM,
+    "pgd": PGD,
+    "segpgd": SegPGD,
+    "dag": DAG,
+    "cw": CarliniWagnerL2,
     "eot": EOT,
 }
 DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "segpgd": 10, "dag": 20, "cw": 100, "eot": 10}
 
 
-def make_attack(name: str, eps: float | None, steps: int | None = None,
-                target: int | None = None, **options: Any) -> Attack:
+def make_attack(
+    name: str,
+    eps: float | None,
+    steps: int | None = None,
+    target: int | None = None,
+    **options: Any,
+) -> Attack:
     """Build the attack ``name`` (``fgsm``, ``pgd``, ``segpgd``, ``dag``, ``cw``,
     ``eot``).
 

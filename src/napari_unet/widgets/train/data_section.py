@@ -9,11 +9,17 @@ from magicgui.widgets import ComboBox, Label
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
 
-from napari_unet.core.sources import is_lazy
+from napari_unet.core.io.lazy_arrays import is_lazy
 
 from .._layers import (
-    BACKGROUND_CLASS, class_counts, colour_hex, labels_array, labels_layers, layer_source,
-    same_layer, spatial_shape,
+    BACKGROUND_CLASS,
+    class_counts,
+    colour_hex,
+    labels_array,
+    labels_layers,
+    layer_source,
+    same_layer,
+    spatial_shape,
 )
 
 CLASS_NAMES = {1: "background", 2: "object"}
@@ -38,8 +44,9 @@ def classes_text(layer: Labels | None) -> str:
     lines = []
     for value, n in counts.items():
         note = ", clear in results" if value == BACKGROUND_CLASS else ""
-        lines.append(f"{swatch(layer, value)} {value} {CLASS_NAMES.get(value, 'class')} "
-                     f"({n} px{note})")
+        lines.append(
+            f"{swatch(layer, value)} {value} {CLASS_NAMES.get(value, 'class')} ({n} px{note})"
+        )
     return "<br>".join(lines)
 
 
@@ -50,16 +57,22 @@ class DataSection:
         self._viewer = viewer
         self.image = image
         self.labels = ComboBox(
-            label="Strokes", choices=self.labels_choices,
+            label="Strokes",
+            choices=self.labels_choices,
             tooltip="The Labels layer you painted: 1 = background, 2 = object, 3.. = more "
-                    "classes; 0 (unpainted) is ignored. Only layers shaped like the image.")
+            "classes; 0 (unpainted) is ignored. Only layers shaped like the image.",
+        )
         self.classes = Label(label="Classes painted", value="")
         self.label_kind = ComboBox(
             label="Labels are",
-            choices=[("strokes (0 = not painted)", "sparse"),
-                     ("complete masks (every pixel)", "dense")],
-            value="sparse", tooltip="Strokes: only painted pixels teach the model. Complete "
-                                    "masks: every value, including 0, is a class.")
+            choices=[
+                ("strokes (0 = not painted)", "sparse"),
+                ("complete masks (every pixel)", "dense"),
+            ],
+            value="sparse",
+            tooltip="Strokes: only painted pixels teach the model. Complete "
+            "masks: every value, including 0, is a class.",
+        )
         self.widgets = [self.image, self.labels, self.classes, self.label_kind]
         self.closed = False
         self._watched: Labels | None = None

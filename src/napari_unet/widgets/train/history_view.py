@@ -14,11 +14,16 @@ HISTORY_COLUMNS = ["painted pixels", "validation Dice", "time (s)"]
 def round_rows(model: Any) -> tuple[list[list[str]], list[str]]:
     """``(rows, index)`` of the table: one row per training round of ``model``."""
     rows, index = [], []
-    for r in (model.rounds if model is not None else []):
+    for r in model.rounds if model is not None else []:
         dice, seconds = r.get("validation_dice"), r.get("seconds")
         index.append(f"round {r.get('round')}")
-        rows.append([str(r.get("painted_pixels")), "–" if dice is None else f"{dice:.3f}",
-                     "–" if seconds is None else f"{float(seconds):.1f}"])
+        rows.append(
+            [
+                str(r.get("painted_pixels")),
+                "–" if dice is None else f"{dice:.3f}",
+                "–" if seconds is None else f"{float(seconds):.1f}",
+            ]
+        )
     return rows, index
 
 
@@ -26,8 +31,9 @@ class HistoryView:
     """``table``: painted pixels, validation Dice and time of each round."""
 
     def __init__(self) -> None:
-        self.table = Table(value={"data": [], "index": [], "columns": HISTORY_COLUMNS},
-                           label="")  # titled by its section
+        self.table = Table(
+            value={"data": [], "index": [], "columns": HISTORY_COLUMNS}, label=""
+        )  # titled by its section
         self.table.read_only = True
         self.table.min_height = 110
         native = self.table.native

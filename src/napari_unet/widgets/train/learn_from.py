@@ -1,5 +1,5 @@
 """Which labels layers Retrain learns from, and how each counts (see
-:mod:`napari_unet.core.label_sources`): the user's layers are strokes; a segmentation
+:mod:`napari_unet.core.data.label_sources`): the user's layers are strokes; a segmentation
 the plugin wrote counts only where the user corrected it, unless "use the whole layer"
 is ticked; quick labels are offered but never ticked by default; other plugin outputs
 (preview, instances, adversarial prediction, changed pixels) are not offered."""
@@ -10,7 +10,7 @@ import numpy as np
 from napari.layers import Labels
 
 from napari_unet.core import UserInputError
-from napari_unet.core.label_sources import LabelSource, SourceKind, merge_label_sources
+from napari_unet.core.data.label_sources import LabelSource, SourceKind, merge_label_sources
 
 from .._layers import role_of, written_prediction
 
@@ -31,10 +31,12 @@ def label_source(layer: Labels, whole_layer: bool = False) -> LabelSource:
         return LabelSource(layer.name, data, SourceKind.SEED)
     reference = written_prediction(layer)
     if reference is None:
-        raise UserInputError(f"There is no record of the segmentation written into "
-                             f"'{layer.name}' (made in another session?), so its corrections "
-                             "cannot be told apart: tick 'use the whole layer' to learn from "
-                             "all its pixels, or untick it.")
+        raise UserInputError(
+            f"There is no record of the segmentation written into "
+            f"'{layer.name}' (made in another session?), so its corrections "
+            "cannot be told apart: tick 'use the whole layer' to learn from "
+            "all its pixels, or untick it."
+        )
     return LabelSource(layer.name, data, SourceKind.CORRECTIONS, reference)
 
 

@@ -10,15 +10,17 @@ from typing import Any
 from magicgui.widgets import Container, Label, PushButton
 
 from napari_unet.core import TrainedModel
-from napari_unet.core.held_out import ModelComparison
+from napari_unet.core.training.held_out import ModelComparison
 
 
 def choice_text(comparison: ModelComparison, kept_new: bool) -> str:
     """Which model is current and why, in one or two sentences."""
     if kept_new:
         return f"The retrained model is current. {comparison.summary()}"
-    return ("The previous model is kept: the retrained model validates worse beyond the "
-            f"noise. {comparison.summary()}")
+    return (
+        "The previous model is kept: the retrained model validates worse beyond the "
+        f"noise. {comparison.summary()}"
+    )
 
 
 class ModelChoice:
@@ -30,8 +32,9 @@ class ModelChoice:
         self.message = Label(value="")
         self.use_other = PushButton(text="Use the new model anyway")
         self.keep = PushButton(text="Keep previous")
-        self.buttons = Container(widgets=[self.use_other, self.keep], layout="horizontal",
-                                 labels=False)
+        self.buttons = Container(
+            widgets=[self.use_other, self.keep], layout="horizontal", labels=False
+        )
         self.widgets = [self.message, self.buttons]
         self.current: TrainedModel | None = None
         self.other: TrainedModel | None = None
@@ -50,13 +53,19 @@ class ModelChoice:
         """The message and buttons are shown (in a widget that is on screen)."""
         return not self.buttons.native.isHidden()
 
-    def offer(self, comparison: ModelComparison, current: TrainedModel, other: TrainedModel,
-              kept_new: bool) -> None:
+    def offer(
+        self,
+        comparison: ModelComparison,
+        current: TrainedModel,
+        other: TrainedModel,
+        kept_new: bool,
+    ) -> None:
         """Show the choice: ``current`` is the model now in use, ``other`` the alternative."""
         self.current, self.other, self.comparison = current, other, comparison
         self.message.value = choice_text(comparison, kept_new)
-        self.use_other.text = ("Go back to the previous model" if kept_new
-                               else "Use the new model anyway")
+        self.use_other.text = (
+            "Go back to the previous model" if kept_new else "Use the new model anyway"
+        )
         self.keep.text = "Keep the new model" if kept_new else "Keep previous"
         self._show(True)
 

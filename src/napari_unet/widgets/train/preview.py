@@ -12,7 +12,7 @@ from napari.layers import Image
 from qtpy.QtCore import QTimer
 
 from napari_unet.core import PredictionConfig, StopFlag, predict
-from napari_unet.core.outputs import label_dtype
+from napari_unet.core.io.sinks import label_dtype
 
 from .._jobs import Job
 from .._layers import current_index, find_output, layer_source, spatial_shape, write_output
@@ -45,8 +45,12 @@ class LivePreview:
         better before the run starts (no training thread to share the CPU and the GIL
         with) than in its middle."""
         if find_output(self._viewer, image, "preview") is None:
-            write_output(self._viewer, image, "preview",
-                         np.zeros(spatial_shape(image), label_dtype(num_classes)))
+            write_output(
+                self._viewer,
+                image,
+                "preview",
+                np.zeros(spatial_shape(image), label_dtype(num_classes)),
+            )
 
     def start(self, image: Image, device: str = "auto") -> None:
         """Preview ``image`` on ``device`` (the training run's) until :meth:`stop`."""
@@ -78,8 +82,13 @@ class LivePreview:
     def tick(self) -> None:
         """Predict the slice in view if the model or the slice changed."""
         model, layer = self._model, self.image
-        if (self.closed or model is None or layer is None or self._busy()
-                or layer not in self._viewer.layers):
+        if (
+            self.closed
+            or model is None
+            or layer is None
+            or self._busy()
+            or layer not in self._viewer.layers
+        ):
             return
         index = current_index(self._viewer, layer, len(spatial_shape(layer)) - model.spatial_dims)
         key = (self._version, index)
@@ -91,8 +100,9 @@ class LivePreview:
 
         def work(stop: StopFlag):
             own = model.copy()  # here, in the worker: predict() may move it to a device
-            return (yield from predict(own, image, config=config, rgb=rgb, indices=[index],
-                                       stop=stop))
+            return (
+                yield from predict(own, image, config=config, rgb=rgb, indices=[index], stop=stop)
+            )
 
         def show(result: Any) -> None:
             if not self.closed and layer in self._viewer.layers:

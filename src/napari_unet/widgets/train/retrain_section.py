@@ -18,14 +18,18 @@ class RetrainSection:
     def __init__(self, choices: Callable[[Any], list]) -> None:
         self.header = Label(value="<b>Retrain</b> after correcting the segmentation:")
         self.learn_from = Select(
-            label="Learn from", choices=choices,
+            label="Learn from",
+            choices=choices,
             tooltip="Label layers to learn from: your strokes and the corrected "
-                    "'segmentation' layer (only the pixels you corrected count). Where "
-                    "both have a value, your strokes win.")
+            "'segmentation' layer (only the pixels you corrected count). Where "
+            "both have a value, your strokes win.",
+        )
         self.whole_layer = CheckBox(
-            text="Use the whole segmentation layer", value=False,
+            text="Use the whole segmentation layer",
+            value=False,
             tooltip="Learn from every pixel of a ticked segmentation layer, not only the "
-                    "pixels you corrected (the model then also learns its own mistakes).")
+            "pixels you corrected (the model then also learns its own mistakes).",
+        )
         self.time = SpinBox(label="Retrain time (s)", min=1, max=3600, value=20)
         self.retrain = PushButton(text="Retrain current model")
         self.widgets = [self.header, self.learn_from, self.whole_layer, self.time, self.retrain]

@@ -11,11 +11,16 @@ from typing import Any
 from psygnal import Signal
 
 from napari_unet.core import (
-    BestModelUpdated, StopFlag, TrainedModel, Trainer, TrainingConfig, TrainingResult,
+    BestModelUpdated,
+    StopFlag,
+    TrainedModel,
+    Trainer,
+    TrainingConfig,
+    TrainingResult,
     UNetConfig,
 )
-from napari_unet.core.held_out import ModelComparison, compare_on_windows
-from napari_unet.core.training_data import validation_windows
+from napari_unet.core.training.held_out import ModelComparison, compare_on_windows
+from napari_unet.core.training.training_data import validation_windows
 
 from .._session import JobSession
 
@@ -56,22 +61,33 @@ class TrainOutcome:
         return self.comparison is not None and self.comparison.new_is_worse
 
 
-def training_work(request: TrainRequest
-                  ) -> Callable[[StopFlag], Generator[Any, None, TrainOutcome]]:
+def training_work(
+    request: TrainRequest,
+) -> Callable[[StopFlag], Generator[Any, None, TrainOutcome]]:
     """The generator function a :class:`~.._jobs.Job` runs: build a trainer, train, and
     (continuing a model) score the previous and the new model on the run's held-out
     pixels, here in the worker thread."""
 
     def work(stop: StopFlag) -> Generator[Any, None, TrainOutcome]:
-        trainer = Trainer([request.image], [request.labels], dense=request.dense,
-                          init=request.init, model_config=request.model_config,
-                          config=request.config, rgb=request.rgb, stop=stop)
+        trainer = Trainer(
+            [request.image],
+            [request.labels],
+            dense=request.dense,
+            init=request.init,
+            model_config=request.model_config,
+            config=request.config,
+            rgb=request.rgb,
+            stop=stop,
+        )
         result = yield from trainer.run()
         if request.init is None or not result.steps:
             return TrainOutcome(result)
-        comparison = compare_on_windows(request.init, result.model,
-                                        validation_windows(trainer.data),
-                                        device=request.config.device)
+        comparison = compare_on_windows(
+            request.init,
+            result.model,
+            validation_windows(trainer.data),
+            device=request.config.device,
+        )
         return TrainOutcome(result, comparison, request.init)
 
     return work
@@ -105,4 +121,6 @@ class TrainSession(JobSession):
             return " No model was kept (none was validated yet)."
         dice = self.best.validation_dice
         score = "" if dice is None else f", validation Dice {dice:.3f}"
-        return f" The best model so far (step {self.best.step}{score}) is kept as the current model."
+        return (
+            f" The best model so far (step {self.best.step}{score}) is kept as the current model."
+        )

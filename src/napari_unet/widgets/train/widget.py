@@ -11,17 +11,22 @@ from typing import Any
 from napari.layers import Image, Labels
 
 from napari_unet.core import (
-    BestModelUpdated, ModelSnapshot, TrainedModel, TrainingStep, UserInputError, save_model,
+    BestModelUpdated,
+    ModelSnapshot,
+    TrainedModel,
+    TrainingStep,
+    UserInputError,
+    save_model,
 )
 from napari_unet.core.oom import TrainingOutOfMemory
 
 from .._base import ViewerWidget
-from ..dock import warm_up_in_background
 from .._export import add_export_button
 from .._jobs import Job, notify_error, notify_info, notify_warning
 from .._layers import labels_snapshot, layer_source
 from .._sections import Section
 from .._session import JobState
+from ..dock import warm_up_in_background
 from .data_section import DataSection
 from .history_view import HistoryView
 from .learn_from import merge_training_labels
@@ -31,7 +36,6 @@ from .preview import LivePreview
 from .retrain_section import RetrainSection
 from .run_section import RunSection, done_message
 from .session import TrainOutcome, TrainRequest, TrainSession, training_work
-
 
 PROGRESS_INTERVAL = 0.5  # s between progress bar updates (each repaints the window)
 
@@ -69,15 +73,31 @@ class TrainWidget(ViewerWidget):
         self.model_section.save.changed.connect(lambda *_: self._ask_save())
         self.model_section.load.changed.connect(lambda *_: self._ask_load())
         # the kind of labels (strokes or complete masks) describes one layer: not remembered
-        self._remember("train", {
-            "model_source": self._model_source,
-            "preset": self._preset, "dims": self._dims, "max_time": self._max_time,
-            "max_steps": self._max_steps, "live_preview": self._live_preview,
-            "retrain_time": self._retrain_time, "robust_eps": self._robust_eps,
-            "natural_perturbations": self._natural_perturbations,
-            "device": self._device,
-        }, result_changing=("model_source", "preset", "dims", "max_time", "max_steps",
-                            "retrain_time", "robust_eps", "natural_perturbations"))
+        self._remember(
+            "train",
+            {
+                "model_source": self._model_source,
+                "preset": self._preset,
+                "dims": self._dims,
+                "max_time": self._max_time,
+                "max_steps": self._max_steps,
+                "live_preview": self._live_preview,
+                "retrain_time": self._retrain_time,
+                "robust_eps": self._robust_eps,
+                "natural_perturbations": self._natural_perturbations,
+                "device": self._device,
+            },
+            result_changing=(
+                "model_source",
+                "preset",
+                "dims",
+                "max_time",
+                "max_steps",
+                "retrain_time",
+                "robust_eps",
+                "natural_perturbations",
+            ),
+        )
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
         self._finish_setup()
         self._retrain_from.value = self.retrain_section.defaults()
@@ -88,19 +108,45 @@ class TrainWidget(ViewerWidget):
         """The main controls first (what to learn from, size, budget, Start, progress, the
         plot), then the model; rarer options, retraining and the rounds in sections that
         fold away, so the widget fits a laptop screen (and scrolls beyond)."""
-        self.more_options = Section("More options", [
-            self._label_kind, self._model_source, self._dims, self._max_steps,
-            self._robust_eps, self._natural_perturbations, self._device], expanded=False)
+        self.more_options = Section(
+            "More options",
+            [
+                self._label_kind,
+                self._model_source,
+                self._dims,
+                self._max_steps,
+                self._robust_eps,
+                self._natural_perturbations,
+                self._device,
+            ],
+            expanded=False,
+        )
         self.retrain_box = Section(
-            "Retrain after correcting", self.retrain_section.widgets[1:], expanded=False,
+            "Retrain after correcting",
+            self.retrain_section.widgets[1:],
+            expanded=False,
             tooltip="Opens once there is a model: fine-tune it on your strokes and the "
-                    "corrected segmentation.")
+            "corrected segmentation.",
+        )
         self.rounds = Section("Training rounds", [self.history.table])
-        self.extend([self._image, self._labels, self._classes, self._preset, self._max_time,
-                     self._live_preview, *self.more_options.all, self.run_section.buttons,
-                     self._status, *self.model_choice.widgets, self._validation,
-                     *self.model_section.file_widgets,
-                     *self.retrain_box.all, *self.rounds.all])
+        self.extend(
+            [
+                self._image,
+                self._labels,
+                self._classes,
+                self._preset,
+                self._max_time,
+                self._live_preview,
+                *self.more_options.all,
+                self.run_section.buttons,
+                self._status,
+                *self.model_choice.widgets,
+                self._validation,
+                *self.model_section.file_widgets,
+                *self.retrain_box.all,
+                *self.rounds.all,
+            ]
+        )
         self._insert_qt_after(self._validation, self._plot.canvas)  # under the progress
 
     def _alias_widgets(self) -> None:
@@ -109,8 +155,13 @@ class TrainWidget(ViewerWidget):
         self._image, self._labels, self._classes, self._label_kind = d.widgets
         self._model_source, self._preset, self._dims = m.settings
         self._model_info, self._save, self._load = m.model_info, m.save, m.load
-        (self._max_time, self._max_steps, self._robust_eps, self._live_preview,
-         self._natural_perturbations) = r.settings
+        (
+            self._max_time,
+            self._max_steps,
+            self._robust_eps,
+            self._live_preview,
+            self._natural_perturbations,
+        ) = r.settings
         self._device = r.device
         self._start, self._stop, self._status, self._plot = r.start, r.stop, r.status, r.plot
         self._validation = r.validation
@@ -149,8 +200,9 @@ class TrainWidget(ViewerWidget):
     def save_model_to(self, path: str | Path) -> Path | None:
         model = self._store.model
         if model is None:
-            notify_error(UserInputError("No model yet: train one (or load a file) first."),
-                         "Save model")
+            notify_error(
+                UserInputError("No model yet: train one (or load a file) first."), "Save model"
+            )
             return None
         try:
             saved = save_model(model, path)
@@ -164,8 +216,9 @@ class TrainWidget(ViewerWidget):
     def _ask_save(self) -> None:
         from qtpy.QtWidgets import QFileDialog
 
-        path, _ = QFileDialog.getSaveFileName(self.native, "Save model", "unet_model.pt",
-                                              "napari-unet model (*.pt)")
+        path, _ = QFileDialog.getSaveFileName(
+            self.native, "Save model", "unet_model.pt", "napari-unet model (*.pt)"
+        )
         if path:
             self.save_model_to(path)
 
@@ -176,20 +229,29 @@ class TrainWidget(ViewerWidget):
             image_layer = self._require_image()
             labels_layer = self._labels.value
             if labels_layer is None:
-                raise UserInputError("Pick the Labels layer with your strokes (add a Labels "
-                                     "layer and paint 1 = background, 2 = object).")
+                raise UserInputError(
+                    "Pick the Labels layer with your strokes (add a Labels "
+                    "layer and paint 1 = background, 2 = object)."
+                )
             config = self.run_section.config(self._max_time.value, self.training_overrides)
             init = None
             if self.model_section.continues:
                 init = self._store.model
                 if init is None:
-                    raise UserInputError("There is no current model to continue: choose "
-                                         "'new model' or load a model file.")
+                    raise UserInputError(
+                        "There is no current model to continue: choose "
+                        "'new model' or load a model file."
+                    )
             request = TrainRequest(
-                "Training", layer_source(image_layer),  # lazy images stay lazy
+                "Training",
+                layer_source(image_layer),  # lazy images stay lazy
                 labels_snapshot(labels_layer),  # painting goes on meanwhile
-                bool(image_layer.rgb), self._label_kind.value == "dense", config, init=init,
-                model_config=self.model_section.new_model_config())
+                bool(image_layer.rgb),
+                self._label_kind.value == "dense",
+                config,
+                init=init,
+                model_config=self.model_section.new_model_config(),
+            )
         except ValueError as err:
             notify_error(err, "Training")
             return None
@@ -201,17 +263,28 @@ class TrainWidget(ViewerWidget):
             image_layer = self._require_image()
             model = self._store.model
             if model is None:
-                raise UserInputError("Retraining needs a model: train one first (Start "
-                                     "training) or load a model file.")
+                raise UserInputError(
+                    "Retraining needs a model: train one first (Start "
+                    "training) or load a model file."
+                )
             if model.classes.dense:
-                raise UserInputError("This model learned from complete masks; retrain it with "
-                                     "'Start training' + 'continue current model' on masks, or "
-                                     "train a new model from strokes.")
+                raise UserInputError(
+                    "This model learned from complete masks; retrain it with "
+                    "'Start training' + 'continue current model' on masks, or "
+                    "train a new model from strokes."
+                )
             layers = list(self._retrain_from.value)
             labels = self.retrain_labels()
             config = self.run_section.config(self._retrain_time.value, self.training_overrides)
-            request = TrainRequest("Retraining", layer_source(image_layer), labels,
-                                   bool(image_layer.rgb), False, config, init=model)
+            request = TrainRequest(
+                "Retraining",
+                layer_source(image_layer),
+                labels,
+                bool(image_layer.rgb),
+                False,
+                config,
+                init=model,
+            )
         except ValueError as err:
             notify_error(err, "Retraining")
             return None
@@ -228,13 +301,15 @@ class TrainWidget(ViewerWidget):
             notify_error(err, "Continuing")
             return None
         request, image_layer, used = self._last_launch
-        return self._launch(replace(request, what="Continuing", init=self._store.model),
-                            image_layer, used)
+        return self._launch(
+            replace(request, what="Continuing", init=self._store.model), image_layer, used
+        )
 
     def retrain_labels(self) -> Any:
         """The labels Retrain learns from: the ticked layers, merged (see :mod:`.learn_from`)."""
-        return merge_training_labels(list(self._retrain_from.value),
-                                     whole_layers=self.retrain_section.whole_layer.value)
+        return merge_training_labels(
+            list(self._retrain_from.value), whole_layers=self.retrain_section.whole_layer.value
+        )
 
     def _require_image(self) -> Image:
         if self.running:
@@ -248,10 +323,16 @@ class TrainWidget(ViewerWidget):
         self._out_of_memory: TrainingOutOfMemory | None = None
         if self._live_preview.value:
             self.preview.prepare(image_layer, request.init.num_classes if request.init else 2)
-        job = self._start_job(training_work(request), what=request.what,
-                              layers=[image_layer, *used], on_event=self._on_event,
-                              on_done=self._on_done, on_error=self._on_error,
-                              on_finished=self.preview.stop, notify=False)
+        job = self._start_job(
+            training_work(request),
+            what=request.what,
+            layers=[image_layer, *used],
+            on_event=self._on_event,
+            on_done=self._on_done,
+            on_error=self._on_error,
+            on_finished=self.preview.stop,
+            notify=False,
+        )
         if job is None:
             return None
         self._last_launch = (request, image_layer, used)
@@ -311,8 +392,10 @@ class TrainWidget(ViewerWidget):
         if outcome.keeps_previous:
             self.model_choice.offer(outcome.comparison, previous, new, kept_new=False)
             self.model_section.show_model(
-                self._store.model, " (kept: the retrained model validated worse)",
-                self._device.value)
+                self._store.model,
+                " (kept: the retrained model validated worse)",
+                self._device.value,
+            )
         else:
             self.model_choice.offer(outcome.comparison, new, previous, kept_new=True)
 
@@ -333,8 +416,9 @@ class TrainWidget(ViewerWidget):
         notify_error(err, self.session.what or "Training", note)
         if not self._closed:
             if best is not None:
-                self.model_section.show_model(best.model, " (best of the failed run)",
-                                              self._device.value)
+                self.model_section.show_model(
+                    best.model, " (best of the failed run)", self._device.value
+                )
             self._status.value = f"Failed: {type(err).__name__}: {err}.{note}"
 
     def close_jobs(self) -> None:

@@ -1,0 +1,1 @@
+"""Images and labels: layout, normalization, label sources, lazy units, patches, quick labels."""

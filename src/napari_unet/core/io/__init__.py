@@ -1,0 +1,1 @@
+"""Reading and writing: lazy arrays, TIFF/PNG/zarr/OME-Zarr images, result sinks, atomic writes."""

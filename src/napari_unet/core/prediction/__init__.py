@@ -1,0 +1,1 @@
+"""Prediction: the engine, tiling, blocks, stitching, instances, object scale, TTA, clusters."""

@@ -1,0 +1,1 @@
+"""Robustness curves: segmentation quality against natural perturbations and attacks."""

@@ -1,0 +1,1 @@
+"""Training: trainer, training data, augmentation, losses, held-out scores, adversarial batches."""
