@@ -122,7 +122,7 @@ def test_kill_9_during_a_zarr_prediction_then_resume_equals_an_uninterrupted_run
 
 KILL_AT_MARKER = """
 import os, signal, sys
-from napari_unet.core import outputs
+from napari_unet.core.io import sinks as outputs
 calls = {"n": 0}
 original = outputs.PredictionSink.mark_done
 def mark_done(self, block):
