@@ -117,6 +117,10 @@ def describe_error(err: BaseException) -> tuple[int, str]:
 
     if isinstance(err, UserInputError):
         return EXIT_BAD_INPUT, _one_line(str(err))
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        from napari_unet.core.io.disk_space import disk_full_message
+
+        return EXIT_BAD_INPUT, _one_line(disk_full_message(err.filename or "an output"))
     if isinstance(err, OSError) and (err.errno in _ENVIRONMENT_ERRNOS or err.filename):
         where = f" ({err.filename})" if err.filename else ""
         return EXIT_BAD_INPUT, _one_line(f"{err.strerror or err}{where}")

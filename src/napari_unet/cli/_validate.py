@@ -185,3 +185,15 @@ def _check_can_create_in(folder: Path, text: str) -> None:
         raise _bad(
             f"cannot write {text}: folder {existing} is not writable ({err.strerror or err})"
         ) from None
+
+
+# ---------------------------------------------------------------------- cluster
+def scheduler_address(text: str) -> str:
+    """A dask scheduler address a client can try (see :mod:`napari_unet.core.prediction.address`)."""
+    from napari_unet.core.errors import UserInputError
+    from napari_unet.core.prediction.address import check_scheduler_address
+
+    try:
+        return check_scheduler_address(text)
+    except UserInputError as err:
+        raise _bad(str(err)) from None

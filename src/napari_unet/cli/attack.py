@@ -19,6 +19,7 @@ from pathlib import Path
 from napari_unet.core.attacks import ATTACKS, DEFAULT_STEPS, make_attack
 from napari_unet.core.errors import UserInputError
 
+from ._claims import check_held_whole
 from ._inputs import add_channels, add_device, open_input
 from ._outputs import plan_outputs
 from ._validate import existing_file, existing_image, float_in_range, int_in_range, output_dir
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     for name, plan in zip(args.images, plans):
         path = Path(name)
         image, rgb, channel_axis = open_input(name, args, model.in_channels)
+        check_held_whole(name, image)  # an attack holds the whole image: bounded first
         result = run_to_completion(
             attack.run(
                 model,

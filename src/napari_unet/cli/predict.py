@@ -32,6 +32,7 @@ from napari_unet.core.device import (
     select_device,
 )
 from napari_unet.core.errors import UserInputError
+from napari_unet.core.io.disk_space import disk_full_error, is_disk_full
 from napari_unet.core.io.image_files import OpenedImage, open_image, write_tiff
 from napari_unet.core.io.zarr_files import zarr_sink
 from napari_unet.core.oom import OutOfMemoryRetry
@@ -40,10 +41,18 @@ from napari_unet.core.prediction.engine import block_plan
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_model_scale
 
+from ._claims import check_prediction_memory, zarr_output_bytes
 from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
 from ._outputs import plan_outputs
 from ._progress import ProgressBar
-from ._validate import existing_file, existing_image, float_in_range, int_in_range, output_dir
+from ._validate import (
+    existing_file,
+    existing_image,
+    float_in_range,
+    int_in_range,
+    output_dir,
+    scheduler_address,
+)
 
 OUT_FORMATS = ("auto", "tiff", "zarr")
 
@@ -117,6 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--scheduler",
         metavar="ADDRESS",
         default=None,
+        type=scheduler_address,
         help="run on this dask.distributed cluster (e.g. tcp://host:8786)",
     )
     cluster.add_argument(
@@ -176,25 +186,35 @@ def run(args: argparse.Namespace) -> int:
                 f"Writing {out_dir / (image.stem + '.zarr')} would replace the "
                 f"input {path}; choose another --out-dir."
             )
-    for path, image in zip(args.images, opened):
-        check_layout(
+    for path, image, to_zarr in zip(args.images, opened, zarr_out):
+        layout = check_layout(
             tuple(image.data.shape), path, with_file_channels(args, image), model.in_channels
         )
+        check_prediction_memory(path, tuple(image.data.shape), layout, model, config, to_zarr)
     device = select_device(args.device)  # after the inputs: a bad input is one line only
     print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
     with _client(args) as client:
         for path, image, to_zarr in zip(args.images, opened, zarr_out):
-            target = _predict_one(
-                model,
-                image,
-                path,
-                args,
-                config,
-                out_dir,
-                to_zarr,
-                client,
-                _fingerprint(args.model, path, config),
-            )
+            try:
+                target = _predict_one(
+                    model,
+                    image,
+                    path,
+                    args,
+                    config,
+                    out_dir,
+                    to_zarr,
+                    client,
+                    _fingerprint(args.model, path, config),
+                )
+            except OSError as err:  # zarr outputs (TIFF ones say it in write_tiff)
+                if not (is_disk_full(err) and (to_zarr or client is not None)):
+                    raise
+                raise disk_full_error(
+                    out_dir / f"{image.stem}.zarr",
+                    zarr_output_bytes(image.data.shape, model, config),
+                    resumable=True,
+                ) from None
             print(f"{path} -> {target}")
     return 0
 

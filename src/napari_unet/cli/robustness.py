@@ -17,6 +17,7 @@ from pathlib import Path
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.robustness.curves import KINDS, UNITS
 
+from ._claims import check_held_whole
 from ._inputs import add_channels, add_device, check_pairs, open_inputs
 from ._progress import ProgressBar
 from ._validate import (
@@ -120,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     out = _check_out(Path(args.out), [args.model, *args.images, *(args.truth or [])])
     model = load_model(args.model)
     images, rgb, channel_axis = open_inputs(args.images, args, model.in_channels)
+    for name, image in zip(args.images, images):
+        check_held_whole(name, image)  # each image is held whole: bounded first
     truths = None if args.truth is None else [truth_classes(read_image(t)) for t in args.truth]
     bar = ProgressBar(f"{args.perturbation}", total=1.0)
     work = perturbation_curve(

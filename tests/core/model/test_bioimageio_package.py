@@ -34,12 +34,17 @@ def test_package_from_another_tool_is_refused_naming_napari_unet(tmp_path):
 
 
 def test_package_weights_holding_objects_are_refused_without_running_them(tmp_path, capsys):
+    from napari_unet.core.model.model_file import model_metadata
+
+    model = TrainedModel(
+        UNet(UNetConfig(depth=1, base_channels=4)), ClassInfo(("background", "object"), (1, 2))
+    )
     marker = {
         "format": package.PACKAGE_FORMAT,
         "format_version": package.PACKAGE_FORMAT_VERSION,
         "weights": "weights.pt",
-        "metadata": {},
-    }
+        "metadata": model_metadata(model),
+    }  # valid: up to weights
     evil = _zip(
         tmp_path / "evil.zip",
         {

@@ -15,13 +15,30 @@ from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client, c
 
 
 @pytest.mark.parametrize(
-    "address", ["tcp://10.0.0.5:8786", "tls://node-3.cluster:8786", "127.0.0.1:8786", "ucx://host"]
+    "address",
+    ["tcp://10.0.0.5:8786", "127.0.0.1:8786", "tcp://[::1]:8786", "ws://node-3.cluster:8786"],
 )
 def test_scheduler_addresses_are_accepted(address):
     ClusterChoice("address", address=address).check()
 
 
-@pytest.mark.parametrize("address", ["", "not an address!", "http://x y"])
+def test_tls_addresses_are_accepted_with_a_tls_configuration(tmp_path):
+    import dask.config
+
+    settings = {
+        "distributed.comm.tls.ca-file": str(tmp_path / "ca.pem"),
+        "distributed.comm.tls.client.cert": str(tmp_path / "client.pem"),
+    }
+    with dask.config.set(settings):
+        ClusterChoice("address", address="tls://node-3.cluster:8786").check()
+    with pytest.raises(UserInputError, match="TLS security configuration"):
+        ClusterChoice("address", address="tls://node-3.cluster:8786").check()
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["", "not an address!", "http://x y", "ucx://host:1", "tcp://host", "tcp://host:port"],
+)
 def test_malformed_addresses_are_refused_with_an_example(address):
     with pytest.raises(UserInputError, match="tcp://host:8786"):
         ClusterChoice("address", address=address).check()

@@ -12,6 +12,11 @@ import numpy as np
 
 from ..errors import UserInputError
 from .atomic_write import atomic_write
+from .chunk_errors import NamedChunks
+from .disk_space import disk_full_error, is_disk_full
+from .image_claims import check_png_whole, check_tiff_whole, tiff_series
+from .input_limits import check_chunks
+from .mapped_tiff import MappedTiff
 from .zarr_files import is_zarr_path, open_zarr_image
 
 READABLE = (".tif", ".tiff", ".png", ".zarr")
@@ -33,7 +38,7 @@ def open_spec(spec: SourceSpec) -> Any:
     import zarr
 
     node = zarr.open(spec.path, mode="r")
-    return node[spec.component] if spec.component else node
+    return NamedChunks(node[spec.component] if spec.component else node, spec.path, spec.component)
 
 
 @dataclass(frozen=True)
@@ -89,12 +94,19 @@ def open_tiff_lazy(path: str | os.PathLike) -> Any:
     import tifffile
     import zarr
 
+    shape, dtype, contiguous = tiff_series(path)
+    if 0 in shape:  # no pixels: refused by the caller, with the shape
+        return np.zeros(shape, dtype)
+    if contiguous:  # uncompressed in one piece: mapped, read by the rows needed
+        return MappedTiff(path)
     try:
         store = tifffile.imread(path, aszarr=True)
         node = zarr.open(store, mode="r")
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear message
         raise UserInputError(f"Could not read {path}: {err}") from None
-    return node if isinstance(node, zarr.Array) else node[next(iter(node.array_keys()))]
+    node = node if isinstance(node, zarr.Array) else node[next(iter(node.array_keys()))]
+    check_chunks(path, node.shape, node.chunks, node.dtype.itemsize, "TIFF strip or tile")
+    return NamedChunks(node, path, tiff=True)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -106,10 +118,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
+            check_tiff_whole(path)  # the header's claim, before anything is allocated
             image = np.asarray(tifffile.imread(path))
         elif suffix == ".png":
             from skimage.io import imread
 
+            check_png_whole(path)
             image = np.asarray(imread(path))
         else:
             raise UserInputError(
@@ -167,9 +181,14 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray) -> Path:
     # stated, not left to tifffile's default (which is changing): a last axis of 3 or 4
     # samples is an RGB(A) image, as napari and the readers here take it; the rest is grey
     photometric = "rgb" if data.ndim >= 3 and data.shape[-1] in (3, 4) else "minisblack"
-    return atomic_write(
-        path,
-        lambda handle: tifffile.imwrite(
-            handle, data, compression=compression, photometric=photometric
-        ),
-    )
+    try:
+        return atomic_write(
+            path,
+            lambda handle: tifffile.imwrite(
+                handle, data, compression=compression, photometric=photometric
+            ),
+        )
+    except OSError as err:
+        if is_disk_full(err):
+            raise disk_full_error(path, data.nbytes) from None
+        raise

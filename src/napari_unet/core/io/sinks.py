@@ -55,6 +55,7 @@ class PredictionSink:
     probabilities: Any
     instances: Any
     done: Any
+    checksums: Any = None  # zarr outputs: a CRC-32 per block (see .block_integrity)
 
     def is_done(self, block: Block) -> bool:
         return bool(self.done[block.lead + block.grid])

@@ -28,6 +28,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserInputError
+from .block_integrity import checksum_array, create_checksums, verify_resumed
+from .chunk_errors import NamedChunks
+from .image_claims import check_metadata_files, check_zarr_array
+from .ome_metadata import has_multiscales, read_level0
 from .sinks import PredictionSink, label_dtype
 
 DONE = "blocks_done"
@@ -60,34 +64,32 @@ def open_zarr_image(path: str | Path) -> tuple[Any, str | None, dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"Image {path} does not exist.")
+    check_metadata_files(path)
     try:
         node = zarr.open(str(path), mode="r")
     except Exception as err:  # noqa: BLE001 - any zarr failure becomes one clear message
-        raise UserInputError(f"Could not open {path} as zarr: {err}") from None
+        raise UserInputError(f"Could not open {path} as zarr: {one_line(err)}") from None
     fmt = node.metadata.zarr_format
     if isinstance(node, zarr.Array):
-        return node, None, {"zarr_format": fmt, "axes": None, "scale": None}
-    multiscales = ome_metadata(dict(node.attrs)).get("multiscales")
-    if not multiscales:
+        check_zarr_array(node, path)
+        return NamedChunks(node, path), None, {"zarr_format": fmt, "axes": None, "scale": None}
+    if not has_multiscales(dict(node.attrs)):
         raise UserInputError(
             f"{path} is a zarr group without OME-Zarr multiscales metadata; give the path of "
             f"an array inside it (one of: {', '.join(sorted(node.array_keys())) or 'none'})."
         )
-    level0 = multiscales[0]["datasets"][0]
-    component = str(level0["path"])
-    scale = next(
-        (
-            t["scale"]
-            for t in level0.get("coordinateTransformations", [])
-            if t.get("type") == "scale"
-        ),
-        None,
-    )
+    level = read_level0(node, path)  # every field checked: one line per malformed one
+    check_zarr_array(level.array, path)
     return (
-        node[component],
-        component,
-        {"zarr_format": fmt, "axes": multiscales[0].get("axes"), "scale": scale},
+        NamedChunks(level.array, path, level.component),
+        level.component,
+        {"zarr_format": fmt, "axes": level.axes, "scale": level.scale},
     )
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line, at most 300 characters."""
+    return " ".join(str(err).split())[:300] or type(err).__name__
 
 
 def default_axes(ndim: int) -> list[dict[str, str]]:
@@ -183,7 +185,18 @@ def zarr_sink(
     wanted = {"labels": True, "instances": cfg.instances, "probabilities": cfg.probabilities}
     fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from JSON
     if paths["labels"].exists():
-        return _resume(paths, wanted, fingerprint)
+        ours = [p for name, p in paths.items() if wanted[name]]
+        try:
+            sink = _resume(paths, wanted, fingerprint)
+            verify_resumed(sink, plan, ours)
+        except UserInputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - damaged metadata, a removed output
+            raise UserInputError(
+                f"{paths['labels']} cannot be resumed: its outputs are damaged or incomplete "
+                f"({one_line(err)}); remove {', '.join(str(p) for p in ours)} and run again."
+            ) from None
+        return sink
     for name, path in paths.items():
         if wanted[name] and path.exists():
             raise UserInputError(
@@ -221,6 +234,7 @@ def zarr_sink(
             dtype=np.uint8,
             fill_value=0,
         )
+        create_checksums(labels, plan)
         labels.attrs[FINGERPRINT] = fingerprint  # last: a complete store is a resumable one
     except BaseException:  # a half-made store would block the next run: remove ours
         for name in list(groups) + ["labels"]:
@@ -273,4 +287,5 @@ def _sink_from(groups: dict[str, Any]) -> PredictionSink:
         probabilities=groups["probabilities"]["0"] if "probabilities" in groups else None,
         instances=groups["instances"]["0"] if "instances" in groups else None,
         done=groups["labels"][DONE],
+        checksums=checksum_array(groups["labels"]),
     )

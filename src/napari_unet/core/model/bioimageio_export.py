@@ -37,6 +37,7 @@ import torch
 from ..errors import UserInputError
 from ..io.atomic_write import atomic_write
 from . import bioimageio_package as package
+from .environment_checks import check_export_environment
 from .model_file import model_metadata
 from .trained_model import TrainedModel
 
@@ -227,6 +228,7 @@ def export_bioimageio(
             f"{out} exists and is not a package napari-unet exported; it is "
             "left untouched. Choose another file name."
         )
+    check_export_environment()  # a pydantic it cannot work with: one line with the fix
     options = options or ExportOptions()
     if len(options.name.strip()) < 5:
         raise UserInputError(

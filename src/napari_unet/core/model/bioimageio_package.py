@@ -12,7 +12,6 @@ nor napari.
 from __future__ import annotations
 
 import io
-import json
 import os
 import pickle
 import zipfile
@@ -22,7 +21,10 @@ from typing import Any
 import torch
 
 from ..errors import ModelFileError
+from ..io.input_limits import memory_limit
+from .archive_checks import JSON_LIMIT, check_archive, load_json, read_member
 from .checks import trained_model_from
+from .package_schema import check_marker
 from .trained_model import TrainedModel
 
 MARKER = "napari_unet.json"
@@ -53,10 +55,7 @@ def _read_marker(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
             "exported (it never runs code from a file); use bioimageio.core or the tool that "
             "made it for other packages."
         )
-    try:
-        marker = json.loads(archive.read(MARKER))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ModelFileError(f"{path}: {MARKER} is damaged ({err}).") from None
+    marker = load_json(read_member(archive, MARKER, str(path), JSON_LIMIT), f"{path}: {MARKER}")
     if not isinstance(marker, dict) or marker.get("format") != PACKAGE_FORMAT:
         raise ModelFileError(f"{path} is not a napari-unet bioimage.io package.")
     if marker.get("format_version") != PACKAGE_FORMAT_VERSION:
@@ -64,14 +63,20 @@ def _read_marker(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
             f"{path} has package format version {marker.get('format_version')}; this "
             f"napari-unet reads version {PACKAGE_FORMAT_VERSION}. Update napari-unet."
         )
-    if marker.get("weights") not in names:
-        raise ModelFileError(f"{path} lacks its weights file {marker.get('weights')!r}.")
+    check_marker(marker, names, f"{path}: {MARKER}")  # every field's type, before use
     return marker
 
 
 def _read_state_dict(archive: zipfile.ZipFile, name: str, path: Path) -> dict[str, torch.Tensor]:
+    data = read_member(archive, name, str(path), memory_limit())
+    if not zipfile.is_zipfile(io.BytesIO(data)):  # the legacy format allocates as it claims
+        raise ModelFileError(
+            f"{path}: the weights {name!r} could not be loaded safely: not "
+            "a PyTorch zip archive (napari-unet exports weights as one)."
+        )
+    check_archive(data, f"{path}: {name}")  # the weights are a zip archive of their own
     try:
-        state = torch.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (
         pickle.UnpicklingError,
         RuntimeError,
@@ -83,6 +88,7 @@ def _read_state_dict(archive: zipfile.ZipFile, name: str, path: Path) -> dict[st
         KeyError,
         IndexError,
         MemoryError,
+        RecursionError,
     ) as err:
         raise ModelFileError(
             f"{path}: the weights could not be loaded safely (corrupt, or objects other than "
@@ -100,6 +106,7 @@ def load_package(path: str | os.PathLike, expected_channels: int | None = None) 
         raise ModelFileError(f"Model package {path} does not exist.")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a bioimage.io package (not a zip archive).")
+    check_archive(path, str(path))  # every member's claimed size, before inflating any
     with zipfile.ZipFile(path) as archive:
         marker = _read_marker(archive, path)
         state = _read_state_dict(archive, marker["weights"], path)

@@ -14,13 +14,23 @@ import torch
 from ..data.images import Normalization
 from ..data.labels import MAX_CLASSES, ClassInfo
 from ..errors import ModelFileError
+from .package_schema import checked_summary
 from .trained_model import TrainedModel
 from .unet import UNet, UNetConfig
 
 MAX_IN_CHANNELS = 64
 MAX_BASE_CHANNELS = 1024
 # what a damaged file or package raises while its metadata is read and its network built
-DAMAGE = (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError, IndexError)
+DAMAGE = (
+    KeyError,
+    TypeError,
+    ValueError,
+    RuntimeError,
+    AttributeError,
+    OverflowError,
+    IndexError,
+    RecursionError,
+)
 
 
 def damaged_message(path: Path, err: BaseException) -> str:
@@ -45,7 +55,7 @@ def trained_model_from(
         config = UNetConfig.from_dict(meta["unet"])
         classes = ClassInfo.from_dict(meta["classes"])
         normalization = Normalization(**meta["normalization"])
-        summary = dict(meta.get("summary", {}))
+        summary = checked_summary(meta.get("summary", {}), "its metadata.summary")
         check_state_matches(config, state)
         network = UNet(config)
         network.load_state_dict(state)

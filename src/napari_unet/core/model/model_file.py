@@ -30,6 +30,7 @@ import torch
 from ..errors import ModelFileError
 from ..io.atomic_write import atomic_write
 from ..io.image_files import unreadable_message
+from .archive_checks import check_archive, load_json
 from .bioimageio_package import load_package
 from .checks import DAMAGE, damaged_message, trained_model_from
 from .trained_model import TrainedModel
@@ -109,6 +110,7 @@ def is_model_file(path: str | os.PathLike) -> bool:
     if not path.is_file() or not zipfile.is_zipfile(path):
         return False
     try:
+        check_archive(path, str(path))
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # noqa: BLE001 - anything unreadable is not a model file
         return False
@@ -137,8 +139,10 @@ def load_model(path: str | os.PathLike, expected_channels: int | None = None) ->
             f"{FORMAT_VERSION}. Update napari-unet or retrain the model."
         )
     try:
-        meta = json.loads(payload["metadata"])
+        meta = load_json(payload["metadata"], "its metadata")
         state = payload["state_dict"]
+    except ModelFileError as err:
+        raise ModelFileError(f"{path} is damaged: {err}") from None
     except DAMAGE as err:
         raise ModelFileError(damaged_message(path, err)) from None
     return trained_model_from(path, meta, state, expected_channels)
@@ -155,6 +159,7 @@ def _read_payload(path: Path) -> Any:
             f"{path} is not a napari-unet model file (not a PyTorch archive); "
             "it may be corrupt or truncated."
         )
+    check_archive(path, str(path))  # every member's claimed size, before inflating any
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -173,6 +178,7 @@ def _read_payload(path: Path) -> Any:
         TypeError,
         KeyError,
         IndexError,
+        RecursionError,
     ) as err:
         raise ModelFileError(
             f"{path} is corrupt or truncated and cannot be loaded ({type(err).__name__})."

@@ -13,7 +13,6 @@ message saying what to do. Qt-free.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -28,13 +27,13 @@ from ..io.image_files import SourceSpec
 from ..io.lazy_arrays import is_lazy
 from ..model.trained_model import TrainedModel
 from ..stopping import StopFlag
+from .address import check_scheduler_address
 from .distributed import predict_on_cluster
 from .engine import PredictionConfig, PredictionProgress, PredictionResult
 
 PLACES = ("process", "local", "address")  # this process, local workers, a dask cluster
 CONNECT_TIMEOUT_S = 10.0
 STAGED = "napari_unet_staged_input"  # marks an in-memory image written for the workers
-_ADDRESS = re.compile(r"^(?:(tcp|tls|ucx|inproc)://)?[A-Za-z0-9_.\-\[\]:]+(?::\d+)?/?$")
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,8 @@ class ClusterChoice:
         """Refuse an unusable choice with a message naming the fix."""
         if self.place == "local" and self.workers < 1:
             raise UserInputError("Local workers: choose 1 worker process or more.")
-        if self.place == "address" and not _ADDRESS.match(self.address.strip()):
-            raise UserInputError(
-                f"'{self.address}' is not a dask scheduler address; give one such as "
-                "tcp://host:8786 (printed by the scheduler, or cluster.scheduler_address "
-                "for a dask-jobqueue cluster)."
-            )
+        if self.place == "address":
+            check_scheduler_address(self.address)  # distributed's own parsing, one line
 
 
 @contextmanager
@@ -94,7 +89,7 @@ def cluster_client(choice: ClusterChoice, threads_per_worker: int = 1) -> Iterat
     address, timeout = choice.address.strip(), choice.timeout or CONNECT_TIMEOUT_S
     try:
         client = Client(address, timeout=f"{timeout}s")
-    except (OSError, TimeoutError) as err:
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
         raise UserInputError(
             f"Could not reach the dask scheduler at {address} within {timeout:g} s "
             f"({type(err).__name__}). Check the address and that the scheduler is running "

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..device import precision_policy, select_device
+from ..io.block_integrity import record_checksum
 from ..io.sinks import PredictionSink, memory_sink
 from ..model.trained_model import TrainedModel
 from ..oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
@@ -287,6 +288,7 @@ def write_block(
             split_strength=cfg.split_strength,
             probabilities=probs.numpy() if cfg.instances_need_probabilities else None,
         )
+    record_checksum(sink, block, plan)  # what a resumed run verifies before reusing it
     sink.mark_done(block)
 
 
