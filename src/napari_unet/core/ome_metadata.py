@@ -208,12 +208,15 @@ def _level_array(check: _Checker, group: Any, path: Path, component: str) -> Any
     """The array at ``component``, which must stay inside the group and be an array."""
     import zarr
 
+    from .image_claims import check_metadata_files
+
     where = "multiscales[0].datasets[0].path"
     root = path.resolve()
     target = (root / PurePosixPath(component)).resolve()
     if target != root and root not in target.parents:
         raise check.fail(where, f"{component!r} leads outside the group (to {target})",
                          "a relative path inside the image group")
+    check_metadata_files(target)  # the level's own metadata, before zarr parses it
     try:
         node = group[component]
     except KeyError:
