@@ -52,7 +52,7 @@ def _predict(image, root):
 # id: (file name, maker, command builder, words of the one line)
 CASES = {
     "zarr-1PB-3d-claim": ("huge.zarr", hf.huge_claim_zarr, _predict, "bookkeeping"),
-    "zarr-one-6.7GiB-chunk": ("chunk.zarr", _big_chunk, _predict, "one chunk claims"),
+    "zarr-one-3.4GiB-chunk": ("chunk.zarr", _big_chunk, _predict, "one chunk claims"),
     "zarr-20MiB-metadata": ("meta.zarr", _huge_metadata, _predict, "zarr metadata of"),
     "tiff-3GiB-tiled-predict": ("claim.tif", hf.claiming_tiff, _predict, "TIFF outputs"),
     "tiff-3GiB-tiled-evaluate": (

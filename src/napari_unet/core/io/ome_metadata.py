@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import UserInputError
+from .image_claims import check_metadata_files
 
 LEGACY_VERSIONS = ("0.1", "0.2", "0.3")  # axes optional, or a list of names
 SPEC = "OME-Zarr 0.4/0.5"
@@ -265,6 +266,7 @@ def _level_array(check: _Checker, group: Any, path: Path, component: str) -> Any
             f"{component!r} leads outside the group (to {target})",
             "a relative path inside the image group",
         )
+    check_metadata_files(target)  # the level's own metadata, before zarr parses it
     try:
         node = group[component]
     except KeyError:
