@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import zarr
 
-from napari_unet.core import PredictionConfig, predict, run_to_completion
+from napari_unet.core import PredictionConfig, PredictionProgress, predict, run_to_completion
 from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.model_store import store_for
 from tests.conftest import isbi_slice
@@ -133,21 +133,24 @@ def test_stop_keeps_the_finished_blocks_and_the_next_run_resumes_from_them(
     viewer = make_napari_viewer()
     layer = viewer.add_image(da.from_zarr(write_zarr(tmp_path / "in.zarr", stack)), name="lazy")
     segment = _widget(viewer, model, tmp_path, "address", scheduler_address)
-    run = segment_widget.predict_where
+    run = segment_widget.run_job
 
-    def stopped_after_the_first_block(*args, stop, **kwargs):
+    def stopped_after_the_first_block(job, stop):
         """Stop pressed as soon as the first block is done (in the run's own thread, so
         the test does not race the workers)."""
-        work = run(*args, stop=stop, **kwargs)
-        first = next(work)
+        work = run(job, stop)
+        event = next(work)
+        while not isinstance(event, PredictionProgress):
+            yield event
+            event = next(work)
         stop.request_stop()
-        yield first
+        yield event
         return (yield from work)
 
-    monkeypatch.setattr(segment_widget, "predict_where", stopped_after_the_first_block)
+    monkeypatch.setattr(segment_widget, "run_job", stopped_after_the_first_block)
     wait_for(segment.segment())
     assert segment._blocks_before == 0 and "Stopped" in segment._status.value
-    monkeypatch.setattr(segment_widget, "predict_where", run)
+    monkeypatch.setattr(segment_widget, "run_job", run)
     wait_for(segment.segment())
     # resumed: the kept blocks (the first, and any under way at Stop) are not run again
     assert 1 <= segment._blocks_before < len(stack)

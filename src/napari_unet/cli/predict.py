@@ -10,10 +10,8 @@ processes, ``--scheduler ADDRESS`` on an existing one (e.g. started by dask-jobq
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from collections.abc import Generator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +20,18 @@ from napari_unet.core import (
     PredictionProgress,
     TrainedModel,
     load_model,
-    predict,
     run_to_completion,
 )
-from napari_unet.core.device import (
-    available_cpu_cores,
-    describe_compute,
-    precision_policy,
-    select_device,
-)
+from napari_unet.core.device import describe_compute, precision_policy, select_device
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.io.disk_space import disk_full_error, is_disk_full
-from napari_unet.core.io.image_files import OpenedImage, open_image, write_tiff
-from napari_unet.core.io.zarr_files import zarr_sink
+from napari_unet.core.io.image_files import OpenedImage, open_image
 from napari_unet.core.oom import OutOfMemoryRetry
-from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client, prediction_settings
-from napari_unet.core.prediction.engine import block_plan
+from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
-from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_model_scale
+from napari_unet.core.prediction.job import PredictionJob, ResultsTo, RunStarted
+from napari_unet.core.prediction.job import run as run_job
+from napari_unet.core.prediction.object_scale import ObjectScale
 
 from ._claims import check_prediction_memory, zarr_output_bytes
 from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
@@ -149,8 +141,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    on_cluster = args.scheduler is not None or args.workers is not None
-    if on_cluster and args.out_format == "tiff":
+    where = _where(args)
+    if where.on_cluster and args.out_format == "tiff":
         raise UserInputError(
             "A cluster run writes zarr outputs; drop --out-format tiff "
             "or run without --scheduler / --workers."
@@ -166,13 +158,41 @@ def run(args: argparse.Namespace) -> int:
         block=args.block,
         tta=args.tta,
     )
-    if args.workers is not None:  # the cores shared out among the worker processes
-        config = replace(config, threads=max(1, available_cpu_cores() // args.workers))
     opened = [open_image(path) for path in args.images]  # bad paths fail before any work
     zarr_out = [
-        on_cluster or args.out_format == "zarr" or (args.out_format == "auto" and bool(image.info))
+        where.on_cluster
+        or args.out_format == "zarr"
+        or (args.out_format == "auto" and bool(image.info))
         for image in opened
     ]
+    _check_outputs(args, opened, zarr_out, out_dir)
+    for path, image, to_zarr in zip(args.images, opened, zarr_out):
+        layout = check_layout(
+            tuple(image.data.shape), path, with_file_channels(args, image), model.in_channels
+        )
+        check_prediction_memory(path, tuple(image.data.shape), layout, model, config, to_zarr)
+    device = select_device(args.device)  # after the inputs: a bad input is one line only
+    print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
+    with cluster_client(where) as client:  # one cluster for all the images
+        for path, image, to_zarr in zip(args.images, opened, zarr_out):
+            job = _job(
+                model,
+                image,
+                path,
+                args,
+                config,
+                where,
+                ResultsTo("zarr" if to_zarr else "tiff", out_dir, image.stem),
+            )
+            _run_one(job, client, zarr_output_bytes(image.data.shape, model, config))
+            print(f"{path} -> {job.results.labels_path}")
+    return 0
+
+
+def _check_outputs(
+    args: argparse.Namespace, opened: list[OpenedImage], zarr_out: list[bool], out_dir: Path
+) -> None:
+    """Refuse outputs that would replace an input, the model or each other."""
     tiff_inputs = [p for p, z in zip(args.images, zarr_out) if not z]
     suffixes = [
         "",
@@ -186,111 +206,45 @@ def run(args: argparse.Namespace) -> int:
                 f"Writing {out_dir / (image.stem + '.zarr')} would replace the "
                 f"input {path}; choose another --out-dir."
             )
-    for path, image, to_zarr in zip(args.images, opened, zarr_out):
-        layout = check_layout(
-            tuple(image.data.shape), path, with_file_channels(args, image), model.in_channels
-        )
-        check_prediction_memory(path, tuple(image.data.shape), layout, model, config, to_zarr)
-    device = select_device(args.device)  # after the inputs: a bad input is one line only
-    print(describe_compute(device, precision_policy(device, config.precision)), file=sys.stderr)
-    with _client(args) as client:
-        for path, image, to_zarr in zip(args.images, opened, zarr_out):
-            try:
-                target = _predict_one(
-                    model,
-                    image,
-                    path,
-                    args,
-                    config,
-                    out_dir,
-                    to_zarr,
-                    client,
-                    _fingerprint(args.model, path, config),
-                )
-            except OSError as err:  # zarr outputs (TIFF ones say it in write_tiff)
-                if not (is_disk_full(err) and (to_zarr or client is not None)):
-                    raise
-                raise disk_full_error(
-                    out_dir / f"{image.stem}.zarr",
-                    zarr_output_bytes(image.data.shape, model, config),
-                    resumable=True,
-                ) from None
-            print(f"{path} -> {target}")
-    return 0
 
 
-def _predict_one(
+def _job(
     model: TrainedModel,
     image: OpenedImage,
     path: str,
     args: argparse.Namespace,
     config: PredictionConfig,
-    out_dir: Path,
-    zarr_out: bool,
-    client: Any,
-    fingerprint: dict,
-) -> Path:
-    """Predict one image; returns the path of its class labels."""
+    where: ClusterChoice,
+    results: ResultsTo,
+) -> PredictionJob:
+    """The prediction job of one input file."""
     args = with_file_channels(args, image)
     data, rgb, channel_axis = image_layout(image.data, path, args, model.in_channels)
-    image = replace(image, data=data)
-    if client is not None:
-        from napari_unet.core.prediction.distributed import predict_on_cluster
+    return PredictionJob(
+        model,
+        data,
+        name=str(Path(path).resolve()),
+        config=config,
+        where=where,
+        results=results,
+        channel_axis=channel_axis,
+        rgb=rgb,
+        source=image.spec,
+        match_object_size=args.object_size == "auto",
+        info=image.info,
+    )
 
-        if image.spec is None:
-            raise UserInputError(f"{image.stem}: a cluster run needs a TIFF or zarr image.")
-        work = predict_on_cluster(
-            client,
-            model,
-            image.spec,
-            out_dir,
-            image.stem,
-            config=config,
-            channel_axis=channel_axis,
-            rgb=rgb,
-            info=image.info,
-            fingerprint=fingerprint,
-        )
-    else:
-        output = None
-        if zarr_out:
-            from napari_unet.core.prediction.image_job import prepare_job
 
-            shape = prepare_job(
-                image.data,
-                model.spatial_dims,
-                in_channels=model.in_channels,
-                normalization=None,
-                channel_axis=channel_axis,
-                rgb=rgb,
-            ).shape
-            output = zarr_sink(
-                out_dir,
-                image.stem,
-                block_plan(model, shape, config),
-                model.num_classes,
-                config,
-                fingerprint=fingerprint,
-                info=image.info,
-                channel_axis=channel_axis,
-            )
-        if output is None and args.instances and args.object_size == "auto":
-            work = predict_at_model_scale(
-                model, image.data, config=config, rgb=rgb, channel_axis=channel_axis
-            )
-        else:
-            work = predict(
-                model, image.data, config=config, rgb=rgb, channel_axis=channel_axis, output=output
-            )
-    result = _with_progress(work, image.stem)
-    if zarr_out or client is not None:
-        return out_dir / f"{image.stem}.zarr"
-    write_tiff(out_dir / f"{image.stem}.tif", result.labels)
-    if result.instances is not None:
-        write_tiff(out_dir / f"{image.stem}_instances.tif", result.instances)
-    if result.probabilities is not None:
-        write_tiff(out_dir / f"{image.stem}_probabilities.tif", result.probabilities)
-    return out_dir / f"{image.stem}.tif"
+def _run_one(job: PredictionJob, client: Any, zarr_bytes: int) -> None:
+    """Run ``job`` with a progress bar; a full disk under zarr outputs is one line saying
+    how much room the outputs need and that the run resumes (TIFF writes say it
+    themselves)."""
+    try:
+        _with_progress(run_job(job, client=client), job.results.stem)
+    except OSError as err:
+        if not (is_disk_full(err) and job.results.kind == "zarr"):
+            raise
+        raise disk_full_error(job.results.labels_path, zarr_bytes, resumable=True) from None
 
 
 def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -> Any:
@@ -299,6 +253,8 @@ def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -
     def show(event: PredictionProgress | OutOfMemoryRetry | ObjectScale) -> None:
         if isinstance(event, OutOfMemoryRetry):
             print(event.message, file=sys.stderr)
+            return
+        if isinstance(event, RunStarted):
             return
         if isinstance(event, ObjectScale):  # said only when it changed something
             if event.factor != 1.0:
@@ -313,23 +269,10 @@ def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -
         bar.close()
 
 
-def _fingerprint(model_path: str, image_path: str, config: PredictionConfig) -> dict:
-    """What must match for a zarr output to be resumed: model file, image, settings."""
-    digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
-    return {
-        "model_sha256": digest,
-        "image": str(Path(image_path).resolve()),
-        **prediction_settings(config),
-    }
-
-
-def _client(args: argparse.Namespace) -> Any:
-    """A context giving the dask.distributed client of ``--scheduler`` / ``--workers``
-    (None without them); see :func:`napari_unet.core.prediction.cluster.cluster_client`."""
+def _where(args: argparse.Namespace) -> ClusterChoice:
+    """Where the command line's ``--scheduler`` / ``--workers`` ask the run to go."""
     if args.scheduler is not None:
-        choice = ClusterChoice("address", address=args.scheduler, timeout=20.0)
-    elif args.workers is not None:
-        choice = ClusterChoice("local", workers=args.workers)
-    else:
-        choice = ClusterChoice()
-    return cluster_client(choice)
+        return ClusterChoice("address", address=args.scheduler, timeout=20.0)
+    if args.workers is not None:
+        return ClusterChoice("local", workers=args.workers)
+    return ClusterChoice()

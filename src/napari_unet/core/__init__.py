@@ -13,6 +13,8 @@ from .model.model_file import load_model, save_model
 from .model.trained_model import TrainedModel
 from .model.unet import PRESETS, UNet, UNetConfig, count_parameters
 from .prediction.engine import PredictionConfig, PredictionProgress, PredictionResult, predict
+from .prediction.job import PredictionJob, ResultsTo, RunStarted
+from .prediction.job import run as run_job
 from .stopping import StopFlag, run_to_completion
 from .training.trainer import (
     BestModelUpdated,
@@ -35,8 +37,11 @@ __all__ = [
     "Normalization",
     "PRESETS",
     "PredictionConfig",
+    "PredictionJob",
     "PredictionProgress",
     "PredictionResult",
+    "ResultsTo",
+    "RunStarted",
     "SourceKind",
     "StopFlag",
     "TrainedModel",
@@ -56,6 +61,7 @@ __all__ = [
     "load_model",
     "merge_label_sources",
     "predict",
+    "run_job",
     "run_to_completion",
     "save_model",
     "train",

@@ -122,6 +122,11 @@ class Job:
         self.session.request_stop()
         self.stop.request_stop()
 
+    def set_total(self, total: int) -> None:
+        """The number of steps the bar counts to, once the work knows it."""
+        if self._progress is not None:
+            self._progress.total = total
+
     def set_progress(
         self, value: float, description: str | None = None, every: float = 0.0
     ) -> None:

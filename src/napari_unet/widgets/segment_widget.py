@@ -8,10 +8,9 @@ the strokes use, so a corrected segmentation is training data), ``<image> instan
 from __future__ import annotations
 
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from magicgui.widgets import (
@@ -31,15 +30,13 @@ from napari_unet.core import (
     PredictionResult,
     StopFlag,
     UserInputError,
-    predict,
 )
 from napari_unet.core.io.lazy_arrays import full_resolution, is_lazy
-from napari_unet.core.io.sinks import PredictionSink
-from napari_unet.core.io.zarr_files import zarr_sink
-from napari_unet.core.prediction.cluster import ClusterChoice, predict_where, run_fingerprint
-from napari_unet.core.prediction.engine import block_plan
+from napari_unet.core.prediction.cluster import ClusterChoice
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
-from napari_unet.core.prediction.object_scale import ObjectScale, predict_at_model_scale
+from napari_unet.core.prediction.job import PredictionJob, ResultsTo, RunStarted
+from napari_unet.core.prediction.job import run as run_job
+from napari_unet.core.prediction.object_scale import ObjectScale
 
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute
@@ -49,15 +46,6 @@ from ._sections import Section
 from ._session import JobState
 
 RUN_ON = {"process": "this process", "local": "local workers", "address": "dask cluster"}
-
-
-def _new_temp_folder() -> str:
-    return tempfile.mkdtemp(prefix="napari-unet-")
-
-
-def sink_blocks(model: Any, image_layer: Any, config: PredictionConfig) -> list:
-    """The blocks of a zarr-backed run of ``model`` on ``image_layer``."""
-    return list(block_plan(model, spatial_shape(image_layer), config).blocks())
 
 
 def _uncertainty_of(result: PredictionResult, request: SegmentRequest) -> np.ndarray | None:
@@ -93,17 +81,6 @@ class SegmentRequest:
     match_object_size: bool = False
     cluster: ClusterChoice = ClusterChoice()
     folder: str = ""
-
-
-class ZarrRun(NamedTuple):
-    """A run into a zarr store: its settings, the open store, ``folder/<stem>.zarr``, and
-    the fingerprint that lets a later run with the same model and settings resume it."""
-
-    config: PredictionConfig
-    sink: PredictionSink
-    folder: Path
-    stem: str
-    fingerprint: dict
 
 
 class SegmentWidget(ViewerWidget):
@@ -270,124 +247,81 @@ class SegmentWidget(ViewerWidget):
     def segment(self) -> Job | None:
         """Segment the chosen image with the current model, in a worker."""
         try:
-            if self.running:
-                raise UserInputError("Segmentation is already running: wait or press Stop.")
-            image_layer = self._image.value
-            if image_layer is None:
-                raise UserInputError("Open an image first (File > Open, or File > Open Sample).")
-            model = self._store.model
-            if model is None:
-                raise UserInputError(
-                    "No model yet: train one in the Train widget or load a model file."
-                )
-            lead = len(spatial_shape(image_layer)) - model.spatial_dims
-            if lead < 0:
-                raise UserInputError(
-                    f"This {model.spatial_dims}D model needs an image with "
-                    f"{model.spatial_dims} spatial axes; the image has "
-                    f"{len(spatial_shape(image_layer))}."
-                )
+            image_layer, model, lead = self._what_to_segment()
+            request = self._request(image_layer, lead)
+            job = self._prediction_job(image_layer, model, request)
+            job.check()  # e.g. a scheduler address refused at once, before any connection
         except ValueError as err:
             notify_error(err, "Segmentation")
             return None
-        request = self._request(image_layer, lead)
-        self._scale_note = ""
-        if request.cluster.on_cluster and request.index is None:
-            return self._segment_on_cluster(image_layer, model.copy(), request)
-        rgb = bool(image_layer.rgb)
-        indices = None if request.index is None else [request.index]
-        config = request.config
-        source = full_resolution(image_layer.data)
-        sink = None
-        if is_lazy(source):  # never loaded whole: results go to a zarr store, shown as it fills
-            image = source
-            try:
-                zarr_run = self._lazy_sink(image_layer, model, request)
-                config, sink = zarr_run.config, zarr_run.sink
-            except ValueError as err:
-                notify_error(err, "Segmentation")
-                return None
-        else:
-            image = image_array(image_layer)
-            self._lazy_layers = []
-
-        match_size = sink is None and config.instances and request.match_object_size
+        self._scale_note, self._blocks_before, self._lazy_layers = "", 0, []
 
         def work(stop: StopFlag):
-            own = model.copy()  # in the worker: predict() may move it to a device
-            if match_size:
-                result = yield from predict_at_model_scale(
-                    own, image, config=config, rgb=rgb, indices=indices, stop=stop
-                )
-            else:
-                result = yield from predict(
-                    own, image, config=config, rgb=rgb, indices=indices, stop=stop, output=sink
-                )
+            own = replace(job, model=job.model.copy())  # the run may move it to a device
+            result = yield from run_job(own, stop)
             return result, _uncertainty_of(result, request)  # big arrays: not on the GUI thread
 
-        total = 1 if indices else int(np.prod(spatial_shape(image_layer)[:lead], dtype=int))
-        self._blocks_before = 0
-        if sink is not None and indices is None:  # a resumed run: the blocks already done
-            blocks = sink_blocks(model, image_layer, config)
-            self._blocks_before, total = sum(map(sink.is_done, blocks)), len(blocks)
-        job = self._start_job(
+        started = self._start_job(
             work,
             what="Segmentation",
             layers=[image_layer],
-            total=max(total, 1),
-            on_event=self._on_event,
+            total=1,  # until the run says how many blocks it has
+            on_event=lambda event: self._on_event(event, image_layer, job),
             on_done=lambda out: self._show(image_layer, out[0], request, out[1]),
         )
-        if job is not None:
+        if started is not None:
             self._status.value = "Segmenting…"
-        return job
+        return started
 
-    def _segment_on_cluster(
+    def _what_to_segment(self) -> tuple[Any, Any, int]:
+        """The image layer, the current model and the image's leading axes beyond the
+        model's spatial ones; refuses what cannot run, naming what to do."""
+        if self.running:
+            raise UserInputError("Segmentation is already running: wait or press Stop.")
+        image_layer = self._image.value
+        if image_layer is None:
+            raise UserInputError("Open an image first (File > Open, or File > Open Sample).")
+        model = self._store.model
+        if model is None:
+            raise UserInputError(
+                "No model yet: train one in the Train widget or load a model file."
+            )
+        lead = len(spatial_shape(image_layer)) - model.spatial_dims
+        if lead < 0:
+            raise UserInputError(
+                f"This {model.spatial_dims}D model needs an image with "
+                f"{model.spatial_dims} spatial axes; the image has "
+                f"{len(spatial_shape(image_layer))}."
+            )
+        return image_layer, model, lead
+
+    def _prediction_job(
         self, image_layer: Any, model: Any, request: SegmentRequest
-    ) -> Job | None:
-        """The whole stack on local workers or a dask cluster, into a zarr store (the
-        connection is made in the worker thread, within a time limit)."""
-        try:
-            request.cluster.check()
-            run = self._lazy_sink(image_layer, model, request)
-        except ValueError as err:
-            notify_error(err, "Segmentation")
-            return None
-        blocks = sink_blocks(model, image_layer, run.config)
-        self._blocks_before = sum(map(run.sink.is_done, blocks))
-        source, rgb = full_resolution(image_layer.data), bool(image_layer.rgb)
-        choice = request.cluster
-
-        def work(stop: StopFlag):
-            return (
-                yield from predict_where(
-                    choice,
-                    model,
-                    source,
-                    run.folder,
-                    run.stem,
-                    config=run.config,
-                    fingerprint=run.fingerprint,
-                    rgb=rgb,
-                    stop=stop,
-                )
-            )
-
-        job = self._start_job(
-            work,
-            what="Segmentation",
-            layers=[image_layer],
-            total=max(len(blocks), 1),
-            on_event=self._on_event,
-            on_done=lambda result: self._show(image_layer, result, request),
+    ) -> PredictionJob:
+        """The engine's job for this run: a lazy image, or a whole stack on a cluster,
+        goes to a zarr store (the chosen folder, or a temporary one kept per image for
+        resuming) shown as it fills; anything else stays in memory."""
+        source = full_resolution(image_layer.data)
+        on_cluster = request.cluster.on_cluster and request.index is None
+        to_zarr = is_lazy(source) or on_cluster
+        config = request.config
+        results = ResultsTo()
+        if to_zarr:  # no float layer of a whole stack: probabilities stay in memory runs
+            config = replace(config, probabilities=False)
+            stem = (re.sub(r"[^A-Za-z0-9._-]+", "_", image_layer.name) or "image") + "_segmentation"
+            folder = request.folder or self._temp_folders.get(str(image_layer.unique_id))
+            results = ResultsTo("zarr", Path(folder) if folder else None, stem, not request.folder)
+        return PredictionJob(
+            model,
+            source if is_lazy(source) else image_array(image_layer),
+            name=image_layer.name,
+            config=config,
+            where=request.cluster if on_cluster else ClusterChoice(),
+            results=results,
+            rgb=bool(image_layer.rgb),
+            indices=None if request.index is None else [request.index],
+            match_object_size=request.match_object_size,
         )
-        if job is not None:
-            self._status.value = (
-                f"Starting {choice.workers} local worker(s)…"
-                if choice.place == "local"
-                else f"Connecting to {choice.address.strip()}…"
-            )
-        return job
 
     def _request(self, image_layer: Any, lead: int) -> SegmentRequest:
         """The settings of a run, read now on the GUI thread."""
@@ -422,35 +356,16 @@ class SegmentWidget(ViewerWidget):
         if state is JobState.FAILED:
             self._status.value = f"Failed: {self.session.error}"
 
-    def _lazy_sink(self, image_layer: Any, model: Any, request: SegmentRequest) -> ZarrRun:
-        """A zarr store ``folder/<stem>.zarr`` for the results (created, or resumed when the
-        same model and settings wrote it) and zarr-backed output layers on it.
-
-        Probabilities and uncertainty are not made into a store (a float layer of the
-        whole stack); labels and instances are, and stay brush-correctable (napari paints
-        into the zarr array)."""
-        config = replace(request.config, probabilities=False)
-        stem = (re.sub(r"[^A-Za-z0-9._-]+", "_", image_layer.name) or "image") + "_segmentation"
-        plan = block_plan(model, spatial_shape(image_layer), config)
-        fingerprint = run_fingerprint(model, image_layer.name, config)
-        key = str(image_layer.unique_id)
-        folder = request.folder or self._temp_folders.get(key) or _new_temp_folder()
-        try:
-            sink = zarr_sink(
-                Path(folder), stem, plan, model.num_classes, config, fingerprint=fingerprint
-            )
-        except UserInputError:
-            if request.folder:  # the user's folder holds another run: never overwritten
-                raise
-            folder = _new_temp_folder()  # another model or settings: a fresh temporary one
-            sink = zarr_sink(
-                Path(folder), stem, plan, model.num_classes, config, fingerprint=fingerprint
-            )
-        if not request.folder:
-            self._temp_folders[key] = folder
+    def _show_store(self, image_layer: Any, started: RunStarted, job: PredictionJob) -> None:
+        """Layers on the run's zarr store, shown as it fills (labels and instances stay
+        brush-correctable: napari paints into the zarr arrays); a temporary folder is
+        remembered so that the next run on this image resumes there."""
+        sink, folder = started.sink, started.folder
+        if job.results.temporary and folder is not None:
+            self._temp_folders[str(image_layer.unique_id)] = str(folder)
         self._lazy_layers = []
         for role, data in (("segmentation", sink.labels), ("instances", sink.instances)):
-            if data is None:
+            if data is None or image_layer not in self._viewer.layers:
                 continue
             layer = find_output(self._viewer, image_layer, role)
             if layer is not None:
@@ -458,11 +373,22 @@ class SegmentWidget(ViewerWidget):
             else:
                 layer = write_output(self._viewer, image_layer, role, data)
             self._lazy_layers.append(layer)
-        self._status.value = f"Writing to {Path(folder) / (stem + '.zarr')}"
-        return ZarrRun(config, sink, Path(folder), stem, fingerprint)
+        where = job.where
+        starting = {
+            "local": f"; starting {where.workers} local worker(s)…",
+            "address": f"; connecting to {where.address.strip()}…",
+        }.get(where.place, "")
+        self._status.value = f"Writing to {folder / (job.results.stem + '.zarr')}{starting}"
 
-    def _on_event(self, event: PredictionProgress | ObjectScale) -> None:
+    def _on_event(self, event: Any, image_layer: Any, job: PredictionJob) -> None:
         if self._closed:
+            return
+        if isinstance(event, RunStarted):
+            self._blocks_before = event.already_done
+            if self._job is not None:
+                self._job.set_total(max(event.total, 1))
+            if event.sink is not None:
+                self._show_store(image_layer, event, job)
             return
         if isinstance(event, ObjectScale):
             self._scale_note = "" if event.factor == 1.0 else " " + event.reason

@@ -4,32 +4,28 @@
 line's ``--workers`` / ``--scheduler``); :func:`cluster_client` turns it into a
 ``distributed.Client`` for the length of a run: a ``LocalCluster`` it starts and closes,
 or a connection to a running scheduler made within a time limit, so an unreachable
-address is a clear :class:`UserInputError` in seconds, never a hang. :func:`predict_where`
-runs :func:`.distributed.predict_on_cluster` there (an in-memory image goes through a zarr
-store the workers read) and :func:`cluster_run` turns a lost worker or scheduler into a
-message saying what to do. Qt-free.
+address is a clear :class:`UserInputError` in seconds, never a hang; :func:`cluster_run`
+turns a lost worker or scheduler into a message saying what to do, and
+:func:`stage_image` writes an in-memory image where the workers can read it.
+:func:`.job.run` puts these together for a :class:`.job.PredictionJob`. Qt-free.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..device import available_cpu_cores
 from ..errors import UserInputError
+from ..io.disk_space import is_disk_full
 from ..io.image_files import SourceSpec
-from ..io.lazy_arrays import is_lazy
-from ..model.trained_model import TrainedModel
-from ..stopping import StopFlag
+from ..io.zarr_files import one_line
 from .address import check_scheduler_address
-from .distributed import predict_on_cluster
-from .engine import PredictionConfig, PredictionProgress, PredictionResult
+from .engine import PredictionProgress, PredictionResult
 
 PLACES = ("process", "local", "address")  # this process, local workers, a dask cluster
 CONNECT_TIMEOUT_S = 10.0
@@ -112,47 +108,13 @@ def cluster_run(
     try:
         return (yield from work)
     except (KilledWorker, CommClosedError, CancelledError, OSError) as err:
+        if isinstance(err, OSError) and is_disk_full(err):
+            raise  # the front end names the disk and the space needed
         raise UserInputError(
-            f"The dask cluster failed during the run ({type(err).__name__}: {err}). The "
+            f"The dask cluster failed during the run ({type(err).__name__}: {one_line(err)}). The "
             f"finished blocks are kept in {where}: start again to resume. If a worker died, "
             "it may have run out of memory: use fewer threads or more memory per worker."
         ) from None
-
-
-def predict_where(
-    choice: ClusterChoice,
-    model: TrainedModel,
-    image: Any,
-    out_dir: str | Path,
-    stem: str,
-    *,
-    config: PredictionConfig,
-    fingerprint: dict,
-    rgb: bool = False,
-    channel_axis: int | None = None,
-    stop: StopFlag | None = None,
-) -> Generator[PredictionProgress, None, PredictionResult]:
-    """Predict ``image`` on the cluster of ``choice`` into ``out_dir/<stem>.zarr`` (see
-    :func:`.distributed.predict_on_cluster`): connects (or starts the local workers),
-    writes an in-memory image to ``<stem>_input.zarr`` for the workers to read, runs,
-    and closes what it started. Yields progress per block; returns the result."""
-    if choice.place == "local":  # the cores shared out among the worker processes
-        config = replace(config, threads=max(1, available_cpu_cores() // choice.workers))
-    with cluster_client(choice) as client:
-        source = image if is_lazy(image) else stage_image(image, out_dir, stem)
-        work = predict_on_cluster(
-            client,
-            model,
-            source,
-            out_dir,
-            stem,
-            config=config,
-            channel_axis=channel_axis,
-            rgb=rgb,
-            fingerprint=fingerprint,
-            stop=stop,
-        )
-        return (yield from cluster_run(work, str(out_dir)))
 
 
 def stage_image(image: np.ndarray, out_dir: str | Path, stem: str) -> SourceSpec:
@@ -177,22 +139,3 @@ def stage_image(image: np.ndarray, out_dir: str | Path, stem: str) -> SourceSpec
     array[...] = image
     array.attrs[STAGED] = True
     return SourceSpec(str(path))
-
-
-def run_fingerprint(model: TrainedModel, image_name: str, config: PredictionConfig) -> dict:
-    """What must match for a zarr output to be resumed: the model's weights, the image's
-    name and the prediction settings (device and threads excluded)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.network.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return {
-        "model_weights_sha256": digest.hexdigest(),
-        "image": image_name,
-        **prediction_settings(config),
-    }
-
-
-def prediction_settings(config: PredictionConfig) -> dict:
-    """The settings that change a prediction's result (not where or how fast it runs)."""
-    return {k: v for k, v in asdict(config).items() if k not in ("device", "threads")}

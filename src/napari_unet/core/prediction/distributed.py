@@ -29,6 +29,7 @@ from typing import Any
 from ..data.images import channels_first
 from ..errors import UserInputError
 from ..io.image_files import SourceSpec, open_spec
+from ..io.sinks import PredictionSink
 from ..io.zarr_files import open_sink, zarr_sink
 from ..model.trained_model import TrainedModel
 from ..oom import OutOfMemoryRetry
@@ -64,10 +65,13 @@ def predict_on_cluster(
     info: dict | None = None,
     fingerprint: dict | None = None,
     stop: StopFlag | None = None,
+    sink: PredictionSink | None = None,
 ) -> Generator[PredictionProgress, None, PredictionResult]:
     """Predict ``image`` on the workers of ``client`` into ``out_dir/<stem>.zarr`` (and
     ``_instances``, ``_probabilities``); yields progress per block, returns the result
-    (zarr arrays). ``image``: a :class:`SourceSpec` or a lazy array the workers can read."""
+    (zarr arrays). ``image``: a :class:`SourceSpec` or a lazy array the workers can read.
+    ``sink``: that store already opened (else created or resumed here with
+    ``fingerprint`` and ``info``)."""
     cfg = config or PredictionConfig()
     stop = stop or StopFlag()
     local = open_spec(image) if isinstance(image, SourceSpec) else image
@@ -80,7 +84,7 @@ def predict_on_cluster(
         rgb=rgb,
     )
     plan = block_plan(model, job.shape, cfg)
-    sink = zarr_sink(
+    sink = sink or zarr_sink(
         out_dir,
         stem,
         plan,

@@ -1,0 +1,148 @@
+"""The one prediction job: results in memory equal :func:`predict`'s, TIFF results are
+written as files, a zarr store is resumed by the same model, image and settings (and only
+by them), a temporary folder holding another run is swapped for a fresh one while the
+user's folder is refused, impossible jobs are refused before any work, and a job on local
+workers gives the in-process labels with the cores shared out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from napari_unet.core import (
+    PredictionConfig,
+    PredictionJob,
+    ResultsTo,
+    RunStarted,
+    UserInputError,
+    predict,
+    run_job,
+    run_to_completion,
+)
+from napari_unet.core.prediction.cluster import ClusterChoice
+from napari_unet.core.prediction.job import config_for_place, run_fingerprint
+from tests.conftest import isbi_slice
+from tests.core.prediction.test_blockwise import calibrated_model
+
+CONFIG = PredictionConfig(device="cpu", block=64, instances=True)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return calibrated_model()
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    return isbi_slice(0, crop=128)[0]
+
+
+def _events(job: PredictionJob) -> tuple[list, object]:
+    events: list = []
+    return events, run_to_completion(run_job(job), events.append)
+
+
+def test_a_job_in_memory_gives_what_predict_gives_and_starts_with_its_block_count(model, image):
+    events, result = _events(PredictionJob(model, image, "img", config=CONFIG))
+    expected = run_to_completion(predict(model, image, config=CONFIG))
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    np.testing.assert_array_equal(result.instances, expected.instances)
+    assert events[0] == RunStarted(4, 0, None, None)  # 128 x 128 in blocks of 64
+
+
+def test_a_tiff_job_writes_labels_and_instances_files(model, image, tmp_path):
+    job = PredictionJob(
+        model, image, "img", config=CONFIG, results=ResultsTo("tiff", tmp_path, "a")
+    )
+    _, result = _events(job)
+    assert job.results.labels_path == tmp_path / "a.tif"
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), result.labels)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a_instances.tif"), result.instances)
+
+
+def test_a_zarr_job_run_again_resumes_every_block_and_gives_the_same_labels(model, image, tmp_path):
+    job = PredictionJob(
+        model, image, "img", config=CONFIG, results=ResultsTo("zarr", tmp_path, "a")
+    )
+    first_events, first = _events(job)
+    again_events, again = _events(job)
+    assert first_events[0].already_done == 0 and first_events[0].folder == tmp_path
+    assert again_events[0].already_done == again_events[0].total == 4
+    np.testing.assert_array_equal(again.labels[...], first.labels[...])
+
+
+def test_a_store_of_other_weights_is_refused_in_the_users_folder(model, image, tmp_path):
+    job = PredictionJob(
+        model, image, "img", config=CONFIG, results=ResultsTo("zarr", tmp_path, "a")
+    )
+    _events(job)
+    other = model.copy()
+    with torch.no_grad():
+        other.network.head.bias.add_(0.5)
+    with pytest.raises(UserInputError, match="a.zarr"):
+        _events(replace(job, model=other))
+
+
+def test_a_temporary_folder_holding_another_run_is_swapped_for_a_fresh_one(model, image, tmp_path):
+    results = ResultsTo("zarr", tmp_path, "a", temporary=True)
+    job = PredictionJob(model, image, "img", config=CONFIG, results=results)
+    _events(job)
+    events, _ = _events(replace(job, name="another image"))
+    assert events[0].folder != tmp_path and events[0].already_done == 0
+    assert (Path(events[0].folder) / "a.zarr").is_dir()
+
+
+def test_the_fingerprint_follows_the_weights_not_the_device_or_threads(model):
+    same = run_fingerprint(model, "img", replace(CONFIG, device="auto", threads=3))
+    assert same == run_fingerprint(model.copy(), "img", CONFIG)
+    other = model.copy()
+    with torch.no_grad():
+        other.network.head.bias.add_(0.5)
+    assert run_fingerprint(other, "img", CONFIG) != same
+    assert run_fingerprint(model, "img", replace(CONFIG, min_object_size=3)) != same
+
+
+@pytest.mark.parametrize(
+    ("where", "results", "indices", "says"),
+    [
+        (ClusterChoice("local", workers=1), ResultsTo(), None, "zarr"),
+        (ClusterChoice("local", workers=1), ResultsTo("zarr", Path("x")), [()], "slice in view"),
+        (ClusterChoice("address", address="not an address!"), ResultsTo(), None, "address"),
+    ],
+)
+def test_impossible_jobs_are_refused_before_any_work(model, image, where, results, indices, says):
+    job = PredictionJob(model, image, "img", where=where, results=results, indices=indices)
+    with pytest.raises(UserInputError, match=says):
+        next(run_job(job))
+
+
+def test_local_workers_share_the_cores_out(monkeypatch):
+    from napari_unet.core.prediction import job
+
+    monkeypatch.setattr(job, "available_cpu_cores", lambda: 8)
+    assert config_for_place(CONFIG, ClusterChoice("local", workers=2)).threads == 4
+    assert config_for_place(CONFIG, ClusterChoice("local", workers=16)).threads == 1
+    assert config_for_place(CONFIG, ClusterChoice()).threads is None
+
+
+def test_an_in_memory_image_on_local_workers_is_staged_and_gives_the_in_process_labels(
+    model, image, tmp_path
+):
+    config = replace(CONFIG, instances=False)
+    job = PredictionJob(
+        model,
+        image,
+        "img",
+        config=config,
+        where=ClusterChoice("local", workers=1),
+        results=ResultsTo("zarr", tmp_path, "a"),
+    )
+    _, result = _events(job)
+    expected = run_to_completion(predict(model, image, config=config))
+    np.testing.assert_array_equal(result.labels[...], expected.labels)
+    assert (tmp_path / "a_input.zarr").is_dir()  # what the workers read
