@@ -1,4 +1,5 @@
-"""The ``napari-unet`` command line: train, predict, evaluate, attack, robustness, export.
+"""The ``napari-unet`` command line: train, predict, evaluate, measure, attack, robustness,
+export.
 
 Each subcommand is a module with ``register(subparsers)`` and ``run(args) -> int``.
 Options are checked by the ``type=`` functions of :mod:`napari_unet.cli._validate` before
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-SUBCOMMANDS = ("train", "predict", "evaluate", "attack", "robustness", "export")
+SUBCOMMANDS = ("train", "predict", "evaluate", "measure", "attack", "robustness", "export")
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 1
 EXIT_INTERRUPTED = 130

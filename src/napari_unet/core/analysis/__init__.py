@@ -1,0 +1,1 @@
+"""Analysis of segmentations: per-object measurements in physical units, and their CSV."""
