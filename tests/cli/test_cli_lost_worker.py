@@ -47,7 +47,7 @@ def _command(files: dict, out: Path) -> list[str]:
     paths = {"--model": files["model"], "--images": files["img"], "--out-dir": out}
     options = [str(part) for flag, path in paths.items() for part in (flag, path)]
     cli = [sys.executable, "-m", "napari_unet.cli", "predict"]
-    return cli + options + "--workers 2 --block 32 --device cpu".split()
+    return cli + options + ["--workers", "2", "--block", "32", "--device", "cpu"]
 
 
 def _done(out: Path) -> np.ndarray:

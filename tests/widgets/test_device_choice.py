@@ -66,14 +66,14 @@ def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
     make_napari_viewer, dock_widget, monkeypatch, isbi_crop, wait_for, fast_training
 ):
     from napari_unet.core.attacks import base as attack_base
-    from napari_unet.widgets import segment_widget
+    from napari_unet.core.prediction import job as prediction_job
 
     image, _truth, strokes = isbi_crop
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")
     viewer.add_labels(strokes.copy(), name="strokes")
     trains = Spy(monkeypatch, Trainer, "__init__", lambda a, k: k["config"].device)
-    predicts = Spy(monkeypatch, segment_widget, "predict", lambda a, k: k["config"].device)
+    predicts = Spy(monkeypatch, prediction_job, "predict", lambda a, k: k["config"].device)
     attacks = Spy(monkeypatch, attack_base, "attack_image", lambda a, k: k["device"])
 
     train = dock_widget(viewer, "Train")

@@ -177,7 +177,7 @@ def test_segmentation_runtime_error_fails_cleanly(
         yield None
         raise RuntimeError("Inference tensors cannot be saved for backward.")
 
-    monkeypatch.setattr("napari_unet.widgets.segment_widget.predict", predict_in_a_poisoned_thread)
+    monkeypatch.setattr("napari_unet.core.prediction.job.predict", predict_in_a_poisoned_thread)
     segment = dock_plugin_widget(viewer, "Segment")
     job = segment.segment()
     wait_for(job)

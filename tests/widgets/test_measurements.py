@@ -63,3 +63,30 @@ def test_the_objects_dock_shows_every_row_saves_csv_and_is_reused(
         dock.grid.horizontalHeaderItem(i).text() for i in range(dock.grid.columnCount())
     ]
     assert sum(name.startswith("Objects of") for name in viewer.window.dock_widgets) == 1
+
+
+def test_segment_with_measure_fills_the_instances_features_and_docks_the_table(
+    make_napari_viewer, dock_widget, wait_for, qtbot
+):
+    from napari_unet.widgets._layers import find_output
+    from napari_unet.widgets.model_store import store_for
+    from tests.core.prediction.test_blockwise import calibrated_model
+
+    _labels, image = _nuclei()
+    viewer = make_napari_viewer()
+    image_layer = viewer.add_image(image[:128, :128], name="nuclei", scale=(0.5, 0.5))
+    store_for(viewer).set(calibrated_model())
+    segment = dock_widget(viewer, "Segment")
+    segment._instances.value = True
+    assert segment._measure.enabled  # greyed out without instances
+    segment._measure.value = True
+    wait_for(segment.segment())
+    instances = find_output(viewer, image_layer, "instances")
+    qtbot.waitUntil(lambda: len(instances.features) > 0, timeout=30_000)
+    ids = np.unique(instances.data)
+    np.testing.assert_array_equal(instances.features["label"], ids[ids > 0])
+    area = [name for name in instances.features if name.startswith("area")]
+    assert area and "class" in instances.features, list(instances.features)
+    pixels = np.bincount(instances.data.ravel())[ids[ids > 0]]
+    np.testing.assert_allclose(instances.features[area[0]], pixels * 0.5**2)  # the layer's scale
+    assert f"Objects of {instances.name}" in viewer.window.dock_widgets

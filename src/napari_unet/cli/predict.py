@@ -18,10 +18,14 @@ from typing import Any
 from napari_unet.core import (
     PredictionConfig,
     PredictionProgress,
+    PredictionResult,
     TrainedModel,
     load_model,
     run_to_completion,
 )
+from napari_unet.core.analysis.measurements import measure_stack
+from napari_unet.core.analysis.measurements_csv import write_table_csv
+from napari_unet.core.analysis.spacing import Spacing, ome_spacing, tiff_spacing
 from napari_unet.core.device import describe_compute, precision_policy, select_device
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.io.disk_space import disk_full_error, is_disk_full
@@ -102,6 +106,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "outputs); off (default): at the image's own scale",
     )
     p.add_argument(
+        "--measure",
+        action="store_true",
+        help="with --instances: also write <stem>_objects.csv, one row per object (area or "
+        "volume, centroid, equivalent diameter in the file's pixel size; bounding box; "
+        "intensity per channel; class; in 2D eccentricity and solidity)",
+    )
+    p.add_argument(
         "--tta",
         action="store_true",
         help="test-time augmentation: average the probabilities over 4 flips "
@@ -147,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
             "A cluster run writes zarr outputs; drop --out-format tiff "
             "or run without --scheduler / --workers."
         )
+    if args.measure and not args.instances:
+        raise UserInputError("--measure measures the objects of --instances: add --instances.")
     model = load_model(args.model)
     out_dir = Path(args.out_dir)
     config = PredictionConfig(
@@ -184,8 +197,10 @@ def run(args: argparse.Namespace) -> int:
                 where,
                 ResultsTo("zarr" if to_zarr else "tiff", out_dir, image.stem),
             )
-            _run_one(job, client, zarr_output_bytes(image.data.shape, model, config))
+            result = _run_one(job, client, zarr_output_bytes(image.data.shape, model, config))
             print(f"{path} -> {job.results.labels_path}")
+            if args.measure:
+                print(f"{path} -> {_measure(job, result, path, out_dir)}")
     return 0
 
 
@@ -235,16 +250,44 @@ def _job(
     )
 
 
-def _run_one(job: PredictionJob, client: Any, zarr_bytes: int) -> None:
+def _run_one(job: PredictionJob, client: Any, zarr_bytes: int) -> PredictionResult:
     """Run ``job`` with a progress bar; a full disk under zarr outputs is one line saying
     how much room the outputs need and that the run resumes (TIFF writes say it
     themselves)."""
     try:
-        _with_progress(run_job(job, client=client), job.results.stem)
+        return _with_progress(run_job(job, client=client), job.results.stem)
     except OSError as err:
         if not (is_disk_full(err) and job.results.kind == "zarr"):
             raise
         raise disk_full_error(job.results.labels_path, zarr_bytes, resumable=True) from None
+
+
+def _measure(job: PredictionJob, result: PredictionResult, path: str, out_dir: Path) -> Path:
+    """``<stem>_objects.csv``: the objects of ``result.instances`` measured on the image,
+    in the file's pixel size (OME-Zarr scale, TIFF resolution), else in pixels."""
+    dims = job.model.spatial_dims
+    spacing, unit = file_spacing(job, path, result.instances.ndim, dims)
+    table = measure_stack(
+        result.instances,
+        job.image,
+        spatial_dims=dims,
+        channel_axis=-1 if job.rgb else job.channel_axis,
+        class_labels=result.labels,
+        spacing=spacing,
+        unit=unit,
+    )
+    return write_table_csv(out_dir / f"{job.results.stem}_objects.csv", table)
+
+
+def file_spacing(job: PredictionJob, path: str, ndim: int, dims: int) -> Spacing:
+    """The pixel size and unit of the last ``dims`` of the ``ndim`` axes (no channels) of
+    the job's file, or ``(None, None)``."""
+    if job.info and job.info.get("scale"):
+        spacing, unit = ome_spacing(job.info, ndim, job.channel_axis)
+        return (None, None) if spacing is None else (tuple(spacing[-dims:]), unit)
+    if job.source is not None and job.source.kind == "tiff":
+        return tiff_spacing(path, dims)
+    return None, None
 
 
 def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -> Any:

@@ -40,8 +40,9 @@ from napari_unet.core.prediction.object_scale import ObjectScale
 
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute
-from ._jobs import Job, notify_error, notify_info
+from ._jobs import Job, notify_error, notify_info, notify_warning
 from ._layers import current_index, find_output, image_array, spatial_shape, write_output
+from ._measurements import measure_layer
 from ._sections import Section
 from ._session import JobState
 
@@ -79,6 +80,7 @@ class SegmentRequest:
     probabilities: bool
     uncertainty: bool
     match_object_size: bool = False
+    measure: bool = False
     cluster: ClusterChoice = ClusterChoice()
     folder: str = ""
 
@@ -124,6 +126,14 @@ class SegmentWidget(ViewerWidget):
             tooltip="With separated objects: measure them first; if they are over 1.25x "
             "smaller or larger than those the model learned, segment the image resized "
             "to that size (images held in memory).",
+        )
+        self._measure = CheckBox(
+            text="Measure objects (table, CSV)",
+            value=False,
+            tooltip="With separated objects: a table of the objects (area or volume and "
+            "centroid in the layer's scale units, intensity, shape), shown on hover and "
+            "docked with Save CSV. For an image or a volume the model segments whole; a "
+            "stack of slices is measured by napari-unet predict --measure.",
         )
         self._tta = CheckBox(
             text="Test-time augmentation (4 flips, 4x slower)",
@@ -193,6 +203,7 @@ class SegmentWidget(ViewerWidget):
                 self._min_size,
                 self._split_strength,
                 self._object_size,
+                self._measure,
                 self._tta,
                 self._probabilities,
                 self._uncertainty,
@@ -212,6 +223,7 @@ class SegmentWidget(ViewerWidget):
                 "min_size": self._min_size,
                 "split_strength": self._split_strength,
                 "object_size": self._object_size,
+                "measure": self._measure,
                 "tta": self._tta,
                 "probabilities": self._probabilities,
                 "uncertainty": self._uncertainty,
@@ -232,7 +244,7 @@ class SegmentWidget(ViewerWidget):
     def _enable_what_applies(self) -> None:
         """Grey out the settings the other choices make moot: the object settings without
         *Separate objects*, the worker count and the address unless they are where it runs."""
-        for control in (self._min_size, self._split_strength, self._object_size):
+        for control in (self._min_size, self._split_strength, self._object_size, self._measure):
             control.enabled = bool(self._instances.value)
         self._workers.enabled = self._run_on.value == "local"
         self._address.enabled = self._run_on.value == "address"
@@ -346,6 +358,7 @@ class SegmentWidget(ViewerWidget):
             probs,
             unc,
             bool(self._object_size.value),
+            bool(self._measure.value),
             cluster,
             self._zarr_folder.value.strip(),
         )
@@ -476,3 +489,21 @@ class SegmentWidget(ViewerWidget):
         ) + keep
         self._status.value = message
         notify_info(message)
+        if request.measure and result.instances is not None and not result.stopped:
+            self._measure_objects(image_layer, request.lead)
+
+    def _measure_objects(self, image_layer: Any, lead: int) -> None:
+        """Measure the instances layer of ``image_layer`` in a worker: features shown on
+        hover and a docked table (see :func:`._measurements.measure_layer`)."""
+        instances = find_output(self._viewer, image_layer, "instances")
+        if instances is None:
+            return
+        if lead:
+            notify_warning(
+                "Objects are measured on one image or volume at a time; for a stack of "
+                "slices, napari-unet predict --instances --measure writes one table with "
+                "each object's slice."
+            )
+            return
+        segmentation = find_output(self._viewer, image_layer, "segmentation")
+        measure_layer(self._viewer, instances, image_layer, class_layer=segmentation)

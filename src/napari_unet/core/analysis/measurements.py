@@ -384,3 +384,46 @@ def _concatenate(tables: list[Table]) -> Table:
     table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
     order = np.argsort(table["label"], kind="stable")
     return {k: v[order] for k, v in table.items()}
+
+
+def measure_stack(
+    labels: Any,
+    image: Any | None = None,
+    *,
+    spatial_dims: int,
+    channel_axis: int | None = None,
+    class_labels: Any | None = None,
+    **options: Any,
+) -> Table:
+    """:func:`measure_objects` on each unit of a stack: the last ``spatial_dims`` axes of
+    ``labels`` ``(*lead, *S)`` are one image, the leading axes index slices (or time
+    points) whose object ids are their own. One table, with a column ``index_<i>`` per
+    leading axis before ``label``. ``image``: ``(*lead, *S)`` or with channels at
+    ``channel_axis``; ``class_labels``: ``(*lead, *S)``; ``options``: of
+    :func:`measure_objects`."""
+    lead = labels.ndim - spatial_dims
+    if lead <= 0:
+        return measure_objects(
+            labels, image, channel_axis=channel_axis, class_labels=class_labels, **options
+        )
+    if image is not None and channel_axis is not None:  # channels last: units index alike
+        image = as_array(image)
+        axis = channel_axis % image.ndim
+        image = image.transpose([a for a in range(image.ndim) if a != axis] + [axis])
+        channel_axis = -1
+    labels, image, class_labels = (  # lazy views: a unit is read block by block
+        None if a is None else as_array(a) for a in (labels, image, class_labels)
+    )
+    tables = []
+    for index in np.ndindex(*labels.shape[:lead]):
+        table = measure_objects(
+            labels[index],
+            None if image is None else image[index],
+            channel_axis=channel_axis,
+            class_labels=None if class_labels is None else class_labels[index],
+            **options,
+        )
+        count = len(table["label"])
+        leads = {f"index_{i}": np.full(count, value, np.int64) for i, value in enumerate(index)}
+        tables.append({**leads, **table})
+    return {name: np.concatenate([t[name] for t in tables]) for name in tables[0]}
