@@ -6,26 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from napari_unet.core import StopFlag, run_to_completion
 from napari_unet.core.attacks import FGSM, attack_image
 from napari_unet.core.prediction.tiling import tile_grid
 
+from .test_attacks import Linear as PixelwiseLinear  # 1x1 conv: an FGSM step does not
 
-class PixelwiseLinear(nn.Module):
-    """A 1x1 convolution: each pixel's logits depend on that pixel alone, so the sign of
-    the gradient (and an FGSM step) does not depend on how the image is tiled."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(1, 2, 1)
-        with torch.no_grad():
-            self.conv.weight.copy_(torch.tensor([[[[1.5]]], [[[-2.0]]]]))
-            self.conv.bias.copy_(torch.tensor([0.1, -0.3]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+# depend on the tiling (each pixel's logits depend on that pixel alone)
 
 
 @pytest.fixture
