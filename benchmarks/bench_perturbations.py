@@ -42,9 +42,9 @@ from _isbi_model import default_model, isbi
 from napari_unet.core import Trainer, TrainingConfig, run_to_completion
 from napari_unet.core.attacks import EOT, PGD, SegPGD
 from napari_unet.core.metrics import truth_classes
-from napari_unet.core.robustness.curves import (
+from napari_unet.core.robustness import (
     NEUTRAL,
-    PerturbationCurve,
+    RobustnessCurve,
     dice_after_transform,
     draw_curve,
     perturbation_curve,
@@ -59,7 +59,7 @@ LEVELS = {
 }
 
 
-def curves(model, slices, label: str, out: Path) -> dict[str, PerturbationCurve]:
+def curves(model, slices, label: str, out: Path) -> dict[str, RobustnessCurve]:
     """One curve per kind of :data:`LEVELS`, written to ``out/<label>_<kind>.csv/.png``."""
     images = [s[0] for s in slices]
     truths = [truth_classes(s[1]) for s in slices]
@@ -76,7 +76,7 @@ def curves(model, slices, label: str, out: Path) -> dict[str, PerturbationCurve]
     return result
 
 
-def figure(panels: dict[str, list[tuple[str, PerturbationCurve]]], path: Path, key: str) -> None:
+def figure(panels: dict[str, list[tuple[str, RobustnessCurve]]], path: Path, key: str) -> None:
     """One panel per kind, one line per labelled curve (``key``: the Dice column)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -223,7 +223,7 @@ def finetune(model, pairs, steps: int, strength: float):
     return result.model
 
 
-def summary(label: str, result: dict[str, PerturbationCurve]) -> None:
+def summary(label: str, result: dict[str, RobustnessCurve]) -> None:
     """Clean Dice vs truth and, per kind, the mean Dice vs truth over the perturbed levels."""
     clean = result["noise"].rows[0]["dice_vs_truth"]
     means = [

@@ -20,7 +20,7 @@ if importlib.util.find_spec("napari_unet.core.attacks") is not None:
     MODULES.append("napari_unet.core.attacks")
 MODULES += [
     "napari_unet.core.transforms",
-    "napari_unet.core.robustness.curves",
+    "napari_unet.core.robustness.sweeps",
     "napari_unet.core.training.natural_augment",
     "napari_unet.cli.robustness",
 ]

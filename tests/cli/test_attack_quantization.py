@@ -12,7 +12,8 @@ import tifffile
 
 from napari_unet.cli import main
 from napari_unet.core import run_to_completion, save_model
-from napari_unet.core.attacks import PGD, robustness_curve
+from napari_unet.core.attacks import PGD
+from napari_unet.core.robustness import robustness_curve
 
 
 @pytest.fixture(scope="module")

@@ -70,10 +70,10 @@ def test_curve_plotted_and_exported(widget, qtbot, tmp_path):
     w._attack.value = "fgsm"
     w._curve_eps.value = "2, 8"
     _wait(qtbot, w.run_curve())
-    assert w.curve is not None and w.curve.eps == [0.0, 2 / 255, 8 / 255]
+    assert w.curve is not None and w.curve.levels == [0.0, 2 / 255, 8 / 255]
     assert len(w._plot.ax.lines) == 1
     csv = w.export_csv(tmp_path / "c.csv").read_text().splitlines()
-    assert len(csv) == 4 and csv[0].startswith("eps,")
+    assert len(csv) == 4 and csv[0].startswith("perturbation,level,dice_vs_clean,")
     png = w.export_png(tmp_path / "c.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 

@@ -66,7 +66,7 @@ def test_changing_the_attack_mid_curve_changes_no_point(
     gate.set()
     qtbot.waitUntil(lambda: job.done, timeout=120_000)
     assert len(made) >= 4 and set(made) == {("fgsm", 1)}, made
-    assert w.curve.attack == "fgsm" and len(w.curve.eps) == 4
+    assert w.curve.perturbation == "fgsm" and len(w.curve.levels) == 4
 
 
 def _close_while_running(viewer, widget, job, qtbot) -> None:

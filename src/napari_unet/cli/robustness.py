@@ -1,8 +1,10 @@
 """``napari-unet robustness``: Dice against the strength of a perturbation, as CSV and PNG.
 
 Perturbs every image at every level, predicts, and writes one row per level,
-``perturbation,level,dice_vs_clean[,dice_vs_truth]`` (means over images), to ``--out`` and
-the plot beside it (same name, ``.png``). Units: noise = Gaussian sigma and attacks = eps
+``perturbation,level,dice_vs_clean[,dice_vs_truth]`` (means over images; attacks add
+``fraction_changed,linf,l2,snr_db,below_quantization``, see
+:data:`napari_unet.core.robustness.CSV_COLUMNS`), to ``--out`` and the plot beside it
+(same name, ``.png``). Units: noise = Gaussian sigma and attacks = eps
 in the model's normalized intensity; blur = Gaussian sigma in pixels; rotation = degrees
 about the centre; scale = zoom factor (1 = none); contrast = gamma (1 = none).
 """
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 
 from napari_unet.core.errors import UserInputError
-from napari_unet.core.robustness.curves import KINDS, UNITS
+from napari_unet.core.robustness.perturbations import KINDS, UNITS
 
 from ._claims import check_held_whole
 from ._inputs import add_channels, add_device, check_pairs, open_inputs
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_unet.core import load_model, run_to_completion
     from napari_unet.core.io.image_files import read_image
     from napari_unet.core.metrics import truth_classes
-    from napari_unet.core.robustness.curves import check_levels, perturbation_curve
+    from napari_unet.core.robustness import check_levels, perturbation_curve
 
     levels = check_levels(args.perturbation, args.levels)
     if args.truth is not None:
@@ -153,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             f"{truth}",
             file=sys.stderr,
         )
-    note = curve.quantization_note()
+    note = curve.quantization_warning()
     if note:
         print(f"napari-unet robustness: note: {note}", file=sys.stderr)
     return 0

@@ -25,21 +25,15 @@ from magicgui.widgets import (
 )
 
 from napari_unet.core import TrainedModel, UserInputError
-from napari_unet.core.attacks import (
-    ATTACKS,
-    DEFAULT_STEPS,
-    AttackResult,
-    RobustnessCurve,
-    make_attack,
-    robustness_curve,
-)
-from napari_unet.core.robustness.curves import (
+from napari_unet.core.attacks import ATTACKS, DEFAULT_STEPS, AttackResult, make_attack
+from napari_unet.core.robustness import (
     NATURAL,
     UNITS,
-    PerturbationCurve,
+    RobustnessCurve,
     check_levels,
     draw_curve,
     perturbation_curve,
+    robustness_curve,
 )
 
 from ._base import ViewerWidget
@@ -90,7 +84,7 @@ class AttackSettings:
 class NaturalCurveSettings:
     """A natural-perturbation curve, captured on the GUI thread before its job starts.
 
-    levels: in the unit of ``kind`` (:data:`napari_unet.core.robustness.curves.UNITS`).
+    levels: in the unit of ``kind`` (:data:`napari_unet.core.robustness.UNITS`).
     """
 
     kind: str
@@ -107,8 +101,8 @@ class CurvePlot(ThemedPlot):
         self.ax = self.figure.add_subplot(111)
         self.show(None)
 
-    def show(self, curve: RobustnessCurve | PerturbationCurve | None) -> None:
-        if isinstance(curve, PerturbationCurve):
+    def show(self, curve: RobustnessCurve | None) -> None:
+        if curve is not None and curve.perturbation in NATURAL:
             draw_curve(self.ax, curve)
             self._apply_colours()
             self.canvas.draw_idle()
@@ -121,14 +115,18 @@ class CurvePlot(ThemedPlot):
         ax.tick_params(labelsize=7)
         if curve is not None and curve.rows:
             ax.plot(
-                [e * 255 for e in curve.eps],
+                [e * 255 for e in curve.levels],
                 curve.dice,
                 "o-",
                 lw=1.2,
-                label=curve.attack,
+                label=curve.perturbation,
                 color=BLUE,
             )
-            below = [(r["eps"] * 255, r["dice"]) for r in curve.rows if r.get("below_quantization")]
+            below = [
+                (r["level"] * 255, r["dice_vs_clean"])
+                for r in curve.rows
+                if r.get("below_quantization")
+            ]
             if below:  # Dice there says nothing: the attacked image equals the clean one
                 ax.plot(*zip(*below), "x", ms=7, mew=1.5, color=ORANGE, label="below 1 grey level")
             ax.legend(fontsize=7)
@@ -230,7 +228,7 @@ class AdversarialWidget(ViewerWidget):
         self._plot.follow_theme(napari_viewer)
         self.content.layout().addWidget(self._plot.canvas)
         self.result: AttackResult | None = None
-        self.curve: RobustnessCurve | PerturbationCurve | None = None
+        self.curve: RobustnessCurve | None = None
         self._load.changed.connect(lambda *_: self._ask_load())
         self._attack.changed.connect(
             lambda name: setattr(self._steps, "value", DEFAULT_STEPS[name])
@@ -365,7 +363,7 @@ class AdversarialWidget(ViewerWidget):
     # ------------------------------------------------------------------ curve
     def curve_eps(self) -> list[float]:
         """The curve's levels parsed from the text field (eps x 1/255 for the attack curve,
-        the kind's unit otherwise, see :data:`napari_unet.core.robustness.curves.UNITS`)."""
+        the kind's unit otherwise, see :data:`napari_unet.core.robustness.UNITS`)."""
         kind = self._curve_kind.value
         try:
             values = [
@@ -438,13 +436,13 @@ class AdversarialWidget(ViewerWidget):
                 )
             )
 
-        def done(curve: PerturbationCurve) -> None:
+        def done(curve: RobustnessCurve) -> None:
             self._show_curve(curve)
             self._show_perturbed(layer, curve)
 
         return self._start(work, f"Robustness curve ({settings.kind})", done, layer)
 
-    def _show_perturbed(self, layer: Any, curve: PerturbationCurve) -> None:
+    def _show_perturbed(self, layer: Any, curve: RobustnessCurve) -> None:
         """``<image> perturbed`` and ``<image> perturbed prediction`` (plugin-owned)."""
         if curve.example is None or curve.example_prediction is None or not curve.rows:
             return
@@ -467,11 +465,11 @@ class AdversarialWidget(ViewerWidget):
             f"{last['dice_vs_clean']:.3f} (layers '{layer.name} perturbed')"
         )
 
-    def _show_curve(self, curve: RobustnessCurve | PerturbationCurve) -> None:
+    def _show_curve(self, curve: RobustnessCurve) -> None:
         self.curve = curve
         self._plot.show(curve)
         self._export_csv_btn.enabled = self._export_png_btn.enabled = bool(curve.rows)
-        warning = curve.quantization_warning() if isinstance(curve, RobustnessCurve) else None
+        warning = curve.quantization_warning()
         if warning:
             hint = "" if curve.kept_float else f" To measure them, {FLOAT_HINT}."
             notify_warning(f"Robustness curve: {warning}{hint}")

@@ -15,7 +15,6 @@ from napari_unet.core.attacks import (
     CarliniWagnerL2,
     SegPGD,
     make_attack,
-    robustness_curve,
 )
 from napari_unet.core.training.adversarial_training import AdversarialBatch
 
@@ -192,19 +191,6 @@ def test_bad_target_is_a_user_error(isbi_model, isbi_test_slice):
 
     with pytest.raises(UserInputError, match="Target class 5"):
         FGSM(0.01, target=5)(isbi_model, isbi_test_slice[0])
-
-
-def test_robustness_curve_decreases_and_writes_csv(isbi_model, isbi_test_slice, tmp_path):
-    image, _ = isbi_test_slice
-    curve = run_to_completion(
-        robustness_curve(
-            lambda e: FGSM(e), isbi_model, image, [8 / 255, 2 / 255], keep_float=True, device="cpu"
-        )
-    )
-    assert curve.eps == [0.0, 2 / 255, 8 / 255]
-    assert curve.dice[0] == 1.0 and curve.dice[2] < curve.dice[0]
-    text = curve.to_csv(tmp_path / "curve.csv").read_text().splitlines()
-    assert text[0].startswith("eps,eps_raw,dice") and len(text) == 4
 
 
 def test_adversarial_batch_stays_in_ball_and_restores_mode(isbi_model):

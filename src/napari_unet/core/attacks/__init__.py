@@ -6,13 +6,13 @@
 
 Attacks work in the model's normalized intensity units (see :mod:`.image_attack`);
 the adversarial image comes back in the image's dtype and value range. Imports neither
-napari nor Qt. Adversarial training batches (``AdversarialBatch``) are in
+napari nor Qt. Curves of Dice against eps are in :mod:`napari_unet.core.robustness`.
+Adversarial training batches (``AdversarialBatch``) are in
 :mod:`napari_unet.core.training.adversarial_training`.
 """
 
 from .base import Attack, AttackStep, eval_mode
 from .carlini_wagner import CarliniWagnerL2
-from .curve import CSV_COLUMNS, CurveProgress, RobustnessCurve, robustness_curve
 from .eot import EOT
 from .gradient import DAG, FGSM, PGD, IterativeLinf, SegPGD
 from .image_attack import AttackProgress, AttackResult, attack_image, valid_range
@@ -26,20 +26,16 @@ __all__ = [
     "AttackProgress",
     "AttackResult",
     "AttackStep",
-    "CSV_COLUMNS",
     "CarliniWagnerL2",
-    "CurveProgress",
     "DAG",
     "DEFAULT_STEPS",
     "EOT",
     "FGSM",
     "IterativeLinf",
     "PGD",
-    "RobustnessCurve",
     "SegPGD",
     "attack_image",
     "eval_mode",
     "make_attack",
-    "robustness_curve",
     "valid_range",
 ]

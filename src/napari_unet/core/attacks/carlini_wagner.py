@@ -23,6 +23,7 @@ on the pixels that flip, which is what makes CW sparse. Hence the default ``c = 
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass
 
 import torch
 
@@ -32,6 +33,55 @@ from .base import Attack, AttackStep, damage
 from .objectives import margin
 
 _TANH_LIMIT = 1 - 1e-6
+
+
+@dataclass
+class _BestIterate:
+    """Per sample, the best iterate so far: a successful one with the least L2, else the
+    one with the most damage (least L2 among equals). image ``(B, C, *S)``; l2, damage
+    float64 ``(B,)``; success bool ``(B,)``."""
+
+    image: torch.Tensor
+    l2: torch.Tensor
+    success: torch.Tensor
+    damage: torch.Tensor
+
+    @classmethod
+    def of(cls, x: torch.Tensor) -> _BestIterate:
+        """Start from the clean batch ``x`` (no success, damage -1)."""
+        b = x.shape[0]
+        like = {"dtype": torch.float64, "device": x.device}
+        return cls(
+            x.clone(),
+            torch.full((b,), float("inf"), **like),
+            torch.zeros(b, dtype=torch.bool, device=x.device),
+            torch.full((b,), -1.0, **like),
+        )
+
+    def update(
+        self, x_adv: torch.Tensor, hit: torch.Tensor, success: torch.Tensor, l2: torch.Tensor
+    ) -> None:
+        """Keep ``x_adv`` for the samples where it beats the best so far."""
+        more_damage = (hit > self.damage) | ((hit == self.damage) & (l2 < self.l2))
+        better = torch.where(success, ~self.success | (l2 < self.l2), ~self.success & more_damage)
+        shape = (-1,) + (1,) * (x_adv.ndim - 1)
+        self.image = torch.where(better.view(shape), x_adv, self.image)
+        self.l2 = torch.where(better, l2, self.l2)
+        self.damage = torch.where(better, hit, self.damage)
+        self.success |= success
+
+
+def _search_c(
+    c: torch.Tensor, c_low: torch.Tensor, c_high: torch.Tensor, success: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of the binary search of c in log space, per sample: ``(c, c_low, c_high)``
+    after a round that succeeded where ``success``."""
+    c_high = torch.where(success, torch.minimum(c_high, c), c_high)
+    c_low = torch.where(success, c_low, torch.maximum(c_low, c))
+    c = torch.where(
+        torch.isinf(c_high), c * 10, torch.where(c_low > 0, (c_low * c_high).sqrt(), c / 10)
+    )
+    return c, c_low, c_high
 
 
 class CarliniWagnerL2(Attack):
@@ -110,14 +160,10 @@ class CarliniWagnerL2(Attack):
         span = (hi - lo).clamp(min=1e-12)
         w0 = torch.atanh(((x - lo) / span * 2 - 1).clamp(-_TANH_LIMIT, _TANH_LIMIT))
         b = x.shape[0]
-        shape = (-1,) + (1,) * (x.ndim - 1)
         c = torch.full((b,), float(self.c), dtype=torch.float64, device=x.device)
         c_low = torch.zeros_like(c)
         c_high = torch.full_like(c, float("inf"))
-        best = x.clone()
-        best_l2 = torch.full_like(c, float("inf"))
-        best_success = torch.zeros(b, dtype=torch.bool, device=x.device)
-        best_damage = torch.full_like(c, -1.0)
+        best = _BestIterate.of(x)
         done, total = 0, self.iterations
 
         def image(w: torch.Tensor) -> torch.Tensor:
@@ -130,7 +176,7 @@ class CarliniWagnerL2(Attack):
             round_success = torch.zeros(b, dtype=torch.bool, device=x.device)
             for _ in range(self.steps):
                 if stop.requested:
-                    return best
+                    return best.image
                 x_adv = image(w)
                 with autocast(x.device):
                     logits = network(x_adv)
@@ -143,26 +189,11 @@ class CarliniWagnerL2(Attack):
                 with torch.no_grad():
                     hit = damage(logits.detach(), targets, self.targeted)
                     success = hit >= self.min_fooled
-                    l2d = l2.detach().double()
-                    better = torch.where(
-                        success,
-                        ~best_success | (l2d < best_l2),
-                        ~best_success
-                        & ((hit > best_damage) | ((hit == best_damage) & (l2d < best_l2))),
-                    )
-                    best = torch.where(better.view(shape), x_adv.detach(), best)
-                    best_l2 = torch.where(better, l2d, best_l2)
-                    best_damage = torch.where(better, hit, best_damage)
-                    best_success |= success
+                    best.update(x_adv.detach(), hit, success, l2.detach().double())
                     round_success |= success
                 w.grad = grad
                 opt.step()
                 done += 1
-                yield AttackStep(done, total, float(-loss.detach()), float(best_damage.mean()))
-            # binary search of c in log space, per sample
-            c_high = torch.where(round_success, torch.minimum(c_high, c), c_high)
-            c_low = torch.where(round_success, c_low, torch.maximum(c_low, c))
-            c = torch.where(
-                torch.isinf(c_high), c * 10, torch.where(c_low > 0, (c_low * c_high).sqrt(), c / 10)
-            )
-        return best
+                yield AttackStep(done, total, float(-loss.detach()), float(best.damage.mean()))
+            c, c_low, c_high = _search_c(c, c_low, c_high, round_success)
+        return best.image

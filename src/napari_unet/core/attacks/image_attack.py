@@ -17,8 +17,6 @@ the unrounded float32 intensities instead. The metrics say when that happens
 
 from __future__ import annotations
 
-import itertools
-import math
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -28,12 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.images import channels_back
 from ..data.labels import TargetEncoder
 from ..device import autocast
 from ..errors import UserInputError
 from ..model.trained_model import TrainedModel
 from ..prediction.engine import PredictionConfig, predict
-from ..prediction.image_job import network_on, prepare_job
+from ..prediction.image_job import ImageJob, network_on, prepare_job
+from ..prediction.tiling import tile_grid
 from ..stopping import StopFlag, run_to_completion
 from .metrics import AttackMetrics, attack_metrics, quantization_warning
 
@@ -158,12 +158,6 @@ def valid_range(image_cf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return flat.min(1).astype(np.float64), flat.max(1).astype(np.float64)
 
 
-def _axis_chunks(length: int, tile: int) -> list[slice]:
-    n = max(1, math.ceil(length / tile))
-    edges = np.linspace(0, length, n + 1).round().astype(int)
-    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-
-
 def _targets_from_labels(labels: np.ndarray, classes) -> np.ndarray:
     """Truth labels -> int64 class index, -1 = ignore."""
     labels = np.asarray(labels)
@@ -174,6 +168,263 @@ def _targets_from_labels(labels: np.ndarray, classes) -> np.ndarray:
     out = labels.astype(np.int64) - 1  # bare network: class values 1..K, 0 = ignore
     out[out < 0] = -1
     return out
+
+
+def _check_shapes_and_target(
+    attack: BatchAttack,
+    num_classes: int | None,
+    shape: tuple[int, ...],
+    arrays: dict[str, np.ndarray | None],
+) -> None:
+    """:class:`UserInputError` when an array of ``arrays`` (labels, masks) is not shaped
+    like the image without channels, ``shape``, or the target class does not exist."""
+    for name, arr in arrays.items():
+        if arr is not None and tuple(np.shape(arr)) != tuple(shape):
+            raise UserInputError(
+                f"The {name} have shape {np.shape(arr)} but the image has "
+                f"shape {tuple(shape)} (without channels)."
+            )
+    if attack.targeted and num_classes is not None and attack.target > num_classes:
+        raise UserInputError(
+            f"Target class {attack.target} does not exist: the model has classes 1..{num_classes}."
+        )
+
+
+@dataclass
+class _Outputs:
+    """The arrays an attack fills tile by tile.
+
+    adversarial_cf / perturbation_cf: ``(C, *lead, *S)``; clean / adversarial: class
+    values 1..K ``(*lead, *S)`` (0 where not attacked); completed: bool ``lead``.
+    """
+
+    adversarial_cf: np.ndarray
+    perturbation_cf: np.ndarray
+    clean: np.ndarray
+    adversarial: np.ndarray
+    completed: np.ndarray
+
+    @classmethod
+    def allocate(cls, job: ImageJob, keep_float: bool, num_classes: int | None) -> _Outputs:
+        """Zeroed outputs for ``job`` (the adversarial image starts as the clean one)."""
+        out_dtype = np.float32 if keep_float else job.source.dtype
+        k_dtype = np.uint8 if (num_classes or 2) < 256 else np.uint16
+        return cls(
+            np.array(job.source, dtype=out_dtype, copy=True),
+            np.zeros(job.source.shape, np.float32),
+            np.zeros(job.shape, k_dtype),
+            np.zeros(job.shape, k_dtype),
+            np.zeros(job.lead_shape, bool),
+        )
+
+
+@dataclass
+class _TileAttack:
+    """Attacks one tile at a time and writes the results into :class:`_Outputs`.
+
+    truth: int64 class indices ``(*lead, *S)`` (-1 = ignore) or None. Derived: low /
+    span, the per-channel normalization ``(C,)`` float64; lower / upper, the valid range
+    in normalized units, ``(1, C, 1, ...)`` tensors on ``device``.
+    """
+
+    attack: BatchAttack
+    network: nn.Module
+    device: torch.device
+    job: ImageJob
+    truth: np.ndarray | None
+    perturb_mask: np.ndarray | None
+    loss_mask: np.ndarray | None
+    out: _Outputs
+    stop: StopFlag
+
+    def __post_init__(self) -> None:
+        self.image_cf, self.dims = self.job.source, self.job.dims
+        self.low = self.job.low.astype(np.float64)
+        self.span = (self.job.high - self.job.low).astype(np.float64)
+        self.rmin, self.rmax = valid_range(self.image_cf)
+        cshape = (1, -1) + (1,) * self.dims
+        self.lower, self.upper = (
+            torch.as_tensor(
+                (bound - self.low) / self.span, dtype=torch.float32, device=self.device
+            ).view(cshape)
+            for bound in (self.rmin, self.rmax)
+        )
+
+    def _per_channel(self, values: np.ndarray) -> np.ndarray:
+        return values.reshape((-1,) + (1,) * self.dims)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class indices ``(1, *T)`` of a normalized tile ``(1, C, *T)``."""
+        with torch.no_grad(), autocast(self.device):
+            return self.network(x).float().argmax(1)
+
+    def _normalized(self, raw: np.ndarray) -> torch.Tensor:
+        """A raw tile ``(C, *T)`` as a normalized float32 batch ``(1, C, *T)``."""
+        x = (raw - self._per_channel(self.low)) / self._per_channel(self.span)
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device)[None]
+
+    def _targets(self, region: tuple, clean: torch.Tensor) -> torch.Tensor:
+        """Class indices ``(1, *T)`` the attack moves towards (targeted) or away from;
+        -1 outside the loss mask."""
+        if self.truth is not None:
+            reference = torch.as_tensor(self.truth[region], device=self.device)[None]
+        else:
+            reference = clean.clone()
+        if self.attack.targeted:
+            targets = torch.full_like(reference, self.attack.target - 1)
+        else:
+            targets = reference.clone()
+        if self.loss_mask is not None:
+            keep = torch.as_tensor(np.asarray(self.loss_mask[region], bool), device=self.device)
+            targets[:, ~keep] = -1
+        return targets
+
+    def _mask(self, region: tuple) -> torch.Tensor | None:
+        """Where the tile may change, ``(1, 1, *T)`` float, or None (everywhere)."""
+        if self.perturb_mask is None:
+            return None
+        mask = torch.as_tensor(np.asarray(self.perturb_mask[region], bool), device=self.device)
+        return mask[None, None].float()
+
+    def run(self, region: tuple, unit: int, units: int) -> Generator[AttackProgress, None, None]:
+        """Attack the tile at ``region`` (leading index + spatial window) as unit ``unit``
+        of ``units``, and write its outputs."""
+        raw = np.asarray(self.image_cf[(slice(None),) + region], np.float64)  # (C, *T)
+        x = self._normalized(raw)
+        clean = self._forward(x)  # (1, *T) class index
+        work = self.attack.perturb(
+            self.network,
+            x,
+            self._targets(region, clean),
+            lower=self.lower,
+            upper=self.upper,
+            mask=self._mask(region),
+            stop=self.stop,
+        )
+        while True:
+            try:
+                ev = next(work)  # an AttackStep
+            except StopIteration as finished:
+                x_adv = finished.value
+                break
+            fraction = (unit + ev.step / max(ev.total, 1)) / units
+            yield AttackProgress(unit, units, ev.step, ev.total, fraction, ev.damage)
+        self._write(region, raw, x, x_adv, clean)
+
+    def _write(
+        self, region: tuple, raw: np.ndarray, x: torch.Tensor, x_adv: torch.Tensor, clean
+    ) -> None:
+        """Store the attacked tile in the output dtype, its perturbation and predictions."""
+        # raw = clean + delta * span: untouched pixels stay exactly the clean value (going
+        # back from the float32 normalized image would add float32 round-off, ~1e-5 raw)
+        delta = (x_adv[0] - x[0]).double().cpu().numpy()
+        adv_raw = raw + delta * self._per_channel(self.span)
+        out = self.out
+        adv_raw = _to_dtype(adv_raw, raw, out.adversarial_cf.dtype, self.rmin, self.rmax, self.dims)
+        out.adversarial_cf[(slice(None),) + region] = adv_raw
+        out.perturbation_cf[(slice(None),) + region] = adv_raw.astype(np.float64) - raw
+        adversarial = self._forward(self._normalized(adv_raw.astype(np.float64)))
+        out.clean[region] = (clean[0] + 1).cpu().numpy()
+        out.adversarial[region] = (adversarial[0] + 1).cpu().numpy()
+
+
+def _attack_units(
+    tiles: _TileAttack, job: ImageJob, edge: int
+) -> Generator[AttackProgress, None, bool]:
+    """Attack every slice of ``job.todo`` tile by tile (windows of
+    :func:`..prediction.tiling.tile_grid`, no overlap, edge at most ``edge``); returns
+    whether a stop request ended the run early."""
+    _size, windows = tile_grid(job.spatial, (edge,) * job.dims, (0,) * job.dims)
+    units = len(job.todo) * len(windows)
+    iterations = tiles.attack.iterations
+    unit = 0
+    for idx in job.todo:
+        for window in windows:
+            if tiles.stop.requested:
+                return True
+            yield from tiles.run(idx + window, unit, units)
+            unit += 1
+            yield AttackProgress(unit, units, 0, iterations, unit / units, 0.0)
+        tiles.out.completed[idx] = True
+        if tiles.stop.requested:
+            return True
+    return False
+
+
+def _predict_as_segment(
+    model: TrainedModel, image: np.ndarray, layout: dict, device: str, out: _Outputs
+) -> None:
+    """Replace the per-tile predictions of the completed slices by those Segment makes
+    (blended tiles) of the clean and the adversarial image. ``layout``: ``channel_axis``
+    and ``rgb`` of ``image``."""
+    finished = [tuple(int(j) for j in i) for i in np.argwhere(out.completed)]
+    adversarial = channels_back(out.adversarial_cf, image.ndim, **layout)
+    out.clean = _segment(model, image, layout, finished, device, out.clean)
+    out.adversarial = _segment(model, adversarial, layout, finished, device, out.adversarial)
+
+
+def _score(
+    out: _Outputs,
+    job: ImageJob,
+    truth: np.ndarray | None,
+    loss_mask: np.ndarray | None,
+    eps: float | None,
+    num_classes: int | None,
+) -> tuple[AttackMetrics, np.ndarray]:
+    """The metrics over the completed slices (inside the loss mask and the truth), and
+    where the predicted class changed, bool ``(*lead, *S)``."""
+    done_mask = np.zeros(job.shape, bool)
+    done_mask[out.completed] = True
+    eval_mask = done_mask.copy()
+    if loss_mask is not None:
+        eval_mask &= np.asarray(loss_mask, bool)
+    reference = out.clean
+    if truth is not None:
+        reference = (truth + 1).astype(out.clean.dtype)
+        eval_mask &= truth >= 0
+    low, span = job.low.astype(np.float64), (job.high - job.low).astype(np.float64)
+    metrics = attack_metrics(
+        out.clean,
+        out.adversarial,
+        reference,
+        eval_mask,
+        job.source,
+        out.perturbation_cf,
+        low,
+        span,
+        eps,
+        done_mask,
+        num_classes,
+    )
+    return metrics, (out.clean != out.adversarial) & done_mask
+
+
+def _prepare(
+    attack: BatchAttack,
+    model: TrainedModel | nn.Module,
+    image: np.ndarray,
+    spatial_dims: int | None,
+    labels: np.ndarray | None,
+    masks: dict[str, np.ndarray | None],
+    layout: dict,
+    indices: list[tuple[int, ...]] | None,
+) -> tuple[nn.Module, ImageJob, np.ndarray | None]:
+    """The network, the checked image job and the truth as class indices ``(*lead, *S)``
+    (-1 = ignore; None without labels). ``layout``: ``channel_axis`` and ``rgb``."""
+    network, normalization, dims, classes = _resolve(model, spatial_dims)
+    trained = isinstance(model, TrainedModel)
+    job = prepare_job(
+        image,
+        dims,
+        in_channels=model.in_channels if trained else None,
+        normalization=normalization,
+        indices=indices,
+        **layout,
+    )
+    num_classes = model.num_classes if trained else None
+    _check_shapes_and_target(attack, num_classes, job.shape, {"labels": labels, **masks})
+    truth = _targets_from_labels(labels, classes) if labels is not None else None
+    return network, job, truth
 
 
 def attack_image(
@@ -208,207 +459,52 @@ def attack_image(
     """
     stop = stop or StopFlag()
     start = time.perf_counter()
-    network, normalization, dims, classes = _resolve(model, spatial_dims)
     image = np.asarray(image)
-    job = prepare_job(
-        image,
-        dims,
-        in_channels=model.in_channels if isinstance(model, TrainedModel) else None,
-        normalization=normalization,
-        channel_axis=channel_axis,
-        rgb=rgb,
-        indices=indices,
+    layout = {"channel_axis": channel_axis, "rgb": rgb}
+    masks = {"perturbation mask": perturb_mask, "loss mask": loss_mask}
+    network, job, truth = _prepare(
+        attack, model, image, spatial_dims, labels, masks, layout, indices
     )
-    image_cf, todo = job.source, job.todo
-    shape = job.shape
-    for name, arr in (
-        ("labels", labels),
-        ("perturbation mask", perturb_mask),
-        ("loss mask", loss_mask),
-    ):
-        if arr is not None and tuple(np.shape(arr)) != tuple(shape):
-            raise UserInputError(
-                f"The {name} have shape {np.shape(arr)} but the image has "
-                f"shape {tuple(shape)} (without channels)."
-            )
     num_classes = model.num_classes if isinstance(model, TrainedModel) else None
-    if attack.targeted and num_classes is not None and attack.target > num_classes:
-        raise UserInputError(
-            f"Target class {attack.target} does not exist: the model has classes 1..{num_classes}."
-        )
-    truth = _targets_from_labels(labels, classes) if labels is not None else None
-
-    low, high = job.low, job.high
-    low64, span64 = low.astype(np.float64), (high - low).astype(np.float64)
-    rmin, rmax = valid_range(image_cf)
-    lower_n, upper_n = (rmin - low64) / span64, (rmax - low64) / span64
-    device_setup = network_on(network, device, threads, dims)
-    dev = device_setup.__enter__()
-
-    lead_shape, spatial = job.lead_shape, job.spatial
-    edge = tile or DEFAULT_TILE[dims]
-    windows = list(itertools.product(*(_axis_chunks(s, edge) for s in spatial)))
-    units = len(todo) * len(windows)
-
-    out_dtype = np.float32 if keep_float else image_cf.dtype
-    adv_cf = np.array(image_cf, dtype=out_dtype, copy=True)
-    pert_cf = np.zeros(image_cf.shape, np.float32)
-    k_dtype = np.uint8 if (num_classes or 2) < 256 else np.uint16
-    clean_pred = np.zeros(shape, k_dtype)
-    adv_pred = np.zeros(shape, k_dtype)
-    completed = np.zeros(lead_shape, bool)
-    cshape = (1, -1) + (1,) * dims
-    lower_t = torch.as_tensor(lower_n, dtype=torch.float32, device=dev).view(cshape)
-    upper_t = torch.as_tensor(upper_n, dtype=torch.float32, device=dev).view(cshape)
-    stopped = False
-    unit = 0
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), autocast(dev):
-            return network(x).float()
-
-    bshape = (-1,) + (1,) * dims
-
-    def attack_tile(region: tuple, unit: int) -> Generator[AttackProgress, None, None]:
-        """Attack one tile and write its outputs into the result arrays."""
-        raw = np.asarray(image_cf[(slice(None),) + region], np.float64)  # (C, *T)
-        x = torch.as_tensor(
-            (raw - low64.reshape(bshape)) / span64.reshape(bshape), dtype=torch.float32, device=dev
-        )[None]
-        clean = forward(x).argmax(1)  # (1, *T) class index
-        reference = (
-            torch.as_tensor(truth[region], device=dev)[None] if truth is not None else clean.clone()
-        )
-        targets = (
-            torch.full_like(reference, attack.target - 1) if attack.targeted else reference.clone()
-        )
-        if loss_mask is not None:
-            keep = torch.as_tensor(np.asarray(loss_mask[region], bool), device=dev)
-            targets[:, ~keep] = -1
-        mask = None
-        if perturb_mask is not None:
-            mask = torch.as_tensor(np.asarray(perturb_mask[region], bool), device=dev)[
-                None, None
-            ].float()
-        work = attack.perturb(
-            network, x, targets, lower=lower_t, upper=upper_t, mask=mask, stop=stop
-        )
-        while True:
-            try:
-                ev = next(work)  # an AttackStep
-            except StopIteration as finished:
-                x_adv = finished.value
-                break
-            yield AttackProgress(
-                unit,
-                units,
-                ev.step,
-                ev.total,
-                (unit + ev.step / max(ev.total, 1)) / units,
-                ev.damage,
-            )
-        # raw = clean + delta * span: untouched pixels stay exactly the clean value (going
-        # back from the float32 normalized image would add float32 round-off, ~1e-5 raw)
-        delta_n = (x_adv[0] - x[0]).double().cpu().numpy()
-        adv_raw = raw + delta_n * span64.reshape(bshape)
-        adv_raw = _to_dtype(adv_raw, raw, out_dtype, rmin, rmax, dims)
-        adv_cf[(slice(None),) + region] = adv_raw
-        pert_cf[(slice(None),) + region] = adv_raw.astype(np.float64) - raw
-        xa = (adv_raw.astype(np.float64) - low64.reshape(bshape)) / span64.reshape(bshape)
-        adv = forward(torch.as_tensor(xa, dtype=torch.float32, device=dev)[None]).argmax(1)
-        clean_pred[region] = (clean[0] + 1).cpu().numpy()
-        adv_pred[region] = (adv[0] + 1).cpu().numpy()
-
-    try:
-        for idx in todo:
-            for win in windows:
-                if stop.requested:
-                    break
-                yield from attack_tile(idx + win, unit)
-                unit += 1
-                yield AttackProgress(unit, units, 0, attack.iterations, unit / units, 0.0)
-            else:
-                completed[idx] = True
-            if stop.requested:
-                stopped = True
-                break
-    finally:
-        device_setup.__exit__(None, None, None)
+    with network_on(network, device, threads, job.dims) as dev:
+        out = _Outputs.allocate(job, keep_float, num_classes)
+        tiles = _TileAttack(attack, network, dev, job, truth, perturb_mask, loss_mask, out, stop)
+        stopped = yield from _attack_units(tiles, job, tile or DEFAULT_TILE[job.dims])
     if isinstance(model, TrainedModel):  # the predictions Segment makes (blended tiles)
-        finished = [tuple(int(j) for j in i) for i in np.argwhere(completed)]
-        clean_pred = _segment(model, image, channel_axis, rgb, finished, device, clean_pred)
-        adv_pred = _segment(
-            model,
-            _from_cf(adv_cf, image.ndim, channel_axis, rgb),
-            channel_axis,
-            rgb,
-            finished,
-            device,
-            adv_pred,
-        )
-
-    done_mask = np.zeros(shape, bool)
-    done_mask[completed] = True
-    eval_mask = done_mask.copy()
-    if loss_mask is not None:
-        eval_mask &= np.asarray(loss_mask, bool)
-    reference_labels = (truth + 1).astype(k_dtype) if truth is not None else clean_pred
-    if truth is not None:
-        eval_mask &= truth >= 0
-    metrics = attack_metrics(
-        clean_pred,
-        adv_pred,
-        reference_labels,
-        eval_mask,
-        image_cf,
-        pert_cf,
-        low64,
-        span64,
-        attack.eps,
-        done_mask,
-        num_classes,
-    )
-    changed = (clean_pred != adv_pred) & done_mask
+        _predict_as_segment(model, image, layout, device, out)
+    metrics, changed = _score(out, job, truth, loss_mask, attack.eps, num_classes)
     return AttackResult(
         attack=attack.describe(),
-        adversarial=_from_cf(adv_cf, image.ndim, channel_axis, rgb),
-        perturbation=_from_cf(pert_cf, image.ndim, channel_axis, rgb),
-        clean_prediction=clean_pred,
-        adversarial_prediction=adv_pred,
+        adversarial=channels_back(out.adversarial_cf, image.ndim, **layout),
+        perturbation=channels_back(out.perturbation_cf, image.ndim, **layout),
+        clean_prediction=out.clean,
+        adversarial_prediction=out.adversarial,
         changed=changed,
-        completed=completed,
+        completed=out.completed,
         metrics=metrics,
         stopped=stopped,
         elapsed=time.perf_counter() - start,
         iterations=attack.iterations,
-        image_dtype=image_cf.dtype,
+        image_dtype=job.source.dtype,
     )
 
 
 def _segment(
     model: TrainedModel,
     image: np.ndarray,
-    channel_axis: int | None,
-    rgb: bool,
+    layout: dict,
     indices: list[tuple[int, ...]],
     device: str,
     out: np.ndarray,
 ) -> np.ndarray:
-    """Class values of ``image`` at ``indices`` exactly as Segment predicts them (tiles
-    with overlap and blending, :func:`..prediction.engine.predict`), in ``out`` (zeros elsewhere)."""
+    """Class values of ``image`` (``layout``: its ``channel_axis`` and ``rgb``) at
+    ``indices`` exactly as Segment predicts them (tiles with overlap and blending,
+    :func:`..prediction.engine.predict`), in ``out`` (zeros elsewhere)."""
     out[...] = 0
     if indices:
-        result = run_to_completion(
-            predict(
-                model,
-                image,
-                config=PredictionConfig(device=device),
-                channel_axis=channel_axis,
-                rgb=rgb,
-                indices=indices,
-            )
-        )
-        out[...] = result.labels
+        config = PredictionConfig(device=device)
+        work = predict(model, image, config=config, indices=indices, **layout)
+        out[...] = run_to_completion(work).labels
     return out
 
 
@@ -422,11 +518,3 @@ def _to_dtype(adv_raw: np.ndarray, raw: np.ndarray, dtype, rmin, rmax, dims: int
     delta = np.trunc(np.round(adv_raw - raw, 4))  # float noise must not cost a level
     out = np.clip(raw + delta, rmin.reshape(bshape), rmax.reshape(bshape))
     return out.astype(dtype)
-
-
-def _from_cf(arr_cf: np.ndarray, ndim: int, channel_axis: int | None, rgb: bool) -> np.ndarray:
-    if rgb:
-        return np.moveaxis(arr_cf, 0, -1)
-    if channel_axis is not None:
-        return np.moveaxis(arr_cf, 0, channel_axis % ndim)
-    return arr_cf[0]

@@ -77,60 +77,78 @@ def attack_metrics(
     """
     ref = reference[eval_mask]
     cp, ap = clean_pred[eval_mask], adv_pred[eval_mask]
-    classes = (
-        list(range(1, num_classes + 1))
-        if num_classes
-        else sorted(
-            set(np.unique(ref).tolist()) | set(np.unique(cp).tolist()) | set(np.unique(ap).tolist())
-        )
-    )
-    per_class: dict[int, dict[str, float]] = {}
-    if ref.size:
-        clean_scores = dice_iou_per_class(cp, ref, classes)
-        adv_scores = dice_iou_per_class(ap, ref, classes)
-        for c in classes:
-            per_class[c] = {
-                "dice_clean": clean_scores[c]["dice"],
-                "dice_adversarial": adv_scores[c]["dice"],
-                "iou_clean": clean_scores[c]["iou"],
-                "iou_adversarial": adv_scores[c]["iou"],
-            }
+    per_class = _per_class_scores(cp, ap, ref, num_classes)
 
     def mean(key: str) -> float:
         return float(np.mean([v[key] for v in per_class.values()])) if per_class else math.nan
 
-    sel = (slice(None),) + (attacked,) if attacked.any() else None
-    if sel is not None:
-        p_raw = perturbation_cf[sel].astype(np.float64)  # (C, N)
-        p_norm = p_raw / span[:, None]
-        signal = float(np.square(image_cf[sel].astype(np.float64)).sum())
-        noise = float(np.square(p_raw).sum())
-        snr = (
-            math.inf
-            if noise == 0
-            else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
-        )
-        linf, l2 = float(np.abs(p_norm).max(initial=0)), float(np.sqrt(np.square(p_norm).sum()))
-        linf_raw, l2_raw = float(np.abs(p_raw).max(initial=0)), float(math.sqrt(noise))
-    else:
-        snr, linf, l2, linf_raw, l2_raw = math.inf, 0.0, 0.0, 0.0, 0.0
+    sizes = _perturbation_sizes(image_cf, perturbation_cf, span, attacked)
     return AttackMetrics(
         dice_clean=mean("dice_clean"),
         dice_adversarial=mean("dice_adversarial"),
         iou_clean=mean("iou_clean"),
         iou_adversarial=mean("iou_adversarial"),
         fraction_changed=float((cp != ap).mean()) if cp.size else 0.0,
-        linf=linf,
-        l2=l2,
-        linf_raw=linf_raw,
-        l2_raw=l2_raw,
-        snr_db=snr,
+        **sizes,
         eps=eps,
         eps_raw=None if eps is None else tuple(float(eps * s) for s in span),
         pixels=int(eval_mask.sum()),
         per_class=per_class,
         **quantization(image_cf.dtype, eps, span),
     )
+
+
+def _per_class_scores(
+    clean: np.ndarray, adversarial: np.ndarray, reference: np.ndarray, num_classes: int | None
+) -> dict[int, dict[str, float]]:
+    """Dice and IoU of the clean and adversarial predictions against the reference, per
+    class (the model's 1..K, else the classes present), over evaluated pixels ``(N,)``."""
+    if not reference.size:
+        return {}
+    if num_classes:
+        classes = list(range(1, num_classes + 1))
+    else:
+        present = (np.unique(a).tolist() for a in (reference, clean, adversarial))
+        classes = sorted(set().union(*present))
+    clean_scores = dice_iou_per_class(clean, reference, classes)
+    adv_scores = dice_iou_per_class(adversarial, reference, classes)
+    return {
+        c: {
+            "dice_clean": clean_scores[c]["dice"],
+            "dice_adversarial": adv_scores[c]["dice"],
+            "iou_clean": clean_scores[c]["iou"],
+            "iou_adversarial": adv_scores[c]["iou"],
+        }
+        for c in classes
+    }
+
+
+def _perturbation_sizes(
+    image_cf: np.ndarray, perturbation_cf: np.ndarray, span: np.ndarray, attacked: np.ndarray
+) -> dict[str, float]:
+    """L-inf and L2 of the perturbation over the attacked pixels (normalized and raw) and
+    the SNR in dB. Shapes: ``(C, *S)`` arrays, ``span`` ``(C,)``, ``attacked`` ``(*S)``."""
+    if not attacked.any():
+        return {"linf": 0.0, "l2": 0.0, "linf_raw": 0.0, "l2_raw": 0.0, "snr_db": math.inf}
+    sel = (slice(None),) + (attacked,)
+    p_raw = perturbation_cf[sel].astype(np.float64)  # (C, N)
+    p_norm = p_raw / span[:, None]
+    signal = float(np.square(image_cf[sel].astype(np.float64)).sum())
+    noise = float(np.square(p_raw).sum())
+    return {
+        "linf": float(np.abs(p_norm).max(initial=0)),
+        "l2": float(np.sqrt(np.square(p_norm).sum())),
+        "linf_raw": float(np.abs(p_raw).max(initial=0)),
+        "l2_raw": float(math.sqrt(noise)),
+        "snr_db": _snr_db(signal, noise),
+    }
+
+
+def _snr_db(signal: float, noise: float) -> float:
+    """``10 log10(signal / noise)``; infinite without noise, -inf without signal."""
+    if noise == 0:
+        return math.inf
+    return 10 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
 def grey_level(dtype: np.dtype) -> float | None:

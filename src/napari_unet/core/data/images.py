@@ -42,6 +42,18 @@ def channels_first(
     return image[np.newaxis]
 
 
+def channels_back(
+    array_cf: np.ndarray, ndim: int, channel_axis: int | None = None, rgb: bool = False
+) -> np.ndarray:
+    """Undo :func:`channels_first`: a ``(C, ...)`` array back in the layout of an
+    ``ndim``-dimensional image with the same ``channel_axis`` / ``rgb`` (a view)."""
+    if rgb:
+        return np.moveaxis(array_cf, 0, -1)
+    if channel_axis is not None:
+        return np.moveaxis(array_cf, 0, channel_axis % ndim)
+    return array_cf[0]
+
+
 def check_dtype(image: np.ndarray) -> None:
     """Accept bool, integer and real floating images; reject everything else clearly."""
     kind = image.dtype.kind

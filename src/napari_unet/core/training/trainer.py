@@ -273,6 +273,34 @@ TrainingEvent = (
 )
 
 
+@dataclass
+class _RunState:
+    """What a training run carries from step to step (``start``: perf_counter seconds
+    the time budget counts from)."""
+
+    start: float
+    step: int = 0
+    reason: str = "max_steps"
+    extended: bool = False  # the time budget ran out before the minimum steps
+    ema: float | None = None  # of the loss
+    last_snapshot: float = 0.0
+    losses: list[float] = field(default_factory=list)
+    validations: list[ValidationScores] = field(default_factory=list)
+
+
+@dataclass
+class _RunTools:
+    """What a training run works with (see :meth:`Trainer._run_tools`)."""
+
+    sampler: PatchSampler
+    windows: Any
+    weights: torch.Tensor
+    optimizer: torch.optim.Optimizer
+    gen: torch.Generator
+    attack: AdversarialBatch | None
+    scaler: Any
+
+
 class Trainer:
     """Trains a new model, or fine-tunes ``init`` (a :class:`TrainedModel`), on painted labels.
 
@@ -305,40 +333,20 @@ class Trainer:
         self.stop = stop or StopFlag()
         self.init = init
         cfg = self.config
-        if cfg.seed is not None:
-            torch.manual_seed(cfg.seed)
-        self.rng = np.random.default_rng(cfg.seed)
-        self.device = select_device(cfg.device)
-        self.precision = precision_policy(self.device, cfg.precision)
-        if self.device.type == "cpu":
-            configure_cpu_threads(cfg.threads)
-
-        labels = [readable(lab) for lab in labels]  # NumPy stays NumPy, the rest stays lazy
-        if len(images) != len(labels):
-            raise UserInputError(
-                f"Got {len(images)} images but {len(labels)} label images; "
-                "give one label image per image."
-            )
-        for n, (image, lab) in enumerate(zip(images, labels)):  # shapes before classes
-            check_labels(
-                lab,
-                channels_first(image, channel_axis, rgb).shape[1:],
-                name=f"labels of image {n + 1}",
-            )
+        self._seed_and_device()
+        labels = _checked_labels(images, labels, channel_axis, rgb)
         if init is not None:  # the model's classes, but these labels' sparse/dense meaning
-            classes = init.classes
-            encoder = finetuning_encoder(classes, labels, dense)
-            net_cfg = init.config
-            self.normalization = init.normalization
+            encoder = finetuning_encoder(init.classes, labels, dense)
+            self.classes, net_cfg, self.normalization = (
+                init.classes,
+                init.config,
+                init.normalization,
+            )
         else:
-            classes = class_info_from_labels(labels, dense=dense)
-            encoder = TargetEncoder(classes)
-            base = model_config or UNetConfig()
-            first = as_array(images[0]) if len(images) else np.zeros((1, 1))  # its shape
-            c = _channels(first, channel_axis, rgb)
-            net_cfg = replace(base, in_channels=c, num_classes=classes.num_classes)
+            self.classes = class_info_from_labels(labels, dense=dense)
+            encoder = TargetEncoder(self.classes)
+            net_cfg = _new_model_config(model_config, images, self.classes, channel_axis, rgb)
             self.normalization = normalization or Normalization()
-        self.classes = classes
         self.net_config = net_cfg
         patch = cfg.patch_size or DEFAULT_PATCH[net_cfg.spatial_dims]
         self.batch_size = cfg.batch_size or DEFAULT_BATCH[net_cfg.spatial_dims]
@@ -357,18 +365,34 @@ class Trainer:
             channel_axis,
             rgb,
         )
-        self.network = UNet(net_cfg)
-        if init is not None:
-            self.network.load_state_dict(init.state_on_cpu())
-        fmt = memory_format(self.device, net_cfg.spatial_dims)
-        self.network.to(self.device, memory_format=fmt)
-        self._format = fmt
+        self.network = self._place_network(init)
         self.best: TrainedModel = self._snapshot(val_dice=None, steps=0, seconds=0.0)
         self._best_score: float = -math.inf
         self._end_reserve = 0.0  # s kept at the end of a time budget for the final work
         self.checkpoint_error: OSError | None = None
 
     # ------------------------------------------------------------------ helpers
+    def _seed_and_device(self) -> None:
+        """Seed torch and NumPy (``rng``), pick the device and its precision, and set the
+        CPU threads on a CPU."""
+        cfg = self.config
+        if cfg.seed is not None:
+            torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.device = select_device(cfg.device)
+        self.precision = precision_policy(self.device, cfg.precision)
+        if self.device.type == "cpu":
+            configure_cpu_threads(cfg.threads)
+
+    def _place_network(self, init: TrainedModel | None) -> UNet:
+        """A new U-Net of ``net_config`` (weights of ``init`` when fine-tuning) on the
+        device, in the device's memory format."""
+        network = UNet(self.net_config)
+        if init is not None:
+            network.load_state_dict(init.state_on_cpu())
+        self._format = memory_format(self.device, self.net_config.spatial_dims)
+        return network.to(self.device, memory_format=self._format)
+
     def _snapshot(
         self,
         val_dice: float | None,
@@ -469,91 +493,127 @@ class Trainer:
         :class:`ValidationScores` and :class:`BestModelUpdated` events (and
         :class:`ModelSnapshot` every ``config.snapshot_every`` seconds); returns a
         :class:`TrainingResult`."""
+        tools = self._run_tools()
+        yield self._started()
+        run = _RunState(start=self.created)  # the budget includes reading the strokes
+        self.network.train()
+        while True:
+            reason, budget_used = self._end_reason(run)
+            if reason is not None:
+                break
+            lr = self._lr(self._progress(run.step, budget_used))
+            for group in tools.optimizer.param_groups:
+                group["lr"] = lr
+            try:
+                loss = self._train_step(
+                    tools.sampler,
+                    tools.gen,
+                    tools.attack,
+                    tools.weights,
+                    tools.optimizer,
+                    tools.scaler,
+                )
+            except Exception as err:  # noqa: BLE001 - only out-of-memory is handled
+                if not is_out_of_memory(err):
+                    raise
+                yield self._out_of_memory(run.step)
+                reason = "out_of_memory"
+                break
+            yield from self._after_step(run, tools.windows, loss, lr)
+        run.reason = reason
+        return (yield from self._finish(run, tools.windows))
+
+    def _run_tools(self) -> _RunTools:
+        """The sampler, validation windows, class weights, optimizer, generator, attack
+        (adversarial training) and loss scaler of a run."""
         cfg = self.config
-        dev = self.device
-        sampler = PatchSampler(self.data, self.rng, self._context())
-        windows = validation_windows(self.data)
-        weights = torch.from_numpy(self.data.class_weights()).to(dev)
-        lr0 = self._lr(0.0)
-        opt = torch.optim.AdamW(self.network.parameters(), lr=lr0, weight_decay=cfg.weight_decay)
-        gen = torch.Generator().manual_seed(
-            cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31)
+        optimizer = torch.optim.AdamW(
+            self.network.parameters(), lr=self._lr(0.0), weight_decay=cfg.weight_decay
         )
+        seed = cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31)
         attack = None
         if cfg.adversarial_eps > 0:
             attack = AdversarialBatch(cfg.adversarial_eps, cfg.adversarial_steps)
-        scaler = self.precision.make_scaler()  # float16: scale the loss, skip inf steps
-        yield TrainingStarted(
+        return _RunTools(
+            sampler=PatchSampler(self.data, self.rng, self._context()),
+            windows=validation_windows(self.data),
+            weights=torch.from_numpy(self.data.class_weights()).to(self.device),
+            optimizer=optimizer,
+            gen=torch.Generator().manual_seed(seed),
+            attack=attack,
+            scaler=self.precision.make_scaler(),  # float16: scale the loss, skip inf steps
+        )
+
+    def _started(self) -> TrainingStarted:
+        return TrainingStarted(
             self.classes,
             self.data.painted_pixels,
             self.data.validation_pixels,
             len(self.data.units),
-            str(dev),
-            cfg.max_steps,
-            cfg.max_time,
-            describe_compute(dev, self.precision),
+            str(self.device),
+            self.config.max_steps,
+            self.config.max_time,
+            describe_compute(self.device, self.precision),
             self.min_steps,
         )
-        start = self.created  # the budget includes reading the strokes and the start-up
-        losses: list[float] = []
-        validations: list[ValidationScores] = []
-        step = 0
-        reason = "max_steps"
-        extended = False
-        ema: float | None = None
-        last_snapshot = 0.0
-        self.network.train()
-        while True:
-            elapsed = time.perf_counter() - start
-            budget_used = elapsed + self._end_reserve
-            if self.stop.requested:
-                reason = "stopped"
-                break
-            if cfg.max_steps is not None and step >= cfg.max_steps:
-                reason = "max_steps"
-                break
-            if cfg.max_time is not None and budget_used >= cfg.max_time:
-                if step >= self.min_steps:
-                    reason = "min_steps" if extended else "max_time"
-                    break
-                extended = True  # a slow machine: the budget buys its minimum steps
-            progress = self._progress(step, budget_used)
-            lr = self._lr(progress)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            try:
-                loss = self._train_step(sampler, gen, attack, weights, opt, scaler)
-            except Exception as err:  # noqa: BLE001 - only out-of-memory is handled
-                if not is_out_of_memory(err):
-                    raise
-                yield self._out_of_memory(step)
-                reason = "out_of_memory"
-                break
-            step += 1
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise UserInputError(
-                    "Training diverged (the loss is not finite). The best "
-                    "model so far is kept; try a lower learning rate."
-                )
-            losses.append(value)
-            ema = value if ema is None else 0.9 * ema + 0.1 * value
-            elapsed = time.perf_counter() - start
-            progress = self._progress(step, elapsed + self._end_reserve)
-            eta = elapsed / progress - elapsed if progress > 0 else None
-            yield TrainingStep(step, value, lr, elapsed, eta, progress)
-            if cfg.snapshot_every is not None and elapsed - last_snapshot >= cfg.snapshot_every:
-                last_snapshot = elapsed
-                yield ModelSnapshot(step, elapsed, self._snapshot(None, step, elapsed))
-            last = (cfg.max_steps is not None and step >= cfg.max_steps) or progress >= 1.0
-            if step % cfg.validate_every_steps == 0 or last:
-                validations.append(self._record(windows, step, elapsed, ema))
-                yield from self._validation_events(validations[-1])
-        elapsed = time.perf_counter() - start
-        if step and reason != "out_of_memory" and (not validations or validations[-1].step != step):
-            validations.append(self._record(windows, step, elapsed, ema))
+
+    def _end_reason(self, run: _RunState) -> tuple[str | None, float]:
+        """Why the run ends before its next step (None: go on), and the time budget used
+        so far (s). A slow machine's budget buys its minimum steps (``run.extended``)."""
+        cfg = self.config
+        budget_used = time.perf_counter() - run.start + self._end_reserve
+        if self.stop.requested:
+            return "stopped", budget_used
+        if cfg.max_steps is not None and run.step >= cfg.max_steps:
+            return "max_steps", budget_used
+        if cfg.max_time is not None and budget_used >= cfg.max_time:
+            if run.step >= self.min_steps:
+                return ("min_steps" if run.extended else "max_time"), budget_used
+            run.extended = True
+        return None, budget_used
+
+    def _after_step(
+        self, run: _RunState, windows: Any, loss: torch.Tensor, lr: float
+    ) -> Iterator[TrainingEvent]:
+        """Record a finished step's loss; yield its step event, a snapshot when due and
+        the validation when due."""
+        cfg = self.config
+        run.step += 1
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise UserInputError(
+                "Training diverged (the loss is not finite). The best "
+                "model so far is kept; try a lower learning rate."
+            )
+        run.losses.append(value)
+        run.ema = value if run.ema is None else 0.9 * run.ema + 0.1 * value
+        elapsed = time.perf_counter() - run.start
+        progress = self._progress(run.step, elapsed + self._end_reserve)
+        eta = elapsed / progress - elapsed if progress > 0 else None
+        yield TrainingStep(run.step, value, lr, elapsed, eta, progress)
+        if cfg.snapshot_every is not None and elapsed - run.last_snapshot >= cfg.snapshot_every:
+            run.last_snapshot = elapsed
+            yield ModelSnapshot(run.step, elapsed, self._snapshot(None, run.step, elapsed))
+        last = (cfg.max_steps is not None and run.step >= cfg.max_steps) or progress >= 1.0
+        if run.step % cfg.validate_every_steps == 0 or last:
+            run.validations.append(self._record(windows, run.step, elapsed, run.ema))
+            yield from self._validation_events(run.validations[-1])
+
+    def _finish(
+        self, run: _RunState, windows: Any
+    ) -> Generator[TrainingEvent, None, TrainingResult]:
+        """Validate the last step if not yet done, keep the final model when as good as
+        the best, and return the result with the best model's summary completed."""
+        step, validations = run.step, run.validations
+        elapsed = time.perf_counter() - run.start
+        if (
+            step
+            and run.reason != "out_of_memory"
+            and (not validations or validations[-1].step != step)
+        ):
+            validations.append(self._record(windows, step, elapsed, run.ema))
             yield from self._validation_events(validations[-1])
-        if reason in ("max_steps", "max_time", "min_steps") and validations:
+        if run.reason in ("max_steps", "max_time", "min_steps") and validations:
             self._keep_final_if_as_good(validations[-1], step, elapsed)
         summary = copy.deepcopy(self.best.summary)  # snapshots already yielded stay as they were
         summary["rounds"][-1]["seconds"] = round(elapsed, 2)
@@ -564,12 +624,12 @@ class Trainer:
             model=best,
             steps=step,
             elapsed=elapsed,
-            stop_reason=reason,
+            stop_reason=run.reason,
             best_validation_dice=best.summary["rounds"][-1]["validation_dice"],
-            losses=losses,
+            losses=run.losses,
             validations=validations,
             min_steps=self.min_steps,
-            undertrained=undertrained_reason(step, self._needed_steps(), reason, validations),
+            undertrained=undertrained_reason(step, self._needed_steps(), run.reason, validations),
         )
 
     def _needed_steps(self) -> int:
@@ -720,6 +780,42 @@ def _channels(image: np.ndarray, channel_axis: int | None, rgb: bool) -> int:
     if channel_axis is not None:
         return int(image.shape[channel_axis])
     return 1
+
+
+def _checked_labels(
+    images: Sequence[np.ndarray], labels: Sequence[Any], channel_axis: int | None, rgb: bool
+) -> list[Any]:
+    """The labels, readable (NumPy stays NumPy, the rest stays lazy), one per image and
+    each shaped like its image without channels (checked before the classes are read)."""
+    labels = [readable(lab) for lab in labels]
+    if len(images) != len(labels):
+        raise UserInputError(
+            f"Got {len(images)} images but {len(labels)} label images; "
+            "give one label image per image."
+        )
+    for n, (image, lab) in enumerate(zip(images, labels)):
+        check_labels(
+            lab,
+            channels_first(image, channel_axis, rgb).shape[1:],
+            name=f"labels of image {n + 1}",
+        )
+    return labels
+
+
+def _new_model_config(
+    model_config: UNetConfig | None,
+    images: Sequence[np.ndarray],
+    classes: ClassInfo,
+    channel_axis: int | None,
+    rgb: bool,
+) -> UNetConfig:
+    """``model_config`` (default :class:`UNetConfig`) with the images' channels and the
+    labels' classes filled in."""
+    first = as_array(images[0]) if len(images) else np.zeros((1, 1))  # its shape
+    channels = _channels(first, channel_axis, rgb)
+    return replace(
+        model_config or UNetConfig(), in_channels=channels, num_classes=classes.num_classes
+    )
 
 
 def train(
