@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -170,13 +171,8 @@ def zarr_sink(
     finished blocks are kept. One from another run, or another file, is an error: nothing
     is overwritten.
     """
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    info = info or {}
-    fmt = int(info.get("zarr_format") or 3)
-    shape = plan.lead_shape + plan.spatial
-    chunks = (1,) * len(plan.lead_shape) + plan.block
     paths = {
         "labels": out_dir / f"{stem}.zarr",
         "instances": out_dir / f"{stem}_instances.zarr",
@@ -185,58 +181,102 @@ def zarr_sink(
     wanted = {"labels": True, "instances": cfg.instances, "probabilities": cfg.probabilities}
     fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from JSON
     if paths["labels"].exists():
-        ours = [p for name, p in paths.items() if wanted[name]]
-        try:
-            sink = _resume(paths, wanted, fingerprint)
-            verify_resumed(sink, plan, ours)
-        except UserInputError:
-            raise
-        except Exception as err:  # noqa: BLE001 - damaged metadata, a removed output
-            raise UserInputError(
-                f"{paths['labels']} cannot be resumed: its outputs are damaged or incomplete "
-                f"({one_line(err)}); remove {', '.join(str(p) for p in ours)} and run again."
-            ) from None
-        return sink
+        return _resume_checked(paths, wanted, fingerprint, plan)
     for name, path in paths.items():
         if wanted[name] and path.exists():
             raise UserInputError(
                 f"{path} already exists; move it away or choose another "
                 "--out-dir (nothing is overwritten)."
             )
-    axes, scale = label_axes(info, len(shape), channel_axis)
-    label_attrs = {
-        "multiscales": [_multiscales(axes, scale, stem, fmt)],
-        "image-label": {"version": NGFF[fmt]} if fmt == 2 else {},
-    }
+    layout = _OutputLayout(plan, num_classes, stem, info or {}, channel_axis)
+    return _create_outputs(paths, wanted, layout, fingerprint)
+
+
+def _resume_checked(
+    paths: dict[str, Path], wanted: dict[str, bool], fingerprint: dict, plan
+) -> PredictionSink:
+    """The outputs of an earlier run with ``fingerprint``, their finished blocks verified;
+    anything else is a :class:`UserInputError` saying what to remove."""
+    ours = [p for name, p in paths.items() if wanted[name]]
+    try:
+        sink = _resume(paths, wanted, fingerprint)
+        verify_resumed(sink, plan, ours)
+    except UserInputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - damaged metadata, a removed output
+        raise UserInputError(
+            f"{paths['labels']} cannot be resumed: its outputs are damaged or incomplete "
+            f"({one_line(err)}); remove {', '.join(str(p) for p in ours)} and run again."
+        ) from None
+    return sink
+
+
+@dataclass(frozen=True)
+class _OutputLayout:
+    """What new outputs look like: the block ``plan``'s shape and chunks, the classes,
+    the name, and the input's OME ``info`` (format, axes, scale) without its channels."""
+
+    plan: Any
+    num_classes: int
+    stem: str
+    info: dict[str, Any]
+    channel_axis: int | None
+
+    @property
+    def fmt(self) -> int:
+        return int(self.info.get("zarr_format") or 3)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.plan.lead_shape + self.plan.spatial
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        return (1,) * len(self.plan.lead_shape) + self.plan.block
+
+    def attrs(self, channels: bool = False) -> dict[str, Any]:
+        """OME attributes of a labels output, or (``channels``) of the probabilities."""
+        axes, scale = label_axes(self.info, len(self.shape), self.channel_axis)
+        if channels:
+            c_axes = [{"name": "c", "type": "channel"}] + axes
+            return {"multiscales": [_multiscales(c_axes, [1.0] + scale, self.stem, self.fmt)]}
+        return {
+            "multiscales": [_multiscales(axes, scale, self.stem, self.fmt)],
+            "image-label": {"version": NGFF[self.fmt]} if self.fmt == 2 else {},
+        }
+
+
+def _create_outputs(
+    paths: dict[str, Path], wanted: dict[str, bool], layout: _OutputLayout, fingerprint: dict
+) -> PredictionSink:
+    """New outputs; the fingerprint is written last (a complete store is a resumable one)
+    and a half-made store is removed (it would block the next run)."""
+    shape, chunks, fmt = layout.shape, layout.chunks, layout.fmt
     groups = {}
     try:
         if wanted["instances"]:
             groups["instances"] = _create_group(
-                paths["instances"], shape, chunks, np.uint32, fmt, label_attrs
+                paths["instances"], shape, chunks, np.uint32, fmt, layout.attrs()
             )
         if wanted["probabilities"]:
-            c_axes = [{"name": "c", "type": "channel"}] + axes
             groups["probabilities"] = _create_group(
                 paths["probabilities"],
-                (num_classes,) + shape,
-                (num_classes,) + chunks,
+                (layout.num_classes,) + shape,
+                (layout.num_classes,) + chunks,
                 np.float32,
                 fmt,
-                {"multiscales": [_multiscales(c_axes, [1.0] + scale, stem, fmt)]},
+                layout.attrs(channels=True),
             )
         labels = _create_group(
-            paths["labels"], shape, chunks, label_dtype(num_classes), fmt, label_attrs
+            paths["labels"], shape, chunks, label_dtype(layout.num_classes), fmt, layout.attrs()
         )
+        done_shape = layout.plan.done_shape
         labels.create_array(
-            DONE,
-            shape=plan.done_shape,
-            chunks=(1,) * len(plan.done_shape),
-            dtype=np.uint8,
-            fill_value=0,
+            DONE, shape=done_shape, chunks=(1,) * len(done_shape), dtype=np.uint8, fill_value=0
         )
-        create_checksums(labels, plan)
-        labels.attrs[FINGERPRINT] = fingerprint  # last: a complete store is a resumable one
-    except BaseException:  # a half-made store would block the next run: remove ours
+        create_checksums(labels, layout.plan)
+        labels.attrs[FINGERPRINT] = fingerprint
+    except BaseException:
         for name in list(groups) + ["labels"]:
             shutil.rmtree(paths[name], ignore_errors=True)
         raise

@@ -224,20 +224,8 @@ def run_blocks(
                 yield n, t, chunk[(slice(None),) + win]
 
     in_flight: dict[int, list] = {}  # block number -> [accumulator (K, *read), tiles left]
-    batch: list[tuple[int, int, np.ndarray]] = []
-    stream = tiles()
     with torch.inference_mode():
-        while True:
-            item, held = next(stream, None), None
-            if item is not None:
-                if not batch or batch[0][2].shape == item[2].shape:
-                    batch.append(item)
-                    if len(batch) < tiling.batch_size:
-                        continue
-                else:  # a tile of another shape: run the batch so far first
-                    held = item
-            if not batch:
-                return False
+        for batch in _batches(tiles(), tiling.batch_size):
             if stop.requested:
                 return True
             with precision.autocast() if precision is not None else autocast(device):
@@ -246,7 +234,23 @@ def run_blocks(
             yield from _finish(
                 out, batch, blocks, windows_of, in_flight, num_classes, probabilities
             )
-            batch = [held] if held is not None else []
+    return False
+
+
+def _batches(tiles: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
+    """Consecutive ``(block number, tile number, tile)`` items in lists of at most
+    ``size`` tiles of one shape (a tile of another shape starts the next list)."""
+    batch: list[tuple] = []
+    for item in tiles:
+        if batch and batch[0][2].shape != item[2].shape:
+            yield batch
+            batch = []
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _forward(forward, device, dims, batch, probabilities, windows_of, blocks) -> torch.Tensor:

@@ -96,19 +96,24 @@ def predict_on_cluster(
     )
     todo = [b for b in plan.blocks() if not sink.is_done(b)]
     model_future = client.scatter(model, broadcast=True, hash=False)
-    window = TASKS_PER_WORKER * max(1, len(client.scheduler_info().get("workers", {})))
-    args = (
-        model_future,
-        image,
-        str(out_dir),
-        stem,
-        job.low,
-        job.high,
-        channel_axis,
-        rgb,
-        plan,
-        cfg,
+    task = (model_future, image, str(out_dir), stem, job.low, job.high, channel_axis, rgb)
+    done = yield from _run_tasks(client, (*task, plan, cfg), todo, stop)
+    stopped = done < len(todo)
+    if cfg.instances and plan.blocks_per_unit > 1 and not stopped:
+        for lead in job.todo:
+            stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
+    return PredictionResult(
+        sink.labels, sink.probabilities, sink.instances, sink.completed(plan), stopped
     )
+
+
+def _run_tasks(
+    client: Any, args: tuple, todo: list[Block], stop: StopFlag
+) -> Generator[PredictionProgress, None, int]:
+    """Submit :func:`predict_block_task` for the blocks of ``todo``, ``TASKS_PER_WORKER``
+    per worker at a time; yields progress per finished block, returns how many finished
+    (fewer than ``len(todo)`` when stopped: the tasks under way are cancelled)."""
+    window = TASKS_PER_WORKER * max(1, len(client.scheduler_info().get("workers", {})))
     pending, done = iter(todo), 0
     running = {
         client.submit(predict_block_task, *args, block, pure=False)
@@ -123,15 +128,9 @@ def predict_on_cluster(
             nxt = next(pending, None)
             if nxt is not None and not stop.requested:
                 running.add(client.submit(predict_block_task, *args, nxt, pure=False))
-    stopped = done < len(todo)
     for future in running:  # stopped: blocks under way may still finish, or not
         future.cancel()
-    if cfg.instances and plan.blocks_per_unit > 1 and not stopped:
-        for lead in job.todo:
-            stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
-    return PredictionResult(
-        sink.labels, sink.probabilities, sink.instances, sink.completed(plan), stopped
-    )
+    return done
 
 
 def _wait_some(client: Any, running: set, stop: StopFlag) -> tuple[set, set]:
