@@ -40,11 +40,11 @@ from .engine import (
     PredictionProgress,
     PredictionResult,
     block_plan,
+    finish_run,
     predict_blocks,
     write_block,
 )
 from .image_job import network_on, prepare_job
-from .stitching import stitch_unit
 
 TASKS_PER_WORKER = 2  # tasks queued per worker: keeps workers busy, the scheduler small
 POLL_S = 0.5  # how often a waiting run looks at Stop and at the workers
@@ -98,13 +98,7 @@ def predict_on_cluster(
     model_future = client.scatter(model, broadcast=True, hash=False)
     task = (model_future, image, str(out_dir), stem, job.low, job.high, channel_axis, rgb)
     done = yield from _run_tasks(client, (*task, plan, cfg), todo, stop)
-    stopped = done < len(todo)
-    if cfg.instances and plan.blocks_per_unit > 1 and not stopped:
-        for lead in job.todo:
-            stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
-    return PredictionResult(
-        sink.labels, sink.probabilities, sink.instances, sink.completed(plan), stopped
-    )
+    return finish_run(sink, plan, cfg, job.todo, stopped=done < len(todo))
 
 
 def _run_tasks(

@@ -202,8 +202,20 @@ def _predict(
             write_block(sink, finished, plan, cfg)
             done += 1
             yield PredictionProgress(done, len(blocks), finished.block.lead)
+    return finish_run(sink, plan, cfg, job.todo, stopped)
+
+
+def finish_run(
+    sink: PredictionSink,
+    plan: BlockPlan,
+    cfg: PredictionConfig,
+    leads: list[tuple[int, ...]],
+    stopped: bool,
+) -> PredictionResult:
+    """The result of a run into ``sink``: the instances of units cut into several blocks
+    stitched across block faces (unless stopped), and which units are complete."""
     if cfg.instances and plan.blocks_per_unit > 1 and not stopped:
-        for lead in job.todo:
+        for lead in leads:
             stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
     return PredictionResult(
         sink.labels, sink.probabilities, sink.instances, sink.completed(plan), stopped
