@@ -63,3 +63,31 @@ def write_ome_zarr(path: Path, data: np.ndarray, zarr_format: int = 3):
     else:
         group.attrs["multiscales"] = [{"version": "0.4", **multiscales}]
     return group
+
+
+def write_isbi_tiffs(folder, count: int, crop: int = 64, prefix: str = "img") -> list:
+    """``folder/<prefix>0.tif``...: ``count`` real ISBI crops as TIFF files (a data set)."""
+    import tifffile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{prefix}{i}.tif" for i in range(count)]
+    for i, path in enumerate(paths):
+        tifffile.imwrite(path, isbi_slice(i, crop=crop)[0])
+    return paths
+
+
+def stop_after_first(run, event_type):
+    """A stand-in for a run generator ``run(first, stop, ...)`` that presses Stop as soon
+    as its first ``event_type`` event arrives (in the run's own thread: no race)."""
+
+    def stopped(first, stop, *rest):
+        work = run(first, stop, *rest)
+        event = next(work)
+        while not isinstance(event, event_type):
+            yield event
+            event = next(work)
+        stop.request_stop()
+        yield event
+        return (yield from work)
+
+    return stopped

@@ -18,7 +18,7 @@ from napari_unet.widgets._layers import find_output
 from napari_unet.widgets.model_store import store_for
 from tests.conftest import isbi_slice
 from tests.docking import dock_plugin_widget
-from tests.scale_helpers import small_model, write_zarr
+from tests.scale_helpers import small_model, stop_after_first, write_zarr
 
 
 def isbi_stack(slices: int, size: int = 128) -> np.ndarray:
@@ -134,20 +134,7 @@ def test_stop_keeps_the_finished_blocks_and_the_next_run_resumes_from_them(
     layer = viewer.add_image(da.from_zarr(write_zarr(tmp_path / "in.zarr", stack)), name="lazy")
     segment = _widget(viewer, model, tmp_path, "address", scheduler_address)
     run = segment_widget.run_job
-
-    def stopped_after_the_first_block(job, stop):
-        """Stop pressed as soon as the first block is done (in the run's own thread, so
-        the test does not race the workers)."""
-        work = run(job, stop)
-        event = next(work)
-        while not isinstance(event, PredictionProgress):
-            yield event
-            event = next(work)
-        stop.request_stop()
-        yield event
-        return (yield from work)
-
-    monkeypatch.setattr(segment_widget, "run_job", stopped_after_the_first_block)
+    monkeypatch.setattr(segment_widget, "run_job", stop_after_first(run, PredictionProgress))
     wait_for(segment.segment())
     assert segment._blocks_before == 0 and "Stopped" in segment._status.value
     monkeypatch.setattr(segment_widget, "run_job", run)

@@ -140,6 +140,19 @@ def existing_image(text: str) -> str:
     return existing_file(text)
 
 
+def images_named(text: str) -> list[str]:
+    """The images a ``--images`` value names: an image file or zarr store, every image in
+    a folder, or the matches of a glob pattern (quoted, so the shell leaves it)."""
+    from napari_unet.core.errors import UserInputError
+    from napari_unet.core.io.image_files import find_images
+
+    try:
+        found = find_images(text)
+    except UserInputError as err:
+        raise _bad(str(err).rstrip(".")) from None
+    return [existing_image(str(path)) for path in found]
+
+
 def output_dir(text: str) -> str:
     """A folder to write into: an existing writable folder, or one that can be created."""
     path = Path(text)

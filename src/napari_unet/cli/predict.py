@@ -23,14 +23,12 @@ from napari_unet.core import (
     load_model,
     run_to_completion,
 )
-from napari_unet.core.analysis.measurements import measure_stack
-from napari_unet.core.analysis.measurements_csv import write_table_csv
-from napari_unet.core.analysis.spacing import Spacing, ome_spacing, tiff_spacing
 from napari_unet.core.device import describe_compute, precision_policy, select_device
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.io.disk_space import disk_full_error, is_disk_full
 from napari_unet.core.io.image_files import OpenedImage, open_image
 from napari_unet.core.oom import OutOfMemoryRetry
+from napari_unet.core.prediction.batch import write_objects_table
 from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.prediction.job import PredictionJob, ResultsTo, RunStarted
@@ -43,8 +41,8 @@ from ._outputs import plan_outputs
 from ._progress import ProgressBar
 from ._validate import (
     existing_file,
-    existing_image,
     float_in_range,
+    images_named,
     int_in_range,
     output_dir,
     scheduler_address,
@@ -68,8 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         required=True,
         metavar="IMG",
-        type=existing_image,
-        help="TIFF, PNG, zarr array or OME-Zarr image (.zarr; level 0 is used)",
+        type=images_named,
+        help="TIFF, PNG, zarr array or OME-Zarr image (.zarr; level 0 is used), a folder "
+        "of them, or a quoted glob pattern such as 'plate1/*.tif'",
     )
     p.add_argument("--out-dir", required=True, metavar="DIR", type=output_dir)
     p.add_argument("--instances", action="store_true", help="also write <stem>_instances")
@@ -152,6 +151,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.images = [path for named in args.images for path in named]  # folders, patterns
     where = _where(args)
     if where.on_cluster and args.out_format == "tiff":
         raise UserInputError(
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
             result = _run_one(job, client, zarr_output_bytes(image.data.shape, model, config))
             print(f"{path} -> {job.results.labels_path}")
             if args.measure:
-                print(f"{path} -> {_measure(job, result, path, out_dir)}")
+                print(f"{path} -> {write_objects_table(job, result, out_dir)}")
     return 0
 
 
@@ -260,34 +260,6 @@ def _run_one(job: PredictionJob, client: Any, zarr_bytes: int) -> PredictionResu
         if not (is_disk_full(err) and job.results.kind == "zarr"):
             raise
         raise disk_full_error(job.results.labels_path, zarr_bytes, resumable=True) from None
-
-
-def _measure(job: PredictionJob, result: PredictionResult, path: str, out_dir: Path) -> Path:
-    """``<stem>_objects.csv``: the objects of ``result.instances`` measured on the image,
-    in the file's pixel size (OME-Zarr scale, TIFF resolution), else in pixels."""
-    dims = job.model.spatial_dims
-    spacing, unit = file_spacing(job, path, result.instances.ndim, dims)
-    table = measure_stack(
-        result.instances,
-        job.image,
-        spatial_dims=dims,
-        channel_axis=-1 if job.rgb else job.channel_axis,
-        class_labels=result.labels,
-        spacing=spacing,
-        unit=unit,
-    )
-    return write_table_csv(out_dir / f"{job.results.stem}_objects.csv", table)
-
-
-def file_spacing(job: PredictionJob, path: str, ndim: int, dims: int) -> Spacing:
-    """The pixel size and unit of the last ``dims`` of the ``ndim`` axes (no channels) of
-    the job's file, or ``(None, None)``."""
-    if job.info and job.info.get("scale"):
-        spacing, unit = ome_spacing(job.info, ndim, job.channel_axis)
-        return (None, None) if spacing is None else (tuple(spacing[-dims:]), unit)
-    if job.source is not None and job.source.kind == "tiff":
-        return tiff_spacing(path, dims)
-    return None, None
 
 
 def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -> Any:

@@ -17,6 +17,7 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FileEdit,
     FloatSpinBox,
     Label,
     LineEdit,
@@ -45,7 +46,20 @@ from ._layers import current_index, find_output, image_array, spatial_shape, wri
 from ._measurements import measure_layer
 from ._sections import Section
 from ._session import JobState
+from .segment_batch import start_batch
 
+PROBABILITY_LAYER = dict(
+    kind="image",
+    extra_leading=1,
+    colormap="inferno",
+    contrast_limits=(0.0, 1.0),
+    blending="additive",
+    opacity=0.7,
+    visible=False,
+)
+UNCERTAINTY_LAYER = dict(
+    kind="image", colormap="magma", contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7
+)
 RUN_ON = {"process": "this process", "local": "local workers", "address": "dask cluster"}
 
 
@@ -103,6 +117,21 @@ class SegmentWidget(ViewerWidget):
             tooltip="The slice in view is quick for checking; the whole stack "
             "runs slice by slice and can be stopped, keeping finished slices.",
         )
+        self._images_choice = ComboBox(
+            label="Images",
+            choices=[
+                ("the chosen image", "chosen"),
+                ("every open image", "open"),
+                ("a folder of files", "folder"),
+            ],
+            value="chosen",
+            tooltip="Every open image: each gets its own result layers. A folder of files: "
+            "each TIFF, PNG or zarr image in the input folder is written to the output "
+            "folder (TIFF; zarr for zarr inputs), with objects and measurements as "
+            "chosen below. Stop keeps the images already done.",
+        )
+        self._in_folder = FileEdit(label="Input folder", mode="d", value="")
+        self._out_folder = FileEdit(label="Output folder", mode="d", value="")
         self._instances = CheckBox(text="Separate objects (instances layer)", value=False)
         self._min_size = SpinBox(
             label="Min. object size",
@@ -195,6 +224,9 @@ class SegmentWidget(ViewerWidget):
         self.extend(
             [
                 self._image,
+                self._images_choice,
+                self._in_folder,
+                self._out_folder,
                 self._model_info,
                 self._load,
                 self._device,
@@ -235,7 +267,7 @@ class SegmentWidget(ViewerWidget):
             result_changing=("instances", "min_size", "split_strength", "object_size", "tta"),
         )
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
-        for choice in (self._instances, self._run_on):
+        for choice in (self._instances, self._run_on, self._images_choice):
             choice.changed.connect(lambda *_: self._enable_what_applies())
         self._enable_what_applies()
         self._finish_setup()
@@ -247,6 +279,9 @@ class SegmentWidget(ViewerWidget):
         for control in (self._min_size, self._split_strength, self._object_size, self._measure):
             control.enabled = bool(self._instances.value)
         self._workers.enabled = self._run_on.value == "local"
+        folder_mode = self._images_choice.value == "folder"
+        self._in_folder.visible = self._out_folder.visible = folder_mode
+        self._image.enabled = self._scope.enabled = self._images_choice.value == "chosen"
         self._address.enabled = self._run_on.value == "address"
 
     def _on_model_changed(self, model: Any) -> None:
@@ -257,7 +292,10 @@ class SegmentWidget(ViewerWidget):
             )
 
     def segment(self) -> Job | None:
-        """Segment the chosen image with the current model, in a worker."""
+        """Segment the chosen image (or every open image, or a folder of files) with the
+        current model, in a worker."""
+        if self._images_choice.value != "chosen":
+            return self._segment_many()
         try:
             image_layer, model, lead = self._what_to_segment()
             request = self._request(image_layer, lead)
@@ -285,6 +323,30 @@ class SegmentWidget(ViewerWidget):
             self._status.value = "Segmenting…"
         return started
 
+    def _segment_many(self) -> Job | None:
+        """Every open image, or a folder of files (see :mod:`.segment_batch`)."""
+        try:
+            model = self._current_model()
+            job = start_batch(self, self._request(None, 0), model)
+        except ValueError as err:
+            notify_error(err, "Segmentation")
+            return None
+        self._scale_note, self._blocks_before, self._lazy_layers = "", 0, []
+        if job is not None:
+            self._status.value = "Segmenting…"
+        return job
+
+    def _current_model(self) -> Any:
+        """The model to segment with; refuses a second run and a missing model."""
+        if self.running:
+            raise UserInputError("Segmentation is already running: wait or press Stop.")
+        model = self._store.model
+        if model is None:
+            raise UserInputError(
+                "No model yet: train one in the Train widget or load a model file."
+            )
+        return model
+
     def _what_to_segment(self) -> tuple[Any, Any, int]:
         """The image layer, the current model and the image's leading axes beyond the
         model's spatial ones; refuses what cannot run, naming what to do."""
@@ -293,11 +355,7 @@ class SegmentWidget(ViewerWidget):
         image_layer = self._image.value
         if image_layer is None:
             raise UserInputError("Open an image first (File > Open, or File > Open Sample).")
-        model = self._store.model
-        if model is None:
-            raise UserInputError(
-                "No model yet: train one in the Train widget or load a model file."
-            )
+        model = self._current_model()
         lead = len(spatial_shape(image_layer)) - model.spatial_dims
         if lead < 0:
             raise UserInputError(
@@ -337,7 +395,7 @@ class SegmentWidget(ViewerWidget):
 
     def _request(self, image_layer: Any, lead: int) -> SegmentRequest:
         """The settings of a run, read now on the GUI thread."""
-        slice_only = self._scope.value == "slice"
+        slice_only = self._scope.value == "slice" and image_layer is not None
         index = current_index(self._viewer, image_layer, lead) if slice_only else None
         probs, unc = self._probabilities.value, self._uncertainty.value
         config = PredictionConfig(
@@ -427,58 +485,11 @@ class SegmentWidget(ViewerWidget):
         request: SegmentRequest,
         uncertainty: np.ndarray | None = None,
     ) -> None:
-        """Write the run's outputs into their layers; ``uncertainty``, when the worker
-        computed it (else it is computed here)."""
+        """Write the run's outputs into their layers and say how it ended."""
         self._shown = self._job
         if self._closed or image_layer not in self._viewer.layers:
             return
-        index, lead = request.index, request.lead
-        where: Any = index if index is not None else (result.completed if lead else None)
-        v = self._viewer
-        if self._lazy_layers:  # zarr-backed: the layers already hold the store
-            for layer in self._lazy_layers:
-                if layer in v.layers:
-                    layer.refresh()
-            store = self._lazy_layers[0].data.store
-            keep = (
-                f" Results are in {getattr(store, 'root', store)}: copy that folder to keep "
-                "them (a temporary folder is removed by the system)."
-            )
-        else:
-            keep = ""
-            write_output(v, image_layer, "segmentation", result.labels, where=where)
-        if result.instances is not None and not self._lazy_layers:
-            write_output(v, image_layer, "instances", result.instances, where=where)
-        if result.probabilities is not None and request.probabilities:
-            write_output(
-                v,
-                image_layer,
-                "probabilities",
-                result.probabilities,
-                kind="image",
-                where=where,
-                extra_leading=1,
-                colormap="inferno",
-                contrast_limits=(0.0, 1.0),
-                blending="additive",
-                opacity=0.7,
-                visible=False,
-            )
-        if result.probabilities is not None and request.uncertainty:
-            if uncertainty is None:
-                uncertainty = entropy_uncertainty(result.probabilities)
-            write_output(
-                v,
-                image_layer,
-                "uncertainty",
-                uncertainty,
-                kind="image",
-                where=where,
-                colormap="magma",
-                contrast_limits=(0.0, 1.0),
-                blending="additive",
-                opacity=0.7,
-            )
+        keep = self.write_results(image_layer, result, request, uncertainty)
         done = int(np.count_nonzero(result.completed))
         again = " Segment again to resume." if self._lazy_layers else ""
         message = (
@@ -491,6 +502,50 @@ class SegmentWidget(ViewerWidget):
         notify_info(message)
         if request.measure and result.instances is not None and not result.stopped:
             self._measure_objects(image_layer, request.lead)
+
+    def write_results(
+        self,
+        image_layer: Any,
+        result: PredictionResult,
+        request: SegmentRequest,
+        uncertainty: np.ndarray | None = None,
+    ) -> str:
+        """Write a run's outputs into ``image_layer``'s output layers (zarr-backed ones
+        are refreshed); ``uncertainty`` when the worker computed it (else computed here).
+        Returns a sentence naming the zarr folder to keep, or ""."""
+        index, lead = request.index, request.lead
+        where: Any = index if index is not None else (result.completed if lead else None)
+        v = self._viewer
+        keep = ""
+        if self._lazy_layers:  # zarr-backed: the layers already hold the store
+            for layer in self._lazy_layers:
+                if layer in v.layers:
+                    layer.refresh()
+            store = self._lazy_layers[0].data.store
+            keep = (
+                f" Results are in {getattr(store, 'root', store)}: copy that folder to keep "
+                "them (a temporary folder is removed by the system)."
+            )
+        else:
+            write_output(v, image_layer, "segmentation", result.labels, where=where)
+            if result.instances is not None:
+                write_output(v, image_layer, "instances", result.instances, where=where)
+        if result.probabilities is not None and request.probabilities:
+            write_output(
+                v,
+                image_layer,
+                "probabilities",
+                result.probabilities,
+                where=where,
+                **PROBABILITY_LAYER,
+            )
+        if result.probabilities is not None and request.uncertainty:
+            if uncertainty is None:
+                uncertainty = entropy_uncertainty(result.probabilities)
+            write_output(
+                v, image_layer, "uncertainty", uncertainty, where=where, **UNCERTAINTY_LAYER
+            )
+        return keep
 
     def _measure_objects(self, image_layer: Any, lead: int) -> None:
         """Measure the instances layer of ``image_layer`` in a worker: features shown on

@@ -173,6 +173,33 @@ def check_readable_file(path: Path, what: str) -> None:
         raise UserInputError(message)
 
 
+def find_images(text: str | os.PathLike) -> list[Path]:
+    """The images ``text`` names: an image file or zarr store itself; the TIFF, PNG and
+    zarr images directly in a folder (sorted, hidden files skipped); or the matches of a
+    glob pattern (``*``, ``?``, ``[...]``; sorted). Names no image: :class:`UserInputError`."""
+    import glob
+
+    path = Path(text)
+    if path.is_dir() and not is_zarr_path(path):
+        found = sorted(p for p in path.iterdir() if _is_image_name(p))
+        if not found:
+            raise UserInputError(
+                f"The folder {path} holds no TIFF, PNG or zarr image (looked for "
+                f"{', '.join(READABLE)} directly inside it)."
+            )
+        return found
+    if not path.exists() and glob.has_magic(str(text)):
+        found = sorted(Path(p) for p in glob.glob(str(text)) if _is_image_name(Path(p)))
+        if not found:
+            raise UserInputError(f"No TIFF, PNG or zarr image matches {text}.")
+        return found
+    return [path]
+
+
+def _is_image_name(path: Path) -> bool:
+    return not path.name.startswith(".") and path.suffix.lower() in READABLE
+
+
 def write_tiff(path: str | os.PathLike, data: np.ndarray) -> Path:
     """Write ``data`` as a TIFF atomically (see :mod:`.atomic_write`), user's normal mode."""
     import tifffile
