@@ -114,7 +114,7 @@ def main(out: str = "docs/screenshots") -> int:
 
     # 2. segment the image, with the uncertainty layer
     dock_s.raise_()
-    segment._uncertainty.value = True
+    segment.control("Uncertainty layer").value = True
     s.wait(segment.segment())
     seg = find_output(viewer, image, "segmentation")
     report_validation(viewer, image.name, strokes.name, truth)

@@ -42,10 +42,12 @@ def test_device_choice_is_remembered_when_the_widget_is_created_again(
 def test_model_line_shows_the_device_and_precision(make_napari_viewer, dock_widget, monkeypatch):
     fake_gpus(monkeypatch, ["Tesla T4"])
     segment = dock_widget(make_napari_viewer(), "Segment")
-    segment._device.value = "cuda:0"
-    assert "cuda:0 (Tesla T4), precision: float16 + gradient scaling" in segment._model_info.value
-    segment._device.value = "cpu"
-    assert "device: cpu, precision: float32" in segment._model_info.value
+    segment.control("Device").value = "cuda:0"
+    assert (
+        "cuda:0 (Tesla T4), precision: float16 + gradient scaling" in segment.control("Model").value
+    )
+    segment.control("Device").value = "cpu"
+    assert "device: cpu, precision: float32" in segment.control("Model").value
 
 
 class Spy:
@@ -83,8 +85,8 @@ def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
     train.training_overrides = fast_training
     wait_for(train.start_training())
     segment = dock_widget(viewer, "Segment")
-    segment._device.value = "cpu"
-    segment._scope.value = "slice"
+    segment.control("Device").value = "cpu"
+    segment.control("Segment").value = "slice"
     wait_for(segment.segment())
     attack = dock_widget(viewer, "Adversarial attack")
     attack._device.value = "cpu"

@@ -182,8 +182,8 @@ def test_segmentation_runtime_error_fails_cleanly(
     job = segment.segment()
     wait_for(job)
     assert segment.session.state is JobState.FAILED
-    assert segment._segment.enabled and not segment._stop.enabled
-    assert "Failed" in segment._status.value
+    assert segment.button("Segment").enabled and not segment.button("Stop").enabled
+    assert "Failed" in segment.status
     assert any(
         "Segmentation failed (RuntimeError: Inference tensors" in m for m in _errors(notifications)
     ), notifications

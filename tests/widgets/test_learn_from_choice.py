@@ -25,13 +25,13 @@ def trained(make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for)
     train.training_overrides = fast_training
     wait_for(train.start_training())
     segment = dock_widget(viewer, "Segment")
-    segment._scope.value = "stack"
+    segment.control("Segment").value = "stack"
     return viewer, em, painted, train, segment
 
 
 def _segment(segment, wait_for):
     wait_for(segment.segment())
-    return find_output(segment._viewer, segment._image.value, "segmentation")
+    return find_output(segment._viewer, segment.control("Image").value, "segmentation")
 
 
 def _ticked(train) -> list[str]:

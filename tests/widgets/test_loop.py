@@ -40,11 +40,15 @@ def test_paint_train_segment_correct_retrain(
     assert model is not None and len(model.rounds) == 1
     assert len(train._plot.losses) == 20 and train._plot.dice
     assert train._history.shape[0] == 1
-    assert "2 classes" in segment._model_info.value  # the Segment widget sees the model
+    assert "2 classes" in segment.control("Model").value  # the Segment widget sees the model
 
     # --- segment with every output
-    segment._scope.value = "stack"
-    for box in (segment._instances, segment._probabilities, segment._uncertainty):
+    segment.control("Segment").value = "stack"
+    for box in (
+        segment.control("Separate objects"),
+        segment.control("Class probabilities layer"),
+        segment.control("Uncertainty layer"),
+    ):
         box.value = True
     wait_for(segment.segment())
     seg = find_output(viewer, em, "segmentation")
@@ -77,7 +81,7 @@ def test_paint_train_segment_correct_retrain(
 
     # --- segment again: the same layers are updated in place, nothing piles up
     names = [lay.name for lay in viewer.layers]
-    segment._scope.value = "slice"
+    segment.control("Segment").value = "slice"
     wait_for(segment.segment())
     assert [lay.name for lay in viewer.layers] == names
     assert find_output(viewer, em, "segmentation") is seg
@@ -101,9 +105,9 @@ def test_segment_stack_stop_keeps_finished_slices(
     train.training_overrides = fast_training
     wait_for(train.start_training())
     segment = dock_widget(viewer, "Segment")
-    segment._scope.value = "stack"
+    segment.control("Segment").value = "stack"
     job = segment.segment()
-    qtbot.waitUntil(lambda: job.done or "slice 1 of" in segment._status.value, timeout=60_000)
+    qtbot.waitUntil(lambda: job.done or "slice 1 of" in segment.status, timeout=60_000)
     segment.stop()
     wait_for(job)
     seg = find_output(viewer, viewer.layers["stack"], "segmentation")

@@ -77,9 +77,9 @@ def test_segment_with_measure_fills_the_instances_features_and_docks_the_table(
     image_layer = viewer.add_image(image[:128, :128], name="nuclei", scale=(0.5, 0.5))
     store_for(viewer).set(calibrated_model())
     segment = dock_widget(viewer, "Segment")
-    segment._instances.value = True
-    assert segment._measure.enabled  # greyed out without instances
-    segment._measure.value = True
+    segment.control("Separate objects").value = True
+    assert segment.control("Measure objects").enabled  # greyed out without instances
+    segment.control("Measure objects").value = True
     wait_for(segment.segment())
     instances = find_output(viewer, image_layer, "instances")
     qtbot.waitUntil(lambda: len(instances.features) > 0, timeout=30_000)

@@ -122,8 +122,8 @@ def test_two_segment_runs_through_docked_widget_leave_one_layer_per_output(
     em = viewer.add_image(image, name="em")
     store_for(viewer).set(model)
     segment = dock_widget(viewer, "Segment")
-    segment._scope.value = "stack"
-    segment._uncertainty.value = True
+    segment.control("Segment").value = "stack"
+    segment.control("Uncertainty layer").value = True
     wait_for(segment.segment())
     first = find_output(viewer, em, "segmentation")
     wait_for(segment.segment())
@@ -140,7 +140,7 @@ def test_segment_never_writes_into_a_users_duplicate_of_its_output(
     viewer.add_image(image, name="em")
     store_for(viewer).set(model)
     segment = dock_widget(viewer, "Segment")
-    segment._scope.value = "stack"
+    segment.control("Segment").value = "stack"
     wait_for(segment.segment())
     seg = viewer.layers["em segmentation"]
     copy = _duplicate(viewer, seg)

@@ -26,7 +26,7 @@ def test_segmentation_draws_background_transparent_and_objects_opaque(
     strokes = viewer.add_labels(np.zeros(image.shape, np.uint8), name="strokes")
     store_for(viewer).set(model)
     segment = dock_widget(viewer, "Segment")
-    segment._scope.value = "stack"
+    segment.control("Segment").value = "stack"
     wait_for(segment.segment())
     seg = find_output(viewer, em, "segmentation")
     assert set(np.unique(seg.data)) <= {1, 2} and 1 in seg.data  # values stay 1..K
@@ -45,7 +45,9 @@ def test_probability_and_uncertainty_layers_add_light_over_the_image(
     em = viewer.add_image(image, name="em")
     store_for(viewer).set(model)
     segment = dock_widget(viewer, "Segment")
-    segment._probabilities.value = segment._uncertainty.value = True
+    segment.control("Class probabilities layer").value = segment.control(
+        "Uncertainty layer"
+    ).value = True
     wait_for(segment.segment())
     for role in ("probabilities", "uncertainty"):
         layer = find_output(viewer, em, role)

@@ -47,7 +47,9 @@ def test_demo_set_up_leaves_the_users_config_dir_untouched(make_napari_viewer, c
     train, segment = demo.dock_widgets(viewer, train_seconds=20)
     assert train._max_time.value == 20 and train._max_steps.value == 0
     assert train._preset.value != "tiny"  # the demo starts from the defaults, not the user's
-    segment._uncertainty.value = True  # what a user does in the demo is not saved either
+    segment.control(
+        "Uncertainty layer"
+    ).value = True  # what a user does in the demo is not saved either
     assert _snapshot(config_dir) == before
 
 

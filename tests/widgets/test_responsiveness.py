@@ -172,8 +172,8 @@ def test_segment_copies_the_model_and_computes_uncertainty_in_its_worker(
     viewer = make_napari_viewer()
     viewer.add_image(image, name="em")
     _dock, segment = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
-    segment._store.set(model)
-    segment._uncertainty.value = True
+    store_for(viewer).set(model)
+    segment.control("Uncertainty layer").value = True
     monkeypatch.setattr(TrainedModel, "copy", recording_copy)
     monkeypatch.setattr(segment_module, "entropy_uncertainty", recording_entropy)
     wait_for(segment.segment())

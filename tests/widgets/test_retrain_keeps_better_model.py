@@ -119,5 +119,5 @@ def test_model_lines_give_the_held_out_pixels_and_the_too_few_caveat(
     train = _docked(viewer)
     segment = _docked(viewer, "Segment")
     train._store.set(few)
-    for line in (train._model_info.value, segment._model_info.value):
+    for line in (train._model_info.value, segment.control("Model").value):
         assert "validation Dice 1.000 on 52 held-out pixels (too few to trust" in line

@@ -23,7 +23,7 @@ def test_retrain_from_a_zarr_backed_segmentation_keeps_it_lazy_and_updates_the_m
     model = small_model()
     store_for(viewer).set(model)
     segment = dock_widget(viewer, "Segment")
-    segment._zarr_folder.value = str(tmp_path / "out")
+    segment.control("Zarr folder").value = str(tmp_path / "out")
     wait_for(segment.segment())
     seg = find_output(viewer, image, "segmentation")
     assert isinstance(seg.data, zarr.Array)

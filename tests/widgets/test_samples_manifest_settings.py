@@ -115,8 +115,8 @@ def test_settings_survive_a_new_session(make_napari_viewer, dock_widget):
     train._max_time.value = 33
     train._preset.value = "tiny"
     segment = dock_widget(viewer, "Segment")
-    segment._scope.value = "slice"
-    segment._uncertainty.value = True
+    segment.control("Segment").value = "slice"
+    segment.control("Uncertainty layer").value = True
     other = make_napari_viewer()
     train_again = dock_widget(other, "Train")
     assert train_again._max_time.value == 33 and train_again._preset.value == "tiny"

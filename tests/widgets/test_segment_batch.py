@@ -20,7 +20,7 @@ def _segment(viewer, dock_widget, mode: str):
     model = small_model()
     store_for(viewer).set(model)
     segment = dock_widget(viewer, "Segment")
-    segment._images_choice.value = mode
+    segment.control("Images").value = mode
     return segment, model
 
 
@@ -37,7 +37,7 @@ def test_every_open_image_gets_its_own_segmentation_layer(
         np.testing.assert_array_equal(
             find_output(viewer, layer, "segmentation").data, expected.labels
         )
-    assert segment._status.value.startswith("2 of 2 image(s) segmented")
+    assert segment.status.startswith("2 of 2 image(s) segmented")
 
 
 def test_a_folder_is_written_file_by_file_and_a_broken_file_is_named(
@@ -48,8 +48,11 @@ def test_a_folder_is_written_file_by_file_and_a_broken_file_is_named(
     (source / "broken.tif").write_bytes(b"not a tiff")
     viewer = make_napari_viewer()
     segment, model = _segment(viewer, dock_widget, "folder")
-    segment._in_folder.value, segment._out_folder.value = str(source), str(target)
-    segment._instances.value = segment._measure.value = True
+    segment.control("Input folder").value, segment.control("Output folder").value = (
+        str(source),
+        str(target),
+    )
+    segment.control("Separate objects").value = segment.control("Measure objects").value = True
     wait_for(segment.segment())
     for i in range(2):
         image = tifffile.imread(source / f"img{i}.tif")
@@ -59,7 +62,7 @@ def test_a_folder_is_written_file_by_file_and_a_broken_file_is_named(
         assert (target / f"img{i}_instances.tif").is_file()
         assert (target / f"img{i}_objects.csv").is_file()
     assert not (target / "broken.tif").exists()
-    status = segment._status.value
+    status = segment.status
     assert status.startswith("2 of 3 image(s) segmented") and "broken.tif" in status, status
 
 
@@ -74,7 +77,10 @@ def test_stop_keeps_the_images_already_segmented(
     monkeypatch.setattr(segment_batch, "run_batch", stopped)
     viewer = make_napari_viewer()
     segment, _model = _segment(viewer, dock_widget, "folder")
-    segment._in_folder.value, segment._out_folder.value = str(source), str(target)
+    segment.control("Input folder").value, segment.control("Output folder").value = (
+        str(source),
+        str(target),
+    )
     wait_for(segment.segment())
     assert sorted(p.name for p in target.iterdir()) == ["img0.tif"]
-    assert segment._status.value.startswith("1 of 3 image(s) segmented before Stop")
+    assert segment.status.startswith("1 of 3 image(s) segmented before Stop")

@@ -46,11 +46,11 @@ def model():
 def _widget(viewer, model, tmp_path, place, address=""):
     store_for(viewer).set(model)
     segment = dock_plugin_widget(viewer, "Segment")
-    segment._scope.value = "stack"
-    segment._run_on.value = place
-    segment._workers.value = 1
-    segment._address.value = address
-    segment._zarr_folder.value = str(tmp_path / "out")
+    segment.control("Segment").value = "stack"
+    segment.control("Run on").value = place
+    segment.control("Local workers").value = 1
+    segment.control("Scheduler").value = address
+    segment.control("Zarr folder").value = str(tmp_path / "out")
     return segment
 
 
@@ -66,7 +66,7 @@ def test_a_lazy_zarr_stack_on_a_one_worker_cluster_equals_the_in_process_result(
     viewer = make_napari_viewer()
     layer = viewer.add_image(da.from_zarr(write_zarr(tmp_path / "in.zarr", stack)), name="lazy")
     segment = _widget(viewer, model, tmp_path, "address", scheduler_address)
-    segment._instances.value = True
+    segment.control("Separate objects").value = True
     wait_for(segment.segment())
     expected = _in_process(model, stack, instances=True)
     labels = find_output(viewer, layer, "segmentation")
@@ -74,7 +74,7 @@ def test_a_lazy_zarr_stack_on_a_one_worker_cluster_equals_the_in_process_result(
     assert isinstance(labels.data, zarr.Array)  # zarr-backed, filled by the worker
     np.testing.assert_array_equal(labels.data[:], expected.labels)
     np.testing.assert_array_equal(instances.data[:], expected.instances)
-    assert "Segmentation done" in segment._status.value and not segment.running
+    assert "Segmentation done" in segment.status and not segment.running
     assert "predict_block_task" in _tasks_seen_by(scheduler_address)  # the worker did it
 
 
@@ -118,8 +118,12 @@ def test_an_unreachable_scheduler_is_an_error_notification_and_the_widget_is_idl
     wait_for(segment.segment(), timeout=30_000)
     errors = [msg for sev, msg in notifications if "error" in sev.lower()]
     assert any("Could not reach the dask scheduler" in m and address in m for m in errors), errors
-    assert not segment.running and segment._segment.enabled and not segment._stop.enabled
-    segment._address.value = "not an address!"
+    assert (
+        not segment.running
+        and segment.button("Segment").enabled
+        and not segment.button("Stop").enabled
+    )
+    segment.control("Scheduler").value = "not an address!"
     assert segment.segment() is None  # refused at once, before any connection
     assert any("is not a dask scheduler address" in m for _s, m in notifications)
 
@@ -136,7 +140,7 @@ def test_stop_keeps_the_finished_blocks_and_the_next_run_resumes_from_them(
     run = segment_widget.run_job
     monkeypatch.setattr(segment_widget, "run_job", stop_after_first(run, PredictionProgress))
     wait_for(segment.segment())
-    assert segment._blocks_before == 0 and "Stopped" in segment._status.value
+    assert segment._blocks_before == 0 and "Stopped" in segment.status
     monkeypatch.setattr(segment_widget, "run_job", run)
     wait_for(segment.segment())
     # resumed: the kept blocks (the first, and any under way at Stop) are not run again

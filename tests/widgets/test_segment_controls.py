@@ -14,10 +14,14 @@ def test_object_settings_are_enabled_only_when_objects_are_separated(
     make_napari_viewer, dock_widget
 ):
     segment = dock_widget(make_napari_viewer(), "Segment")
-    object_settings = (segment._min_size, segment._split_strength, segment._object_size)
-    segment._instances.value = False
+    object_settings = (
+        segment.control("Min. object size"),
+        segment.control("Split strength"),
+        segment.control("Match the trained object size"),
+    )
+    segment.control("Separate objects").value = False
     assert not any(control.enabled for control in object_settings)
-    segment._instances.value = True
+    segment.control("Separate objects").value = True
     assert all(control.enabled for control in object_settings)
 
 
@@ -28,8 +32,11 @@ def test_worker_count_and_address_are_enabled_only_for_their_place(make_napari_v
         ("local", True, False),
         ("address", False, True),
     ):
-        segment._run_on.value = place
-        assert (segment._workers.enabled, segment._address.enabled) == (workers, address)
+        segment.control("Run on").value = place
+        assert (segment.control("Local workers").enabled, segment.control("Scheduler").enabled) == (
+            workers,
+            address,
+        )
 
 
 def test_status_line_ends_on_segmentation_done_after_the_last_block(
@@ -39,7 +46,7 @@ def test_status_line_ends_on_segmentation_done_after_the_last_block(
     viewer.add_image(isbi_slice(0, crop=128)[0], name="em")
     store_for(viewer).set(small_model())
     segment = dock_widget(viewer, "Segment")
-    segment._device.value = "cpu"
+    segment.control("Device").value = "cpu"
     wait_for(segment.segment())
     qtbot.wait(300)  # events still queued after the run (the last block's progress)
-    assert segment._status.value.startswith("Segmentation done")
+    assert segment.status.startswith("Segmentation done")

@@ -23,12 +23,12 @@ def test_lazy_zarr_stack_is_segmented_into_a_zarr_backed_labels_layer(
     model = small_model()
     store_for(viewer).set(model)
     segment = dock_widget(viewer, "Segment")
-    segment._scope.value = "stack"
-    segment._zarr_folder.value = str(tmp_path / "out")
+    segment.control("Segment").value = "stack"
+    segment.control("Zarr folder").value = str(tmp_path / "out")
     wait_for(segment.segment())
     seg = find_output(viewer, layer, "segmentation")
     assert isinstance(seg.data, zarr.Array)  # on disk, not a NumPy copy
     expected = run_to_completion(predict(model, stack, config=PredictionConfig())).labels
     np.testing.assert_array_equal(seg.data[:], expected)
     # the result message (shown on the GUI thread as the run ends) names the folder
-    qtbot.waitUntil(lambda: str(tmp_path / "out") in segment._status.value, timeout=10_000)
+    qtbot.waitUntil(lambda: str(tmp_path / "out") in segment.status, timeout=10_000)

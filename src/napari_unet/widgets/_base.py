@@ -62,6 +62,53 @@ class ViewerWidget(Container):
         """The Qt widget inside the scroll area, holding the layout of the sub-widgets."""
         return self.root_native_widget.widget()
 
+    # ------------------------------------------------------------------ what a user touches
+    def control(self, name: str) -> Any:
+        """The setting (or line) a user reads as ``name``: the control labelled ``name``
+        (a list, spin box, text field or labelled line such as *Model*) or the check box
+        whose text is ``name`` (or starts with ``name (``). Scripts and tests reach
+        controls this way, by what the user sees, so renaming an attribute moves nothing."""
+        from magicgui.widgets import CheckBox, PushButton
+
+        def named(widget: Any) -> bool:
+            text = widget.text if isinstance(widget, CheckBox) else widget.label
+            return text == name or text.startswith(name + " (")
+
+        kinds = [
+            w for w in self._all_widgets(self) if _has_value(w) and not isinstance(w, PushButton)
+        ]
+        return self._one_named(name, [w for w in kinds if named(w)])
+
+    def button(self, name: str) -> Any:
+        """The push button a user reads as ``name`` (``"Load model file"`` finds
+        *Load model file…*)."""
+        from magicgui.widgets import PushButton
+
+        buttons = self._list_widgets(self, PushButton)
+        return self._one_named(name, [b for b in buttons if b.text in (name, name + "…")])
+
+    @property
+    def status(self) -> str:
+        """The widget's status line, as the user reads it ("" when it has none)."""
+        label = getattr(self, "_status", None)
+        return str(label.value) if label is not None else ""
+
+    @staticmethod
+    def _all_widgets(container: Container) -> list:
+        """Every widget in ``container``, sub-containers (e.g. a file field) included."""
+        found = []
+        for widget in container:
+            found.append(widget)
+            if isinstance(widget, Container):
+                found.extend(ViewerWidget._all_widgets(widget))
+        return found
+
+    @staticmethod
+    def _one_named(name: str, found: list) -> Any:
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} controls are named {name!r} (one expected)")
+        return found[0]
+
     # ------------------------------------------------------------------ setup
     def _image_picker(self, label: str = "Image") -> ComboBox:
         return ComboBox(
@@ -254,3 +301,10 @@ class ViewerWidget(Container):
         self._job = job
         self._job_layers = list(layers)
         return job
+
+
+def _has_value(widget: Any) -> bool:
+    """A widget holding a value a user sets or reads (a file field included)."""
+    from magicgui.widgets.bases import BaseValueWidget
+
+    return isinstance(widget, BaseValueWidget)
