@@ -45,7 +45,8 @@ from .stores import labels_hash, read_labels, store_image_copy, store_labels
 @dataclass(frozen=True)
 class ProjectImage:
     """An image of a project, opened: ``data`` ``(*spatial)`` or ``(*spatial, C)`` (lazy
-    for TIFF and zarr files) and its ``labels`` ``(*spatial)`` in memory (None if none)."""
+    for TIFF and zarr files; None when its file is missing) and its ``labels``
+    ``(*spatial)`` in memory (None if none)."""
 
     entry: ImageEntry
     data: Any
@@ -201,18 +202,23 @@ class Project:
 
     def open_images(self) -> tuple[list[ProjectImage], list[str]]:
         """Every image with its labels, and one message per image that could not be opened
-        (missing or changed file): the rest of the project stays usable."""
+        (missing or changed file): its labels are still given back (``data`` None), and
+        the rest of the project stays usable."""
         opened, problems = [], []
         for entry in self.manifest.images:
             try:
                 data = self.open_image(entry)
-                labels = None
-                if entry.labels is not None:
-                    labels = read_labels(self.folder, entry.labels.path, entry.spatial_shape)
             except ProjectError as err:
                 problems.append(str(err))
-                continue
-            opened.append(ProjectImage(entry, data, labels))
+                data = None
+            labels = None
+            if entry.labels is not None:
+                try:
+                    labels = read_labels(self.folder, entry.labels.path, entry.spatial_shape)
+                except ProjectError as err:
+                    problems.append(str(err))
+            if data is not None or labels is not None:
+                opened.append(ProjectImage(entry, data, labels))
         return opened, problems
 
     # ------------------------------------------------------------------ rounds

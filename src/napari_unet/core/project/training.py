@@ -56,7 +56,7 @@ def training_inputs(project: Project) -> TrainingInputs:
         )
     opened, problems = project.open_images()
     if problems:
-        raise ProjectError("; ".join(problems))
+        raise ProjectError("; ".join(problems))  # a missing image: nothing to learn from
     by_name = {image.entry.name: image for image in opened}
     chosen = [by_name[entry.name] for entry in entries]
     return TrainingInputs(
