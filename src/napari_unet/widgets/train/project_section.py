@@ -54,9 +54,10 @@ class ProjectSection:
         self.new = PushButton(text="New project…")
         self.open = PushButton(text="Open project…")
         self.save = PushButton(text="Save project…")
-        self.widgets = [
+        self.widgets = [  # two buttons a row, as Save / Load model: the dock stays narrow
             self.info,
-            Container(widgets=[self.new, self.open, self.save], layout="horizontal", labels=False),
+            Container(widgets=[self.new, self.open], layout="horizontal", labels=False),
+            Container(widgets=[self.save], layout="horizontal", labels=False),
         ]
         self._models: dict[int, tuple[weakref.ref, int]] = {}  # id(model) -> (model, round)
         self.new.changed.connect(lambda *_: self._ask_folder("New project", self.new_project))
