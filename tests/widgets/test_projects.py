@@ -73,7 +73,7 @@ def test_saved_project_reopens_in_new_viewer_with_equal_layers_and_model(
     assert train2._history.shape[0] == 1 and train2.history.roll_back.enabled
 
 
-def test_every_round_is_autosaved_and_rolling_back_makes_round_1_current(
+def test_every_round_is_autosaved_and_rolling_back_makes_round_1_current_and_kept(
     make_napari_viewer, dock_widget, wait_for, fast_training, crop, tmp_path
 ):
     image, strokes = crop
@@ -96,6 +96,11 @@ def test_every_round_is_autosaved_and_rolling_back_makes_round_1_current(
     reopened = Project.open(project.folder)
     assert reopened.manifest.current_round == 1 and len(reopened.manifest.rounds) == 2
     assert train._history.value["index"][0] == "round 1 (current)"
+
+    wait_for(train.start_retraining())  # a retraining of round 1 is kept as round 3
+    record = Project.open(project.folder).manifest.rounds[-1]
+    assert (record.number, record.parent, record.what) == (3, 1, "Retraining")
+    assert record.labels[0].image == "em" and train._history.shape[0] == 3
 
 
 def test_missing_image_file_is_named_when_the_project_opens(
