@@ -34,6 +34,7 @@ from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLI
 from napari_unet.core.prediction.job import PredictionJob, ResultsTo, RunStarted
 from napari_unet.core.prediction.job import run as run_job
 from napari_unet.core.prediction.object_scale import ObjectScale
+from napari_unet.core.project import Project
 
 from ._claims import check_prediction_memory, zarr_output_bytes
 from ._inputs import add_channels, add_device, check_layout, image_layout, with_file_channels
@@ -55,11 +56,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict", help="segment images; writes DIR/<stem>.tif or DIR/<stem>.zarr (classes 1..K)"
     )
-    p.add_argument(
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--model",
-        required=True,
         type=existing_file,
         help="model file (.pt, or a .zip exported by napari-unet export)",
+    )
+    source.add_argument(
+        "--project",
+        metavar="DIR",
+        help="use the current model of this napari-unet project (instead of --model)",
     )
     p.add_argument(
         "--images",
@@ -152,6 +158,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     args.images = [path for named in args.images for path in named]  # folders, patterns
+    if args.project is not None:
+        args.model = str(Project.open(args.project).current_model_path())
     where = _where(args)
     if where.on_cluster and args.out_format == "tiff":
         raise UserInputError(

@@ -1,4 +1,5 @@
-"""``napari-unet train``: train (or fine-tune) a U-Net from images and painted labels."""
+"""``napari-unet train``: train (or fine-tune) a U-Net from images and painted labels,
+or (``--project DIR``) run a project's next round from its images and labels."""
 
 from __future__ import annotations
 
@@ -13,21 +14,17 @@ from napari_unet.core import (
     TrainedModel,
     Trainer,
     TrainingConfig,
-    TrainingStarted,
-    TrainingStep,
     UNetConfig,
-    ValidationScores,
     load_model,
     run_to_completion,
 )
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.io.image_files import open_image
 from napari_unet.core.model.model_file import is_model_file, save_model_or_rescue
-from napari_unet.core.oom import TrainingOutOfMemory
 from napari_unet.core.reliability import round_validation_text
 
 from ._inputs import add_channels, add_device, check_pairs, open_inputs
-from ._progress import ProgressBar
+from ._progress import ProgressBar, training_printer
 from ._validate import (
     existing_file,
     existing_image,
@@ -47,7 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--images",
         nargs="+",
-        required=True,
         metavar="IMG",
         type=existing_image,
         help="TIFF, PNG or zarr / OME-Zarr images (zarr and TIFF read lazily)",
@@ -55,13 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--labels",
         nargs="+",
-        required=True,
         metavar="LAB",
         type=existing_image,
         help="one label image per image: 0 = unpainted, 1..K = classes (or --dense)",
     )
+    p.add_argument("--out", metavar="MODEL", type=output_file, help="model file to write (.pt)")
     p.add_argument(
-        "--out", required=True, metavar="MODEL", type=output_file, help="model file to write (.pt)"
+        "--project",
+        metavar="DIR",
+        default=None,
+        help="instead of --images, --labels, --out and --init: train the next round of this "
+        "project (napari-unet Train widget) from its images and labels, continuing its "
+        "current model; the round is added to the project and becomes current",
     )
     p.add_argument(
         "--max-time",
@@ -132,29 +133,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.project is not None:
+        return run_project_round(args)
+    missing = [f"--{name}" for name in ("images", "labels", "out") if getattr(args, name) is None]
+    if missing:
+        raise UserInputError(
+            f"the following arguments are required: {', '.join(missing)} (or --project DIR)"
+        )
     check_pairs(args.images, args.labels, "images", "labels")
     check_replaceable(args.out)
     trainer = _make_trainer(args)
     bar = ProgressBar("training", total=1.0)
-    seen = {"progress": 0.0, "step": 0}
-
-    def show(event: object) -> None:
-        if isinstance(event, TrainingStarted):
-            print(event.compute, file=sys.stderr)
-            if event.min_steps and event.max_time:
-                print(
-                    f"at least {event.min_steps} steps (past the time budget on a slow machine)",
-                    file=sys.stderr,
-                )
-        elif isinstance(event, TrainingOutOfMemory):
-            bar.close()
-            print(event.message, file=sys.stderr)
-        elif isinstance(event, TrainingStep):
-            seen["progress"], seen["step"] = event.progress, event.step
-            bar.update(event.progress, f"step {event.step} loss {event.loss:.3f}")
-        elif isinstance(event, ValidationScores) and event.mean_dice is not None:
-            bar.update(seen["progress"], f"validation Dice {event.mean_dice:.3f}")
-
+    show, seen = training_printer(bar)
     try:
         result = run_to_completion(trainer.run(), show)
     except KeyboardInterrupt:
@@ -173,6 +163,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return code
+
+
+def run_project_round(args: argparse.Namespace) -> int:
+    """The next round of the project ``args.project`` (see :mod:`._project_round`)."""
+    from ._project_round import train_next_round
+
+    return train_next_round(args)
 
 
 def _make_trainer(args: argparse.Namespace) -> Trainer:

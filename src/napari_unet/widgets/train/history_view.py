@@ -1,10 +1,11 @@
-"""The table of training rounds of the current model."""
+"""The table of training rounds: those of the open project (any of which can be made
+current again, "roll back"), else those of the current model."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import Table
+from magicgui.widgets import PushButton, Table
 
 from .._fit import RefitOn, fit_table_columns
 
@@ -27,8 +28,27 @@ def round_rows(model: Any) -> tuple[list[list[str]], list[str]]:
     return rows, index
 
 
+def project_rows(manifest: Any) -> tuple[list[list[str]], list[str], list[int]]:
+    """``(rows, index, numbers)``: one row per round of a project manifest, the current
+    one marked."""
+    rows, index, numbers = [], [], []
+    for r in manifest.rounds:
+        current = " (current)" if r.number == manifest.current_round else ""
+        index.append(f"round {r.number}{current}")
+        numbers.append(r.number)
+        rows.append(
+            [
+                "–" if r.painted_pixels is None else str(r.painted_pixels),
+                "–" if r.validation_dice is None else f"{r.validation_dice:.3f}",
+                f"{r.seconds:.1f}",
+            ]
+        )
+    return rows, index, numbers
+
+
 class HistoryView:
-    """``table``: painted pixels, validation Dice and time of each round."""
+    """``table``: painted pixels, validation Dice and time of each round; ``roll_back``:
+    makes the selected round of the project current again (later rounds are kept)."""
 
     def __init__(self) -> None:
         self.table = Table(
@@ -38,11 +58,34 @@ class HistoryView:
         self.table.min_height = 110
         native = self.table.native
         RefitOn(native, lambda: fit_table_columns(native))  # no cut column, in any style
+        self.roll_back = PushButton(
+            text="Make selected round current",
+            tooltip="Use the selected round's model again (roll back); later rounds are kept "
+            "in the project.",
+        )
+        self.roll_back.enabled = False
+        self.numbers: list[int] = []  # the project round of each row (none without a project)
 
     def show(self, model: Any) -> None:
+        """The rounds of ``model`` (no project open: they cannot be made current)."""
         rows, index = round_rows(model)
+        self.numbers = []
+        self._fill(rows, index)
+
+    def show_rounds(self, manifest: Any) -> None:
+        """The rounds of a project (:class:`~napari_unet.core.project.ProjectManifest`)."""
+        rows, index, self.numbers = project_rows(manifest)
+        self._fill(rows, index)
+
+    def selected_round(self) -> int | None:
+        """The project round of the selected row, if any."""
+        row = self.table.native.currentRow()
+        return self.numbers[row] if 0 <= row < len(self.numbers) else None
+
+    def _fill(self, rows: list[list[str]], index: list[str]) -> None:
         self.table.value = {"data": rows, "index": index, "columns": HISTORY_COLUMNS}
         _show_as_text(self.table, rows)
+        self.roll_back.enabled = bool(self.numbers)
 
 
 def _show_as_text(table: Table, rows: list[list[str]]) -> None:

@@ -14,6 +14,7 @@ from napari_unet.core import (
     BestModelUpdated,
     ModelSnapshot,
     TrainedModel,
+    TrainingStarted,
     TrainingStep,
     UserInputError,
     save_model,
@@ -33,6 +34,7 @@ from .learn_from import merge_training_labels
 from .model_choice import ModelChoice, choice_text
 from .model_section import ModelSection
 from .preview import LivePreview
+from .project_section import ProjectSection
 from .retrain_section import RetrainSection
 from .run_section import RunSection, done_message
 from .session import TrainOutcome, TrainRequest, TrainSession, training_work
@@ -56,6 +58,8 @@ class TrainWidget(ViewerWidget):
         self.history = HistoryView()
         self.preview = LivePreview(napari_viewer, self.native)
         self.model_choice = ModelChoice(self.use_model)
+        self.projects = ProjectSection(self)
+        self._train_device = ""  # the device of the last run (TrainingStarted), for its round
         self._alias_widgets()
         self._lay_out()
         self.run_section.plot.follow_theme(napari_viewer)
@@ -72,6 +76,7 @@ class TrainWidget(ViewerWidget):
         self._last_launch: tuple[TrainRequest, Image, list[Labels]] | None = None
         self.model_section.save.changed.connect(lambda *_: self._ask_save())
         self.model_section.load.changed.connect(lambda *_: self._ask_load())
+        self.history.roll_back.changed.connect(lambda *_: self.roll_back())
         # the kind of labels (strokes or complete masks) describes one layer: not remembered
         self._remember(
             "train",
@@ -128,7 +133,7 @@ class TrainWidget(ViewerWidget):
             tooltip="Opens once there is a model: fine-tune it on your strokes and the "
             "corrected segmentation.",
         )
-        self.rounds = Section("Training rounds", [self.history.table])
+        self.rounds = Section("Training rounds", [self.history.table, self.history.roll_back])
         self.extend(
             [
                 self._image,
@@ -143,6 +148,7 @@ class TrainWidget(ViewerWidget):
                 *self.model_choice.widgets,
                 self._validation,
                 *self.model_section.file_widgets,
+                *self.projects.widgets,
                 *self.retrain_box.all,
                 *self.rounds.all,
             ]
@@ -193,9 +199,27 @@ class TrainWidget(ViewerWidget):
         if self.model_choice.offered and model is not self.model_choice.current:
             self.model_choice.clear()  # another model became current: the choice is moot
         self.model_section.show_model(model, device=self._device.value)
-        self.history.show(model)
+        self.projects.follow_current(model)
+        if self.projects.project is not None:
+            self.history.show_rounds(self.projects.project.manifest)
+        else:
+            self.history.show(model)
         if model is not None and not self.retrain_box.expanded:
             self.retrain_box.set_expanded(True)  # the next step of the loop
+
+    def training_pairs(self) -> list[tuple[Image, Labels]]:
+        """The (image layer, labels layer) pairs a round learns from (and a project keeps)."""
+        image, labels = self._image.value, self._labels.value
+        return [] if image is None or labels is None else [(image, labels)]
+
+    def roll_back(self, number: int | None = None) -> TrainedModel | None:
+        """Make round ``number`` (default: the one selected in the rounds table) of the
+        open project current again; later rounds are kept."""
+        number = self.history.selected_round() if number is None else number
+        if number is None:
+            notify_error(UserInputError("Select a round in the table first."), "Roll back")
+            return None
+        return self.projects.roll_back(number)
 
     def save_model_to(self, path: str | Path) -> Path | None:
         model = self._store.model
@@ -355,6 +379,8 @@ class TrainWidget(ViewerWidget):
             return
         if isinstance(event, TrainingOutOfMemory):
             self._out_of_memory = event
+        if isinstance(event, TrainingStarted):
+            self._train_device = event.device
         if isinstance(event, (ModelSnapshot, BestModelUpdated)):
             self.preview.offer(event.model)  # the newest weights, from the first seconds
         self.run_section.show_event(event)
@@ -366,6 +392,9 @@ class TrainWidget(ViewerWidget):
         than it on the same held-out pixels: then the previous model stays current, and
         both are offered (:class:`.model_choice.ModelChoice`)."""
         self.last_outcome = outcome  # the run's model even when the previous one is kept
+        if self._last_launch is not None:  # kept as a round before it becomes current
+            request, image_layer, _used = self._last_launch
+            self.projects.autosave(outcome, request, image_layer, self._train_device)
         result = outcome.result
         kept_new = not outcome.keeps_previous
         if kept_new:
