@@ -116,10 +116,13 @@ def score(instances: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 
 def train_unet(image, strokes, seconds: float, steps: int | None, seed: int, train_kw: dict):
+    """Train on one image, or on several: ``image`` and ``strokes`` may be lists."""
+    images = image if isinstance(image, list) else [image]
+    labels = strokes if isinstance(strokes, list) else [strokes]
     config = TrainingConfig(
         max_time=None if steps else seconds, max_steps=steps, seed=seed, device="cpu", **train_kw
     )
-    return run_to_completion(Trainer([image], [strokes], config=config).run())
+    return run_to_completion(Trainer(images, labels, config=config).run())
 
 
 def run_unet(result, dev, predict_kw: dict) -> dict:

@@ -57,4 +57,13 @@ def round_validation_text(round_: Mapping[str, Any]) -> str:
     if not isinstance(dice, (int, float)):
         return ""
     pixels = round_.get("validation_pixels")
-    return validation_text(float(dice), None if pixels is None else [int(n) for n in pixels])
+    text = validation_text(float(dice), None if pixels is None else [int(n) for n in pixels])
+    per_image = round_.get("validation_dice_per_image")
+    if per_image:
+        text += f" (per image: {per_image_text(per_image)})"
+    return text
+
+
+def per_image_text(dice: Sequence[float | None]) -> str:
+    """``"1: 0.812, 2: 0.655, 3: -"``: a Dice per training-set image (- where none)."""
+    return ", ".join(f"{i}: {'-' if d is None else f'{d:.3f}'}" for i, d in enumerate(dice, 1))

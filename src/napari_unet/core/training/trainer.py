@@ -48,15 +48,22 @@ from ..reliability import (
     MIN_RELIABLE_PIXELS,
     is_reliable,
     noise_margin,
+    per_image_text,
     round_validation_text,
     scored_pixels,
 )
 from ..stopping import StopFlag
 from .adversarial_training import AdversarialBatch
 from .augment import AugmentConfig, augment_batch, context_factor
+from .live_labels import LiveLabels, apply_edits
 from .losses import confusion_counts, dice_from_confusion, segmentation_loss
 from .natural_augment import natural_augment
-from .training_data import PatchSampler, TrainingData, build_training_data, validation_windows
+from .training_data import (
+    PatchSampler,
+    TrainingData,
+    build_training_data,
+    image_validation_windows,
+)
 
 DEFAULT_PATCH = {2: (128, 128), 3: (16, 64, 64)}  # 3D: 4x fewer voxels a step than (32, 64, 64)
 # 2D: 4 patches a step. At the same work (steps x patches) 4 learn faster than 8: nuclei dev
@@ -171,6 +178,8 @@ class ValidationScores:
     elapsed: float
     improved: bool
     pixels: tuple[int, ...] = ()  # held-out pixels per class
+    # mean Dice per training-set image (None: no held-out pixels there); () for one image
+    per_image: tuple[float | None, ...] = ()
 
     @property
     def scored_pixels(self) -> list[int]:
@@ -197,12 +206,26 @@ class ValidationScores:
             f"Validation Dice {self.mean_dice:.3f} on {sum(counted):,} held-out pixels "
             f"(fewest in one class: {min(counted):,})"
         )
+        if self.per_image:
+            text += f"; per image: {per_image_text(self.per_image)}"
         if self.reliable:
             return text + "."
         return (
             text + f": unreliable, under {MIN_RELIABLE_PIXELS} pixels per class. Paint "
             "more strokes (on other images too) before trusting it."
         )
+
+
+@dataclass(frozen=True)
+class StrokesJoined:
+    """Strokes painted during the run joined its training before step ``step`` (the
+    first step that may learn from them): ``added`` / ``removed`` training pixels,
+    ``latency``: seconds from the oldest of these edits to that step."""
+
+    step: int
+    added: int
+    removed: int
+    latency: float
 
 
 @dataclass(frozen=True)
@@ -270,6 +293,7 @@ TrainingEvent = (
     | BestModelUpdated
     | TrainingOutOfMemory
     | ModelSnapshot
+    | StrokesJoined
 )
 
 
@@ -309,6 +333,8 @@ class Trainer:
     images: arrays ``(*leading, *spatial)``, or with channels at ``channel_axis`` / RGB last.
     labels: one integer array per image, shaped like the image without channels.
     dense: labels are dense masks (every value a class) rather than sparse strokes.
+    live: edits of the labels posted while the run goes (:mod:`.live_labels`); they
+        join the training before the next step.
     init: a trained model to fine-tune (the "Retrain" step).
     model_config: architecture of a new model; ``in_channels`` and ``num_classes`` are
         filled in from the data.
@@ -327,8 +353,10 @@ class Trainer:
         channel_axis: int | None = None,
         rgb: bool = False,
         stop: StopFlag | None = None,
+        live: LiveLabels | None = None,
     ) -> None:
         self.created = time.perf_counter()  # a time budget counts from here (pressing Train)
+        self.live = live
         self.config = config or TrainingConfig()
         self.stop = stop or StopFlag()
         self.init = init
@@ -348,6 +376,7 @@ class Trainer:
             net_cfg = _new_model_config(model_config, images, self.classes, channel_axis, rgb)
             self.normalization = normalization or Normalization()
         self.net_config = net_cfg
+        self.encoder = encoder
         patch = cfg.patch_size or DEFAULT_PATCH[net_cfg.spatial_dims]
         self.batch_size = cfg.batch_size or DEFAULT_BATCH[net_cfg.spatial_dims]
         if len(patch) != net_cfg.spatial_dims:
@@ -399,6 +428,7 @@ class Trainer:
         steps: int,
         seconds: float,
         val_pixels: list[int] | None = None,
+        per_image: tuple[float | None, ...] = (),
     ) -> TrainedModel:
         summary: dict[str, Any] = dict(self.init.summary) if self.init else {}
         rounds = list(summary.get("rounds", []))
@@ -413,6 +443,8 @@ class Trainer:
                 "finetuned": self.init is not None,
             }
         )
+        if per_image:
+            rounds[-1]["validation_dice_per_image"] = list(per_image)
         summary["rounds"] = rounds
         net = UNet(self.net_config)
         net.load_state_dict(
@@ -459,22 +491,28 @@ class Trainer:
         return floor // 2 if self.init is not None else floor
 
     def _validate(
-        self, windows: list[tuple[np.ndarray, np.ndarray]]
-    ) -> tuple[list[float | None], list[int]]:
-        """Per-class Dice of the validation windows, and held-out pixels per class."""
+        self, windows: list[tuple[int, tuple[np.ndarray, np.ndarray]]]
+    ) -> tuple[list[float | None], list[int], tuple[float | None, ...]]:
+        """Per-class Dice of the validation windows (each with its training-set image),
+        held-out pixels per class, and the mean Dice per image (() for one image)."""
         k = self.classes.num_classes
-        conf = torch.zeros(k, k, dtype=torch.long)
+        per_image = torch.zeros(self.data.image_count, k, k, dtype=torch.long)
         was_training = self.network.training
         self.network.eval()
         with torch.inference_mode(), self.precision.autocast():
             for i in range(0, len(windows), self.batch_size):
                 chunk = windows[i : i + self.batch_size]
-                x = torch.from_numpy(np.stack([w[0] for w in chunk])).to(self.device)
-                y = torch.from_numpy(np.stack([w[1] for w in chunk]))
+                x = torch.from_numpy(np.stack([w[0] for _, w in chunk])).to(self.device)
+                y = torch.from_numpy(np.stack([w[1] for _, w in chunk]))
                 pred = self.network(x.contiguous(memory_format=self._format)).argmax(1).cpu()
-                conf += confusion_counts(pred, y, k)
+                for j, (image, _) in enumerate(chunk):
+                    per_image[image] += confusion_counts(pred[j : j + 1], y[j : j + 1], k)
         self.network.train(was_training)
-        return dice_from_confusion(conf), conf.sum(1).tolist()
+        conf = per_image.sum(0)
+        image_dice: tuple[float | None, ...] = ()
+        if self.data.image_count > 1:
+            image_dice = tuple(_mean_dice(dice_from_confusion(c)) for c in per_image)
+        return dice_from_confusion(conf), conf.sum(1).tolist(), image_dice
 
     def _save_checkpoint(self) -> None:
         """Write the best model to ``config.checkpoint``; a disk that refuses (full,
@@ -501,6 +539,7 @@ class Trainer:
             reason, budget_used = self._end_reason(run)
             if reason is not None:
                 break
+            yield from self._take_live_edits(run, tools)
             lr = self._lr(self._progress(run.step, budget_used))
             for group in tools.optimizer.param_groups:
                 group["lr"] = lr
@@ -523,6 +562,21 @@ class Trainer:
         run.reason = reason
         return (yield from self._finish(run, tools.windows))
 
+    def _take_live_edits(self, run: _RunState, tools: _RunTools) -> Iterator[StrokesJoined]:
+        """Strokes painted since the last step join the training (and the validation
+        windows, where held-out pixels were painted over) before the next step."""
+        edits = self.live.take() if self.live is not None else []
+        if not edits:
+            return
+        applied = apply_edits(self.data, edits, self.encoder, self.net_config.spatial_dims)
+        if applied is None:
+            return
+        tools.sampler.refresh()
+        if applied.validation_changed:
+            tools.windows = image_validation_windows(self.data)
+        latency = time.perf_counter() - applied.oldest_posted
+        yield StrokesJoined(run.step + 1, applied.added, applied.removed, latency)
+
     def _run_tools(self) -> _RunTools:
         """The sampler, validation windows, class weights, optimizer, generator, attack
         (adversarial training) and loss scaler of a run."""
@@ -536,7 +590,7 @@ class Trainer:
             attack = AdversarialBatch(cfg.adversarial_eps, cfg.adversarial_steps)
         return _RunTools(
             sampler=PatchSampler(self.data, self.rng, self._context()),
-            windows=validation_windows(self.data),
+            windows=image_validation_windows(self.data),
             weights=torch.from_numpy(self.data.class_weights()).to(self.device),
             optimizer=optimizer,
             gen=torch.Generator().manual_seed(seed),
@@ -646,7 +700,9 @@ class Trainer:
         if final.improved or final.mean_dice is None or not final.pixels:
             return
         if final.mean_dice >= self._best_score - final.noise:
-            self.best = self._snapshot(final.mean_dice, step, elapsed, final.scored_pixels)
+            self.best = self._snapshot(
+                final.mean_dice, step, elapsed, final.scored_pixels, final.per_image
+            )
             self._save_checkpoint()
 
     def _object_diameter(self, model: TrainedModel) -> float | None:
@@ -718,24 +774,30 @@ class Trainer:
         """Score validation pixels (or, without them, the smoothed loss); keep the best model."""
         dice: tuple[float | None, ...] = ()
         pixels: tuple[int, ...] = ()
+        per_image: tuple[float | None, ...] = ()
         mean: float | None = None
         if windows:
             began = time.perf_counter()
-            scores, counts = self._validate(windows)
+            scores, counts, per_image = self._validate(windows)
             self._end_reserve = END_RESERVE * (time.perf_counter() - began)
             dice, pixels = tuple(scores), tuple(int(n) for n in counts)
-            scored = [d for d in dice if d is not None]
-            mean = float(np.mean(scored)) if scored else None
+            mean = _mean_dice(dice)
         score = mean if mean is not None else -(ema if ema is not None else math.inf)
         improved = score >= self._best_score
-        scores = ValidationScores(step, dice, mean, elapsed, improved, pixels)
+        scores = ValidationScores(step, dice, mean, elapsed, improved, pixels, per_image)
         if improved:
             self._best_score = score
             self.best = self._snapshot(
-                mean, step, elapsed, scores.scored_pixels if mean is not None else None
+                mean, step, elapsed, scores.scored_pixels if mean is not None else None, per_image
             )
             self._save_checkpoint()
         return scores
+
+
+def _mean_dice(dice: Sequence[float | None]) -> float | None:
+    """Mean of the classes' Dice that are scored; None when none is."""
+    scored = [d for d in dice if d is not None]
+    return float(np.mean(scored)) if scored else None
 
 
 def undertrained_reason(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -91,17 +91,55 @@ class Unit:
         return windows
 
 
+@dataclass(frozen=True)
+class SourceImage:
+    """One image of the training set as the units read it: ``image_cf`` ``(C, *lead, *S)``
+    (NumPy or lazy) and its per-channel normalization statistics ``low``, ``high`` (C,)."""
+
+    image_cf: Any
+    low: np.ndarray
+    high: np.ndarray
+
+
 @dataclass
 class TrainingData:
+    """The painted units of a training set. ``keys[i]`` says where unit ``i`` comes from:
+    ``(index of its image in the training set, leading index in that image)``."""
+
     units: list[Unit | SparseUnit]
     patch_size: tuple[int, ...]
     num_classes: int
     class_pixels: np.ndarray  # (K,) painted training pixels per class
     validation_pixels: int
+    keys: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
+    images: list[SourceImage] = field(default_factory=list)
 
     @property
     def painted_pixels(self) -> int:
         return int(self.class_pixels.sum()) + self.validation_pixels
+
+    @property
+    def image_count(self) -> int:
+        """Images in the training set (those without painted pixels included)."""
+        return len(self.images) or 1
+
+    def unit_image(self, index: int) -> int:
+        """The training-set image unit ``index`` was cut from (0 without ``keys``)."""
+        return self.keys[index][0] if self.keys else 0
+
+    def image_class_pixels(self) -> np.ndarray:
+        """Painted training pixels ``(images, K)`` per image and class."""
+        out = np.zeros((self.image_count, self.num_classes), np.int64)
+        for i, u in enumerate(self.units):
+            out[self.unit_image(i)] += np.bincount(u.painted_values(), minlength=self.num_classes)[
+                : self.num_classes
+            ]
+        return out
+
+    def recount(self) -> None:
+        """Update ``class_pixels`` and ``validation_pixels`` after the units changed."""
+        self.class_pixels = self.image_class_pixels().sum(0)
+        self.validation_pixels = sum(u.validation_count() for u in self.units)
 
     def class_weights(self) -> np.ndarray:
         """Inverse square-root frequency weights, mean 1, for the classes that are painted."""
@@ -132,7 +170,9 @@ def build_training_data(
         )
     if not images:
         raise UserInputError("No training images were given.")
-    units: list[Unit] = []
+    units: list[Unit | SparseUnit] = []
+    keys: list[tuple[int, tuple[int, ...]]] = []
+    sources: list[SourceImage] = []
     for n, (image, lab) in enumerate(zip(images, labels)):
         image_cf = channels_first(image, channel_axis, rgb)
         check_spatial(image_cf, spatial_dims)
@@ -144,27 +184,34 @@ def build_training_data(
         lab = readable(lab)
         check_labels(lab, image_cf.shape[1:], name=f"labels of image {n + 1}")
         low, high = normalization.statistics(image_cf)
+        sources.append(SourceImage(image_cf, low, high))
         if is_lazy(image_cf) or is_lazy(lab):  # read chunk by chunk, patch by patch
-            units.extend(_lazy_units(image_cf, lab, encoder, low, high, spatial_dims, patch_size))
+            found = _lazy_units(image_cf, lab, encoder, low, high, spatial_dims, patch_size)
+            units.extend(found.values())
+            keys.extend((n, lead) for lead in found)
             continue
         lead_shape = lab.shape[: lab.ndim - spatial_dims]
         for lead in np.ndindex(*lead_shape):
             targets = encoder.encode(np.asarray(lab[lead]))
             if not (targets != IGNORE).any():
                 continue
-            chunk = np.asarray(image_cf[(slice(None),) + lead])
-            norm = Normalization.apply(chunk, low, high)
-            units.append(_make_unit(norm, targets, patch_size))
+            units.append(in_memory_unit(sources[-1], lead, targets, patch_size))
+            keys.append((n, lead))
     if not units:
         raise UserInputError("No painted pixels found. Paint a few strokes of each class first.")
     k = encoder.classes.num_classes
     _split_validation(units, spatial_dims, validation_fraction, k, rng)
-    class_pixels = np.zeros(k, np.int64)
-    for u in units:
-        class_pixels += np.bincount(u.painted_values(), minlength=k)[:k]
-    return TrainingData(
-        units, patch_size, k, class_pixels, sum(u.validation_count() for u in units)
-    )
+    data = TrainingData(units, patch_size, k, np.zeros(k, np.int64), 0, keys, sources)
+    data.recount()
+    return data
+
+
+def in_memory_unit(
+    source: SourceImage, lead: tuple[int, ...], targets: np.ndarray, patch: tuple[int, ...]
+) -> Unit:
+    """The unit at ``lead`` of ``source``, normalized, with training ``targets`` (*S)."""
+    chunk = np.asarray(source.image_cf[(slice(None),) + tuple(lead)])
+    return _make_unit(Normalization.apply(chunk, source.low, source.high), targets, patch)
 
 
 def _lazy_units(
@@ -175,20 +222,20 @@ def _lazy_units(
     high: np.ndarray,
     dims: int,
     patch: tuple[int, ...],
-) -> list[Unit | SparseUnit]:
-    """Units of a lazy image or labels array: painted pixels found chunk by chunk; a unit
-    at least one patch large stays on disk (:class:`SparseUnit`), a smaller one is read
-    and padded as in memory."""
-    units: list[Unit | SparseUnit] = []
+) -> dict[tuple[int, ...], Unit | SparseUnit]:
+    """Units of a lazy image or labels array by leading index: painted pixels found chunk
+    by chunk; a unit at least one patch large stays on disk (:class:`SparseUnit`), a
+    smaller one is read and padded as in memory."""
+    units: dict[tuple[int, ...], Unit | SparseUnit] = {}
     shape = tuple(lab.shape[len(lab.shape) - dims :])
     for lead, (flat, values) in painted_pixels(lab, encoder, dims).items():
         if all(s >= p for s, p in zip(shape, patch)):
-            units.append(SparseUnit(image_cf, lead, low, high, shape, flat, values))
+            units[lead] = SparseUnit(image_cf, lead, low, high, shape, flat, values)
             continue
         targets = np.full(shape, IGNORE, np.int64)
         targets.flat[flat] = values
         norm = Normalization.apply(read(image_cf, (slice(None), *lead)), low, high)
-        units.append(_make_unit(norm, targets, patch))
+        units[lead] = _make_unit(norm, targets, patch)
     return units
 
 
@@ -234,7 +281,9 @@ class PatchSampler:
 
     Each window is placed so that a randomly chosen painted pixel of a randomly chosen
     class falls inside its central patch: a few strokes on a large image still give
-    every batch something to learn from. ``context`` (>= 1, per spatial axis) makes the
+    every batch something to learn from. The pixels of a class are pooled over all the
+    units of all the images, so each image of a training set gives patches of a class in
+    proportion to its painted pixels of that class, whatever the image's size. ``context`` (>= 1, per spatial axis) makes the
     window larger than the patch, for augmentations that zoom out or rotate
     (:func:`napari_unet.core.training.augment.context_factor`); the painted pixel then lies
     within a quarter patch of the window centre, so it stays in view at a zoom of 2.
@@ -250,17 +299,24 @@ class PatchSampler:
         factors = tuple(context) if context is not None else (1.0,) * len(p)
         self.window = tuple(max(s, int(math.ceil(s * f))) for s, f in zip(p, factors))
         self._by_class: list[tuple[np.ndarray, np.ndarray]] = []
-        for c in range(data.num_classes):
+        self.drawn_units: list[int] = []  # unit of each window drawn by the last sample()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the units' training pixels (after strokes were added or erased)."""
+        by_class = []
+        for c in range(self.data.num_classes):
             unit_ids, flat = [], []
-            for i, u in enumerate(data.units):
+            for i, u in enumerate(self.data.units):
                 idx = u.training_pixels(c)
                 unit_ids.append(np.full(idx.size, i, np.int32))
                 flat.append(idx)
             ids = np.concatenate(unit_ids) if unit_ids else np.zeros(0, np.int32)
             if ids.size:
-                self._by_class.append((ids, np.concatenate(flat)))
-        if not self._by_class:
+                by_class.append((ids, np.concatenate(flat)))
+        if not by_class:
             raise UserInputError("No painted training pixels left.")
+        self._by_class = by_class
 
     def _start(self, centre: int, patch: int, window: int, extent: int) -> int:
         if window == patch:  # plain patch: the painted pixel anywhere in it, inside the unit
@@ -271,9 +327,11 @@ class PatchSampler:
     def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """Return images ``(B, C, *W)`` float32 and targets ``(B, *W)`` int64, W = window."""
         xs, ys = [], []
+        self.drawn_units = []
         for _ in range(batch_size):
             ids, flat = self._by_class[self.rng.integers(len(self._by_class))]
             j = self.rng.integers(ids.size)
+            self.drawn_units.append(int(ids[j]))
             unit = self.data.units[int(ids[j])]
             centre = np.unravel_index(int(flat[j]), unit.shape)
             start = [
@@ -290,4 +348,15 @@ def validation_windows(data: TrainingData) -> list[tuple[np.ndarray, np.ndarray]
 
     A pixel already scored by an earlier window is ignored in later ones.
     """
-    return [w for u in data.units for w in u.validation_windows(data.patch_size)]
+    return [w for _, w in image_validation_windows(data)]
+
+
+def image_validation_windows(
+    data: TrainingData,
+) -> list[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    """:func:`validation_windows`, each with the index of its training-set image."""
+    return [
+        (data.unit_image(i), w)
+        for i, u in enumerate(data.units)
+        for w in u.validation_windows(data.patch_size)
+    ]

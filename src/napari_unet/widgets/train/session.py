@@ -20,6 +20,7 @@ from napari_unet.core import (
     UNetConfig,
 )
 from napari_unet.core.training.held_out import ModelComparison, compare_on_windows
+from napari_unet.core.training.live_labels import LiveLabels
 from napari_unet.core.training.training_data import validation_windows
 
 from .._session import JobSession
@@ -32,7 +33,9 @@ class TrainRequest:
     image: ``(*spatial)`` or ``(*spatial, C)`` when ``rgb`` (NumPy, or lazy zarr / dask
     data, read by the core window by window); labels: a private copy shaped ``spatial``
     (0 = unpainted for sparse strokes), or lazy labels read chunk by chunk; init: the
-    model to continue, or None for a new model of ``model_config``.
+    model to continue, or None for a new model of ``model_config``; more_pairs: the
+    other (image, labels) pairs of a training set of several images, as ``image`` and
+    ``labels``; live: where strokes painted during the run are posted (None: not followed).
     """
 
     what: str
@@ -43,6 +46,16 @@ class TrainRequest:
     config: TrainingConfig
     init: TrainedModel | None = None
     model_config: UNetConfig | None = None
+    more_pairs: tuple[tuple[Any, Any], ...] = ()
+    live: LiveLabels | None = None
+
+    @property
+    def images(self) -> list[Any]:
+        return [self.image, *(image for image, _ in self.more_pairs)]
+
+    @property
+    def labels_list(self) -> list[Any]:
+        return [self.labels, *(labels for _, labels in self.more_pairs)]
 
 
 @dataclass(frozen=True)
@@ -70,14 +83,15 @@ def training_work(
 
     def work(stop: StopFlag) -> Generator[Any, None, TrainOutcome]:
         trainer = Trainer(
-            [request.image],
-            [request.labels],
+            request.images,
+            request.labels_list,
             dense=request.dense,
             init=request.init,
             model_config=request.model_config,
             config=request.config,
             rgb=request.rgb,
             stop=stop,
+            live=request.live,
         )
         result = yield from trainer.run()
         if request.init is None or not result.steps:

@@ -20,6 +20,8 @@ from napari_unet.core import (
     save_model,
 )
 from napari_unet.core.oom import TrainingOutOfMemory
+from napari_unet.core.training.live_labels import LiveLabels
+from napari_unet.core.training.trainer import StrokesJoined
 
 from .._base import ViewerWidget
 from .._export import add_export_button
@@ -31,6 +33,7 @@ from ..dock import warm_up_in_background
 from .data_section import DataSection
 from .history_view import HistoryView
 from .learn_from import merge_training_labels
+from .live_strokes import LiveStrokes
 from .model_choice import ModelChoice, choice_text
 from .model_section import ModelSection
 from .preview import LivePreview
@@ -74,6 +77,8 @@ class TrainWidget(ViewerWidget):
         self.retrain_section.retrain.changed.connect(lambda *_: self.start_retraining())
         self.run_section.continue_run.changed.connect(lambda *_: self.continue_training())
         self._last_launch: tuple[TrainRequest, Image, list[Labels]] | None = None
+        self._live_strokes: LiveStrokes | None = None
+        self.strokes_joined: list[StrokesJoined] = []  # strokes painted during the last run
         self.model_section.save.changed.connect(lambda *_: self._ask_save())
         self.model_section.load.changed.connect(lambda *_: self._ask_load())
         self.history.roll_back.changed.connect(lambda *_: self.roll_back())
@@ -139,6 +144,7 @@ class TrainWidget(ViewerWidget):
                 self._image,
                 self._labels,
                 self._classes,
+                *self.data.training_set.section.all,
                 self._preset,
                 self._max_time,
                 self._live_preview,
@@ -207,11 +213,6 @@ class TrainWidget(ViewerWidget):
         if model is not None and not self.retrain_box.expanded:
             self.retrain_box.set_expanded(True)  # the next step of the loop
 
-    def training_pairs(self) -> list[tuple[Image, Labels]]:
-        """The (image layer, labels layer) pairs a round learns from (and a project keeps)."""
-        image, labels = self._image.value, self._labels.value
-        return [] if image is None or labels is None else [(image, labels)]
-
     def roll_back(self, number: int | None = None) -> TrainedModel | None:
         """Make round ``number`` (default: the one selected in the rounds table) of the
         open project current again; later rounds are kept."""
@@ -247,16 +248,25 @@ class TrainWidget(ViewerWidget):
             self.save_model_to(path)
 
     # ------------------------------------------------------------------ starting runs
+    def training_pairs(self) -> list[tuple[Image, Labels]]:
+        """The (image, labels) pairs the next run learns from (and a project keeps): the
+        training set, or the image and strokes chosen above when none was added (empty
+        when either is missing)."""
+        return self.data.training_set.training_pairs()
+
     def start_training(self) -> Job | None:
-        """Start training with the widget's settings (a new model or the current one)."""
+        """Start training with the widget's settings (a new model or the current one) on
+        :meth:`training_pairs`; strokes painted on them during the run join it."""
         try:
-            image_layer = self._require_image()
-            labels_layer = self._labels.value
-            if labels_layer is None:
+            self._require_image()
+            pairs = self.training_pairs()
+            if not pairs:
                 raise UserInputError(
                     "Pick the Labels layer with your strokes (add a Labels "
                     "layer and paint 1 = background, 2 = object)."
                 )
+            self.data.training_set.check(pairs)
+            (image_layer, labels_layer), more = pairs[0], pairs[1:]
             config = self.run_section.config(self._max_time.value, self.training_overrides)
             init = None
             if self.model_section.continues:
@@ -275,11 +285,13 @@ class TrainWidget(ViewerWidget):
                 config,
                 init=init,
                 model_config=self.model_section.new_model_config(),
+                more_pairs=tuple((layer_source(i), labels_snapshot(lab)) for i, lab in more),
+                live=LiveLabels(),
             )
         except ValueError as err:
             notify_error(err, "Training")
             return None
-        return self._launch(request, image_layer, [labels_layer])
+        return self._launch(request, image_layer, [lab for _, lab in pairs])
 
     def start_retraining(self) -> Job | None:
         """Fine-tune the current model on strokes + corrected segmentation, short budget."""
@@ -325,9 +337,18 @@ class TrainWidget(ViewerWidget):
             notify_error(err, "Continuing")
             return None
         request, image_layer, used = self._last_launch
-        return self._launch(
-            replace(request, what="Continuing", init=self._store.model), image_layer, used
-        )
+        request = replace(request, what="Continuing", init=self._store.model)
+        if request.live is not None:  # the strokes as they are now, painted during the run too
+            request = replace(
+                request,
+                labels=labels_snapshot(used[0]),
+                more_pairs=tuple(
+                    (image, labels_snapshot(lab))
+                    for (image, _), lab in zip(request.more_pairs, used[1:])
+                ),
+                live=LiveLabels(),
+            )
+        return self._launch(request, image_layer, used)
 
     def retrain_labels(self) -> Any:
         """The labels Retrain learns from: the ticked layers, merged (see :mod:`.learn_from`)."""
@@ -354,11 +375,12 @@ class TrainWidget(ViewerWidget):
             on_event=self._on_event,
             on_done=self._on_done,
             on_error=self._on_error,
-            on_finished=self.preview.stop,
+            on_finished=self._on_finished,
             notify=False,
         )
         if job is None:
             return None
+        self._follow_strokes(request, used)
         self._last_launch = (request, image_layer, used)
         self.model_choice.clear()
         self.run_section.new_run(request.what, continues=request.init is not None)
@@ -367,6 +389,18 @@ class TrainWidget(ViewerWidget):
         return job
 
     # ------------------------------------------------------------------ following a run
+    def _follow_strokes(self, request: TrainRequest, used: list[Labels]) -> None:
+        """Post strokes painted on the run's labels layers to its trainer."""
+        self.strokes_joined = []
+        if request.live is not None and len(used) == len(request.images):
+            self._live_strokes = LiveStrokes(request.live, used)
+
+    def _on_finished(self) -> None:
+        if self._live_strokes is not None:
+            self._live_strokes.close()
+            self._live_strokes = None
+        self.preview.stop()
+
     def _on_state(self, state: JobState) -> None:
         running = state.active
         self.run_section.set_running(running)
@@ -381,6 +415,8 @@ class TrainWidget(ViewerWidget):
             self._out_of_memory = event
         if isinstance(event, TrainingStarted):
             self._train_device = event.device
+        if isinstance(event, StrokesJoined):
+            self.strokes_joined.append(event)
         if isinstance(event, (ModelSnapshot, BestModelUpdated)):
             self.preview.offer(event.model)  # the newest weights, from the first seconds
         self.run_section.show_event(event)
