@@ -25,6 +25,7 @@ from napari_unet.core.project.training import round_settings
 
 from .._jobs import notify_error, notify_info, notify_warning
 from .._layers import layer_source, same_layer
+from ..settings import settings_persist
 from .session import TrainOutcome, TrainRequest
 
 DATA_DIR_ENV = "NAPARI_UNET_DATA_DIR"
@@ -150,10 +151,13 @@ class ProjectSection:
         self, outcome: TrainOutcome, request: TrainRequest, image: Image, device: str
     ) -> RoundRecord | None:
         """Keep the run's model as the project's next round (a new project in
-        :func:`projects_dir` when none is open); never fails the run."""
+        :func:`projects_dir` when none is open, unless settings are session-only: see
+        :func:`..settings.session_only_settings`); never fails the run."""
         result = outcome.result
         if not result.steps or not result.model.rounds:
             return None
+        if self.project is None and not settings_persist():
+            return None  # the demo and the screenshots leave the user's folders alone
         try:
             project = self.project or self._automatic_project(image.name)
             self._put_pairs(project)
