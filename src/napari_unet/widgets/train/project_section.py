@@ -170,7 +170,7 @@ class ProjectSection:
                     model_config=None if request.init is not None else request.model_config,
                 ),
                 seed=request.config.seed,
-                learned_from=[(image.name, request.labels)],
+                learned_from=list(zip(request.names or (image.name,), request.labels_list)),
                 steps=result.steps,
                 seconds=result.elapsed,
                 device=device,

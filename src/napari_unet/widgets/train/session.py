@@ -35,7 +35,8 @@ class TrainRequest:
     (0 = unpainted for sparse strokes), or lazy labels read chunk by chunk; init: the
     model to continue, or None for a new model of ``model_config``; more_pairs: the
     other (image, labels) pairs of a training set of several images, as ``image`` and
-    ``labels``; live: where strokes painted during the run are posted (None: not followed).
+    ``labels``; live: where strokes painted during the run are posted (None: not followed);
+    names: the images' layer names (what a project records the round learned from).
     """
 
     what: str
@@ -48,6 +49,7 @@ class TrainRequest:
     model_config: UNetConfig | None = None
     more_pairs: tuple[tuple[Any, Any], ...] = ()
     live: LiveLabels | None = None
+    names: tuple[str, ...] = ()  # the images' layer names, in the order of ``images``
 
     @property
     def images(self) -> list[Any]:

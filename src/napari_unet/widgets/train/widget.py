@@ -287,6 +287,7 @@ class TrainWidget(ViewerWidget):
                 model_config=self.model_section.new_model_config(),
                 more_pairs=tuple((layer_source(i), labels_snapshot(lab)) for i, lab in more),
                 live=LiveLabels(),
+                names=tuple(image.name for image, _ in pairs),
             )
         except ValueError as err:
             notify_error(err, "Training")
