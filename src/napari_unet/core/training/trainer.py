@@ -110,6 +110,9 @@ class TrainingConfig:
     # steps a time budget always buys (None = MIN_STEPS of the model's dims, halved when
     # fine-tuning; 0 = none); ignored when max_steps is set (the user asked for that many)
     min_steps: int | None = None
+    # class value (1..K) of the membranes between cells, stored in the model (its
+    # ClassInfo.boundary_class) for boundary_instances; None keeps a fine-tuned model's
+    boundary_class: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_time is None and self.max_steps is None:
@@ -338,6 +341,8 @@ class Trainer:
             c = _channels(first, channel_axis, rgb)
             net_cfg = replace(base, in_channels=c, num_classes=classes.num_classes)
             self.normalization = normalization or Normalization()
+        if cfg.boundary_class is not None:
+            classes = classes.with_boundary_class(cfg.boundary_class)
         self.classes = classes
         self.net_config = net_cfg
         patch = cfg.patch_size or DEFAULT_PATCH[net_cfg.spatial_dims]
