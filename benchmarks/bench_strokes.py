@@ -119,15 +119,18 @@ def run_forest(images, strokes, test_images, seed: int) -> dict:
     forest.fit(np.concatenate(xs), np.concatenate(ys))
     train_s = time.perf_counter() - start
     start = time.perf_counter()
-    preds = []
+    preds, probs = [], []
     for im in test_images:
         f = features(im)
-        preds.append(forest.predict(f.reshape(-1, f.shape[-1])).reshape(im.shape).astype(np.uint8))
+        proba = forest.predict_proba(f.reshape(-1, f.shape[-1]))  # (pixels, classes painted)
+        preds.append(forest.classes_[proba.argmax(axis=1)].reshape(im.shape).astype(np.uint8))
+        probs.append(np.moveaxis(proba, 1, 0).reshape((-1, *im.shape)).astype(np.float32))
     predict_s = time.perf_counter() - start
     return {
         "train_s": train_s,
         "predict_s": predict_s,
         "preds": preds,
+        "probs": probs,  # (classes painted, Y, X) per test image, class order forest.classes_
         "detail": f"{len(np.concatenate(ys))} training pixels, {xs[0].shape[1]} features",
     }
 

@@ -16,6 +16,8 @@ from napari_unet.core.metrics import (
     instance_f1,
     instance_mask_objects,
     instances_foreground,
+    pooled_instances,
+    split_merge_scores,
     truth_classes,
 )
 
@@ -48,7 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
-        "--instances", action="store_true", help="also report F1 of instance matching at IoU 0.5"
+        "--instances",
+        action="store_true",
+        help="the prediction and the truth hold instance ids: also report F1 of instance "
+        "matching at IoU 0.5 and the split/merge errors (adapted Rand error; variation of "
+        "information split = H(pred|truth) and merge = H(truth|pred), in bits), truth 0 "
+        "ignored",
     )
     mode.add_argument(
         "--truth-instances",
@@ -99,11 +106,21 @@ def _compare(
     return pred, truth_classes(truth)
 
 
+def _split_merge(pred: np.ndarray, truth: np.ndarray, t_path: str) -> dict[str, float]:
+    """Split/merge scores of one image; a truth without instances is a user error."""
+    if not truth.any():
+        raise UserInputError(
+            f"{t_path} holds no instances (all 0); --instances needs a truth with object ids."
+        )
+    return split_merge_scores(pred, truth)
+
+
 def run(args: argparse.Namespace) -> int:
     check_pairs(args.pred, args.truth, "predictions", "truths")
     per_image = []
     totals: dict[int, list[int]] = {}
     matched = {"true_positives": 0, "predicted": 0, "true": 0}
+    instance_pairs: list[tuple[np.ndarray, np.ndarray]] = []
     for p_path, t_path in zip(args.pred, args.truth):
         pred = integer_labels(read_image(p_path), p_path)
         truth = integer_labels(read_image(t_path), t_path)
@@ -116,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         if args.instances:
             f1 = instance_f1(pred, truth, 0.5)
             entry["instance_f1"] = f1
+            entry["split_merge"] = _split_merge(pred, truth, t_path)
+            instance_pairs.append((pred, truth))
             for key in matched:
                 matched[key] += f1[key]
             pred, truth = (pred > 0).astype(np.uint8) + 1, (truth > 0).astype(np.uint8) + 1
@@ -152,5 +171,6 @@ def run(args: argparse.Namespace) -> int:
             "recall": recall,
             **matched,
         }
+        report["split_merge"] = split_merge_scores(*pooled_instances(instance_pairs))
     print(json.dumps(report, indent=2))
     return 0

@@ -18,6 +18,7 @@ from napari_unet.core import (
     load_model,
     run_to_completion,
 )
+from napari_unet.core.data.labels import MAX_CLASSES
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.io.image_files import open_image
 from napari_unet.core.model.model_file import is_model_file, save_model_or_rescue
@@ -127,6 +128,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "brightness/contrast only), 2 = the default plus brightness/contrast "
         "and gamma changes, between = interpolated ranges",
     )
+    p.add_argument(
+        "--boundary-class",
+        type=int_in_range(1, MAX_CLASSES),
+        default=None,
+        metavar="K",
+        help="the class value painted on the membranes between cells (e.g. 1 for ISBI's "
+        "dense 0/255 masks, where 0 = membrane becomes class 1); the model remembers it "
+        "so cells can be cut along it (boundary_instances); default: none, or the "
+        "--init model's",
+    )
     add_channels(p)
     add_device(p)
     p.set_defaults(run=run)
@@ -196,6 +207,7 @@ def _make_trainer(args: argparse.Namespace) -> Trainer:
         adversarial_eps=args.adversarial_eps,
         adversarial_steps=args.adversarial_steps,
         natural_perturbations=args.natural_perturbations,
+        boundary_class=args.boundary_class,
     )
     return Trainer(
         images,

@@ -8,10 +8,11 @@ from .data.images import Normalization, channels_first
 from .data.label_sources import LabelSource, SourceKind, merge_label_sources
 from .data.labels import ClassInfo
 from .errors import ModelFileError, UserInputError
-from .metrics import dice_iou_per_class, instance_f1
+from .metrics import dice_iou_per_class, instance_f1, split_merge_scores
 from .model.model_file import load_model, save_model
 from .model.trained_model import TrainedModel
 from .model.unet import PRESETS, UNet, UNetConfig, count_parameters
+from .prediction.boundary_instances import boundary_instances
 from .prediction.engine import PredictionConfig, PredictionProgress, PredictionResult, predict
 from .prediction.job import PredictionJob, ResultsTo, RunStarted
 from .prediction.job import run as run_job
@@ -54,6 +55,7 @@ __all__ = [
     "UNetConfig",
     "UserInputError",
     "ValidationScores",
+    "boundary_instances",
     "channels_first",
     "count_parameters",
     "dice_iou_per_class",
@@ -64,5 +66,6 @@ __all__ = [
     "run_job",
     "run_to_completion",
     "save_model",
+    "split_merge_scores",
     "train",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import zipfile
@@ -90,3 +91,33 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, train
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
     assert zipfile.is_zipfile(path)
+
+
+def test_a_named_boundary_class_survives_save_and_load(trained, tmp_path):
+    model = trained.model.copy()
+    model.classes = model.classes.with_boundary_class(1)
+    loaded = load_model(save_model(model, tmp_path / "m.pt"))
+    assert loaded.boundary_class == 1
+    assert loaded.classes == model.classes
+
+
+def test_an_older_file_without_a_boundary_class_loads_with_none(trained, tmp_path):
+    path = save_model(trained.model, tmp_path / "old.pt")
+    payload = torch.load(path, weights_only=True)
+    meta = json.loads(payload["metadata"])
+    meta["classes"].pop("boundary_class", None)
+    assert set(meta["classes"]) == {"names", "source_values", "dense"}  # as before issue 22
+    payload["metadata"] = json.dumps(meta)
+    torch.save(payload, path)
+    assert load_model(path).boundary_class is None
+
+
+def test_a_boundary_class_outside_the_classes_is_reported_as_damage(trained, tmp_path):
+    path = save_model(trained.model, tmp_path / "bad.pt")
+    payload = torch.load(path, weights_only=True)
+    meta = json.loads(payload["metadata"])
+    meta["classes"]["boundary_class"] = 7
+    payload["metadata"] = json.dumps(meta)
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="damaged.*boundary_class must be a class value 1..2"):
+        load_model(path)

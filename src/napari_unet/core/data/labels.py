@@ -13,7 +13,7 @@ so a corrected prediction can be used directly as new training labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,28 +35,55 @@ class ClassInfo:
     source_values: the label value that meant each class in the training data
         (1..K for sparse labels; e.g. (0, 255) for a dense ISBI mask).
     dense: whether the training labels were dense masks.
+    boundary_class: the class value (1..K) the user named as the membranes between cells
+        (see :func:`~napari_unet.core.boundary_instances`), or None. Absent from older
+        model files, which read as None.
     """
 
     names: tuple[str, ...]
     source_values: tuple[int, ...]
     dense: bool = False
+    boundary_class: int | None = None
+
+    def __post_init__(self) -> None:
+        k = self.boundary_class
+        if k is not None and (isinstance(k, bool) or not 1 <= k <= len(self.names)):
+            raise ValueError(f"boundary_class must be a class value 1..{len(self.names)}, got {k}.")
 
     @property
     def num_classes(self) -> int:
         return len(self.names)
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "names": list(self.names),
             "source_values": list(self.source_values),
             "dense": self.dense,
         }
+        if self.boundary_class is not None:  # older readers ignore the key
+            data["boundary_class"] = self.boundary_class
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> ClassInfo:
+        boundary = data.get("boundary_class")
         return cls(
-            tuple(data["names"]), tuple(int(v) for v in data["source_values"]), bool(data["dense"])
+            tuple(data["names"]),
+            tuple(int(v) for v in data["source_values"]),
+            bool(data["dense"]),
+            None if boundary is None else int(boundary),
         )
+
+    def with_boundary_class(self, boundary_class: int | None) -> ClassInfo:
+        """These classes with ``boundary_class`` named as the membranes (None: none);
+        :class:`UserInputError` naming the classes when it is not one of them."""
+        if boundary_class is not None and not 1 <= boundary_class <= self.num_classes:
+            listed = ", ".join(f"{i + 1} = {n}" for i, n in enumerate(self.names))
+            raise UserInputError(
+                f"The boundary class {boundary_class} is not one of the {self.num_classes} "
+                f"classes ({listed}); name the class value painted on the membranes."
+            )
+        return replace(self, boundary_class=boundary_class)
 
 
 def default_class_names(k: int) -> tuple[str, ...]:

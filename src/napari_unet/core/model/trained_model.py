@@ -45,6 +45,11 @@ class TrainedModel:
         return self.network.config.num_classes
 
     @property
+    def boundary_class(self) -> int | None:
+        """The class value (1..K) named as the membranes between cells, or None."""
+        return self.classes.boundary_class
+
+    @property
     def rounds(self) -> list[dict[str, Any]]:
         return list(self.summary.get("rounds", []))
 

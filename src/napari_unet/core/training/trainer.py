@@ -117,6 +117,9 @@ class TrainingConfig:
     # steps a time budget always buys (None = MIN_STEPS of the model's dims, halved when
     # fine-tuning; 0 = none); ignored when max_steps is set (the user asked for that many)
     min_steps: int | None = None
+    # class value (1..K) of the membranes between cells, stored in the model (its
+    # ClassInfo.boundary_class) for boundary_instances; None keeps a fine-tuned model's
+    boundary_class: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_time is None and self.max_steps is None:
@@ -375,6 +378,8 @@ class Trainer:
             encoder = TargetEncoder(self.classes)
             net_cfg = _new_model_config(model_config, images, self.classes, channel_axis, rgb)
             self.normalization = normalization or Normalization()
+        if cfg.boundary_class is not None:
+            self.classes = self.classes.with_boundary_class(cfg.boundary_class)
         self.net_config = net_cfg
         self.encoder = encoder
         patch = cfg.patch_size or DEFAULT_PATCH[net_cfg.spatial_dims]

@@ -1,0 +1,95 @@
+"""``train --boundary-class`` is remembered by the model; ``evaluate --instances`` prints
+the split and merge errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from skimage.io import imsave
+
+from napari_unet.cli import main
+from napari_unet.core import load_model
+from napari_unet.core.data.simulated_strokes import simulate_strokes
+from tests.conftest import isbi_slice
+
+
+@pytest.fixture(scope="module")
+def painted(tmp_path_factory):
+    """An ISBI crop and its strokes (class 1 = membrane, 2 = interior)."""
+    root = tmp_path_factory.mktemp("boundary")
+    image, classes = isbi_slice(0, crop=128)
+    imsave(root / "img.png", image, check_contrast=False)
+    tifffile.imwrite(root / "strokes.tif", simulate_strokes(classes, seed=0, max_fraction=0.02))
+    return root
+
+
+def train_args(root, out, *extra):
+    return [
+        "train",
+        "--images",
+        str(root / "img.png"),
+        "--labels",
+        str(root / "strokes.tif"),
+        "--out",
+        str(out),
+        "--steps",
+        "4",
+        "--device",
+        "cpu",
+        *(extra if "--init" in extra else ("--preset", "tiny", *extra)),
+    ]
+
+
+def test_train_with_boundary_class_writes_a_model_that_remembers_it(painted, tmp_path):
+    out = tmp_path / "model.pt"
+    assert main(train_args(painted, out, "--boundary-class", "1")) == 0
+    assert load_model(out).boundary_class == 1
+    fine_tuned = tmp_path / "again.pt"  # fine-tuning without the option keeps it
+    assert main(train_args(painted, fine_tuned, "--init", str(out))) == 0
+    assert load_model(fine_tuned).boundary_class == 1
+
+
+def test_train_without_boundary_class_writes_none(painted, tmp_path):
+    out = tmp_path / "model.pt"
+    assert main(train_args(painted, out)) == 0
+    assert load_model(out).boundary_class is None
+
+
+def test_a_boundary_class_the_labels_lack_exits_2_naming_the_classes(painted, tmp_path, capsys):
+    code = main(train_args(painted, tmp_path / "m.pt", "--boundary-class", "3"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "boundary class 3 is not one of the 2 classes" in err
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_evaluate_instances_prints_split_and_merge_errors(tmp_path, capsys):
+    truth = np.zeros((40, 40), np.uint16)
+    truth[5:15, 5:15], truth[20:30, 20:30] = 3, 9
+    pred = truth.copy()
+    pred[5:10, 5:15] = 4  # the first object split in two
+    tifffile.imwrite(tmp_path / "t.tif", truth)
+    tifffile.imwrite(tmp_path / "p.tif", pred)
+    args = ["evaluate", "--pred", str(tmp_path / "p.tif"), "--truth", str(tmp_path / "t.tif")]
+    assert main([*args, "--instances"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    scores = report["split_merge"]
+    assert scores["vi_split"] > 0 and scores["vi_merge"] == pytest.approx(0.0)
+    assert 0 < scores["adapted_rand_error"] < 1
+    assert report["images"][0]["split_merge"] == scores  # one image: pooled = its own
+
+
+def test_evaluate_instances_of_a_3d_stack_prints_split_and_merge_errors(tmp_path, capsys):
+    truth = np.zeros((4, 30, 30), np.uint16)
+    truth[:, 2:14, 2:28], truth[:, 16:28, 2:28] = 1, 2
+    merged = np.where(truth > 0, 1, 0).astype(np.uint16)  # the two objects as one
+    tifffile.imwrite(tmp_path / "t.tif", truth, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "p.tif", merged, photometric="minisblack")
+    args = ["evaluate", "--pred", str(tmp_path / "p.tif"), "--truth", str(tmp_path / "t.tif")]
+    assert main([*args, "--instances"]) == 0
+    scores = json.loads(capsys.readouterr().out)["split_merge"]
+    assert scores["vi_merge"] == pytest.approx(1.0) and scores["vi_split"] == pytest.approx(0.0)
