@@ -93,3 +93,43 @@ def test_evaluate_instances_of_a_3d_stack_prints_split_and_merge_errors(tmp_path
     assert main([*args, "--instances"]) == 0
     scores = json.loads(capsys.readouterr().out)["split_merge"]
     assert scores["vi_merge"] == pytest.approx(1.0) and scores["vi_split"] == pytest.approx(0.0)
+
+
+@pytest.fixture(scope="module")
+def boundary_model(painted, tmp_path_factory):
+    out = tmp_path_factory.mktemp("boundary_model") / "model.pt"
+    steps = ("--steps", "40", "--seed", "0")  # enough for membranes, unlike the 4 above
+    assert main(train_args(painted, out, "--boundary-class", "1", *steps)) == 0
+    return out
+
+
+def _predict(painted, model, out, *extra) -> int:
+    argv = ["predict", "--model", model, "--images", painted / "img.png", "--out-dir", out]
+    return main([str(a) for a in [*argv, "--instances", "--probabilities", *extra]])
+
+
+def test_predict_cuts_cells_along_the_class_the_model_remembers(painted, boundary_model, tmp_path):
+    from napari_unet.core import boundary_instances
+    from napari_unet.core.prediction.boundary_instances import DEFAULT_MIN_SIZE
+
+    assert _predict(painted, boundary_model, tmp_path / "remembered", "--device", "cpu") == 0
+    probabilities = tifffile.imread(tmp_path / "remembered" / "img_probabilities.tif")
+    cells = tifffile.imread(tmp_path / "remembered" / "img_instances.tif")
+    expected = boundary_instances(probabilities, 1, min_size=DEFAULT_MIN_SIZE)
+    np.testing.assert_array_equal(cells, expected)
+    assert _predict(painted, boundary_model, tmp_path / "blobs", "--boundary-class", "none") == 0
+    blobs = tifffile.imread(tmp_path / "blobs" / "img_instances.tif")
+    assert len(np.unique(cells)) > 3  # cells found
+    assert not np.array_equal(blobs, cells)  # objects of the foreground class instead
+
+
+def test_predict_refuses_a_boundary_class_the_model_does_not_have(
+    painted, boundary_model, tmp_path, capsys
+):
+    from tests.cli.bad_input_files import run_cli
+
+    argv = ["predict", "--model", boundary_model, "--images", painted / "img.png"]
+    code, lines, err = run_cli(
+        [*argv, "--out-dir", tmp_path, "--instances", "--boundary-class", "5"], capsys
+    )
+    assert code == 2 and "classes 1..2" in lines[-1], err

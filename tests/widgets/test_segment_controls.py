@@ -50,3 +50,38 @@ def test_status_line_ends_on_segmentation_done_after_the_last_block(
     wait_for(segment.segment())
     qtbot.wait(300)  # events still queued after the run (the last block's progress)
     assert segment.status.startswith("Segmentation done")
+
+
+def test_a_model_trained_with_a_boundary_class_segments_cells_bounded_by_it(
+    make_napari_viewer, dock_widget, wait_for
+):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from napari_unet.core import PredictionConfig, boundary_instances, predict, run_to_completion
+    from napari_unet.widgets._layers import find_output
+    from napari_unet.widgets.model_store import store_for
+    from tests.conftest import isbi_slice
+    from tests.core.prediction.test_blockwise import calibrated_model
+
+    model = calibrated_model()
+    model = replace(model, classes=model.classes.with_boundary_class(1))
+    image = isbi_slice(0, crop=128)[0]
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(image, name="em")
+    store_for(viewer).set(model)
+    segment = dock_widget(viewer, "Segment")
+    segment.control("Separate objects").value = True
+    assert segment.control("Objects are").value == 1  # the model's own boundary class
+    assert segment.control("Min. object size").value == 100
+    assert not segment.control("Split strength").enabled  # a blob setting
+    wait_for(segment.segment())
+    probabilities = run_to_completion(
+        predict(model, image, config=PredictionConfig(probabilities=True))
+    ).probabilities
+    expected = boundary_instances(probabilities, 1, min_size=100)
+    np.testing.assert_array_equal(find_output(viewer, layer, "instances").data, expected)
+    segment.control("Objects are").value = 0  # blobs again: their own defaults
+    assert segment.control("Min. object size").value == 16
+    assert segment.control("Split strength").enabled

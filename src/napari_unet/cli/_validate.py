@@ -140,6 +140,19 @@ def existing_image(text: str) -> str:
     return existing_file(text)
 
 
+def class_value_or_none(text: str) -> int | str:
+    """A class value (1 or more) or ``none``."""
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        value = int(text)
+    except ValueError:
+        raise _bad(f"{text!r} is not a class value (1, 2, ...) or 'none'") from None
+    if value < 1:
+        raise _bad(f"{value} is not a class value: classes are 1, 2, ... (or 'none')")
+    return value
+
+
 def images_named(text: str) -> list[str]:
     """The images a ``--images`` value names: an image file or zarr store, every image in
     a folder, or the matches of a glob pattern (quoted, so the shell leaves it)."""

@@ -29,6 +29,7 @@ from napari_unet.core.io.disk_space import disk_full_error, is_disk_full
 from napari_unet.core.io.image_files import OpenedImage, open_image
 from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction.batch import write_objects_table
+from napari_unet.core.prediction.boundary_instances import DEFAULT_MIN_SIZE as BOUNDARY_MIN_SIZE
 from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.prediction.job import PredictionJob, ResultsTo, RunStarted
@@ -41,6 +42,7 @@ from ._inputs import add_channels, add_device, check_layout, image_layout, with_
 from ._outputs import plan_outputs
 from ._progress import ProgressBar
 from ._validate import (
+    class_value_or_none,
     existing_file,
     float_in_range,
     images_named,
@@ -86,10 +88,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-size",
         type=int_in_range(0, 10**9),
-        default=DEFAULT_MIN_SIZE,
+        default=None,
         metavar="PIXELS",
         help="with --instances: drop objects smaller than this (pixels; voxels "
-        f"for a 3D model); default {DEFAULT_MIN_SIZE}",
+        f"for a 3D model); default {DEFAULT_MIN_SIZE}, or {BOUNDARY_MIN_SIZE} for cells "
+        "bounded by a class (smaller regions join their neighbours)",
+    )
+    p.add_argument(
+        "--boundary-class",
+        type=class_value_or_none,
+        default=None,
+        metavar="K",
+        help="with --instances: objects are the cells enclosed by class K (membranes, "
+        "cell walls); 'none': objects of the foreground classes, split where they touch "
+        "(nuclei). Default: the class the model was trained with as boundary "
+        "(train --boundary-class), else none",
     )
     p.add_argument(
         "--split-strength",
@@ -169,12 +182,14 @@ def run(args: argparse.Namespace) -> int:
     if args.measure and not args.instances:
         raise UserInputError("--measure measures the objects of --instances: add --instances.")
     model = load_model(args.model)
+    boundary = _boundary_class(args, model)
     out_dir = Path(args.out_dir)
     config = PredictionConfig(
         probabilities=args.probabilities,
         instances=args.instances,
         device=args.device,
-        min_object_size=args.min_size,
+        min_object_size=_min_size(args, boundary),
+        boundary_class=boundary,
         split_strength=args.split_strength,
         block=args.block,
         tta=args.tta,
@@ -290,6 +305,27 @@ def _with_progress(work: Generator[PredictionProgress, None, Any], label: str) -
         return run_to_completion(work, show)
     finally:
         bar.close()
+
+
+def _boundary_class(args: argparse.Namespace, model: TrainedModel) -> int | None:
+    """The class whose enclosed cells are the instances: ``--boundary-class``, else the
+    model's own; None for objects of the foreground classes."""
+    if not args.instances:
+        return None
+    chosen = model.boundary_class if args.boundary_class is None else args.boundary_class
+    if chosen == "none" or chosen is None:
+        return None
+    if not 1 <= chosen <= model.num_classes:
+        raise UserInputError(
+            f"--boundary-class {chosen}: the model has classes 1..{model.num_classes}."
+        )
+    return int(chosen)
+
+
+def _min_size(args: argparse.Namespace, boundary: int | None) -> int:
+    if args.min_size is not None:
+        return args.min_size
+    return DEFAULT_MIN_SIZE if boundary is None else BOUNDARY_MIN_SIZE
 
 
 def _where(args: argparse.Namespace) -> ClusterChoice:

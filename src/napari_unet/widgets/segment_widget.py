@@ -33,6 +33,7 @@ from napari_unet.core import (
     UserInputError,
 )
 from napari_unet.core.io.lazy_arrays import full_resolution, is_lazy
+from napari_unet.core.prediction.boundary_instances import DEFAULT_MIN_SIZE as BOUNDARY_MIN_SIZE
 from napari_unet.core.prediction.cluster import ClusterChoice
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
 from napari_unet.core.prediction.job import PredictionJob, ResultsTo, RunStarted
@@ -60,6 +61,7 @@ PROBABILITY_LAYER = dict(
 UNCERTAINTY_LAYER = dict(
     kind="image", colormap="magma", contrast_limits=(0.0, 1.0), blending="additive", opacity=0.7
 )
+BLOBS_CHOICE = ("blobs: split where they touch", 0)  # 0: no boundary class
 RUN_ON = {"process": "this process", "local": "local workers", "address": "dask cluster"}
 
 
@@ -133,6 +135,15 @@ class SegmentWidget(ViewerWidget):
         self._in_folder = FileEdit(label="Input folder", mode="d", value="")
         self._out_folder = FileEdit(label="Output folder", mode="d", value="")
         self._instances = CheckBox(text="Separate objects (instances layer)", value=False)
+        self._objects_are = ComboBox(
+            label="Objects are",
+            choices=[BLOBS_CHOICE],
+            value=0,
+            tooltip="Blobs: regions of the object classes, split where they touch (nuclei). "
+            "Cells bounded by a class: the regions that class (membranes, cell walls) "
+            "encloses, merged across faint lines. A model trained with a boundary class "
+            "chooses it.",
+        )
         self._min_size = SpinBox(
             label="Min. object size",
             value=DEFAULT_MIN_SIZE,
@@ -232,6 +243,7 @@ class SegmentWidget(ViewerWidget):
                 self._device,
                 self._scope,
                 self._instances,
+                self._objects_are,
                 self._min_size,
                 self._split_strength,
                 self._object_size,
@@ -267,7 +279,8 @@ class SegmentWidget(ViewerWidget):
             result_changing=("instances", "min_size", "split_strength", "object_size", "tta"),
         )
         self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
-        for choice in (self._instances, self._run_on, self._images_choice):
+        self._objects_are.changed.connect(self._on_objects_changed)
+        for choice in (self._instances, self._run_on, self._images_choice, self._objects_are):
             choice.changed.connect(lambda *_: self._enable_what_applies())
         self._enable_what_applies()
         self._finish_setup()
@@ -276,16 +289,42 @@ class SegmentWidget(ViewerWidget):
     def _enable_what_applies(self) -> None:
         """Grey out the settings the other choices make moot: the object settings without
         *Separate objects*, the worker count and the address unless they are where it runs."""
-        for control in (self._min_size, self._split_strength, self._object_size, self._measure):
+        objects = (self._objects_are, self._min_size, self._object_size, self._measure)
+        for control in objects:
             control.enabled = bool(self._instances.value)
+        blobs = not self._objects_are.value
+        self._split_strength.enabled = bool(self._instances.value) and blobs
+        self._object_size.enabled = self._object_size.enabled and blobs
         self._workers.enabled = self._run_on.value == "local"
         folder_mode = self._images_choice.value == "folder"
         self._in_folder.visible = self._out_folder.visible = folder_mode
         self._image.enabled = self._scope.enabled = self._images_choice.value == "chosen"
         self._address.enabled = self._run_on.value == "address"
 
+    def _on_objects_changed(self, value: int) -> None:
+        """Each method's own smallest-object default, unless the user set another size."""
+        if self._min_size.value in (DEFAULT_MIN_SIZE, BOUNDARY_MIN_SIZE):
+            self._min_size.value = BOUNDARY_MIN_SIZE if value else DEFAULT_MIN_SIZE
+
+    def _objects_choices(self, model: Any) -> None:
+        """Blobs, or the cells bounded by one of the model's classes; the model's own
+        boundary class chosen when it has one."""
+        if model is getattr(self, "_objects_of", None) and model is not None:
+            return  # the same model (e.g. another device chosen): the user's choice stays
+        self._objects_of = model
+        choices = [BLOBS_CHOICE]
+        if model is not None:
+            choices += [
+                (f"cells bounded by class {k} ({name})", k)
+                for k, name in enumerate(model.classes.names, start=1)
+            ]
+        self._objects_are.choices = choices
+        remembered = getattr(model, "boundary_class", None) or 0
+        self._objects_are.value = remembered if any(v == remembered for _, v in choices) else 0
+
     def _on_model_changed(self, model: Any) -> None:
         if not self._closed:
+            self._objects_choices(model)
             self._model_info.value = with_compute(
                 model.describe() if model is not None else "none yet: train one or load a file",
                 self._device.value,
@@ -405,6 +444,7 @@ class SegmentWidget(ViewerWidget):
             min_object_size=int(self._min_size.value),
             split_strength=float(self._split_strength.value),
             tta=bool(self._tta.value),
+            boundary_class=(self._objects_are.value or None) if self._instances.value else None,
         )
         cluster = ClusterChoice(
             self._run_on.value, int(self._workers.value), str(self._address.value)

@@ -24,6 +24,7 @@ from ..model.trained_model import TrainedModel
 from ..oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
 from ..stopping import StopFlag
 from .blockwise import BlockPlan, BlockScores, Tiling, receptive_halo, run_blocks
+from .boundary_instances import boundary_instances
 from .image_job import network_on, prepare_job
 from .instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH, METHODS, instance_labels
 from .stitching import stitch_unit
@@ -39,6 +40,9 @@ DEFAULT_OVERLAP = {2: 32, 3: 16}
 # pixels (voxels) per batch of tiles; on an accelerator this also bounds memory (~1 GB of
 # activations for the default model) whatever the tile size. Used on an accelerator only
 # when its free memory is unknown: otherwise see oom.accelerator_batch_pixels.
+# cells bounded by membranes fill the space: across a block face a cell is joined only to
+# the part it faces over at least this share of the smaller one's face pixels
+CELL_FACE_SHARE = 0.5
 DEFAULT_BATCH_PIXELS = {"cpu": 2**18, "accelerator": 2**21}
 
 
@@ -85,6 +89,9 @@ class PredictionConfig:
     precision: str = "auto"  # device.PRECISIONS; auto = device.precision_policy's choice
     block: int | None = None  # block edge of large images; blockwise.BLOCK_EDGE
     tta: bool = False  # average over 4 flips (core.tta): 4x the forward passes
+    # instances as cells enclosed by this class (1..K; core.prediction.boundary_instances),
+    # None: objects of the foreground classes, split where they touch (core.instances)
+    boundary_class: int | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
@@ -101,9 +108,13 @@ class PredictionConfig:
             raise ValueError(f"instance_method must be one of {METHODS}.")
         if self.block is not None and self.block < 16:
             raise ValueError("block must be at least 16 pixels.")
+        if self.boundary_class is not None and self.boundary_class < 1:
+            raise ValueError("boundary_class must be a class value 1..K.")
 
     @property
     def instances_need_probabilities(self) -> bool:
+        if self.instances and self.boundary_class is not None:
+            return True
         return self.instances and self.split_touching and self.instance_method == "probability"
 
 
@@ -215,8 +226,9 @@ def finish_run(
     """The result of a run into ``sink``: the instances of units cut into several blocks
     stitched across block faces (unless stopped), and which units are complete."""
     if cfg.instances and plan.blocks_per_unit > 1 and not stopped:
+        share = 0.0 if cfg.boundary_class is None else CELL_FACE_SHARE
         for lead in leads:
-            stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size)
+            stitch_unit(sink.instances, plan.blocks([lead]), cfg.min_object_size, share)
     return PredictionResult(
         sink.labels, sink.probabilities, sink.instances, sink.completed(plan), stopped
     )
@@ -292,16 +304,32 @@ def write_block(
         sink.probabilities[(slice(None),) + block.index] = probs.numpy()
     if sink.instances is not None:
         whole = plan.blocks_per_unit == 1  # stitched later when the unit has several blocks
-        sink.instances[block.index] = instance_labels(
-            labels,
-            min_size=cfg.min_object_size if whole else 0,
-            split_touching=cfg.split_touching,
-            method=cfg.instance_method,
-            split_strength=cfg.split_strength,
-            probabilities=probs.numpy() if cfg.instances_need_probabilities else None,
+        sink.instances[block.index] = block_instances(
+            labels, probs.numpy() if probs is not None else None, cfg, whole
         )
     record_checksum(sink, block, plan)  # what a resumed run verifies before reusing it
     sink.mark_done(block)
+
+
+def block_instances(
+    labels: np.ndarray, probs: np.ndarray | None, cfg: PredictionConfig, whole: bool
+) -> np.ndarray:
+    """Instance ids of one block: cells enclosed by ``cfg.boundary_class`` or objects of
+    the foreground classes; small objects dropped only when the block is a whole unit
+    (else after stitching). labels ``(*S)``, probs ``(K, *S)`` or None."""
+    min_size = cfg.min_object_size if whole else 0
+    if cfg.boundary_class is not None:
+        return boundary_instances(
+            probs, cfg.boundary_class, spatial_dims=labels.ndim, min_size=min_size
+        )
+    return instance_labels(
+        labels,
+        min_size=min_size,
+        split_touching=cfg.split_touching,
+        method=cfg.instance_method,
+        split_strength=cfg.split_strength,
+        probabilities=probs if cfg.instances_need_probabilities else None,
+    )
 
 
 def class_values(scores: torch.Tensor) -> torch.Tensor:

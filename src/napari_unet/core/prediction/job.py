@@ -216,7 +216,7 @@ def _in_process(
         indices=job.indices,
         stop=stop,
     )
-    if sink is None and config.instances and job.match_object_size:
+    if sink is None and config.instances and job.match_object_size and not config.boundary_class:
         return (yield from predict_at_model_scale(job.model, job.image, **kwargs))
     return (yield from predict(job.model, job.image, output=sink, **kwargs))
 

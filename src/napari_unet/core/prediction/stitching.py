@@ -21,9 +21,14 @@ from ..io.lazy_arrays import read
 from .blockwise import Block
 
 
-def _face_pairs(instances, a: Block, b: Block, axis: int, offsets: dict) -> np.ndarray:
+def _face_pairs(
+    instances, a: Block, b: Block, axis: int, offsets: dict, min_share: float = 0.0
+) -> np.ndarray:
     """Global ids ``(P, 2)`` of objects touching across the face between ``a`` and ``b``
-    (``b`` follows ``a`` along spatial ``axis``)."""
+    (``b`` follows ``a`` along spatial ``axis``). With ``min_share`` > 0 only pairs that
+    face each other over at least that share of the smaller one's face pixels: objects
+    that fill the space (cells bounded by membranes) touch their neighbours' parts along
+    the face too, where a membrane crosses it."""
     last = list(a.region)
     last[axis] = slice(a.region[axis].stop - 1, a.region[axis].stop)
     first = list(b.region)
@@ -32,12 +37,21 @@ def _face_pairs(instances, a: Block, b: Block, axis: int, offsets: dict) -> np.n
     right = read(instances, b.lead + tuple(first)).astype(np.int64)
     touching = (left > 0) & (right > 0)
     pairs = np.stack([left[touching] + offsets[a.grid], right[touching] + offsets[b.grid]], 1)
-    return np.unique(pairs, axis=0) if pairs.size else pairs.reshape(0, 2)
+    if not pairs.size:
+        return pairs.reshape(0, 2)
+    pairs, count = np.unique(pairs, axis=0, return_counts=True)
+    if min_share > 0:
+        ids = [left[left > 0] + offsets[a.grid], right[right > 0] + offsets[b.grid]]
+        on_face = np.bincount(np.concatenate(ids))
+        smaller = np.minimum(on_face[pairs[:, 0]], on_face[pairs[:, 1]])
+        pairs = pairs[count >= min_share * smaller]
+    return pairs
 
 
-def stitch_unit(instances, blocks: Sequence[Block], min_size: int) -> None:
+def stitch_unit(instances, blocks: Sequence[Block], min_size: int, min_share: float = 0.0) -> None:
     """Rewrite the local ids of one unit's ``blocks`` in ``instances`` (any array that
-    supports slicing and assignment: NumPy or zarr) as stitched ids 1..M."""
+    supports slicing and assignment: NumPy or zarr) as stitched ids 1..M; ``min_share``:
+    see :func:`_face_pairs`."""
     offsets, sizes, total = {}, [np.zeros(1, np.int64)], 0
     for block in blocks:
         counts = np.bincount(read(instances, block.index).ravel().astype(np.int64))
@@ -51,7 +65,8 @@ def stitch_unit(instances, blocks: Sequence[Block], min_size: int) -> None:
             nxt = list(block.grid)
             nxt[axis] += 1
             if tuple(nxt) in by_grid:
-                pairs.append(_face_pairs(instances, block, by_grid[tuple(nxt)], axis, offsets))
+                face = _face_pairs(instances, block, by_grid[tuple(nxt)], axis, offsets, min_share)
+                pairs.append(face)
     edges = np.concatenate(pairs)
     graph = coo_matrix(
         (np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(total + 1, total + 1)
