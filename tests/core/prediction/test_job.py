@@ -146,3 +146,45 @@ def test_an_in_memory_image_on_local_workers_is_staged_and_gives_the_in_process_
     expected = run_to_completion(predict(model, image, config=config))
     np.testing.assert_array_equal(result.labels[...], expected.labels)
     assert (tmp_path / "a_input.zarr").is_dir()  # what the workers read
+
+
+@pytest.fixture(scope="module")
+def membrane_model():
+    """The tiny preset trained for 40 steps on strokes of a real ISBI crop (class 1 =
+    membrane): a real membrane probability to cut cells along."""
+    from napari_unet.core import PRESETS, Trainer, TrainingConfig, UNetConfig
+    from napari_unet.core.data.simulated_strokes import simulate_strokes
+
+    crop, truth = isbi_slice(0, crop=256)
+    trainer = Trainer(
+        [crop],
+        [simulate_strokes(truth, seed=0).astype(np.uint8)],
+        model_config=UNetConfig(**PRESETS["tiny"]),
+        config=TrainingConfig(
+            max_time=None, max_steps=40, seed=0, batch_size=2, patch_size=(64, 64), device="cpu"
+        ),
+    )
+    return run_to_completion(trainer.run()).model
+
+
+def test_cells_bounded_by_a_class_are_the_same_in_memory_in_zarr_and_on_local_workers(
+    membrane_model, image, tmp_path
+):
+    model = membrane_model
+    config = replace(CONFIG, boundary_class=1, min_object_size=30)  # 4 blocks of 64 x 64
+    in_memory = _events(PredictionJob(model, image, "img", config=config))[1].instances
+    zarr_results = ResultsTo("zarr", tmp_path / "zarr", "a")
+    in_zarr = _events(PredictionJob(model, image, "img", config=config, results=zarr_results))
+    on_workers = _events(
+        PredictionJob(
+            model,
+            image,
+            "img",
+            config=config,
+            where=ClusterChoice("local", workers=1),
+            results=ResultsTo("zarr", tmp_path / "cluster", "a"),
+        )
+    )
+    assert len(np.unique(in_memory)) > 3  # cells, some crossing block faces
+    np.testing.assert_array_equal(in_zarr[1].instances[...], in_memory)
+    np.testing.assert_array_equal(on_workers[1].instances[...], in_memory)
