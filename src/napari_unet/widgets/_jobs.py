@@ -13,9 +13,6 @@ closed in its own thread.
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -59,35 +56,10 @@ def notify_warning(message: str) -> None:
     show_warning(message)
 
 
-# Background work (training, prediction, attacks) runs at a lower CPU priority than the
-# GUI thread, so that on a busy machine the window keeps answering: the kernel gives a
-# runnable GUI thread the core first. Threads PyTorch starts from a worker thread (its
-# OpenMP pool) inherit the worker's niceness. Only lowering is possible without
-# privileges, so a pool thread stays lowered for later jobs, which are background work
-# too. 0 (NAPARI_UNET_BACKGROUND_NICE=0) leaves priorities alone. On a quiet machine it
-# changes nothing: niceness only matters when threads compete for a core.
-BACKGROUND_NICE = int(os.environ.get("NAPARI_UNET_BACKGROUND_NICE", "10"))
-
-
-def lower_this_thread_priority(nice: int = BACKGROUND_NICE) -> None:
-    """Give the calling thread (Linux: threads have their own niceness) at least ``nice``."""
-    if nice <= 0 or not sys.platform.startswith("linux"):
-        return
-    tid = threading.get_native_id()
-    try:
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        if current < nice:
-            os.setpriority(os.PRIO_PROCESS, tid, nice)
-    except OSError:  # a sandbox that forbids it: run at the normal priority
-        pass
-
-
 class _ReportingWorker(GeneratorWorker):
-    """superqt's generator worker with every end reported (see the module docstring),
-    run below the GUI thread's CPU priority (:data:`BACKGROUND_NICE`)."""
+    """superqt's generator worker with every end reported (see the module docstring)."""
 
     def work(self) -> Any:
-        lower_this_thread_priority()
         try:
             result = super().work()  # returns, not raises, a RuntimeError of the generator
         finally:
