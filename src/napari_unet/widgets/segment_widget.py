@@ -108,6 +108,53 @@ class SegmentWidget(ViewerWidget):
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, labels=True)
+        self._make_source_controls()
+        self._make_object_controls()
+        self._make_output_controls()
+        self._make_cluster_controls()
+        self._lazy_layers: list[Any] = []
+        self._temp_folders: dict[str, str] = {}  # image layer -> its temporary zarr folder
+        self._blocks_before = 0  # blocks already done when a resumed run started
+        self._shown: Job | None = None  # the last run whose result was shown
+        self._scale_note = ""  # what object-size matching did in the last run
+        self.extend(
+            [
+                self._image,
+                self._images_choice,
+                self._in_folder,
+                self._out_folder,
+                self._model_info,
+                self._load,
+                self._device,
+                self._scope,
+                self._instances,
+                self._objects_are,
+                self._min_size,
+                self._split_strength,
+                self._object_size,
+                self._measure,
+                self._tta,
+                self._probabilities,
+                self._uncertainty,
+                Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
+                self._status,
+                *self._large.all,
+            ]
+        )
+        self._segment.changed.connect(lambda *_: self.segment())
+        self._stop.changed.connect(lambda *_: self.stop())
+        self._load.changed.connect(lambda *_: self._ask_load())
+        self._remember_settings()
+        self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
+        self._objects_are.changed.connect(self._on_objects_changed)
+        for choice in (self._instances, self._run_on, self._images_choice, self._objects_are):
+            choice.changed.connect(lambda *_: self._enable_what_applies())
+        self._enable_what_applies()
+        self._finish_setup()
+        self._on_model_changed(self._store.model)
+
+    def _make_source_controls(self) -> None:
+        """The image (or images, or folder), the model and where it computes."""
         self._image = self._image_picker()
         self._model_info = Label(label="Model", value="none yet: train one or load a file")
         self._device = device_picker()
@@ -134,6 +181,10 @@ class SegmentWidget(ViewerWidget):
         )
         self._in_folder = FileEdit(label="Input folder", mode="d", value="")
         self._out_folder = FileEdit(label="Output folder", mode="d", value="")
+
+    def _make_object_controls(self) -> None:
+        """Separate objects: how (blobs or cells bounded by a class), their size, splits,
+        size matching and measurements."""
         self._instances = CheckBox(text="Separate objects (instances layer)", value=False)
         self._objects_are = ComboBox(
             label="Objects are",
@@ -175,6 +226,9 @@ class SegmentWidget(ViewerWidget):
             "docked with Save CSV. For an image or a volume the model segments whole; a "
             "stack of slices is measured by napari-unet predict --measure.",
         )
+
+    def _make_output_controls(self) -> None:
+        """Test-time augmentation, the extra layers, Segment / Stop and the status line."""
         self._tta = CheckBox(
             text="Test-time augmentation (4 flips, 4x slower)",
             value=False,
@@ -193,6 +247,9 @@ class SegmentWidget(ViewerWidget):
             text="Stop", enabled=False, tooltip="End now and keep the slices already segmented."
         )
         self._status = Label(value="")
+
+    def _make_cluster_controls(self) -> None:
+        """Large stacks and clusters: the zarr folder and where a whole stack runs."""
         self._zarr_folder = LineEdit(
             label="Zarr folder",
             value="",
@@ -227,38 +284,9 @@ class SegmentWidget(ViewerWidget):
             [self._zarr_folder, self._run_on, self._workers, self._address],
             expanded=False,
         )
-        self._lazy_layers: list[Any] = []
-        self._temp_folders: dict[str, str] = {}  # image layer -> its temporary zarr folder
-        self._blocks_before = 0  # blocks already done when a resumed run started
-        self._shown: Job | None = None  # the last run whose result was shown
-        self._scale_note = ""  # what object-size matching did in the last run
-        self.extend(
-            [
-                self._image,
-                self._images_choice,
-                self._in_folder,
-                self._out_folder,
-                self._model_info,
-                self._load,
-                self._device,
-                self._scope,
-                self._instances,
-                self._objects_are,
-                self._min_size,
-                self._split_strength,
-                self._object_size,
-                self._measure,
-                self._tta,
-                self._probabilities,
-                self._uncertainty,
-                Container(widgets=[self._segment, self._stop], layout="horizontal", labels=False),
-                self._status,
-                *self._large.all,
-            ]
-        )
-        self._segment.changed.connect(lambda *_: self.segment())
-        self._stop.changed.connect(lambda *_: self.stop())
-        self._load.changed.connect(lambda *_: self._ask_load())
+
+    def _remember_settings(self) -> None:
+        """Settings kept between sessions (the result-changing ones shown when not default)."""
         self._remember(
             "segment",
             {
@@ -278,13 +306,6 @@ class SegmentWidget(ViewerWidget):
             },
             result_changing=("instances", "min_size", "split_strength", "object_size", "tta"),
         )
-        self._device.changed.connect(lambda *_: self._on_model_changed(self._store.model))
-        self._objects_are.changed.connect(self._on_objects_changed)
-        for choice in (self._instances, self._run_on, self._images_choice, self._objects_are):
-            choice.changed.connect(lambda *_: self._enable_what_applies())
-        self._enable_what_applies()
-        self._finish_setup()
-        self._on_model_changed(self._store.model)
 
     def _enable_what_applies(self) -> None:
         """Grey out the settings the other choices make moot: the object settings without
