@@ -19,9 +19,10 @@ def trained(make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for)
     em = viewer.add_image(image, name="em")
     painted = viewer.add_labels(strokes.copy(), name="strokes")
     train = dock_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._max_time.value, train._max_steps.value = 0, 5
-    train._live_preview.value = False
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 5
+    train.control("Live preview of the slice in view").value = False
     train.training_overrides = fast_training
     wait_for(train.start_training())
     segment = dock_widget(viewer, "Segment")
@@ -35,7 +36,7 @@ def _segment(segment, wait_for):
 
 
 def _ticked(train) -> list[str]:
-    return [lay.name for lay in train._retrain_from.value]
+    return [lay.name for lay in train.control("Learn from").value]
 
 
 def _correct(seg, n: int = 40, seed: int = 0) -> np.ndarray:
@@ -55,7 +56,7 @@ def test_uncorrected_segmentation_alone_is_refused_as_nothing_corrected(
     viewer, _em, painted, train, segment = trained
     seg = _segment(segment, wait_for)
     assert _ticked(train) == ["strokes", "em segmentation"]
-    train._retrain_from.value = [seg]
+    train.control("Learn from").value = [seg]
     assert train.start_retraining() is None
     errors = [msg for sev, msg in notifications if "error" in sev.lower()]
     assert any("Nothing corrected" in m and "em segmentation" in m for m in errors), errors
@@ -80,8 +81,8 @@ def test_only_corrected_pixels_and_strokes_are_learned(trained, wait_for, isbi_c
 def test_the_whole_layer_counts_only_when_asked(trained, wait_for):
     _viewer, _em, painted, train, segment = trained
     seg = _segment(segment, wait_for)
-    train._retrain_from.value = [seg]
-    train._whole_layer.value = True
+    train.control("Learn from").value = [seg]
+    train.control("Use the whole segmentation layer").value = True
     np.testing.assert_array_equal(train.retrain_labels(), seg.data)
 
 
@@ -91,7 +92,7 @@ def test_attack_outputs_and_previews_are_never_offered(trained, wait_for):
     for role in ("adversarial prediction", "changed pixels", "preview", "instances"):
         write_output(viewer, em, role, np.ones(seg.data.shape, np.uint8))
     write_output(viewer, em, "quick labels", np.ones(seg.data.shape, np.uint8))
-    offered = [lay.name for _n, lay in train._retrain_choices()]
+    offered = [lay.name for lay in train.control("Learn from").choices]
     assert set(offered) == {"strokes", "em segmentation", "em quick labels"}
     assert _ticked(train) == ["strokes", "em segmentation"]  # quick labels: only if ticked
     viewer.add_labels(np.zeros(seg.data.shape, np.uint8), name="more strokes")
@@ -114,5 +115,5 @@ def test_segment_never_overwrites_a_corrected_duplicate(trained, wait_for):
     assert new is not copy and new.name != "em segmentation"
     np.testing.assert_array_equal(copy.data, mine)  # the user's corrections are intact
     # the copy still knows the prediction it came from: only its corrections count
-    train._retrain_from.value = [copy]
+    train.control("Learn from").value = [copy]
     np.testing.assert_array_equal(train.retrain_labels() > 0, corrected)
