@@ -163,8 +163,9 @@ def one_run(seconds: float, why: bool = False) -> dict:
         app.processEvents()
         time.sleep(0.002)
     dock_gaps = meter.stop()
-    train._max_time.value, train._max_steps.value = seconds, 0
-    train._live_preview.value = True
+    train.control("Time budget").value = seconds
+    train.control("Max steps").value = 0
+    train.control("Live preview of the slice in view").value = True
     meter.start()
     sampler = FreezeSampler(meter) if why else None
     if sampler is not None:
@@ -176,7 +177,10 @@ def one_run(seconds: float, why: bool = False) -> dict:
     gaps = meter.stop()
     frozen_in = sampler.stop() if sampler is not None else {}
     steady = meter.steady(STEADY_MARGIN) or [float("nan")]
-    steps = train._store.model.rounds[-1]["steps"] if train._store.model else 0
+    from napari_unet.widgets.model_store import store_for
+
+    model = store_for(viewer).model
+    steps = model.rounds[-1]["steps"] if model else 0
     viewer.close()
     return {
         "dock_ms": 1000 * dock_s,

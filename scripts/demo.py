@@ -134,7 +134,9 @@ def _after(job, then) -> None:
 
 
 def _segment_and_report(segment_widget, viewer, image_name, strokes_name, truth) -> None:
-    if segment_widget._store.model is None:
+    from napari_unet.widgets.model_store import store_for
+
+    if store_for(viewer).model is None:
         return
     job = segment_widget.segment()
     if job is not None:
@@ -156,7 +158,8 @@ def dock_widgets(viewer, train_seconds: int):
     train, train_widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train", tabify=True)
     train.raise_()  # Train on top: the loop starts there
     if train_seconds > 0:
-        train_widget._max_time.value, train_widget._max_steps.value = train_seconds, 0
+        train_widget.control("Time budget").value = train_seconds
+        train_widget.control("Max steps").value = 0
     return train_widget, segment_widget
 
 
@@ -203,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
 
         viewer.window._qt_window.resize(1366, 768)  # a laptop screen
         _wait(job)
-        if job is not None and train_widget._store.model is not None:
+        from napari_unet.widgets.model_store import store_for
+
+        if job is not None and store_for(viewer).model is not None:
             _wait(segment_widget.segment())
             report_validation(viewer, image_name, strokes_name, truth)
         for _ in range(20):

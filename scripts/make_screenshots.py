@@ -107,8 +107,9 @@ def main(out: str = "docs/screenshots") -> int:
     # 1. train from the painted strokes, with the live preview
     dock_t.raise_()
     viewer.layers.selection.active = strokes
-    train._preset.value = "fast"
-    train._max_time.value, train._max_steps.value = 0, TRAIN_STEPS
+    train.control("New model size").value = "fast"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = TRAIN_STEPS
     s.wait(train.start_training())
     s.shot("1_train.png", width=1000)
 
@@ -136,14 +137,14 @@ def main(out: str = "docs/screenshots") -> int:
     corner = (0,) * (seg.data.ndim - 2) + (slice(None, 128), slice(None, 128))
     seg.data[corner] = truth[:128, :128]
     seg.refresh()
-    train._retrain_time.value = 20
-    train._retrain_from.value = [strokes, seg]
+    train.control("Retrain time").value = 20
+    train.control("Learn from").value = [strokes, seg]
     s.wait(train.start_retraining())
     s.shot("3_retrain.png", width=1000)
 
     # 4. quick labels from a classical threshold, to seed labels on new data
     dock_q.raise_()
-    quick._method.value = "otsu"
+    quick.control("Method").value = "otsu"
     s.wait(quick.run())
     for role in ("segmentation", "preview"):
         show(role, False)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from napari_unet.core import Trainer, TrainingConfig, UNetConfig, run_to_completion
+from napari_unet.widgets.model_store import store_for
 from tests.conftest import isbi_slice
 
 
@@ -38,8 +39,10 @@ def adversarial(make_napari_viewer, dim_isbi):
     viewer = make_napari_viewer()
     viewer.add_image(dim_isbi[0], name="dim")
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Adversarial attack")
-    widget._store.set(dim_isbi[1])
-    widget._attack.value, widget._eps.value, widget._steps.value = "pgd", 4.0, 2
+    store_for(viewer).set(dim_isbi[1])
+    widget.control("Attack").value = "pgd"
+    widget.control("eps").value = 4.0
+    widget.control("Steps").value = 2
     return viewer, widget
 
 
@@ -51,8 +54,8 @@ def test_attack_below_one_grey_level_warns_and_float_output_keeps_it(
     warnings = [m for s, m in notifications if "below one grey level" in m]
     assert warnings and "Float output" in warnings[0]
     assert widget.result.metrics.fraction_changed == 0.0
-    assert "grey levels" in widget._results.value
-    widget._keep_float.value = True
+    assert "grey levels" in widget.status
+    widget.control("Float output").value = True
     wait_for(widget.run_attack())
     assert widget.result.adversarial.dtype == np.float32
     assert widget.result.metrics.linf_raw > 0
@@ -60,7 +63,7 @@ def test_attack_below_one_grey_level_warns_and_float_output_keeps_it(
 
 def test_curve_marks_eps_below_one_grey_level(adversarial, wait_for, notifications):
     _viewer, widget = adversarial
-    widget._curve_eps.value = "4, 64"
+    widget.control("Curve levels").value = "4, 64"
     wait_for(widget.run_curve())
     assert widget.curve.below_quantization == [pytest.approx(4 / 255)]
     assert any("below one grey level" in m for _s, m in notifications)

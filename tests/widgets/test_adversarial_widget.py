@@ -46,9 +46,9 @@ def _wait(qtbot, job):
 
 def test_attack_adds_output_layers_with_centred_colormap(widget, qtbot):
     viewer, w = widget
-    w._attack.value = "pgd"
-    w._eps.value = 8.0
-    w._steps.value = 3
+    w.control("Attack").value = "pgd"
+    w.control("eps").value = 8.0
+    w.control("Steps").value = 3
     _wait(qtbot, w.run_attack())
     names = [lay.name for lay in viewer.layers]
     for role in ("perturbation", "adversarial", "adversarial prediction", "changed pixels"):
@@ -58,7 +58,7 @@ def test_attack_adds_output_layers_with_centred_colormap(widget, qtbot):
     assert lo == -hi and hi == pytest.approx(np.abs(pert.data).max())
     assert pert.colormap.name == "PiYG"
     assert viewer.layers["em adversarial"].data.dtype == np.uint8
-    assert "Dice clean" in w._results.value and "SNR" in w._results.value
+    assert "Dice clean" in w.status and "SNR" in w.status
     assert w.result.metrics.fraction_changed > 0
     # a re-run updates the plugin's layers instead of adding more
     _wait(qtbot, w.run_attack())
@@ -67,8 +67,8 @@ def test_attack_adds_output_layers_with_centred_colormap(widget, qtbot):
 
 def test_curve_plotted_and_exported(widget, qtbot, tmp_path):
     _viewer, w = widget
-    w._attack.value = "fgsm"
-    w._curve_eps.value = "2, 8"
+    w.control("Attack").value = "fgsm"
+    w.control("Curve levels").value = "2, 8"
     _wait(qtbot, w.run_curve())
     assert w.curve is not None and w.curve.levels == [0.0, 2 / 255, 8 / 255]
     assert len(w._plot.ax.lines) == 1
@@ -81,23 +81,23 @@ def test_curve_plotted_and_exported(widget, qtbot, tmp_path):
 def test_stop_ends_the_run(widget, qtbot):
     viewer, w = widget
     viewer.add_image(np.stack([viewer.layers["em"].data] * 6), name="stack")
-    w._image.value = viewer.layers["stack"]
-    w._attack.value = "pgd"
-    w._steps.value = 50
+    w.control("Image").value = viewer.layers["stack"]
+    w.control("Attack").value = "pgd"
+    w.control("Steps").value = 50
     job = w.run_attack()
-    qtbot.waitUntil(lambda: w._stop.enabled, timeout=10_000)
-    w._stop.changed.emit(True)
+    qtbot.waitUntil(lambda: w.button("Stop").enabled, timeout=10_000)
+    w.button("Stop").changed.emit(True)
     _wait(qtbot, job)
     assert w.result is not None and w.result.stopped
     assert not w.result.completed.all()
-    assert w._run.enabled
+    assert w.button("Run attack").enabled
 
 
 def test_errors_become_notifications(widget, qtbot, tmp_path, monkeypatch):
     viewer, w = widget
     shown = []
     monkeypatch.setattr("napari_unet.widgets._jobs.show_error", shown.append)
-    w._curve_eps.value = "two"
+    w.control("Curve levels").value = "two"
     assert w.run_curve() is None
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")
@@ -114,4 +114,4 @@ def test_load_model_file_sets_current_model(widget, isbi, tmp_path):
     w.load_model_from(tmp_path / "m.pt")
     assert store_for(viewer).model is not None
     assert "U-Net" in w._model_info.value
-    assert [c[1] if isinstance(c, tuple) else c for c in w._target.choices][-1] == 2
+    assert [c[1] if isinstance(c, tuple) else c for c in w.control("Target").choices][-1] == 2

@@ -47,7 +47,7 @@ def test_train_widget_export_button_sits_under_save_and_refuses_without_a_model(
     viewer = make_napari_viewer()
     viewer.add_image(isbi_slice(0, crop=128)[0], name="em")
     train = dock_widget(viewer, "Train")
-    button = train._export
+    button = train._export  # a Qt line of its own under Save/Load, not a magicgui control
     assert button.text.startswith("Export for bioimage.io")
     assert button.native.isVisibleTo(train.native)
     assert export_from_widget(train, tmp_path / "m.zip") is None

@@ -23,9 +23,9 @@ def fake_gpus(monkeypatch, names: list[str]) -> None:
 def test_device_choice_lists_auto_and_cpu_and_each_gpu_by_name(
     make_napari_viewer, dock_widget, monkeypatch, name
 ):
-    assert dock_widget(make_napari_viewer(), name)._device.choices[:2] == ("auto", "cpu")
+    assert dock_widget(make_napari_viewer(), name).control("Device").choices[:2] == ("auto", "cpu")
     fake_gpus(monkeypatch, ["Tesla T4", "NVIDIA A100"])
-    picker = dock_widget(make_napari_viewer(), name)._device
+    picker = dock_widget(make_napari_viewer(), name).control("Device")
     assert picker.choices[:4] == ("auto", "cpu", "cuda:0", "cuda:1")
     shown = [picker.native.itemText(i) for i in range(picker.native.count())]
     assert shown[2:4] == ["GPU 0: Tesla T4", "GPU 1: NVIDIA A100"]
@@ -35,8 +35,8 @@ def test_device_choice_lists_auto_and_cpu_and_each_gpu_by_name(
 def test_device_choice_is_remembered_when_the_widget_is_created_again(
     make_napari_viewer, dock_widget, name
 ):
-    dock_widget(make_napari_viewer(), name)._device.value = "cpu"
-    assert dock_widget(make_napari_viewer(), name)._device.value == "cpu"
+    dock_widget(make_napari_viewer(), name).control("Device").value = "cpu"
+    assert dock_widget(make_napari_viewer(), name).control("Device").value == "cpu"
 
 
 def test_model_line_shows_the_device_and_precision(make_napari_viewer, dock_widget, monkeypatch):
@@ -79,9 +79,11 @@ def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
     attacks = Spy(monkeypatch, attack_base, "attack_image", lambda a, k: k["device"])
 
     train = dock_widget(viewer, "Train")
-    train._device.value = "cpu"
-    train._preset.value, train._max_time.value, train._max_steps.value = "tiny", 0, 2
-    train._live_preview.value = False
+    train.control("Device").value = "cpu"
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 2
+    train.control("Live preview of the slice in view").value = False
     train.training_overrides = fast_training
     wait_for(train.start_training())
     segment = dock_widget(viewer, "Segment")
@@ -89,7 +91,8 @@ def test_train_segment_and_attack_jobs_compute_on_the_chosen_device(
     segment.control("Segment").value = "slice"
     wait_for(segment.segment())
     attack = dock_widget(viewer, "Adversarial attack")
-    attack._device.value = "cpu"
-    attack._attack.value, attack._steps.value = "fgsm", 1
+    attack.control("Device").value = "cpu"
+    attack.control("Attack").value = "fgsm"
+    attack.control("Steps").value = 1
     wait_for(attack.run_attack())
     assert (trains.devices, predicts.devices, attacks.devices) == (["cpu"], ["cpu"], ["cpu"])

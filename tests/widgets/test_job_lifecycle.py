@@ -97,9 +97,10 @@ def _train_widget(make_napari_viewer, isbi_crop, fast_training):
     viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
     train = dock_plugin_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._max_time.value, train._max_steps.value = 0, 40
-    train._live_preview.value = False
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 40
+    train.control("Live preview of the slice in view").value = False
     train.training_overrides = fast_training  # validation every 10 steps
     return viewer, train
 
@@ -134,20 +135,24 @@ def test_training_runtime_error_fails_cleanly_and_keeps_the_best_model(
     job = train.start_training()
     wait_for(job)
     assert train.session.state is JobState.FAILED and not train.running
-    assert train._start.enabled and train._retrain.enabled and not train._stop.enabled
+    assert (
+        train.button("Start training").enabled
+        and train.button("Retrain current model").enabled
+        and not train.button("Stop").enabled
+    )
     best = train.session.best
     assert best is not None and best.step == 10
     kept = store_for(viewer).model
     assert kept is best.model and kept.rounds[-1]["steps"] == 10
-    assert "best of the failed run" in train._model_info.value
-    assert "Failed" in train._status.value and "best model so far" in train._status.value
+    assert "best of the failed run" in train.control("Current model").value
+    assert "Failed" in train.status and "best model so far" in train.status
     errors = _errors(notifications)
     assert any(
         "Training failed (RuntimeError: Inference tensors" in m and "step 10" in m for m in errors
     ), errors
 
     monkeypatch.setattr(training, "segmentation_loss", real_loss)  # Start works again
-    train._max_steps.value = 3
+    train.control("Max steps").value = 3
     wait_for(train.start_training())
     assert train.session.state is JobState.DONE
     assert store_for(viewer).model.rounds[-1]["steps"] == 3
@@ -159,18 +164,18 @@ def test_training_out_of_memory_ends_with_the_best_model_and_advice(
     _fail_training_after(monkeypatch, 15, OOM("CUDA out of memory. Tried to allocate 1.5 GiB"))
     viewer, train = _train_widget(make_napari_viewer, isbi_crop, fast_training)
     wait_for(train.start_training())
-    assert train.session.state is JobState.DONE and train._start.enabled
+    assert train.session.state is JobState.DONE and train.button("Start training").enabled
     assert store_for(viewer).model.rounds[-1]["steps"] == 10
     warnings = [msg for sev, msg in notifications if "warning" in sev.lower()]
     assert any("out of memory" in m for m in warnings), notifications
-    assert "out of memory" in train._status.value
+    assert "out of memory" in train.status
 
 
 def test_segmentation_runtime_error_fails_cleanly(
     make_napari_viewer, qtbot, isbi_crop, fast_training, notifications, wait_for, monkeypatch
 ):
     viewer, train = _train_widget(make_napari_viewer, isbi_crop, fast_training)
-    train._max_steps.value = 3
+    train.control("Max steps").value = 3
     wait_for(train.start_training())
 
     def predict_in_a_poisoned_thread(*args, **kwargs):
@@ -207,7 +212,7 @@ def test_stop_goes_through_stopping_to_done(
     make_napari_viewer, qtbot, isbi_crop, fast_training, wait_for
 ):
     viewer, train = _train_widget(make_napari_viewer, isbi_crop, fast_training)
-    train._max_steps.value = 100_000
+    train.control("Max steps").value = 100_000
     states: list[JobState] = []
     train.session.state_changed.connect(states.append)
     job = train.start_training()

@@ -19,9 +19,10 @@ def trained(make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for)
     em = viewer.add_image(image, name="em")
     painted = viewer.add_labels(strokes.copy(), name="strokes")
     train = dock_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._max_time.value, train._max_steps.value = 0, 5
-    train._live_preview.value = False
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 5
+    train.control("Live preview of the slice in view").value = False
     train.training_overrides = fast_training
     wait_for(train.start_training())
     segment = dock_widget(viewer, "Segment")
@@ -29,13 +30,13 @@ def trained(make_napari_viewer, dock_widget, isbi_crop, fast_training, wait_for)
     return viewer, em, painted, train, segment
 
 
-def _segment(segment, wait_for):
+def _segment(viewer, segment, wait_for):
     wait_for(segment.segment())
-    return find_output(segment._viewer, segment.control("Image").value, "segmentation")
+    return find_output(viewer, segment.control("Image").value, "segmentation")
 
 
 def _ticked(train) -> list[str]:
-    return [lay.name for lay in train._retrain_from.value]
+    return [lay.name for lay in train.control("Learn from").value]
 
 
 def _correct(seg, n: int = 40, seed: int = 0) -> np.ndarray:
@@ -53,9 +54,9 @@ def test_uncorrected_segmentation_alone_is_refused_as_nothing_corrected(
     trained, wait_for, notifications
 ):
     viewer, _em, painted, train, segment = trained
-    seg = _segment(segment, wait_for)
+    seg = _segment(viewer, segment, wait_for)
     assert _ticked(train) == ["strokes", "em segmentation"]
-    train._retrain_from.value = [seg]
+    train.control("Learn from").value = [seg]
     assert train.start_retraining() is None
     errors = [msg for sev, msg in notifications if "error" in sev.lower()]
     assert any("Nothing corrected" in m and "em segmentation" in m for m in errors), errors
@@ -65,7 +66,7 @@ def test_uncorrected_segmentation_alone_is_refused_as_nothing_corrected(
 def test_only_corrected_pixels_and_strokes_are_learned(trained, wait_for, isbi_crop):
     viewer, _em, painted, train, segment = trained
     strokes = isbi_crop[2]
-    seg = _segment(segment, wait_for)
+    seg = _segment(viewer, segment, wait_for)
     corrected = _correct(seg)
     corrected[strokes > 0] = False  # where both have a value, the strokes win
     expected = np.where(strokes > 0, strokes, np.where(corrected, seg.data, 0))
@@ -78,20 +79,20 @@ def test_only_corrected_pixels_and_strokes_are_learned(trained, wait_for, isbi_c
 
 
 def test_the_whole_layer_counts_only_when_asked(trained, wait_for):
-    _viewer, _em, painted, train, segment = trained
-    seg = _segment(segment, wait_for)
-    train._retrain_from.value = [seg]
-    train._whole_layer.value = True
+    viewer, _em, painted, train, segment = trained
+    seg = _segment(viewer, segment, wait_for)
+    train.control("Learn from").value = [seg]
+    train.control("Use the whole segmentation layer").value = True
     np.testing.assert_array_equal(train.retrain_labels(), seg.data)
 
 
 def test_attack_outputs_and_previews_are_never_offered(trained, wait_for):
     viewer, em, painted, train, segment = trained
-    seg = _segment(segment, wait_for)
+    seg = _segment(viewer, segment, wait_for)
     for role in ("adversarial prediction", "changed pixels", "preview", "instances"):
         write_output(viewer, em, role, np.ones(seg.data.shape, np.uint8))
     write_output(viewer, em, "quick labels", np.ones(seg.data.shape, np.uint8))
-    offered = [lay.name for _n, lay in train._retrain_choices()]
+    offered = [lay.name for lay in train.control("Learn from").choices]
     assert set(offered) == {"strokes", "em segmentation", "em quick labels"}
     assert _ticked(train) == ["strokes", "em segmentation"]  # quick labels: only if ticked
     viewer.add_labels(np.zeros(seg.data.shape, np.uint8), name="more strokes")
@@ -102,7 +103,7 @@ def test_segment_never_overwrites_a_corrected_duplicate(trained, wait_for):
     from napari.layers._layer_actions import _duplicate_layer
 
     viewer, em, painted, train, segment = trained
-    seg = _segment(segment, wait_for)
+    seg = _segment(viewer, segment, wait_for)
     viewer.layers.selection = {seg}
     _duplicate_layer(viewer.layers)
     copy = viewer.layers["em segmentation copy"]
@@ -110,9 +111,9 @@ def test_segment_never_overwrites_a_corrected_duplicate(trained, wait_for):
     mine = np.array(copy.data, copy=True)
     viewer.layers.remove(seg)
     copy.name = "em segmentation"  # the user takes the plugin's name too
-    new = _segment(segment, wait_for)
+    new = _segment(viewer, segment, wait_for)
     assert new is not copy and new.name != "em segmentation"
     np.testing.assert_array_equal(copy.data, mine)  # the user's corrections are intact
     # the copy still knows the prediction it came from: only its corrections count
-    train._retrain_from.value = [copy]
+    train.control("Learn from").value = [copy]
     np.testing.assert_array_equal(train.retrain_labels() > 0, corrected)

@@ -27,19 +27,21 @@ def test_paint_train_segment_correct_retrain(
     )
     train = dock_widget(viewer, "Train")
     segment = dock_widget(viewer, "Segment")
-    assert train._image.value == em and train._labels.value == painted  # or proxies of them
-    assert "background" in train._classes.value and "object" in train._classes.value
+    # the image and strokes picked (or proxies of them), the classes painted listed
+    assert train.control("Image").value == em and train.control("Strokes").value == painted
+    classes = train.control("Classes painted").value
+    assert "background" in classes and "object" in classes
 
     # --- train a new tiny model for 20 steps
-    train._preset.value = "tiny"
-    train._max_time.value = 0
-    train._max_steps.value = 20
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 20
     train.training_overrides = fast_training
     wait_for(train.start_training())
     model = store_for(viewer).model
     assert model is not None and len(model.rounds) == 1
     assert len(train._plot.losses) == 20 and train._plot.dice
-    assert train._history.shape[0] == 1
+    assert train.history.table.shape[0] == 1
     assert "2 classes" in segment.control("Model").value  # the Segment widget sees the model
 
     # --- segment with every output
@@ -68,7 +70,7 @@ def test_paint_train_segment_correct_retrain(
     # --- correct part of the segmentation with the truth (what the brush would do)
     seg.data[:96, :96] = truth[:96, :96]
     before = _weights(model)
-    train._retrain_from.value = [painted, seg]
+    train.control("Learn from").value = [painted, seg]
     merged = merge_training_labels([painted, seg])
     assert np.array_equal(merged[strokes > 0], strokes[strokes > 0])  # strokes win
     wait_for(train.start_retraining())
@@ -77,7 +79,7 @@ def test_paint_train_segment_correct_retrain(
     assert retrained.rounds[-1]["painted_pixels"] > model.rounds[0]["painted_pixels"]
     after = _weights(retrained)
     assert any(not np.allclose(before[k].numpy(), after[k].numpy()) for k in before)
-    assert train._history.shape[0] == 2
+    assert train.history.table.shape[0] == 2
 
     # --- segment again: the same layers are updated in place, nothing piles up
     names = [lay.name for lay in viewer.layers]
@@ -100,8 +102,9 @@ def test_segment_stack_stop_keeps_finished_slices(
     viewer.add_image(stack, name="stack")
     viewer.add_labels(lab, name="strokes")
     train = dock_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._max_time.value, train._max_steps.value = 0, 3
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 3
     train.training_overrides = fast_training
     wait_for(train.start_training())
     segment = dock_widget(viewer, "Segment")
@@ -137,13 +140,13 @@ def test_robust_training_option_trains_on_adversarial_batches(
     viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
     train = dock_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._max_time.value = 0
-    train._max_steps.value = 5
-    train._robust_eps.value = 4.0
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 5
+    train.control("Robust eps").value = 4.0
     train.training_overrides = fast_training
     wait_for(train.start_training())
     assert store_for(viewer).model is not None
     assert len(made) == 5 and all(abs(eps - 4 / 255) < 1e-9 for eps, _n in made)
     reopened = dock_widget(viewer, "Train", reopen=True)  # closed, then opened again
-    assert reopened is not train and reopened._robust_eps.value == 4.0  # remembered
+    assert reopened is not train and reopened.control("Robust eps").value == 4.0  # remembered

@@ -23,15 +23,15 @@ def adversarial(make_napari_viewer, dock_widget, tiny_isbi_model):
     viewer.add_image(np.ascontiguousarray(image[:128, :128]), name="em")
     store_for(viewer).set(model)
     widget = dock_widget(viewer, "Adversarial attack")
-    widget._device.value = "cpu"
+    widget.control("Device").value = "cpu"
     return viewer, widget
 
 
 def test_noise_curve_is_one_at_zero_sigma_and_lower_at_strong_noise(adversarial, wait_for):
     _viewer, widget = adversarial
-    widget._curve_kind.value = "noise"
-    assert widget._curve_eps.value.startswith("0")  # the kind's default levels
-    widget._curve_eps.value = "0, 0.5"
+    widget.control("Curve of").value = "noise"
+    assert widget.control("Curve levels").value.startswith("0")  # the kind's default levels
+    widget.control("Curve levels").value = "0, 0.5"
     wait_for(widget.run_curve())
     assert widget.curve.perturbation == "noise" and widget.curve.levels == [0.0, 0.5]
     assert widget.curve.dice[0] == 1.0 > widget.curve.dice[1]
@@ -42,8 +42,8 @@ def test_noise_curve_shows_the_perturbed_image_and_its_prediction_as_plugin_laye
     adversarial, wait_for
 ):
     viewer, widget = adversarial
-    widget._curve_kind.value = "noise"
-    widget._curve_eps.value = "0, 0.5"
+    widget.control("Curve of").value = "noise"
+    widget.control("Curve levels").value = "0, 0.5"
     wait_for(widget.run_curve())
     clean = viewer.layers["em"].data
     perturbed = viewer.layers["em perturbed"]
@@ -55,8 +55,8 @@ def test_noise_curve_shows_the_perturbed_image_and_its_prediction_as_plugin_laye
 
 def test_curve_csv_export_writes_one_row_per_level(adversarial, wait_for, tmp_path):
     _viewer, widget = adversarial
-    widget._curve_kind.value = "blur"
-    widget._curve_eps.value = "0, 1, 3"
+    widget.control("Curve of").value = "blur"
+    widget.control("Curve levels").value = "0, 1, 3"
     wait_for(widget.run_curve())
     with open(widget.export_csv(tmp_path / "blur.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -71,17 +71,17 @@ def test_curve_csv_export_writes_one_row_per_level(adversarial, wait_for, tmp_pa
 
 def test_bad_curve_level_is_refused_before_any_job(adversarial, notifications):
     _viewer, widget = adversarial
-    widget._curve_kind.value = "scale"
-    widget._curve_eps.value = "1, 0"
+    widget.control("Curve of").value = "scale"
+    widget.control("Curve levels").value = "1, 0"
     assert widget.run_curve() is None
     assert any("Zoom factor 0" in message for _, message in notifications)
 
 
 def test_eot_is_offered_with_its_samples_per_step(adversarial):
     _viewer, widget = adversarial
-    assert "eot" in widget._attack.choices
-    widget._attack.value = "eot"
-    widget._eot_samples.value = 3
+    assert "eot" in widget.control("Attack").choices
+    widget.control("Attack").value = "eot"
+    widget.control("EOT samples").value = 3
     assert widget.settings().make().samples == 3
 
 
@@ -102,14 +102,16 @@ def test_train_widget_natural_perturbations_reach_the_training_config_and_persis
     monkeypatch.setattr(Trainer, "__init__", spy)
     train = dock_widget(viewer, "Train")
     # the spin box's default trains as napari-unet train and TrainingConfig() do
-    assert natural_augment(train._natural_perturbations.value) == AugmentConfig()
-    assert train._natural_perturbations.max == 2.0
-    train._natural_perturbations.value = 0.4
-    train._device.value = "cpu"
-    train._preset.value, train._max_time.value, train._max_steps.value = "tiny", 0, 1
-    train._live_preview.value = False
+    assert natural_augment(train.control("Natural perturbations").value) == AugmentConfig()
+    assert train.control("Natural perturbations").max == 2.0
+    train.control("Natural perturbations").value = 0.4
+    train.control("Device").value = "cpu"
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 1
+    train.control("Live preview of the slice in view").value = False
     train.training_overrides = fast_training
     wait_for(train.start_training())
     assert [c.natural_perturbations for c in configs] == [0.4]
     assert configs[0].augment == natural_augment(0.4)
-    assert dock_widget(make_napari_viewer(), "Train")._natural_perturbations.value == 0.4
+    assert dock_widget(make_napari_viewer(), "Train").control("Natural perturbations").value == 0.4

@@ -104,9 +104,10 @@ def test_live_preview_run_through_docked_train_widget_leaves_one_preview_layer(
 
     monkeypatch.setattr(preview_module, "write_output", counted_write)
     train = dock_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._live_preview.value = True
-    train._max_time.value, train._max_steps.value = 20, 0
+    train.control("New model size").value = "tiny"
+    train.control("Live preview of the slice in view").value = True
+    train.control("Time budget").value = 20
+    train.control("Max steps").value = 0
     train.training_overrides = dict(fast_training)
     wait_for(train.start_training())
     assert len(previews) >= 2, "the run should have refreshed its preview several times"

@@ -29,9 +29,9 @@ def crop():
 
 
 def _train_round(train, wait_for, fast_training, seed=0):
-    train._preset.value = "tiny"
-    train._max_time.value = 0
-    train._max_steps.value = 5
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 5
     train.training_overrides = {**fast_training, "seed": seed}
     wait_for(train.start_training())
 
@@ -66,11 +66,11 @@ def test_saved_project_reopens_in_new_viewer_with_equal_layers_and_model(
     for layer in (em, strokes2):
         np.testing.assert_array_equal(layer.scale, PLACE["scale"])
         np.testing.assert_array_equal(layer.translate, PLACE["translate"])
-    assert train2._image.value == em and train2._labels.value == strokes2
+    assert train2.control("Image").value == em and train2.control("Strokes").value == strokes2
     model = store_for(again).model
     assert model is not None
     np.testing.assert_array_equal(_probabilities(model, image), expected)
-    assert train2._history.shape[0] == 1 and train2.history.roll_back.enabled
+    assert train2.history.table.shape[0] == 1 and train2.history.roll_back.enabled
 
 
 def test_every_round_is_autosaved_and_rolling_back_makes_round_1_current_and_kept(
@@ -87,20 +87,20 @@ def test_every_round_is_autosaved_and_rolling_back_makes_round_1_current_and_kep
     round_1 = _probabilities(store_for(viewer).model, image)
     _train_round(train, wait_for, fast_training, seed=1)
     assert not np.array_equal(_probabilities(store_for(viewer).model, image), round_1)
-    assert train._history.shape[0] == 2
+    assert train.history.table.shape[0] == 2
     assert Project.open(project.folder).manifest.current_round == 2
 
-    train._history.native.selectRow(0)
+    train.history.table.native.selectRow(0)
     train.history.roll_back.native.click()  # "Make selected round current"
     np.testing.assert_array_equal(_probabilities(store_for(viewer).model, image), round_1)
     reopened = Project.open(project.folder)
     assert reopened.manifest.current_round == 1 and len(reopened.manifest.rounds) == 2
-    assert train._history.value["index"][0] == "round 1 (current)"
+    assert train.history.table.value["index"][0] == "round 1 (current)"
 
     wait_for(train.start_retraining())  # a retraining of round 1 is kept as round 3
     record = Project.open(project.folder).manifest.rounds[-1]
     assert (record.number, record.parent, record.what) == (3, 1, "Retraining")
-    assert record.labels[0].image == "em" and train._history.shape[0] == 3
+    assert record.labels[0].image == "em" and train.history.table.shape[0] == 3
 
 
 def test_missing_image_file_is_named_when_the_project_opens(

@@ -25,3 +25,23 @@ def test_an_unknown_name_is_an_error_naming_it(make_napari_viewer, dock_widget):
         segment.control("Separate")  # a prefix is not a name
     with pytest.raises(KeyError, match="'Stop now'"):
         segment.button("Stop now")
+
+
+def test_every_setting_of_train_attack_and_quick_labels_has_a_name_of_its_own(
+    make_napari_viewer, dock_widget
+):
+    viewer = make_napari_viewer()
+    train = dock_widget(viewer, "Train")
+    for name in ("Image", "Strokes", "New model size", "Time budget", "Max steps", "Robust eps"):
+        assert train.control(name) is not None
+    assert train.control("Live preview of the slice in view").value in (True, False)
+    assert "Start training" in train.status  # the hint before any run
+    assert train.button("Start training").enabled and not train.button("Stop").enabled
+    attack = dock_widget(viewer, "Adversarial attack")
+    attack.control("Attack").value = "fgsm"
+    assert attack.control("Steps").value == 1  # the attack's default steps follow it
+    assert attack.control("eps").label == "eps (x 1/255)"
+    assert attack.status == ""  # the results line, empty before a run
+    quick = dock_widget(viewer, "Quick labels (classical)")
+    assert quick.control("Smoothing").label == "Smoothing (px)"
+    assert quick.button("Create quick labels").enabled

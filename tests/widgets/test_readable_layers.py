@@ -80,7 +80,7 @@ def test_class_swatches_have_the_colours_of_strokes_and_results(
     em = viewer.add_image(image, name="em")
     strokes = viewer.add_labels(strokes_data, name="strokes")
     train = dock_widget(viewer, "Train")
-    text = train._classes.value
+    text = train.control("Classes painted").value
     for value in (1, 2):
         assert f"color:{colour_hex(strokes, value)}" in text  # the strokes' own colours
     assert "clear in results" in text
@@ -89,9 +89,10 @@ def test_class_swatches_have_the_colours_of_strokes_and_results(
     wait_for(dock_widget(viewer, "Segment").segment())
     seg = find_output(viewer, em, "segmentation")
     assert colour_hex(seg, 2) == colour_hex(strokes, 2) and colour_hex(seg, 1) is None
-    train._labels.value = seg  # learning from the corrected segmentation: a hollow swatch
+    # learning from the corrected segmentation: a hollow swatch
+    train.control("Strokes").value = seg
     train.data.update_classes()
-    assert "&#9633; 1 background" in train._classes.value
+    assert "&#9633; 1 background" in train.control("Classes painted").value
 
 
 def test_live_preview_appears_before_the_first_validation_without_background_colour(
@@ -102,9 +103,10 @@ def test_live_preview_appears_before_the_first_validation_without_background_col
     em = viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
     train = dock_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._live_preview.value = True
-    train._max_time.value, train._max_steps.value = 0, 100_000
+    train.control("New model size").value = "tiny"
+    train.control("Live preview of the slice in view").value = True
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 100_000
     train.training_overrides = {**fast_training, "validate_every_steps": 100_000}
     job = train.start_training()
     qtbot.waitUntil(

@@ -45,8 +45,9 @@ def test_demo_set_up_leaves_the_users_config_dir_untouched(make_napari_viewer, c
     viewer = make_napari_viewer()
     demo = _script("demo")
     train, segment = demo.dock_widgets(viewer, train_seconds=20)
-    assert train._max_time.value == 20 and train._max_steps.value == 0
-    assert train._preset.value != "tiny"  # the demo starts from the defaults, not the user's
+    assert train.control("Time budget").value == 20 and train.control("Max steps").value == 0
+    # the demo starts from the defaults, not the user's
+    assert train.control("New model size").value != "tiny"
     segment.control(
         "Uncertainty layer"
     ).value = True  # what a user does in the demo is not saved either
@@ -58,20 +59,22 @@ def test_screenshots_set_up_leaves_the_users_config_dir_untouched(make_napari_vi
     before = _snapshot(config_dir)
     viewer = make_napari_viewer()
     (train, _), _segment, (quick, _) = _script("make_screenshots").dock_widgets(viewer)
-    assert quick._method.value == "otsu"
-    train._max_time.value, quick._method.value = 0, "yen"
+    assert quick.control("Method").value == "otsu"
+    train.control("Time budget").value = 0
+    quick.control("Method").value = "yen"
     assert _snapshot(config_dir) == before
 
 
 def test_objects_are_darker_is_not_carried_into_the_next_session(make_napari_viewer, config_dir):
     viewer = make_napari_viewer()
     _dock, first = viewer.window.add_plugin_dock_widget("napari-unet", "Quick labels (classical)")
-    first._invert.value = True
-    first._smoothing.value = 2.0
+    first.control("Objects are darker than the background").value = True
+    first.control("Smoothing").value = 2.0
     again = make_napari_viewer()
     _dock, second = again.window.add_plugin_dock_widget("napari-unet", "Quick labels (classical)")
-    assert second._invert.value is False  # describes the last image, not the next one
-    assert second._smoothing.value == 2.0  # a method setting is remembered...
+    # "Objects are darker" describes the last image, not the next one
+    assert second.control("Objects are darker than the background").value is False
+    assert second.control("Smoothing").value == 2.0  # a method setting is remembered...
 
 
 def test_remembered_result_changing_settings_are_shown_with_a_reset(make_napari_viewer, config_dir):
@@ -84,8 +87,8 @@ def test_remembered_result_changing_settings_are_shown_with_a_reset(make_napari_
     assert "Remembered from last session" in note and "Smoothing" in note and "3" in note
     assert "Leave unpainted band" not in note  # at its default: nothing to say
     assert not quick._remembered_row.native.isHidden()
-    quick._reset_settings.changed.emit(True)
-    assert quick._smoothing.value == 1.0 and quick._remembered_row.native.isHidden()
+    quick.button("Reset to defaults").changed.emit(True)
+    assert quick.control("Smoothing").value == 1.0 and quick._remembered_row.native.isHidden()
     assert json.loads((config_dir / "quick_labels.json").read_text())["smoothing"] == 1.0
 
 
@@ -99,7 +102,7 @@ def test_remembered_non_defaults_in_folded_sections_are_shown(make_napari_viewer
     _dock, segment = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
     assert "Test-time augmentation" in segment._remembered_note.value
     assert "Uncertainty" not in segment._remembered_note.value
-    train._robust_eps.value = 2.0  # chosen anew in this session: no longer a leftover
+    train.control("Robust eps").value = 2.0  # chosen anew in this session: no longer a leftover
     assert train._remembered_row.native.isHidden()
 
 

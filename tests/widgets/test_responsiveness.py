@@ -21,9 +21,10 @@ def test_gui_ticks_while_training(
     viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
     train = dock_widget(viewer, "Train")
-    train._preset.value = "fast"  # the default model
-    train._max_time.value, train._max_steps.value = 0, 80
-    train._live_preview.value = True
+    train.control("New model size").value = "fast"  # the default model
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 80
+    train.control("Live preview of the slice in view").value = True
     train.training_overrides = dict(fast_training, patch_size=(128, 128), batch_size=4)
     ticks: list[float] = []
     timer = QTimer()
@@ -126,8 +127,9 @@ def test_preview_predictions_and_model_copies_run_in_worker_threads(
     viewer.add_labels(strokes, name="strokes")
     _dock, train = viewer.window.add_plugin_dock_widget("napari-unet", "Train")
     train.training_overrides = dict(fast_training, snapshot_every=0.01)
-    train._live_preview.value = True
-    train._max_time.value, train._max_steps.value = 0, 12
+    train.control("Live preview of the slice in view").value = True
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 12
     threads["copy"].clear()
     wait_for(train.start_training())
     assert threads["predict"], "the live preview predicted"

@@ -9,6 +9,7 @@ import torch
 
 import napari_unet.widgets.train.session as session_module
 from napari_unet.core import Trainer
+from napari_unet.widgets.model_store import store_for
 
 
 def _always_first_class(model):
@@ -53,10 +54,11 @@ def _train_first_model(viewer, isbi_crop, fast_training, wait_for):
     viewer.add_labels(strokes, name="strokes")
     train = _docked(viewer)
     train.training_overrides = fast_training
-    train._live_preview.value = False
-    train._max_time.value, train._max_steps.value = 0, 15
+    train.control("Live preview of the slice in view").value = False
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 15
     wait_for(train.start_training())
-    assert train._store.model is not None
+    assert store_for(viewer).model is not None
     return train
 
 
@@ -65,16 +67,17 @@ def test_a_worse_retrained_model_is_not_made_current_and_the_user_can_take_it(
 ):
     viewer = make_napari_viewer()
     train = _train_first_model(viewer, isbi_crop, fast_training, wait_for)
-    previous = train._store.model
+    previous = store_for(viewer).model
     monkeypatch.setattr(session_module, "Trainer", _WorseTrainer)
-    train._retrain_time.value, train._max_steps.value = 60, 10
+    train.control("Retrain time").value = 60
+    train.control("Max steps").value = 10
     wait_for(train.start_retraining())
 
-    assert train._store.model is previous, "the worse model must not become current"
-    assert "previous model is kept" in train._status.value
-    assert "held-out pixels" in train._status.value
+    assert store_for(viewer).model is previous, "the worse model must not become current"
+    assert "previous model is kept" in train.status
+    assert "held-out pixels" in train.status
     assert any("previous model is kept" in message for _sev, message in notifications)
-    assert "kept: the retrained model validated worse" in train._model_info.value
+    assert "kept: the retrained model validated worse" in train.control("Current model").value
     choice = train.model_choice
     assert choice.shown
     assert choice.use_other.text == "Use the new model anyway"
@@ -82,7 +85,7 @@ def test_a_worse_retrained_model_is_not_made_current_and_the_user_can_take_it(
     assert rejected is not None and rejected is not previous
 
     choice.use_other.clicked.emit()  # "Use the new model anyway"
-    assert train._store.model is rejected
+    assert store_for(viewer).model is rejected
     assert not choice.shown
 
 
@@ -91,21 +94,22 @@ def test_a_better_retrained_model_becomes_current_and_the_previous_stays_on_offe
 ):
     viewer = make_napari_viewer()
     train = _train_first_model(viewer, isbi_crop, fast_training, wait_for)
-    good = train._store.model
+    good = store_for(viewer).model
     previous = _always_first_class(good)  # a poor current model
-    train._store.set(previous)
+    store_for(viewer).set(previous)
     monkeypatch.setattr(session_module, "Trainer", _trainer_returning(good))
-    train._retrain_time.value, train._max_steps.value = 60, 5
+    train.control("Retrain time").value = 60
+    train.control("Max steps").value = 5
     wait_for(train.start_retraining())
 
-    assert train._store.model is not previous
-    assert "retrained model is current" in train._status.value
+    assert store_for(viewer).model is not previous
+    assert "retrained model is current" in train.status
     assert train.model_choice.shown
     comparison = train.model_choice.comparison
     assert comparison.new.mean_dice > comparison.previous.mean_dice
     assert train.model_choice.use_other.text == "Go back to the previous model"
     train.model_choice.keep.clicked.emit()  # "Keep the new model"
-    assert train._store.model is not previous and not train.model_choice.shown
+    assert store_for(viewer).model is not previous and not train.model_choice.shown
 
 
 def test_model_lines_give_the_held_out_pixels_and_the_too_few_caveat(
@@ -118,6 +122,6 @@ def test_model_lines_give_the_held_out_pixels_and_the_too_few_caveat(
     viewer.add_image(image, name="em")
     train = _docked(viewer)
     segment = _docked(viewer, "Segment")
-    train._store.set(few)
-    for line in (train._model_info.value, segment.control("Model").value):
+    store_for(viewer).set(few)
+    for line in (train.control("Current model").value, segment.control("Model").value):
         assert "validation Dice 1.000 on 52 held-out pixels (too few to trust" in line

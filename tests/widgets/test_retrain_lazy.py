@@ -31,8 +31,8 @@ def test_retrain_from_a_zarr_backed_segmentation_keeps_it_lazy_and_updates_the_m
     train = dock_widget(viewer, "Train")
     train.training_overrides = fast_training
     train.run_section.max_steps.value = 2
-    train._image.value = image
-    train._retrain_from.value = [seg]
+    train.control("Image").value = image
+    train.control("Learn from").value = [seg]
     train.retrain_section.whole_layer.value = True
     labels = train.retrain_labels()
     assert not isinstance(labels, np.ndarray)  # a lazy merge, read chunk by chunk

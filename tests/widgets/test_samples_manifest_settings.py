@@ -100,25 +100,31 @@ def test_quick_labels_widget_writes_its_own_layer(
     em = viewer.add_image(image, name="em")
     painted = viewer.add_labels(strokes.copy(), name="strokes")
     widget = dock_widget(viewer, "Quick labels (classical)")
-    widget._method.value = "max_entropy"
+    widget.control("Method").value = "max_entropy"
     wait_for(widget.run())
     quick = find_output(viewer, em, "quick labels")
     assert quick.name == "em quick labels" and set(np.unique(quick.data)) <= {0, 1, 2}
     assert np.array_equal(painted.data, strokes)
     train = dock_widget(viewer, "Train")  # the quick labels are offered as training labels
-    assert any(lay == quick for _n, lay in train._labels_choices())  # it or a proxy of it
+    assert any(lay == quick for lay in train.control("Strokes").choices)  # it or a proxy of it
 
 
 def test_settings_survive_a_new_session(make_napari_viewer, dock_widget):
     viewer = make_napari_viewer()
     train = dock_widget(viewer, "Train")
-    train._max_time.value = 33
-    train._preset.value = "tiny"
+    train.control("Time budget").value = 33
+    train.control("New model size").value = "tiny"
     segment = dock_widget(viewer, "Segment")
     segment.control("Segment").value = "slice"
     segment.control("Uncertainty layer").value = True
     other = make_napari_viewer()
     train_again = dock_widget(other, "Train")
-    assert train_again._max_time.value == 33 and train_again._preset.value == "tiny"
+    assert (
+        train_again.control("Time budget").value == 33
+        and train_again.control("New model size").value == "tiny"
+    )
     again = dock_widget(other, "Segment")
-    assert again._scope.value == "slice" and again._uncertainty.value is True
+    assert (
+        again.control("Segment").value == "slice"
+        and again.control("Uncertainty layer").value is True
+    )

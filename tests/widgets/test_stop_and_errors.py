@@ -14,9 +14,10 @@ def _setup(make_napari_viewer, isbi_crop, fast_training, strokes=None):
     viewer.add_image(image, name="em")
     viewer.add_labels(painted if strokes is None else strokes, name="strokes")
     train = dock_plugin_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._max_time.value, train._max_steps.value = 600, 0
-    train._live_preview.value = False
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 600
+    train.control("Max steps").value = 0
+    train.control("Live preview of the slice in view").value = False
     train.training_overrides = fast_training
     return viewer, train
 
@@ -27,14 +28,14 @@ def test_stop_mid_run_keeps_best_model(
     viewer, train = _setup(make_napari_viewer, isbi_crop, fast_training)
     job = train.start_training()
     qtbot.waitUntil(lambda: len(train._plot.losses) >= 3, timeout=120_000)
-    assert train._stop.enabled and not train._start.enabled
+    assert train.button("Stop").enabled and not train.button("Start training").enabled
     train.stop()
     wait_for(job)
     model = store_for(viewer).model
     assert model is not None
     assert 3 <= len(train._plot.losses) < 1000
-    assert "stopped" in train._status.value
-    assert train._start.enabled and not train._stop.enabled
+    assert "stopped" in train.status
+    assert train.button("Start training").enabled and not train.button("Stop").enabled
 
 
 def test_removing_a_used_layer_stops_the_run(
@@ -46,7 +47,7 @@ def test_removing_a_used_layer_stops_the_run(
     viewer.layers.remove("strokes")
     wait_for(job)
     assert any("was removed" in msg for _sev, msg in notifications)
-    assert train._labels.value is None  # the removed layer is no longer offered
+    assert train.control("Strokes").value is None  # the removed layer is no longer offered
 
 
 def test_closing_the_widget_during_a_run_stops_it(
@@ -73,16 +74,17 @@ def test_one_class_painted_becomes_a_notification(
     errors = [msg for sev, msg in notifications if "error" in sev.lower()]
     assert any("Only class 1 is painted" in msg for msg in errors), notifications
     assert store_for(viewer).model is None
-    assert train._start.enabled and not train.running  # still usable
+    assert train.button("Start training").enabled and not train.running  # still usable
 
 
 def test_input_mistakes_become_notifications(
     make_napari_viewer, isbi_crop, notifications, wait_for, fast_training
 ):
     viewer, train = _setup(make_napari_viewer, isbi_crop, fast_training)
-    train._max_time.value, train._max_steps.value = 0, 0
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 0
     assert train.start_training() is None
-    train._max_time.value = 5
+    train.control("Time budget").value = 5
     assert train.start_retraining() is None  # no model yet
     assert train.save_model_to("/nonexistent/model.pt") is None
     messages = " | ".join(msg for _sev, msg in notifications)

@@ -25,8 +25,8 @@ def two_images(make_napari_viewer, dock_widget, isbi_crop, fast_training):
     viewer.add_image(other, name="em small")
     viewer.add_labels(simulate_strokes(truth, seed=3).astype(np.uint8), name="strokes small")
     train = dock_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._live_preview.value = False
+    train.control("New model size").value = "tiny"
+    train.control("Live preview of the slice in view").value = False
     train.training_overrides = fast_training
     train.data.training_set.add_painted.native.click()
     return viewer, train
@@ -58,20 +58,22 @@ def test_two_images_of_different_sizes_train_together_with_patches_from_both(
         ("em", "strokes"),
         ("em small", "strokes small"),
     ]
-    train._max_time.value, train._max_steps.value = 600, 20
+    train.control("Time budget").value = 600
+    train.control("Max steps").value = 20
     wait_for(train.start_training())
     drawn = set().union(*(images for images, _ in sampler_spy))
     assert drawn == {0, 1}
-    assert "steps" in train._status.value
+    assert "steps" in train.status
 
 
 def test_validation_dice_is_reported_per_image_in_the_status_and_model_line(two_images, wait_for):
     viewer, train = two_images
-    train._max_time.value, train._max_steps.value = 600, 20
+    train.control("Time budget").value = 600
+    train.control("Max steps").value = 20
     wait_for(train.start_training())
-    assert "per image: 1: " in train._validation.value
-    assert "2: " in train._validation.value.split("per image:")[1]
-    assert "per image: 1: " in train._model_info.value
+    assert "per image: 1: " in train.run_section.validation.value
+    assert "2: " in train.run_section.validation.value.split("per image:")[1]
+    assert "per image: 1: " in train.control("Current model").value
 
 
 def test_an_image_with_another_channel_count_is_refused_with_a_clear_message(
@@ -81,8 +83,8 @@ def test_an_image_with_another_channel_count_is_refused_with_a_clear_message(
     rgb = np.zeros((64, 64, 3), np.uint8)
     viewer.add_image(rgb, name="colour", rgb=True)
     viewer.add_labels(np.ones((64, 64), np.uint8), name="colour strokes")
-    train._image.value = viewer.layers["colour"]
-    train._labels.value = viewer.layers["colour strokes"]
+    train.control("Image").value = viewer.layers["colour"]
+    train.control("Strokes").value = viewer.layers["colour strokes"]
     train.data.training_set.add_current.native.click()
     assert len(train.training_pairs()) == 2
     assert any(
@@ -110,7 +112,8 @@ def test_a_stroke_painted_mid_run_joins_the_training_within_seconds(
     two_images, sampler_spy, qtbot, wait_for
 ):
     viewer, train = two_images
-    train._max_time.value, train._max_steps.value = 600, 0
+    train.control("Time budget").value = 600
+    train.control("Max steps").value = 0
     job = train.start_training()
     qtbot.waitUntil(lambda: len(train._plot.losses) >= 2, timeout=120_000)
     before = sampler_spy[-1][1]

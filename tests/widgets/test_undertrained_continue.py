@@ -15,14 +15,15 @@ def test_an_undertrained_run_says_so_and_continue_trains_the_model_further(
     viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
     train = dock_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._live_preview.value = False
-    train._max_time.value, train._max_steps.value = 0, 3
+    train.control("New model size").value = "tiny"
+    train.control("Live preview of the slice in view").value = False
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 3
     train.training_overrides = dict(fast_training)
     assert not train.run_section.continue_offered
     wait_for(train.start_training())
-    assert "3 steps in" in train._status.value
-    assert f"needs at least {MIN_STEPS[2]}" in train._status.value
+    assert "3 steps in" in train.status
+    assert f"needs at least {MIN_STEPS[2]}" in train.status
     assert any(sev == "warning" and "Undertrained" in msg for sev, msg in notifications)
     assert train.run_section.continue_offered
     first = store_for(viewer).model
@@ -41,10 +42,11 @@ def test_a_run_that_took_its_steps_offers_no_continue(
     viewer.add_image(image, name="em")
     viewer.add_labels(strokes, name="strokes")
     train = dock_widget(viewer, "Train")
-    train._preset.value = "tiny"
-    train._live_preview.value = False
-    train._max_time.value, train._max_steps.value = 1, 0
+    train.control("New model size").value = "tiny"
+    train.control("Live preview of the slice in view").value = False
+    train.control("Time budget").value = 1
+    train.control("Max steps").value = 0
     train.training_overrides = {**fast_training, "min_steps": 1, "validate_every_steps": 1000}
     wait_for(train.start_training())
-    assert "Undertrained" not in train._status.value
+    assert "Undertrained" not in train.status
     assert not train.run_section.continue_offered

@@ -58,11 +58,13 @@ def test_changing_the_attack_mid_curve_changes_no_point(
 
     monkeypatch.setattr(module, "make_attack", recording_make)
     _viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Adversarial attack")
-    w._attack.value, w._steps.value, w._curve_eps.value = "fgsm", 1, "1, 2, 4"
+    w.control("Attack").value = "fgsm"
+    w.control("Steps").value = 1
+    w.control("Curve levels").value = "1, 2, 4"
     job = w.run_curve()
     qtbot.waitUntil(lambda: len(made) >= 2, timeout=20_000)  # the worker is building attacks
-    w._attack.value = "pgd"
-    w._steps.value = 7
+    w.control("Attack").value = "pgd"
+    w.control("Steps").value = 7
     gate.set()
     qtbot.waitUntil(lambda: job.done, timeout=120_000)
     assert len(made) >= 4 and set(made) == {("fgsm", 1)}, made
@@ -86,7 +88,8 @@ def test_closing_the_viewer_during_an_attack_raises_nothing(
     viewer, w = _viewer_with(
         make_napari_viewer, dock_widget, em_and_model, "Adversarial attack", stack=8
     )
-    w._attack.value, w._steps.value = "pgd", 200
+    w.control("Attack").value = "pgd"
+    w.control("Steps").value = 200
     _close_while_running(viewer, w, w.run_attack(), qtbot)
 
 
@@ -96,7 +99,9 @@ def test_closing_the_viewer_during_a_curve_raises_nothing(
     viewer, w = _viewer_with(
         make_napari_viewer, dock_widget, em_and_model, "Adversarial attack", stack=8
     )
-    w._attack.value, w._steps.value, w._curve_eps.value = "pgd", 200, "1, 2"
+    w.control("Attack").value = "pgd"
+    w.control("Steps").value = 200
+    w.control("Curve levels").value = "1, 2"
     _close_while_running(viewer, w, w.run_curve(), qtbot)
 
 
@@ -104,7 +109,7 @@ def test_closing_the_viewer_during_segmentation_raises_nothing(
     make_napari_viewer, dock_widget, em_and_model, qtbot
 ):
     viewer, w = _viewer_with(make_napari_viewer, dock_widget, em_and_model, "Segment", stack=400)
-    w._scope.value = "stack"
+    w.control("Segment").value = "stack"
     _close_while_running(viewer, w, w.segment(), qtbot)
 
 
@@ -116,8 +121,10 @@ def test_closing_the_viewer_during_training_raises_nothing(
     strokes = np.zeros(image.shape, np.uint8)
     strokes[10:20, 10:60], strokes[60:70, 10:60] = 1, 2
     viewer.add_labels(strokes, name="strokes")
-    w._labels.value = viewer.layers["strokes"]
-    w._preset.value, w._max_time.value, w._max_steps.value = "tiny", 0, 100_000
-    w._live_preview.value = True
+    w.control("Strokes").value = viewer.layers["strokes"]
+    w.control("New model size").value = "tiny"
+    w.control("Time budget").value = 0
+    w.control("Max steps").value = 100_000
+    w.control("Live preview of the slice in view").value = True
     w.training_overrides = fast_training
     _close_while_running(viewer, w, w.start_training(), qtbot)

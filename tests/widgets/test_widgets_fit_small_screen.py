@@ -62,7 +62,11 @@ def test_train_widget_main_controls_are_in_view_without_scrolling(
     dock.raise_()
     qtbot.wait(100)
     area = dock.widget()
-    for part in (widget._image.native, widget._start.native, widget._plot.canvas):
+    for part in (
+        widget.control("Image").native,
+        widget.button("Start training").native,
+        widget._plot.canvas,
+    ):
         bottom = part.mapTo(area.widget(), QPoint(0, part.height())).y()
         assert part.isVisible() and bottom <= area.viewport().height()
 
@@ -79,7 +83,7 @@ def test_training_rounds_table_shows_every_column_whole(
     widget = dock_widget(viewer, "Train")
     viewer.window._qt_window.resize(*SCREEN)
     qtbot.wait(200)
-    table = widget._history.native
+    table = widget.history.table.native
     header = table.horizontalHeader()
     assert table.rowCount() == 1 and table.isVisible()
     for column in range(header.count()):

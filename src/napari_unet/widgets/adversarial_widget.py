@@ -246,6 +246,11 @@ class AdversarialWidget(ViewerWidget):
         self._finish_setup()
         self._on_model_changed(self._store.model)
 
+    @property
+    def status(self) -> str:
+        """The results line under Run / Stop: what the last attack or curve did."""
+        return str(self._results.value)
+
     # ------------------------------------------------------------------ model
     def _on_model_changed(self, model: TrainedModel | None) -> None:
         if self._closed:
