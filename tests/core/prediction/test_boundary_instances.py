@@ -116,24 +116,3 @@ def test_a_2d_model_on_a_stack_segments_each_slice_with_its_own_ids():
 def test_bad_settings_are_refused_with_a_message_naming_them(kwargs, message):
     with pytest.raises(ValueError, match=message):
         boundary_instances(as_probabilities(two_cells_with_a_gap()), **kwargs)
-
-
-def test_cells_crossing_a_block_face_are_joined_and_their_neighbours_are_not():
-    """Space-filling cells (no gap between them) labelled block by block, the membrane
-    crossing the face one pixel off on the other side (as two blocks' watersheds do):
-    joined by the share of the face they have in common, never through that pixel."""
-    from napari_unet.core.prediction.blockwise import BlockPlan
-    from napari_unet.core.prediction.stitching import stitch_unit
-
-    truth = np.zeros((32, 64), np.int64)
-    truth[:16], truth[16:] = 1, 2  # two cells, one above the other, across the face x=32
-    blocks = BlockPlan.create((32, 64), 2, halo=4, block_edge=32).blocks()
-    labelled = np.zeros_like(truth, dtype=np.uint32)
-    labelled[:, :32] = truth[:, :32]
-    labelled[:, 32:] = np.where(np.arange(32)[:, None] < 17, 1, 2)  # membrane 1 px lower
-    for share, cells in ((0.5, 2), (0.0, 1)):
-        stitched = labelled.copy()
-        stitch_unit(stitched, blocks, min_size=0, min_share=share)
-        assert len(np.unique(stitched)) == cells
-    stitch_unit(labelled, blocks, min_size=0, min_share=0.5)
-    assert (labelled[:16] == labelled[0, 0]).all() and (labelled[17:] == labelled[-1, 0]).all()
