@@ -188,3 +188,19 @@ def test_cells_bounded_by_a_class_are_the_same_in_memory_in_zarr_and_on_local_wo
     assert len(np.unique(in_memory)) > 3  # cells, some crossing block faces
     np.testing.assert_array_equal(in_zarr[1].instances[...], in_memory)
     np.testing.assert_array_equal(on_workers[1].instances[...], in_memory)
+
+
+def test_a_tiff_job_stopped_midway_writes_no_file(model, image, tmp_path):
+    from napari_unet.core import StopFlag
+
+    stop = StopFlag()
+    config = replace(CONFIG, batch_size=1)  # a block a forward pass: Stop falls between
+    job = PredictionJob(
+        model, image, "img", config=config, results=ResultsTo("tiff", tmp_path, "a")
+    )
+    work = run_job(job, stop)
+    next(work)  # RunStarted
+    next(work)  # the first of 4 blocks
+    stop.request_stop()
+    result = run_to_completion(work)
+    assert result.stopped and not list(tmp_path.iterdir())

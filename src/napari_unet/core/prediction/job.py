@@ -147,7 +147,7 @@ def run(
         result = yield from _on_cluster(job, config, sink, folder, stop, client)
     else:
         result = yield from _in_process(job, config, sink, stop)
-    if job.results.kind == "tiff":
+    if job.results.kind == "tiff" and not result.stopped:  # a file is a finished image
         write_tiffs(result, job.results)
     return result
 
