@@ -38,6 +38,7 @@ def test_paint_train_segment_correct_retrain(
     train.control("Max steps").value = 20
     train.training_overrides = fast_training
     wait_for(train.start_training())
+    wait_for(train.projects.saving)  # the round kept in a project, written in a worker
     model = store_for(viewer).model
     assert model is not None and len(model.rounds) == 1
     assert len(train._plot.losses) == 20 and train._plot.dice
@@ -74,6 +75,7 @@ def test_paint_train_segment_correct_retrain(
     merged = merge_training_labels([painted, seg])
     assert np.array_equal(merged[strokes > 0], strokes[strokes > 0])  # strokes win
     wait_for(train.start_retraining())
+    wait_for(train.projects.saving)
     retrained = store_for(viewer).model
     assert retrained is not model and len(retrained.rounds) == 2
     assert retrained.rounds[-1]["painted_pixels"] > model.rounds[0]["painted_pixels"]

@@ -34,6 +34,13 @@ def _train_round(train, wait_for, fast_training, seed=0):
     train.control("Max steps").value = 5
     train.training_overrides = {**fast_training, "seed": seed}
     wait_for(train.start_training())
+    _wait_saved(train, wait_for)
+
+
+def _wait_saved(train, wait_for):
+    """The round is written in a worker thread (the window never waits for the disk)."""
+    assert train.projects.saving is not None
+    wait_for(train.projects.saving)
 
 
 def _probabilities(model, image):
@@ -98,6 +105,7 @@ def test_every_round_is_autosaved_and_rolling_back_makes_round_1_current_and_kep
     assert train.history.table.value["index"][0] == "round 1 (current)"
 
     wait_for(train.start_retraining())  # a retraining of round 1 is kept as round 3
+    _wait_saved(train, wait_for)
     record = Project.open(project.folder).manifest.rounds[-1]
     assert (record.number, record.parent, record.what) == (3, 1, "Retraining")
     assert record.labels[0].image == "em" and train.history.table.shape[0] == 3
@@ -126,3 +134,26 @@ def test_missing_image_file_is_named_when_the_project_opens(
     assert any("image 'em'" in m and "../data/em.tif" in m for m in warnings), notifications
     assert [layer.name for layer in again.layers] == ["strokes"]  # the labels are kept
     np.testing.assert_array_equal(again.layers["strokes"].data, strokes)
+
+
+def test_a_round_is_written_off_the_gui_thread_from_a_copy_of_the_strokes(
+    make_napari_viewer, dock_widget, wait_for, fast_training, crop, monkeypatch
+):
+    import threading
+
+    image, strokes = crop
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="em")
+    painted = viewer.add_labels(strokes.copy(), name="strokes")
+    train = dock_widget(viewer, "Train")
+    written: list = []
+    put_image = Project.put_image
+
+    def recording(self, name, data, **kwargs):
+        written.append((threading.current_thread(), kwargs["labels"]))
+        return put_image(self, name, data, **kwargs)
+
+    monkeypatch.setattr(Project, "put_image", recording)
+    _train_round(train, wait_for, fast_training)
+    assert written and all(thread is not threading.main_thread() for thread, _ in written)
+    assert all(labels is not painted.data for _, labels in written)  # painting may go on

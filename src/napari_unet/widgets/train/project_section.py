@@ -11,6 +11,7 @@ ever lost; *New project…* or *Open project…* choose where instead.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -23,8 +24,8 @@ from napari_unet.core import TrainedModel
 from napari_unet.core.project import Project, ProjectImage, RoundRecord
 from napari_unet.core.project.training import round_settings
 
-from .._jobs import notify_error, notify_info, notify_warning
-from .._layers import layer_source, same_layer
+from .._jobs import Job, notify_error, notify_info, notify_warning
+from .._layers import labels_snapshot, layer_source, same_layer
 from ..settings import settings_persist
 from .session import TrainOutcome, TrainRequest
 
@@ -61,6 +62,7 @@ class ProjectSection:
             Container(widgets=[self.save], layout="horizontal", labels=False),
         ]
         self._models: dict[int, tuple[weakref.ref, int]] = {}  # id(model) -> (model, round)
+        self.saving: Job | None = None  # the last round being written (a worker thread)
         self.new.changed.connect(lambda *_: self._ask_folder("New project", self.new_project))
         self.open.changed.connect(lambda *_: self._ask_folder("Open project", self.open_project))
         self.save.changed.connect(lambda *_: self._ask_save())
@@ -149,10 +151,12 @@ class ProjectSection:
     # ------------------------------------------------------------------ rounds
     def autosave(
         self, outcome: TrainOutcome, request: TrainRequest, image: Image, device: str
-    ) -> RoundRecord | None:
+    ) -> Job | None:
         """Keep the run's model as the project's next round (a new project in
         :func:`projects_dir` when none is open, unless settings are session-only: see
-        :func:`..settings.session_only_settings`); never fails the run."""
+        :func:`..settings.session_only_settings`), written in a worker thread (copying a
+        large image must not freeze the window); ``self.saving`` is that job. Never fails
+        the run: a failed save is a warning."""
         result = outcome.result
         if not result.steps or not result.model.rounds:
             return None
@@ -160,30 +164,65 @@ class ProjectSection:
             return None  # the demo and the screenshots leave the user's folders alone
         try:
             project = self.project or self._automatic_project(image.name)
-            self._put_pairs(project)
-            record = project.record_round(
-                result.model,
-                what=request.what,
-                settings=round_settings(
-                    request.config,
-                    dense=request.dense,
-                    model_config=None if request.init is not None else request.model_config,
-                ),
-                seed=request.config.seed,
-                learned_from=list(zip(request.names or (image.name,), request.labels_list)),
-                steps=result.steps,
-                seconds=result.elapsed,
-                device=device,
-                parent=self.round_of(request.init),
-                current=not outcome.keeps_previous,
-            )
-            project.save()
         except (OSError, ValueError) as err:
-            notify_warning(f"The round could not be saved to the project: {err}")
+            notify_warning(f"The round could not be saved to a project: {err}")
             return None
-        self._remember(result.model, record.number)
-        self._show()
-        return record
+        pairs = self._pair_entries()  # read on the GUI thread; written in the worker
+        round_args = dict(
+            what=request.what,
+            settings=round_settings(
+                request.config,
+                dense=request.dense,
+                model_config=None if request.init is not None else request.model_config,
+            ),
+            seed=request.config.seed,
+            learned_from=list(zip(request.names or (image.name,), request.labels_list)),
+            steps=result.steps,
+            seconds=result.elapsed,
+            device=device,
+            parent=self.round_of(request.init),
+            current=not outcome.keeps_previous,
+        )
+
+        def write(stop: Any):
+            with _WRITING:  # one save at a time into a project
+                for entry in pairs:
+                    project.put_image(**entry)
+                record = project.record_round(result.model, **round_args)
+                project.save()
+            yield from ()
+            return record
+
+        def saved(record: RoundRecord) -> None:
+            self._remember(result.model, record.number)
+            self._show()
+
+        self.saving = Job(
+            write, what="Saving the round", on_done=saved, on_error=_warn_unsaved,
+            show_progress=False, notify=False,
+        ).start()  # fmt: skip
+        return self.saving
+
+    def _pair_entries(self) -> list[dict[str, Any]]:
+        """What :meth:`Project.put_image` needs of each training pair: the image's data
+        (held by the layer), a private copy of its labels (painting goes on)."""
+        kind = self.owner._label_kind.value
+        entries = []
+        for image, labels in self.owner.training_pairs():
+            entries.append(
+                dict(
+                    name=image.name,
+                    data=layer_source(image),
+                    file_path=getattr(getattr(image, "source", None), "path", None),
+                    rgb=bool(image.rgb),
+                    scale=tuple(image.scale),
+                    translate=tuple(image.translate),
+                    labels=labels_snapshot(labels),
+                    labels_name=labels.name,
+                    label_kind=kind,
+                )
+            )
+        return entries
 
     def _automatic_project(self, image_name: str) -> Project:
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in image_name)[:40]
@@ -220,21 +259,9 @@ class ProjectSection:
 
     # ------------------------------------------------------------------ layers
     def _put_pairs(self, project: Project) -> None:
-        """The training pairs' images and labels into ``project`` (in memory)."""
-        kind = self.owner._label_kind.value
-        for image, labels in self.owner.training_pairs():
-            source = getattr(getattr(image, "source", None), "path", None)
-            project.put_image(
-                image.name,
-                layer_source(image),
-                file_path=source,
-                rgb=bool(image.rgb),
-                scale=tuple(image.scale),
-                translate=tuple(image.translate),
-                labels=layer_source(labels),
-                labels_name=labels.name,
-                label_kind=kind,
-            )
+        """The training pairs' images and labels into ``project``."""
+        for entry in self._pair_entries():
+            project.put_image(**entry)
 
     def _add_layers(self, opened: list[ProjectImage]) -> None:
         """Add the project's images and labels to the viewer; pick the first pair."""
@@ -274,6 +301,13 @@ class ProjectSection:
             self._ask_folder("Save project", self.new_project)
         else:
             self.save_project()
+
+
+_WRITING = threading.Lock()
+
+
+def _warn_unsaved(err: BaseException) -> None:
+    notify_warning(f"The round could not be saved to the project: {err}")
 
 
 def _choice(combo: Any, layer: Any) -> Any:
