@@ -127,3 +127,18 @@ def test_a_stroke_painted_mid_run_joins_the_training_within_seconds(
     joined = train.strokes_joined[0]
     assert joined.added > 0
     print(f"stroke -> first step learning from it: {joined.latency:.2f} s (step {joined.step})")
+
+
+def test_a_retraining_on_one_image_keeps_learning_from_the_other_images(
+    two_images, sampler_spy, wait_for
+):
+    viewer, train = two_images
+    train.control("Time budget").value = 600
+    train.control("Max steps").value = 10
+    wait_for(train.start_training())
+    wait_for(train.projects.saving)
+    sampler_spy.clear()
+    train.control("Learn from").value = [viewer.layers["strokes"]]
+    wait_for(train.start_retraining())
+    drawn = set().union(*(images for images, _ in sampler_spy))
+    assert drawn == {0, 1}  # the corrections of "em" and the strokes of "em small"

@@ -26,7 +26,7 @@ from napari_unet.core.training.trainer import StrokesJoined
 from .._base import ViewerWidget
 from .._export import add_export_button
 from .._jobs import Job, notify_error, notify_info, notify_warning
-from .._layers import labels_snapshot, layer_source
+from .._layers import labels_snapshot, layer_source, same_layer
 from .._sections import Section
 from .._session import JobState
 from ..dock import warm_up_in_background
@@ -312,6 +312,7 @@ class TrainWidget(ViewerWidget):
                 )
             layers = list(self._retrain_from.value)
             labels = self.retrain_labels()
+            others = self._other_training_pairs(image_layer, layers[0] if layers else None)
             config = self.run_section.config(self._retrain_time.value, self.training_overrides)
             request = TrainRequest(
                 "Retraining",
@@ -321,11 +322,24 @@ class TrainWidget(ViewerWidget):
                 False,
                 config,
                 init=model,
+                more_pairs=tuple((layer_source(i), labels_snapshot(lab)) for i, lab in others),
+                names=(image_layer.name, *(i.name for i, _ in others)),
             )
         except ValueError as err:
             notify_error(err, "Retraining")
             return None
         return self._launch(request, image_layer, layers)
+
+    def _other_training_pairs(
+        self, image_layer: Image, its_labels: Labels | None
+    ) -> list[tuple[Image, Labels]]:
+        """The training set's pairs on other images than ``image_layer``: a retraining on
+        the corrections of one image keeps learning from the strokes of the others (so it
+        does not forget them, and its validation covers them too)."""
+        others = [(i, lab) for i, lab in self.training_pairs() if not same_layer(i, image_layer)]
+        if others and its_labels is not None:  # one kind of image (dimensions, channels)
+            self.data.training_set.check([(image_layer, its_labels), *others])
+        return others
 
     def continue_training(self) -> Job | None:
         """Train the current model further on the labels and budget of the last run (after
