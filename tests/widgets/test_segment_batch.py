@@ -84,3 +84,17 @@ def test_stop_keeps_the_images_already_segmented(
     wait_for(segment.segment())
     assert sorted(p.name for p in target.iterdir()) == ["img0.tif"]
     assert segment.status.startswith("1 of 3 image(s) segmented before Stop")
+
+
+def test_a_folder_run_without_folders_chosen_asks_for_them_and_writes_nothing(
+    make_napari_viewer, dock_widget, notifications, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # an empty file field reads as the current folder
+    write_isbi_tiffs(tmp_path, 1)
+    viewer = make_napari_viewer()
+    segment, _model = _segment(viewer, dock_widget, "folder")
+    assert segment.segment() is None
+    assert any("Choose an input folder and an output folder" in m for _s, m in notifications)
+    segment.control("Input folder").value = str(tmp_path)
+    assert segment.segment() is None  # an input folder alone is not enough either
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img0.tif"]

@@ -114,7 +114,7 @@ def start_batch(widget: Any, request: Any, model: Any) -> Job | None:
     """Start the Segment widget's run over every open image or a folder of files."""
     batch = BatchRun(widget, request)
     folder_mode = widget._images_choice.value == "folder"
-    source, target = str(widget._in_folder.value or ""), str(widget._out_folder.value or "")
+    source, target = _typed(widget._in_folder), _typed(widget._out_folder)
     images = batch.folder(model, source, target) if folder_mode else batch.open_images(model)
     return widget._start_job(
         batch.work(images, target if folder_mode else None),
@@ -124,6 +124,12 @@ def start_batch(widget: Any, request: Any, model: Any) -> Job | None:
         on_event=batch.on_event,
         on_done=batch.on_done,
     )
+
+
+def _typed(field: Any) -> str:
+    """The folder the user typed or chose ("" when none: a file field's value would be
+    the current folder)."""
+    return str(field.line_edit.value).strip()
 
 
 def _refuse(why: str) -> PredictionJob:
