@@ -110,6 +110,12 @@ def bad_models(root: Path) -> dict[str, Path]:
     return {name: write_payload(root / f"{name}.pt", m, s) for name, (m, s) in variants.items()}
 
 
+def predict_cli(model, image, out_dir, capsys, *options: str) -> tuple[int, list[str], str]:
+    """:func:`run_cli` of ``napari-unet predict`` of one image on the CPU, with ``options``."""
+    argv = ["predict", "--model", model, "--images", image, "--out-dir", out_dir]
+    return run_cli([*argv, "--device", "cpu", *options], capsys)
+
+
 def run_cli(argv: list[str], capsys) -> tuple[int, list[str], str]:
     """Exit code, stderr lines and the whole stderr of ``napari-unet ARGV`` run in process."""
     capsys.readouterr()

@@ -12,7 +12,7 @@ from skimage.io import imread, imsave
 
 from napari_unet.core import load_model
 from napari_unet.core.data.simulated_strokes import simulate_strokes
-from tests.cli.bad_input_files import run_cli
+from tests.cli.bad_input_files import predict_cli, run_cli
 from tests.conftest import data_root, isbi_slice, require_shared_data
 
 
@@ -56,20 +56,7 @@ def test_train_with_rgb_then_predict_and_attack_the_rgb_image(rgb, capsys):
     )
     assert code == 0, err
     assert load_model(root / "rgb.pt").in_channels == image.shape[-1]
-    code, _, err = run_cli(
-        [
-            "predict",
-            "--model",
-            root / "rgb.pt",
-            "--images",
-            root / "cells.png",
-            "--out-dir",
-            root / "pred",
-            "--device",
-            "cpu",
-        ],
-        capsys,
-    )
+    code, _, err = predict_cli(root / "rgb.pt", root / "cells.png", root / "pred", capsys)
     assert code == 0, err
     assert tifffile.imread(root / "pred" / "cells.tif").shape == image.shape[:2]
     code, _, err = run_cli(

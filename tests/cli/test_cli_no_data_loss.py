@@ -17,7 +17,7 @@ import tifffile
 
 from napari_unet.cli import train as train_cli
 from napari_unet.core import TrainingStep, load_model, save_model
-from tests.cli.bad_input_files import make_files, run_cli, tiny_model
+from tests.cli.bad_input_files import make_files, predict_cli, run_cli, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -120,20 +120,7 @@ def test_predict_into_the_input_folder_keeps_the_input(f, tmp_path, capsys):
     image = tmp_path / "img.tif"
     shutil.copy(f["img"], image)
     before = image.read_bytes()
-    code, lines, err = run_cli(
-        [
-            "predict",
-            "--model",
-            f["model"],
-            "--images",
-            image,
-            "--out-dir",
-            tmp_path,
-            "--device",
-            "cpu",
-        ],
-        capsys,
-    )
+    code, lines, err = predict_cli(f["model"], image, tmp_path, capsys)
     assert code == 2 and "would replace the input file" in lines[-1], err
     assert image.read_bytes() == before
 

@@ -12,7 +12,7 @@ import tifffile
 
 from napari_unet.core import load_model, save_model
 from napari_unet.core.model.bioimageio_package import MARKER
-from tests.cli.bad_input_files import run_cli, tiny_model
+from tests.cli.bad_input_files import predict_cli, tiny_model
 from tests.conftest import isbi_slice
 from tests.hostile import _files as hf
 from tests.hostile._measure import error_lines, run_measured
@@ -104,20 +104,7 @@ PACKAGES = {  # id: (package maker arguments, words in the one line)
 )
 def test_malformed_package_is_one_line_naming_the_field(kwargs, words, image, tmp_path, capsys):
     pkg = hf.package(tmp_path / "model.zip", **kwargs)
-    code, lines, err = run_cli(
-        [
-            "predict",
-            "--model",
-            pkg,
-            "--images",
-            image,
-            "--out-dir",
-            tmp_path / "out",
-            "--device",
-            "cpu",
-        ],
-        capsys,
-    )
+    code, lines, err = predict_cli(pkg, image, tmp_path / "out", capsys)
     assert code == 2 and len(lines) == 1, err
     assert "Traceback" not in err and "please report" not in err, err
     assert "model.zip" in lines[0] and words in lines[0], err
@@ -127,20 +114,7 @@ def test_malformed_package_is_one_line_naming_the_field(kwargs, words, image, tm
 def test_damaged_package_member_is_one_line_naming_it(member, stored, image, tmp_path, capsys):
     pkg = hf.package(tmp_path / "model.zip", stored_marker=stored)
     hf.corrupt_member(pkg, member)
-    code, lines, err = run_cli(
-        [
-            "predict",
-            "--model",
-            pkg,
-            "--images",
-            image,
-            "--out-dir",
-            tmp_path / "out",
-            "--device",
-            "cpu",
-        ],
-        capsys,
-    )
+    code, lines, err = predict_cli(pkg, image, tmp_path / "out", capsys)
     assert code == 2 and len(lines) == 1, err
     assert "please report" not in err and "model.zip" in lines[0], err
     assert member in lines[0] and "damaged" in lines[0], err
@@ -159,20 +133,7 @@ def test_model_file_metadata_nested_deep_is_one_line(image, tmp_path, capsys):
     from tests.cli.bad_input_files import write_payload
 
     path = write_payload(tmp_path / "deep.pt", DEEP, tiny_model().state_on_cpu())
-    code, lines, err = run_cli(
-        [
-            "predict",
-            "--model",
-            path,
-            "--images",
-            image,
-            "--out-dir",
-            tmp_path / "out",
-            "--device",
-            "cpu",
-        ],
-        capsys,
-    )
+    code, lines, err = predict_cli(path, image, tmp_path / "out", capsys)
     assert code == 2 and len(lines) == 1 and "deep.pt" in lines[0], err
     assert "nested more than" in lines[0] and "please report" not in err, err
 
@@ -183,20 +144,7 @@ def test_model_file_summary_of_the_wrong_type_is_one_line(image, tmp_path, capsy
     model = tiny_model()
     meta = dict(hf.marker(model)["metadata"], summary={"rounds": 3})
     path = write_payload(tmp_path / "m.pt", json.dumps(meta), model.state_on_cpu())
-    code, lines, err = run_cli(
-        [
-            "predict",
-            "--model",
-            path,
-            "--images",
-            image,
-            "--out-dir",
-            tmp_path / "out",
-            "--device",
-            "cpu",
-        ],
-        capsys,
-    )
+    code, lines, err = predict_cli(path, image, tmp_path / "out", capsys)
     assert code == 2 and len(lines) == 1 and "m.pt" in lines[0], err
     assert "summary.rounds is a number" in lines[0], err
 

@@ -11,7 +11,7 @@ import tifffile
 
 from napari_unet.core import save_model
 from napari_unet.core.model import environment_checks
-from tests.cli.bad_input_files import run_cli, tiny_model
+from tests.cli.bad_input_files import predict_cli, run_cli, tiny_model
 from tests.conftest import isbi_slice
 
 
@@ -82,20 +82,8 @@ def _messages(err: str) -> list[str]:
 
 
 def test_disk_full_writing_a_tiff_result_names_it_and_the_space_needed(files, tiny_disk, capsys):
-    code, lines, err = run_cli(
-        [
-            "predict",
-            "--model",
-            files["model"],
-            "--images",
-            files["big"],
-            "--probabilities",
-            "--out-dir",
-            tiny_disk,
-            "--device",
-            "cpu",
-        ],
-        capsys,
+    code, lines, err = predict_cli(
+        files["model"], files["big"], tiny_disk, capsys, "--probabilities"
     )
     (line,) = _messages(err)
     assert code == 2 and "please report" not in err, err
@@ -106,25 +94,17 @@ def test_disk_full_writing_a_tiff_result_names_it_and_the_space_needed(files, ti
 
 
 def test_disk_full_writing_zarr_results_names_them_and_says_it_resumes(files, tiny_disk, capsys):
-    code, lines, err = run_cli(
-        [
-            "predict",
-            "--model",
-            files["model"],
-            "--images",
-            files["big"],
-            "--probabilities",
-            "--instances",
-            "--out-format",
-            "zarr",
-            "--block",
-            "64",
-            "--out-dir",
-            tiny_disk,
-            "--device",
-            "cpu",
-        ],
+    code, lines, err = predict_cli(
+        files["model"],
+        files["big"],
+        tiny_disk,
         capsys,
+        "--probabilities",
+        "--instances",
+        "--out-format",
+        "zarr",
+        "--block",
+        "64",
     )
     (line,) = _messages(err)
     assert code == 2 and "please report" not in err, err

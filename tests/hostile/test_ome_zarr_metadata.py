@@ -13,7 +13,7 @@ import pytest
 import zarr
 
 from napari_unet.core import save_model
-from tests.cli.bad_input_files import run_cli, tiny_model
+from tests.cli.bad_input_files import predict_cli, tiny_model
 from tests.conftest import isbi_slice
 
 AXES = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
@@ -159,20 +159,7 @@ def _write_attrs(path: Path, attrs: dict, fmt: int) -> None:
 
 
 def _predict(files, image: Path, tmp_path, capsys) -> tuple[int, list[str], str]:
-    return run_cli(
-        [
-            "predict",
-            "--model",
-            files["model"],
-            "--images",
-            image,
-            "--out-dir",
-            tmp_path / "out",
-            "--device",
-            "cpu",
-        ],
-        capsys,
-    )
+    return predict_cli(files["model"], image, tmp_path / "out", capsys)
 
 
 def _assert_one_line(code, lines, err, image: Path, words: str) -> None:

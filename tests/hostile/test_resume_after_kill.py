@@ -21,7 +21,7 @@ import tifffile
 import zarr
 
 from napari_unet.core import save_model
-from tests.cli.bad_input_files import run_cli
+from tests.cli.bad_input_files import predict_cli, run_cli
 from tests.conftest import isbi_slice
 from tests.hostile._measure import ROOT, env
 
@@ -191,20 +191,7 @@ def test_a_damaged_tiff_tile_is_one_line_naming_the_file_and_position(files, tmp
     data = bytearray(path.read_bytes())
     data[offset : offset + count] = bytes(count)  # zeros: not a zlib stream
     path.write_bytes(bytes(data))
-    code, lines, err = run_cli(
-        [
-            "predict",
-            "--model",
-            files["model"],
-            "--images",
-            path,
-            "--out-dir",
-            tmp_path / "out",
-            "--device",
-            "cpu",
-        ],
-        capsys,
-    )
+    code, lines, err = predict_cli(files["model"], path, tmp_path / "out", capsys)
     messages = [line for line in lines if not line.startswith("device:")]
     assert code == 2 and len(messages) == 1, err
     assert "please report" not in err and "tiled.tif" in messages[0], err

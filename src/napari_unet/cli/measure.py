@@ -11,11 +11,10 @@ block by block, never whole.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from napari_unet.core.analysis.measurements import AXES, measure_objects
 from napari_unet.core.analysis.measurements_csv import write_table_csv
-from napari_unet.core.analysis.spacing import Spacing, ome_spacing, tiff_spacing
+from napari_unet.core.analysis.spacing import Spacing, file_spacing
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.io.image_files import OpenedImage, open_image
 
@@ -100,15 +99,9 @@ def _spacing(
             )
         return tuple(args.voxel_size), args.unit or DEFAULT_UNIT
     for opened, channel_axis in files:
-        found = _file_spacing(opened, ndim, channel_axis) if opened is not None else (None, None)
+        found = (None, None)
+        if opened is not None:
+            found = file_spacing(opened.info, opened.spec, ndim, channel_axis)
         if found[0] is not None:
             return found
-    return None, None
-
-
-def _file_spacing(opened: OpenedImage, ndim: int, channel_axis: int | None) -> Any:
-    if opened.info.get("scale"):
-        return ome_spacing(opened.info, ndim, channel_axis)
-    if opened.spec is not None and opened.spec.kind == "tiff":
-        return tiff_spacing(opened.spec.path, ndim)
     return None, None

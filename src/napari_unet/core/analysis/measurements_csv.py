@@ -11,12 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from ..io.atomic_write import atomic_write
-from .measurements import DEFAULT_BLOCK_BYTES, Table, measure_objects
+from .measurements import Table
 
 
 def write_table_csv(path: str | os.PathLike, table: Table) -> Path:
@@ -38,30 +37,3 @@ def read_table_csv(path: str | os.PathLike) -> dict[str, list[str]]:
     with open(path, encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     return {name: [row[i] for row in rows[1:]] for i, name in enumerate(rows[0])}
-
-
-def write_measurements_csv(
-    labels: Any,
-    image: Any | None,
-    path: str | os.PathLike,
-    *,
-    spacing: Sequence[float] | None = None,
-    unit: str | None = None,
-    channel_axis: int | None = None,
-    class_labels: Any | None = None,
-    block_bytes: int = DEFAULT_BLOCK_BYTES,
-) -> Path:
-    """Measure the objects of ``labels`` (``(*S)``, 2D or 3D, NumPy or lazy) on ``image``
-    (``(*S)``, or with a channel axis at ``channel_axis``; None: shape only) and write
-    the table to ``path`` (e.g. ``<stem>_objects.csv``); see
-    :func:`.measurements.measure_objects_steps` for the arguments. Returns ``path``."""
-    table = measure_objects(
-        labels,
-        image,
-        spacing=spacing,
-        unit=unit,
-        channel_axis=channel_axis,
-        class_labels=class_labels,
-        block_bytes=block_bytes,
-    )
-    return write_table_csv(path, table)

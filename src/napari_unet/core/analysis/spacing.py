@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..io.image_files import SourceSpec
 from ..io.zarr_files import label_axes
 
 # unit names of OME-NGFF and ImageJ -> the symbol written in column names
@@ -35,16 +36,38 @@ def unit_symbol(name: str) -> str:
     return UNIT_SYMBOLS.get(name.strip(), UNIT_SYMBOLS.get(name.strip().lower(), name.strip()))
 
 
-def ome_spacing(info: dict[str, Any], ndim: int, channel_axis: int | None = None) -> Spacing:
-    """Spacing and unit of ``ndim`` spatial axes from an OME-Zarr image's ``info`` (as
+def ome_spacing(
+    info: dict[str, Any], ndim: int, channel_axis: int | None = None, dims: int | None = None
+) -> Spacing:
+    """Spacing and unit of the last ``dims`` (default all) of ``ndim`` axes (no channels)
+    from an OME-Zarr image's ``info`` (as
     :func:`napari_unet.core.io.zarr_files.open_zarr_image` returns it)."""
     if not info.get("scale") or not info.get("axes"):
         return None, None
     axes, scale = label_axes(info, ndim, channel_axis)
+    axes, scale = axes[len(axes) - (dims or ndim) :], scale[len(scale) - (dims or ndim) :]
     units = {a.get("unit") for a in axes}
     if len(units) != 1 or None in units or any(a.get("type") != "space" for a in axes):
         return None, None
-    return tuple(float(s) for s in scale), unit_symbol(str(units.pop()))
+    return tuple(float(v) for v in scale), unit_symbol(str(units.pop()))
+
+
+def file_spacing(
+    info: dict[str, Any],
+    spec: SourceSpec | None,
+    ndim: int,
+    channel_axis: int | None = None,
+    dims: int | None = None,
+) -> Spacing:
+    """Spacing and unit of the last ``dims`` (default all) of an image file's ``ndim``
+    axes (no channels): its OME-Zarr ``info``, else the resolution of the TIFF ``spec``
+    points to (an :class:`~napari_unet.core.io.image_files.OpenedImage`'s ``info`` and
+    ``spec``); ``(None, None)`` when neither says it."""
+    if info.get("scale"):
+        return ome_spacing(info, ndim, channel_axis, dims)
+    if spec is not None and spec.kind == "tiff":
+        return tiff_spacing(spec.path, dims or ndim)
+    return None, None
 
 
 def tiff_spacing(path: str | os.PathLike, ndim: int) -> Spacing:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..analysis.measurements import measure_stack
 from ..analysis.measurements_csv import write_table_csv
-from ..analysis.spacing import Spacing, ome_spacing, tiff_spacing
+from ..analysis.spacing import file_spacing
 from ..errors import UserInputError
 from ..io.image_files import OpenedImage, find_images, open_image
 from ..model.trained_model import TrainedModel
@@ -175,7 +175,8 @@ def write_objects_table(job: PredictionJob, result: PredictionResult, folder: Pa
     job's image (a row per object, and per slice for a stack of 2D units) in the file's
     pixel size (OME-Zarr scale, TIFF resolution), else in pixels."""
     dims = job.model.spatial_dims
-    spacing, unit = file_spacing(job, result.instances.ndim, dims)
+    ndim = result.instances.ndim
+    spacing, unit = file_spacing(job.info or {}, job.source, ndim, job.channel_axis, dims)
     table = measure_stack(
         result.instances,
         job.image,
@@ -186,14 +187,3 @@ def write_objects_table(job: PredictionJob, result: PredictionResult, folder: Pa
         unit=unit,
     )
     return write_table_csv(Path(folder) / f"{job.results.stem}_objects.csv", table)
-
-
-def file_spacing(job: PredictionJob, ndim: int, dims: int) -> Spacing:
-    """The pixel size and unit of the last ``dims`` of the ``ndim`` axes (no channels) of
-    the job's file, or ``(None, None)``."""
-    if job.info and job.info.get("scale"):
-        spacing, unit = ome_spacing(job.info, ndim, job.channel_axis)
-        return (None, None) if spacing is None else (tuple(spacing[-dims:]), unit)
-    if job.source is not None and job.source.kind == "tiff":
-        return tiff_spacing(job.source.path, dims)
-    return None, None
