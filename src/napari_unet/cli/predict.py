@@ -317,7 +317,8 @@ def _boundary_class(args: argparse.Namespace, model: TrainedModel) -> int | None
         return None
     if not 1 <= chosen <= model.num_classes:
         raise UserInputError(
-            f"--boundary-class {chosen}: the model has classes 1..{model.num_classes}."
+            f"--boundary-class {chosen}: the model has classes 1..{model.num_classes}; give "
+            "the class painted on the membranes, or 'none' for objects split where they touch."
         )
     return int(chosen)
 

@@ -169,7 +169,7 @@ class SegmentWidget(ViewerWidget):
         self._images_choice = ComboBox(
             label="Images",
             choices=[
-                ("the chosen image", "chosen"),
+                ("the image above", "chosen"),
                 ("every open image", "open"),
                 ("a folder of files", "folder"),
             ],

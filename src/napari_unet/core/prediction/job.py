@@ -24,10 +24,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..device import available_cpu_cores
 from ..errors import UserInputError
 from ..io.image_files import SourceSpec, write_tiff
-from ..io.lazy_arrays import is_lazy
+from ..io.lazy_arrays import is_lazy, read
 from ..io.sinks import PredictionSink
 from ..io.zarr_files import zarr_sink
 from ..model.trained_model import TrainedModel
@@ -139,9 +141,8 @@ def run(
     sink, folder = (None, None)
     if job.results.kind == "zarr":
         sink, folder = open_zarr_results(job, config, plan)
-    blocks = plan.blocks(prepared.todo)
-    done = sum(map(sink.is_done, blocks)) if sink is not None else 0
-    yield RunStarted(len(blocks), done, sink, folder)
+    total = plan.blocks_per_unit * len(prepared.todo)
+    yield RunStarted(total, _blocks_done(sink, prepared.todo), sink, folder)
     if job.where.on_cluster:
         assert sink is not None and folder is not None  # check(): cluster results are zarr
         result = yield from _on_cluster(job, config, sink, folder, stop, client)
@@ -150,6 +151,14 @@ def run(
     if job.results.kind == "tiff" and not result.stopped:  # a file is a finished image
         write_tiffs(result, job.results)
     return result
+
+
+def _blocks_done(sink: PredictionSink | None, leads: list[tuple[int, ...]]) -> int:
+    """Blocks of ``leads`` an earlier run finished: one read of the store's markers."""
+    if sink is None:
+        return 0
+    done = np.asarray(read(sink.done)).astype(bool)
+    return int(sum(np.count_nonzero(done[lead]) for lead in leads))
 
 
 def config_for_place(config: PredictionConfig, where: ClusterChoice) -> PredictionConfig:
