@@ -135,7 +135,14 @@ def _simulate_strokes():
 
 
 def one_run(seconds: float, why: bool = False) -> dict:
-    """Dock Train and train in this process; the figures as a dict (ms)."""
+    """Dock Train and train in this process; the figures as a dict (ms). The widget's
+    settings and projects go to a temporary folder: the run starts from the defaults and
+    leaves the user's settings and data folder alone."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-gui-gaps-"))
+    os.environ["NAPARI_UNET_CONFIG_DIR"] = str(scratch / "config")
+    os.environ["NAPARI_UNET_DATA_DIR"] = str(scratch / "data")
     import napari
     import numpy as np
     from qtpy.QtWidgets import QApplication

@@ -157,3 +157,31 @@ def test_a_round_is_written_off_the_gui_thread_from_a_copy_of_the_strokes(
     _train_round(train, wait_for, fast_training)
     assert written and all(thread is not threading.main_thread() for thread, _ in written)
     assert all(labels is not painted.data for _, labels in written)  # painting may go on
+
+
+def test_closing_the_viewer_while_a_round_is_written_waits_for_it(
+    make_napari_viewer, dock_widget, wait_for, fast_training, crop, monkeypatch
+):
+    import time
+
+    image, strokes = crop
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="em")
+    viewer.add_labels(strokes.copy(), name="strokes")
+    train = dock_widget(viewer, "Train")
+    save = Project.save
+
+    def slow_save(self):
+        time.sleep(1.0)  # a large image being copied
+        save(self)
+
+    monkeypatch.setattr(Project, "save", slow_save)
+    train.control("New model size").value = "tiny"
+    train.control("Time budget").value = 0
+    train.control("Max steps").value = 5
+    train.training_overrides = fast_training
+    wait_for(train.start_training())
+    folder = train.projects.project.folder
+    assert not train.projects.saving.done
+    viewer.close()  # closing napari right after a run
+    assert len(Project.open(folder).manifest.rounds) == 1

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,13 @@ from napari_unet.core import TrainedModel
 from napari_unet.core.project import Project, ProjectImage, RoundRecord
 from napari_unet.core.project.training import round_settings
 
-from .._jobs import Job, notify_error, notify_info, notify_warning
+from .._jobs import notify_error, notify_info, notify_warning
 from .._layers import labels_snapshot, layer_source, same_layer
 from ..settings import settings_persist
 from .session import TrainOutcome, TrainRequest
 
 DATA_DIR_ENV = "NAPARI_UNET_DATA_DIR"
+SAVE_WAIT_S = 300.0  # how long closing the viewer waits for a round being written
 NO_PROJECT = "none: the first round starts one"
 
 
@@ -62,7 +64,7 @@ class ProjectSection:
             Container(widgets=[self.save], layout="horizontal", labels=False),
         ]
         self._models: dict[int, tuple[weakref.ref, int]] = {}  # id(model) -> (model, round)
-        self.saving: Job | None = None  # the last round being written (a worker thread)
+        self.saving: RoundWriter | None = None  # the last round being written
         self.new.changed.connect(lambda *_: self._ask_folder("New project", self.new_project))
         self.open.changed.connect(lambda *_: self._ask_folder("Open project", self.open_project))
         self.save.changed.connect(lambda *_: self._ask_save())
@@ -151,12 +153,12 @@ class ProjectSection:
     # ------------------------------------------------------------------ rounds
     def autosave(
         self, outcome: TrainOutcome, request: TrainRequest, image: Image, device: str
-    ) -> Job | None:
+    ) -> RoundWriter | None:
         """Keep the run's model as the project's next round (a new project in
         :func:`projects_dir` when none is open, unless settings are session-only: see
-        :func:`..settings.session_only_settings`), written in a worker thread (copying a
-        large image must not freeze the window); ``self.saving`` is that job. Never fails
-        the run: a failed save is a warning."""
+        :func:`..settings.session_only_settings`), written in a thread (copying a large
+        image must not freeze the window); ``self.saving`` follows it. Never fails the
+        run: a failed save is a warning."""
         result = outcome.result
         if not result.steps or not result.model.rounds:
             return None
@@ -184,24 +186,26 @@ class ProjectSection:
             current=not outcome.keeps_previous,
         )
 
-        def write(stop: Any):
+        def write() -> RoundRecord:
             with _WRITING:  # one save at a time into a project
                 for entry in pairs:
                     project.put_image(**entry)
                 record = project.record_round(result.model, **round_args)
                 project.save()
-            yield from ()
             return record
 
         def saved(record: RoundRecord) -> None:
             self._remember(result.model, record.number)
             self._show()
 
-        self.saving = Job(
-            write, what="Saving the round", on_done=saved, on_error=_warn_unsaved,
-            show_progress=False, notify=False,
-        ).start()  # fmt: skip
+        self.saving = RoundWriter(write, saved, self.owner.native)
         return self.saving
+
+    def finish_saving(self, timeout: float = SAVE_WAIT_S) -> None:
+        """Wait for the round being written (the viewer is closing: Python's shutdown
+        would cut the write short)."""
+        if self.saving is not None:
+            self.saving.wait(timeout)
 
     def _pair_entries(self) -> list[dict[str, Any]]:
         """What :meth:`Project.put_image` needs of each training pair: the image's data
@@ -306,8 +310,44 @@ class ProjectSection:
 _WRITING = threading.Lock()
 
 
-def _warn_unsaved(err: BaseException) -> None:
-    notify_warning(f"The round could not be saved to the project: {err}")
+class RoundWriter:
+    """``write()`` run in a plain thread (it touches no Qt object, so it is safe however
+    the window closes); a timer on the GUI thread, a child of ``parent``, hands its
+    record to ``then`` or shows its error as a warning. ``done``: written and shown."""
+
+    def __init__(self, write: Callable[[], Any], then: Callable[[Any], None], parent: Any):
+        from qtpy.QtCore import QTimer
+
+        self.done = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._then = then
+        self._thread = threading.Thread(target=self._run, args=(write,), name="save round")
+        self._timer = QTimer(parent)
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self._check)
+        self._thread.start()
+        self._timer.start()
+
+    def _run(self, write: Callable[[], Any]) -> None:
+        try:
+            self._result = write()
+        except BaseException as err:  # noqa: BLE001 - reported on the GUI thread
+            self._error = err
+
+    def _check(self) -> None:
+        if self._thread.is_alive():
+            return
+        self._timer.stop()
+        if self._error is not None:
+            notify_warning(f"The round could not be saved to the project: {self._error}")
+        else:
+            self._then(self._result)
+        self.done = True
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the write has ended (or ``timeout`` seconds)."""
+        self._thread.join(timeout)
 
 
 def _choice(combo: Any, layer: Any) -> Any:

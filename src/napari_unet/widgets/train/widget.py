@@ -505,4 +505,5 @@ class TrainWidget(ViewerWidget):
         if not self._closed:
             self.preview.close()
             self.data.closed = True
+            self.projects.finish_saving()  # the last round reaches the disk
         super().close_jobs()
