@@ -135,3 +135,19 @@ def pytest_unconfigure(config):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_EXIT_STATUS[-1])
+
+
+@pytest.fixture(autouse=True)
+def _grad_mode_left_as_found():
+    """Fail the test that leaves autograd off in the main thread.
+
+    A generator suspended inside ``torch.no_grad()``/``torch.inference_mode()`` and never
+    finished leaves gradients off for whatever the thread runs next (later training then fails
+    with "element 0 of tensors does not require grad"): this names the culprit instead.
+    """
+    import torch
+
+    yield
+    if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+        torch.set_grad_enabled(True)
+        pytest.fail("the test left autograd off (inference mode or no_grad) in the main thread")

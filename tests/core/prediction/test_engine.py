@@ -106,6 +106,20 @@ def test_stopping_keeps_the_finished_slices(trained, isbi_crops):
     assert (result.labels[~result.completed] == 0).all()
 
 
+def test_a_prediction_left_half_done_leaves_gradients_on_for_training(trained, isbi_crops):
+    """A caller that stops iterating mid-stack (an error in its event handler, a dropped
+    generator) must not leave autograd off in its thread: training there next would fail
+    with "element 0 of tensors does not require grad"."""
+    stack = np.stack([c[0] for c in isbi_crops] * 2)
+    work = predict(trained.model, stack, config=PredictionConfig(batch_size=1, device="cpu"))
+    for event in work:
+        assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+        if isinstance(event, PredictionProgress) and event.done == 1:
+            break  # the generator stays suspended, never closed
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    del work
+
+
 def test_stack_memory_is_bounded_without_probabilities(trained):
     """A long stack never holds float probabilities for all its slices at once.
 

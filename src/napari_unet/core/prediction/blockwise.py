@@ -224,16 +224,20 @@ def run_blocks(
                 yield n, t, chunk[(slice(None),) + win]
 
     in_flight: dict[int, list] = {}  # block number -> [accumulator (K, *read), tiles left]
-    with torch.inference_mode():
-        for batch in _batches(tiles(), tiling.batch_size):
-            if stop.requested:
-                return True
+    for batch in _batches(tiles(), tiling.batch_size):
+        if stop.requested:
+            return True
+        # Gradients are off only while this batch is computed, never across a yield: a
+        # generator suspended (or abandoned) inside ``no_grad`` would leave them off for
+        # whatever its caller's thread runs next, training included.
+        with torch.no_grad():
             with precision.autocast() if precision is not None else autocast(device):
                 out = _forward(forward, device, dims, batch, probabilities, windows_of, blocks)
-            yield from getattr(forward, "drain", list)()
-            yield from _finish(
-                out, batch, blocks, windows_of, in_flight, num_classes, probabilities
-            )
+            ready = [
+                *getattr(forward, "drain", list)(),
+                *_finish(out, batch, blocks, windows_of, in_flight, num_classes, probabilities),
+            ]
+        yield from ready
     return False
 
 
