@@ -10,7 +10,7 @@ Each run is a fresh process (so docking pays PyTorch's import and first-use warm
 user's first docking does): a shown viewer with an ISBI slice and simulated strokes; a
 10 ms ``QTimer`` records its ticks while ``add_plugin_dock_widget("napari-unet",
 "Train")`` docks the widget, and while the widget trains the default ("fast") model for
-``--seconds`` with the live preview on. Figures: the dock call's wall time, the longest
+``--seconds`` with the live preview on, until the round is written to its project. Figures: the dock call's wall time, the longest
 timer gap during docking (the time the window was frozen), and during training the
 longest gap (also leaving out the first and last 2 s: "mid-run", without the preview
 layer's creation at Start and the end-of-run updates) and the 99th percentile of the
@@ -178,8 +178,8 @@ def one_run(seconds: float, why: bool = False) -> dict:
     if sampler is not None:
         sampler.start()
     job = train.start_training()
-    while not job.done:
-        app.processEvents()
+    while not job.done or (train.projects.saving and not train.projects.saving.done):
+        app.processEvents()  # until the run's round is written to its project too
         time.sleep(0.002)
     gaps = meter.stop()
     frozen_in = sampler.stop() if sampler is not None else {}

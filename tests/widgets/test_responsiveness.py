@@ -74,6 +74,30 @@ def test_docking_train_warms_pytorch_up_off_the_gui_thread(make_napari_viewer, q
     assert threading.main_thread().name not in ran_in
 
 
+def test_docking_train_imports_what_the_first_autosave_needs_off_the_gui_thread(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    """The first round's autosave imports zarr (0.3 s holding the GIL): the warm-up
+    imports :data:`dock.LATER_IMPORTS` in its thread instead, and zarr is one of them."""
+    import sys
+    import threading
+
+    import napari_unet.widgets.dock as dock
+
+    assert "zarr" in dock.LATER_IMPORTS
+    (tmp_path / "autosave_needs.py").write_text(
+        "import threading\nIMPORTED_IN = threading.current_thread().name\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "autosave_needs", raising=False)
+    monkeypatch.setattr(dock, "LATER_IMPORTS", ("autosave_needs",))
+    monkeypatch.setattr(dock, "warm_up_threads", [])  # as in a fresh session
+    viewer = make_napari_viewer()
+    viewer.window.add_plugin_dock_widget("napari-unet", "Train")
+    qtbot.waitUntil(lambda: "autosave_needs" in sys.modules, timeout=30_000)
+    assert sys.modules["autosave_needs"].IMPORTED_IN != threading.main_thread().name
+
+
 def test_a_widget_module_is_imported_in_a_thread_while_the_window_keeps_answering(
     qapp, tmp_path, monkeypatch
 ):

@@ -19,12 +19,18 @@ from typing import Any
 
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
 from superqt.utils import GeneratorWorker
 
 from napari_unet.core import StopFlag, UserInputError
 from napari_unet.core.oom import is_out_of_memory
 
 from ._session import JobSession
+
+# Work split over the event loop waits this long between its pieces: a 0 ms timer runs
+# before pending timers and repaints (Qt handles posted events first), so the window
+# would stay frozen across both pieces.
+NEXT_TURN_MS = 30
 
 
 def failure_message(err: BaseException, what: str, note: str = "") -> str:
@@ -111,12 +117,20 @@ class Job:
         self.worker.finished.connect(self._finished)
 
     def start(self) -> Job:
-        """Enter RUNNING (raises :class:`UserInputError` if the session is busy) and run."""
+        """Enter RUNNING (raises :class:`UserInputError` if the session is busy) and run.
+
+        The progress bar opens on the event loop's next turn: napari builds its widget
+        on the GUI thread (0.1-0.2 s on a busy machine), and whatever the caller does
+        after starting (a preview layer, the plot) should not add to the same freeze."""
         self.session.start(self.what, self.stop)
         if self._show_progress:
-            self._progress = progress(total=self._total, desc=self.what)
+            QTimer.singleShot(NEXT_TURN_MS, self._open_progress)
         self.worker.start()
         return self
+
+    def _open_progress(self) -> None:
+        if not self.done and self._progress is None:
+            self._progress = progress(total=self._total, desc=self.what)
 
     def request_stop(self) -> None:
         self.session.request_stop()
@@ -124,6 +138,7 @@ class Job:
 
     def set_total(self, total: int) -> None:
         """The number of steps the bar counts to, once the work knows it."""
+        self._total = total
         if self._progress is not None:
             self._progress.total = total
 

@@ -53,14 +53,22 @@ _WARM_UP_LOCK = threading.Lock()
 warm_up_threads: list[str] = []  # names of the threads that ran the warm-up (tests read it)
 
 
+# Imported by the first round's autosave (zarr and its codecs: about 0.3 s of imports
+# holding the GIL): done while docking, not in the thread that writes the round while
+# the window repaints the end of a run.
+LATER_IMPORTS = ("zarr",)
+
+
 def warm_up_now() -> None:
-    """PyTorch's first-use imports (:func:`napari_unet.core.training.trainer.warm_up`), once; call
-    it off the GUI thread."""
+    """PyTorch's first-use imports (:func:`napari_unet.core.training.trainer.warm_up`) and
+    :data:`LATER_IMPORTS`, once; call it off the GUI thread."""
     from napari_unet.core.training.trainer import warm_up
 
     with _WARM_UP_LOCK:
         if not warm_up_threads:
             warm_up()
+            for name in LATER_IMPORTS:
+                importlib.import_module(name)
             warm_up_threads.append(threading.current_thread().name)
 
 

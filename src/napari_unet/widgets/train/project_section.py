@@ -32,6 +32,7 @@ from .session import TrainOutcome, TrainRequest
 
 DATA_DIR_ENV = "NAPARI_UNET_DATA_DIR"
 SAVE_WAIT_S = 300.0  # how long closing the viewer waits for a round being written
+WRITE_DELAY_S = 1.0  # the end of a run repaints the window before a round is written
 NO_PROJECT = "none: the first round starts one"
 
 
@@ -313,15 +314,26 @@ _WRITING = threading.Lock()
 class RoundWriter:
     """``write()`` run in a plain thread (it touches no Qt object, so it is safe however
     the window closes); a timer on the GUI thread, a child of ``parent``, hands its
-    record to ``then`` or shows its error as a warning. ``done``: written and shown."""
+    record to ``then`` or shows its error as a warning. ``done``: written and shown.
 
-    def __init__(self, write: Callable[[], Any], then: Callable[[Any], None], parent: Any):
+    The write begins ``delay`` seconds later (at once when :meth:`wait` is called): the
+    end of a run repaints the window (status, plot, notification), and a writing thread
+    holding the GIL meanwhile made that freeze 3-4 times longer on a busy machine."""
+
+    def __init__(
+        self,
+        write: Callable[[], Any],
+        then: Callable[[Any], None],
+        parent: Any,
+        delay: float = WRITE_DELAY_S,
+    ):
         from qtpy.QtCore import QTimer
 
         self.done = False
         self._result: Any = None
         self._error: BaseException | None = None
         self._then = then
+        self._delay, self._now = delay, threading.Event()
         self._thread = threading.Thread(target=self._run, args=(write,), name="save round")
         self._timer = QTimer(parent)
         self._timer.setInterval(50)
@@ -330,6 +342,7 @@ class RoundWriter:
         self._timer.start()
 
     def _run(self, write: Callable[[], Any]) -> None:
+        self._now.wait(self._delay)
         try:
             self._result = write()
         except BaseException as err:  # noqa: BLE001 - reported on the GUI thread
@@ -346,7 +359,8 @@ class RoundWriter:
         self.done = True
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until the write has ended (or ``timeout`` seconds)."""
+        """Block until the write has ended (or ``timeout`` seconds); it starts now."""
+        self._now.set()
         self._thread.join(timeout)
 
 

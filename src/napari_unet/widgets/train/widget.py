@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from napari.layers import Image, Labels
+from qtpy.QtCore import QTimer
 
 from napari_unet.core import (
     BestModelUpdated,
@@ -25,7 +26,7 @@ from napari_unet.core.training.trainer import StrokesJoined
 
 from .._base import ViewerWidget
 from .._export import add_export_button
-from .._jobs import Job, notify_error, notify_info, notify_warning
+from .._jobs import NEXT_TURN_MS, Job, notify_error, notify_info, notify_warning
 from .._layers import labels_snapshot, layer_source, same_layer
 from .._sections import Section
 from .._session import JobState
@@ -457,12 +458,18 @@ class TrainWidget(ViewerWidget):
         if oom:
             message = f"{message} {self._out_of_memory.message}"
         if not self._closed:
-            self._plot.redraw(force=True)
+            # the plot repaints on the next turn of the event loop: the status, the
+            # model line and the notification are one freeze, the plot another
+            QTimer.singleShot(NEXT_TURN_MS, self._redraw_plot)
             self._status.value = message
             self._offer_choice(outcome)
             self.run_section.offer_continue(outcome.result)
         quiet = kept_new and not oom and not outcome.result.undertrained
         (notify_info if quiet else notify_warning)(message)
+
+    def _redraw_plot(self) -> None:
+        if not self._closed:
+            self._plot.redraw(force=True)
 
     def _offer_choice(self, outcome: TrainOutcome) -> None:
         """After a run that continued a model: offer the model that is not current."""
