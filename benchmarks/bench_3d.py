@@ -7,7 +7,7 @@ Run from the repository root (needs ``<repo>/../shared/data/plant3d`` / ``nuclei
     python benchmarks/bench_3d.py --steps 60 --seed 1  # fixed work (loaded machine)
 
 ``plant3d`` (64 x 200 x 200, dense cell instances): classes 1 = cell boundary
-(``find_boundaries`` of the instances, per Z slice), 2 = cell interior; cells are scored
+(``find_boundaries`` of the 3D instances), 2 = cell interior; cells are scored
 as interior components (:func:`instance_labels`) and as the regions the boundary class
 encloses (:func:`boundary_instances`, in 3D), each method's cells from its own
 probabilities. ``nuclei3d`` (100^3, 54 nuclei): classes 1 = background, 2 = nucleus;
@@ -64,7 +64,11 @@ def read_volume(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     image = np.asarray(imread(DATA / name / "raw.tif"))
     truth = np.asarray(imread(DATA / name / "label.tif"))
     if name == "plant3d":
-        boundary = np.stack([find_boundaries(s, mode="thick") for s in truth])
+        # boundaries of the 3D cells: a cell's top and bottom faces are membrane too (in a
+        # Z slice they look like membrane). Per-slice boundaries called them interior, so
+        # even the true classes merged cells stacked in Z (F1 of their interior parts 0.47;
+        # 0.69 with 3D boundaries)
+        boundary = find_boundaries(truth, mode="thick")
         classes = np.where(boundary | (truth == 0), BOUNDARY, INTERIOR).astype(np.uint8)
     else:
         classes = np.where(truth > 0, INTERIOR, BOUNDARY).astype(np.uint8)

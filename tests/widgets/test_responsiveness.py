@@ -94,8 +94,24 @@ def test_docking_train_imports_what_the_first_autosave_needs_off_the_gui_thread(
     monkeypatch.setattr(dock, "warm_up_threads", [])  # as in a fresh session
     viewer = make_napari_viewer()
     viewer.window.add_plugin_dock_widget("napari-unet", "Train")
-    qtbot.waitUntil(lambda: "autosave_needs" in sys.modules, timeout=30_000)
+    qtbot.waitUntil(lambda: bool(dock.warm_up_threads), timeout=30_000)
     assert sys.modules["autosave_needs"].IMPORTED_IN != threading.main_thread().name
+
+
+def test_the_warm_up_hides_the_long_lived_objects_from_full_garbage_collections(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """Full collections walking napari's and PyTorch's objects froze the window mid-run."""
+    import gc
+
+    import napari_unet.widgets.dock as dock
+
+    monkeypatch.setattr(dock, "warm_up_threads", [])  # as in a fresh session
+    gc.unfreeze()
+    viewer = make_napari_viewer()
+    viewer.window.add_plugin_dock_widget("napari-unet", "Train")
+    qtbot.waitUntil(lambda: bool(dock.warm_up_threads), timeout=30_000)
+    assert gc.get_freeze_count() > 10_000
 
 
 def test_a_widget_module_is_imported_in_a_thread_while_the_window_keeps_answering(
