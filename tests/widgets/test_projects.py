@@ -28,13 +28,24 @@ def crop():
     return image, strokes.astype(np.uint8)
 
 
-def _train_round(train, wait_for, fast_training, seed=0):
+def _train_round(train, wait_for, fast_training, seed=0, wait_saved=True):
+    """A 5-step run of a tiny model; then (``wait_saved``) its round written."""
     train.control("New model size").value = "tiny"
     train.control("Time budget").value = 0
     train.control("Max steps").value = 5
     train.training_overrides = {**fast_training, "seed": seed}
     wait_for(train.start_training())
-    _wait_saved(train, wait_for)
+    if wait_saved:
+        _wait_saved(train, wait_for)
+
+
+def _painted_viewer(make_napari_viewer, dock_widget, crop):
+    """A viewer with the crop as "em", its strokes, and Train docked: (viewer, train)."""
+    image, strokes = crop
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="em")
+    viewer.add_labels(strokes.copy(), name="strokes")
+    return viewer, dock_widget(viewer, "Train")
 
 
 def _wait_saved(train, wait_for):
@@ -83,11 +94,8 @@ def test_saved_project_reopens_in_new_viewer_with_equal_layers_and_model(
 def test_every_round_is_autosaved_and_rolling_back_makes_round_1_current_and_kept(
     make_napari_viewer, dock_widget, wait_for, fast_training, crop, tmp_path
 ):
-    image, strokes = crop
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="em")
-    viewer.add_labels(strokes.copy(), name="strokes")
-    train = dock_widget(viewer, "Train")
+    image, _strokes = crop
+    viewer, train = _painted_viewer(make_napari_viewer, dock_widget, crop)
     _train_round(train, wait_for, fast_training, seed=0)
     project = train.projects.project  # none was open: the first round started one
     assert project is not None and Path(project.folder).parent == tmp_path / "data" / "projects"
@@ -164,11 +172,7 @@ def test_closing_the_viewer_while_a_round_is_written_waits_for_it(
 ):
     import time
 
-    image, strokes = crop
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="em")
-    viewer.add_labels(strokes.copy(), name="strokes")
-    train = dock_widget(viewer, "Train")
+    viewer, train = _painted_viewer(make_napari_viewer, dock_widget, crop)
     save = Project.save
 
     def slow_save(self):
@@ -176,11 +180,7 @@ def test_closing_the_viewer_while_a_round_is_written_waits_for_it(
         save(self)
 
     monkeypatch.setattr(Project, "save", slow_save)
-    train.control("New model size").value = "tiny"
-    train.control("Time budget").value = 0
-    train.control("Max steps").value = 5
-    train.training_overrides = fast_training
-    wait_for(train.start_training())
+    _train_round(train, wait_for, fast_training, wait_saved=False)
     folder = train.projects.project.folder
     assert not train.projects.saving.done
     viewer.close()  # closing napari right after a run
