@@ -58,12 +58,6 @@ warm_up_threads: list[str] = []  # names of the threads that ran the warm-up (te
 # holding the GIL): done while docking, not in the thread that writes the round while
 # the window repaints the end of a run.
 LATER_IMPORTS = ("zarr",)
-# After the warm-up, the objects alive (napari's, PyTorch's, zarr's modules: long-lived)
-# are moved out of the garbage collector's sight (``gc.freeze``). Otherwise every full
-# collection, which training's allocations trigger now and then in either thread, walks
-# all of them holding the GIL: a 350-420 ms freeze mid-run on 2 cores with two busy
-# processes, 190-220 ms with them frozen (benchmarks/bench_gui_gaps.py --load on).
-FREEZE_LONG_LIVED_OBJECTS = True
 
 
 def warm_up_now() -> None:
@@ -76,8 +70,12 @@ def warm_up_now() -> None:
             warm_up()
             for name in LATER_IMPORTS:
                 importlib.import_module(name)
-            if FREEZE_LONG_LIVED_OBJECTS:
-                gc.freeze()
+            # The objects alive now (napari's, PyTorch's, zarr's modules: long-lived) leave
+            # the garbage collector's sight. Otherwise every full collection, which
+            # training's allocations trigger now and then, walks them all holding the GIL:
+            # a 350-420 ms freeze mid-run on 2 cores with two busy processes, 190-220 ms
+            # with them frozen (benchmarks/bench_gui_gaps.py --load on).
+            gc.freeze()
             warm_up_threads.append(threading.current_thread().name)
 
 
