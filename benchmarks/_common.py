@@ -132,3 +132,34 @@ def require_isbi() -> None:
             f"ISBI 2012 data not found under {ISBI.resolve()}; "
             "this benchmark needs <repo>/../shared/data/isbi2012."
         )
+
+
+def repair_relabelled_slices(truth: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Ground truth ``(Z, Y, X)`` with slices that were relabelled apart from the rest put
+    back, and the indices of those slices.
+
+    A slice is relabelled when none of its ids occurs in any other slice while its
+    neighbours share theirs: an export that numbered one slice on its own (``plant3d``'s
+    Z 31: every cell crossing it became three objects, one of them a single slice, and
+    3D boundaries drawn from it put a membrane across the whole stack). Each id of such
+    a slice takes the id its pixels carry most often in the neighbouring slices."""
+    depth = truth.shape[0]
+    alone = [_ids_only_here(truth, z) for z in range(depth)]
+    fixed, repaired = np.array(truth, copy=True), []
+    for z in range(depth):
+        neighbours = [n for n in (z - 1, z + 1) if 0 <= n < depth]
+        if not alone[z] or not neighbours or any(alone[n] for n in neighbours):
+            continue
+        mine = np.tile(truth[z].ravel(), len(neighbours))
+        theirs = np.concatenate([truth[n].ravel() for n in neighbours])
+        pairs, counts = np.unique(np.stack([mine, theirs]), axis=1, return_counts=True)
+        for old in np.unique(truth[z]):
+            votes = pairs[0] == old
+            fixed[z][truth[z] == old] = pairs[1][votes][counts[votes].argmax()]
+        repaired.append(z)
+    return fixed, repaired
+
+
+def _ids_only_here(truth: np.ndarray, z: int) -> bool:
+    """Whether no id of slice ``z`` of ``truth`` ``(Z, Y, X)`` occurs in another slice."""
+    return not np.isin(np.unique(truth[z]), np.delete(truth, z, axis=0)).any()

@@ -35,7 +35,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, format_table, machine_summary, print_machine  # noqa: E402
+from _common import (  # noqa: E402
+    DATA,
+    format_table,
+    machine_summary,
+    print_machine,
+    repair_relabelled_slices,
+)
 
 from napari_unet.core import (  # noqa: E402
     Normalization,
@@ -62,7 +68,11 @@ def read_volume(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     from skimage.segmentation import find_boundaries
 
     image = np.asarray(imread(DATA / name / "raw.tif"))
-    truth = np.asarray(imread(DATA / name / "label.tif"))
+    truth, repaired = repair_relabelled_slices(np.asarray(imread(DATA / name / "label.tif")))
+    if repaired:
+        print(
+            f"  {name}: Z slice(s) {repaired} of the truth numbered apart from the rest: put back"
+        )
     if name == "plant3d":
         # boundaries of the 3D cells: a cell's top and bottom faces are membrane too (in a
         # Z slice they look like membrane). Per-slice boundaries called them interior, so

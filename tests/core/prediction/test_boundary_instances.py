@@ -116,3 +116,22 @@ def test_a_2d_model_on_a_stack_segments_each_slice_with_its_own_ids():
 def test_bad_settings_are_refused_with_a_message_naming_them(kwargs, message):
     with pytest.raises(ValueError, match=message):
         boundary_instances(as_probabilities(two_cells_with_a_gap()), **kwargs)
+
+
+def test_cells_of_a_sharp_two_pixel_membrane_map_stay_apart():
+    """A perfect prediction of cells packed like plant tissue: each cell's outer pixels
+    are membrane (``find_boundaries``, mode "thick": 2 px between neighbours), 0 or 1.
+    Smoothing brings such a membrane's middle down to about 0.7: merging on the smoothed
+    map joined true cells."""
+    from skimage.segmentation import find_boundaries
+
+    rng = np.random.default_rng(3)
+    seeds = np.zeros((120, 120), int)
+    seeds[tuple(rng.integers(0, 120, (2, 25)))] = np.arange(1, 26)
+    truth = ndi.distance_transform_edt(seeds == 0, return_indices=True)[1]
+    truth = seeds[truth[0], truth[1]]  # Voronoi cells of 25 random points
+    boundary = find_boundaries(truth, mode="thick").astype(np.float32)
+    cells = boundary_instances(as_probabilities(boundary), boundary_class=1, min_size=0)
+    found = {(t, c) for t, c in zip(truth[boundary == 0], cells[boundary == 0])}
+    assert len({c for _, c in found}) == len({t for t, _ in found})  # one cell per true cell
+    assert len(found) == len({t for t, _ in found})  # no true cell split in two
