@@ -190,6 +190,24 @@ def test_cells_bounded_by_a_class_are_the_same_in_memory_in_zarr_and_on_local_wo
     np.testing.assert_array_equal(on_workers[1].instances[...], in_memory)
 
 
+def test_cells_of_an_image_cut_into_blocks_are_nearly_those_of_the_whole_image(membrane_model):
+    """Each block's cells are found on the block and its halo: a cell crossing a face is
+    cut from the same surroundings on both sides, then stitched. (Cells found on each
+    block alone: adapted Rand error 0.42 against the whole image's, 23 cells for 38; with
+    the tiny model's halo of 24 px around blocks of 64, 0.07.)"""
+    from skimage.metrics import adapted_rand_error
+
+    image = isbi_slice(1, crop=256)[0]
+    whole = replace(CONFIG, block=None, boundary_class=1, min_object_size=30)
+    expected = run_to_completion(predict(membrane_model, image, config=whole)).instances
+    cut = replace(whole, block=64)  # 16 blocks, most cells cross a face
+    cells = _events(PredictionJob(membrane_model, image, "img", config=cut))[1].instances
+    assert len(np.unique(expected)) > 20
+    error, _, _ = adapted_rand_error(expected, cells, ignore_labels=())
+    assert error < 0.15
+    assert abs(len(np.unique(cells)) - len(np.unique(expected))) <= 0.1 * len(np.unique(expected))
+
+
 def test_a_tiff_job_stopped_midway_writes_no_file(model, image, tmp_path):
     from napari_unet.core import StopFlag
 

@@ -176,11 +176,13 @@ class _Windows:
 class BlockScores:
     """Scores of one finished block: ``(K, *region)`` float32; probabilities when
     ``normalized`` (softmax, blended and divided by the weight sum), else only good for
-    the class choice."""
+    the class choice. ``context``: the same over the block's ``read`` region (the block
+    and its halo), ``(K, *read)``; ``scores`` is a view of it."""
 
     block: Block
     scores: torch.Tensor
     normalized: bool
+    context: torch.Tensor | None = None
 
 
 def run_blocks(
@@ -292,4 +294,4 @@ def _finish(
             if probabilities:  # the class choice needs no normalization
                 full.div_(win.weight_sum)
                 normalized = True
-        yield BlockScores(block, full[(slice(None),) + block.crop], normalized)
+        yield BlockScores(block, full[(slice(None),) + block.crop], normalized, full)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from skimage.segmentation import relabel_sequential
 
 from ..device import precision_policy, select_device
 from ..io.block_integrity import record_checksum
@@ -303,12 +304,31 @@ def write_block(
     if sink.probabilities is not None:
         sink.probabilities[(slice(None),) + block.index] = probs.numpy()
     if sink.instances is not None:
-        whole = plan.blocks_per_unit == 1  # stitched later when the unit has several blocks
-        sink.instances[block.index] = block_instances(
-            labels, probs.numpy() if probs is not None else None, cfg, whole
-        )
+        if plan.blocks_per_unit == 1:
+            sink.instances[block.index] = block_instances(
+                labels, probs.numpy() if probs is not None else None, cfg, whole=True
+            )
+        else:  # stitched across the block faces when the unit is done
+            sink.instances[block.index] = instances_with_halo(finished, cfg)
     record_checksum(sink, block, plan)  # what a resumed run verifies before reusing it
     sink.mark_done(block)
+
+
+def instances_with_halo(finished: BlockScores, cfg: PredictionConfig) -> np.ndarray:
+    """Instance ids ``(*region)`` of one block of a unit cut into several: objects found
+    on the block and its halo (``finished.context``), then cropped to the block. An object
+    crossing a block face is then cut from the same surroundings on both sides (seeds,
+    watershed and merges see the whole cell), and the halves meet at the face to be
+    stitched; found on the block alone, each side saw half a cell."""
+    context = finished.context if finished.context is not None else finished.scores
+    probs = None
+    if cfg.instances_need_probabilities:
+        probs = (context if finished.normalized else context.softmax(0)).numpy()
+    # small objects dropped (cells: absorbed) here, where the objects at the face are whole
+    ids = block_instances(class_values(context).numpy(), probs, cfg, whole=True)
+    if finished.context is None:
+        return ids
+    return relabel_sequential(ids[finished.block.crop])[0]
 
 
 def block_instances(
