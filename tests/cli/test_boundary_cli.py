@@ -133,3 +133,28 @@ def test_predict_refuses_a_boundary_class_the_model_does_not_have(
         [*argv, "--out-dir", tmp_path, "--instances", "--boundary-class", "5"], capsys
     )
     assert code == 2 and "classes 1..2" in lines[-1], err
+
+
+def test_predict_merge_threshold_and_voxel_size_reach_the_cells(painted, boundary_model, tmp_path):
+    from napari_unet.core import boundary_instances
+
+    settings = ("--merge-threshold", "0", "--voxel-size", "1", "2", "--min-size", "0")
+    assert _predict(painted, boundary_model, tmp_path / "set", "--device", "cpu", *settings) == 0
+    probabilities = tifffile.imread(tmp_path / "set" / "img_probabilities.tif")
+    cells = tifffile.imread(tmp_path / "set" / "img_instances.tif")
+    expected = boundary_instances(
+        probabilities, 1, merge_threshold=0.0, spacing=(1.0, 2.0), min_size=0
+    )
+    np.testing.assert_array_equal(cells, expected)
+    merged = boundary_instances(probabilities, 1, spacing=(1.0, 2.0), min_size=0)
+    assert len(np.unique(cells)) > len(np.unique(merged))  # no merging: more regions
+
+
+def test_predict_refuses_a_voxel_size_with_too_few_axes(painted, boundary_model, tmp_path, capsys):
+    from tests.cli.bad_input_files import run_cli
+
+    argv = ["predict", "--model", boundary_model, "--images", painted / "img.png"]
+    code, lines, err = run_cli(
+        [*argv, "--out-dir", tmp_path, "--instances", "--voxel-size", "2"], capsys
+    )
+    assert code == 2 and "--voxel-size got 1 value(s)" in lines[-1], err

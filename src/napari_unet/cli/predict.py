@@ -29,6 +29,7 @@ from napari_unet.core.io.disk_space import disk_full_error, is_disk_full
 from napari_unet.core.io.image_files import OpenedImage, open_image
 from napari_unet.core.oom import OutOfMemoryRetry
 from napari_unet.core.prediction.batch import write_objects_table
+from napari_unet.core.prediction.boundary_instances import DEFAULT_MERGE_THRESHOLD
 from napari_unet.core.prediction.boundary_instances import DEFAULT_MIN_SIZE as BOUNDARY_MIN_SIZE
 from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
@@ -48,6 +49,7 @@ from ._validate import (
     images_named,
     int_in_range,
     output_dir,
+    positive_float,
     scheduler_address,
 )
 
@@ -103,6 +105,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "cell walls); 'none': objects of the foreground classes, split where they touch "
         "(nuclei). Default: the class the model was trained with as boundary "
         "(train --boundary-class), else none",
+    )
+    p.add_argument(
+        "--merge-threshold",
+        type=float_in_range(0.0, 1.0),
+        default=DEFAULT_MERGE_THRESHOLD,
+        metavar="T",
+        help="with cells bounded by a class: neighbouring regions whose shared face has a "
+        "mean boundary probability below T become one cell (0 keeps every region of the "
+        f"over-segmentation, 1 merges most); default {DEFAULT_MERGE_THRESHOLD}",
+    )
+    p.add_argument(
+        "--voxel-size",
+        nargs="+",
+        type=positive_float,
+        metavar="S",
+        help="with cells bounded by a class: the image's voxel size, Z Y X for a stack (Y X "
+        "in 2D), in any one unit: the cells' seeds and smoothing follow it (an anisotropic "
+        "stack: e.g. 2 1 1); default: isotropic",
     )
     p.add_argument(
         "--split-strength",
@@ -190,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         min_object_size=_min_size(args, boundary),
         boundary_class=boundary,
+        merge_threshold=args.merge_threshold,
+        voxel_size=_voxel_size(args, model),
         split_strength=args.split_strength,
         block=args.block,
         tta=args.tta,
@@ -321,6 +343,19 @@ def _boundary_class(args: argparse.Namespace, model: TrainedModel) -> int | None
             "the class painted on the membranes, or 'none' for objects split where they touch."
         )
     return int(chosen)
+
+
+def _voxel_size(args: argparse.Namespace, model: TrainedModel) -> tuple[float, ...] | None:
+    """``--voxel-size``, with at least as many values as the model segments axes at once."""
+    if args.voxel_size is None:
+        return None
+    if not model.spatial_dims <= len(args.voxel_size) <= 3:
+        axes = "Y X" if model.spatial_dims == 2 else "Z Y X"
+        raise UserInputError(
+            f"--voxel-size got {len(args.voxel_size)} value(s); this {model.spatial_dims}D "
+            f"model needs {model.spatial_dims} ({axes}), or 3 for a stack."
+        )
+    return tuple(args.voxel_size)
 
 
 def _min_size(args: argparse.Namespace, boundary: int | None) -> int:

@@ -294,3 +294,12 @@ def write_output(
     )
     _OWNED.add(layer.unique_id)
     return layer
+
+
+def layer_voxel_size(layer: Any) -> tuple[float, ...] | None:
+    """The voxel size of an image layer's spatial axes (its ``scale``, the last three
+    values at most); None without a layer or when every axis has the same size."""
+    if layer is None:
+        return None
+    scale = tuple(float(s) for s in layer.scale[-3:])
+    return None if len(set(scale)) <= 1 else scale

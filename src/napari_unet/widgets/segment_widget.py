@@ -33,6 +33,7 @@ from napari_unet.core import (
     UserInputError,
 )
 from napari_unet.core.io.lazy_arrays import full_resolution, is_lazy
+from napari_unet.core.prediction.boundary_instances import DEFAULT_MERGE_THRESHOLD
 from napari_unet.core.prediction.boundary_instances import DEFAULT_MIN_SIZE as BOUNDARY_MIN_SIZE
 from napari_unet.core.prediction.cluster import ClusterChoice
 from napari_unet.core.prediction.instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH
@@ -43,7 +44,14 @@ from napari_unet.core.prediction.object_scale import ObjectScale
 from ._base import ViewerWidget
 from ._device import device_picker, with_compute
 from ._jobs import Job, notify_error, notify_info, notify_warning
-from ._layers import current_index, find_output, image_array, spatial_shape, write_output
+from ._layers import (
+    current_index,
+    find_output,
+    image_array,
+    layer_voxel_size,
+    spatial_shape,
+    write_output,
+)
 from ._measurements import measure_layer
 from ._sections import Section
 from ._session import JobState
@@ -131,6 +139,7 @@ class SegmentWidget(ViewerWidget):
                 self._objects_are,
                 self._min_size,
                 self._split_strength,
+                self._merge_threshold,
                 self._object_size,
                 self._measure,
                 self._tta,
@@ -210,6 +219,17 @@ class SegmentWidget(ViewerWidget):
             step=0.05,
             tooltip="How readily touching objects are cut apart: 0 never, 1 at the widest "
             "necks. A neck narrower than this times the smaller object's width is cut.",
+        )
+        self._merge_threshold = FloatSpinBox(
+            label="Merge cells below",
+            value=DEFAULT_MERGE_THRESHOLD,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            tooltip="Cells bounded by a class: neighbouring regions whose shared face has a "
+            "mean boundary probability below this become one cell. Lower it if cells are "
+            "merged, raise it if cells are cut in pieces. Distances follow the image "
+            "layer's scale (its voxel size).",
         )
         self._object_size = CheckBox(
             text="Match the trained object size",
@@ -294,6 +314,7 @@ class SegmentWidget(ViewerWidget):
                 "instances": self._instances,
                 "min_size": self._min_size,
                 "split_strength": self._split_strength,
+                "merge_threshold": self._merge_threshold,
                 "object_size": self._object_size,
                 "measure": self._measure,
                 "tta": self._tta,
@@ -315,6 +336,7 @@ class SegmentWidget(ViewerWidget):
             control.enabled = bool(self._instances.value)
         blobs = not self._objects_are.value
         self._split_strength.enabled = bool(self._instances.value) and blobs
+        self._merge_threshold.enabled = bool(self._instances.value) and not blobs
         self._object_size.enabled = self._object_size.enabled and blobs
         self._workers.enabled = self._run_on.value == "local"
         folder_mode = self._images_choice.value == "folder"
@@ -466,6 +488,8 @@ class SegmentWidget(ViewerWidget):
             split_strength=float(self._split_strength.value),
             tta=bool(self._tta.value),
             boundary_class=(self._objects_are.value or None) if self._instances.value else None,
+            merge_threshold=float(self._merge_threshold.value),
+            voxel_size=layer_voxel_size(image_layer),
         )
         cluster = ClusterChoice(
             self._run_on.value, int(self._workers.value), str(self._address.value)

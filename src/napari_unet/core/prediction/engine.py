@@ -10,6 +10,7 @@ batch of tiles, whatever the stack length, unless probabilities are requested.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,7 +26,7 @@ from ..model.trained_model import TrainedModel
 from ..oom import OutOfMemoryRetry, RetryingForward, accelerator_batch_pixels, retry_smaller_tiles
 from ..stopping import StopFlag
 from .blockwise import BlockPlan, BlockScores, Tiling, receptive_halo, run_blocks
-from .boundary_instances import boundary_instances
+from .boundary_instances import DEFAULT_MERGE_THRESHOLD, boundary_instances
 from .image_job import network_on, prepare_job
 from .instances import DEFAULT_MIN_SIZE, DEFAULT_SPLIT_STRENGTH, METHODS, instance_labels
 from .stitching import stitch_unit
@@ -93,6 +94,13 @@ class PredictionConfig:
     # instances as cells enclosed by this class (1..K; core.prediction.boundary_instances),
     # None: objects of the foreground classes, split where they touch (core.instances)
     boundary_class: int | None = None
+    # cells bounded by a class: neighbours whose shared face's mean boundary probability
+    # is below this become one cell (0 keeps the over-segmentation, 1 merges most)
+    merge_threshold: float = DEFAULT_MERGE_THRESHOLD
+    # voxel size of the image's spatial axes (e.g. (z, y, x) in µm; the last values are
+    # used, as many as a 2D or 3D model segments at once): distances of the cells' seeds
+    # and smoothing follow it. None: isotropic
+    voxel_size: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
@@ -111,6 +119,13 @@ class PredictionConfig:
             raise ValueError("block must be at least 16 pixels.")
         if self.boundary_class is not None and self.boundary_class < 1:
             raise ValueError("boundary_class must be a class value 1..K.")
+        if not 0.0 <= self.merge_threshold <= 1.0:
+            raise ValueError("merge_threshold must be between 0 and 1.")
+        if self.voxel_size is not None and not (
+            0 < len(self.voxel_size) <= 3
+            and all(math.isfinite(v) and v > 0 for v in self.voxel_size)
+        ):
+            raise ValueError("voxel_size must be 1 to 3 positive numbers, one per spatial axis.")
 
     @property
     def instances_need_probabilities(self) -> bool:
@@ -340,7 +355,12 @@ def block_instances(
     min_size = cfg.min_object_size if whole else 0
     if cfg.boundary_class is not None:
         return boundary_instances(
-            probs, cfg.boundary_class, spatial_dims=labels.ndim, min_size=min_size
+            probs,
+            cfg.boundary_class,
+            spatial_dims=labels.ndim,
+            min_size=min_size,
+            merge_threshold=cfg.merge_threshold,
+            spacing=unit_spacing(cfg.voxel_size, labels.ndim),
         )
     return instance_labels(
         labels,
@@ -350,6 +370,14 @@ def block_instances(
         split_strength=cfg.split_strength,
         probabilities=probs if cfg.instances_need_probabilities else None,
     )
+
+
+def unit_spacing(voxel_size: tuple[float, ...] | None, dims: int) -> tuple[float, ...] | None:
+    """The voxel size of a unit's ``dims`` spatial axes: the last ``dims`` values of the
+    image's ``voxel_size`` (None where it gives fewer, or none)."""
+    if voxel_size is None or len(voxel_size) < dims:
+        return None
+    return tuple(voxel_size[-dims:])
 
 
 def class_values(scores: torch.Tensor) -> torch.Tensor:
