@@ -158,3 +158,22 @@ def test_predict_refuses_a_voxel_size_with_too_few_axes(painted, boundary_model,
         [*argv, "--out-dir", tmp_path, "--instances", "--voxel-size", "2"], capsys
     )
     assert code == 2 and "--voxel-size got 1 value(s)" in lines[-1], err
+
+
+def test_predict_takes_the_voxel_size_a_tiff_states(painted, boundary_model, tmp_path):
+    from skimage.io import imread
+
+    from napari_unet.core import boundary_instances
+
+    image = imread(painted / "img.png")
+    tifffile.imwrite(  # pixels 0.5 µm tall and 0.25 µm wide
+        tmp_path / "img.tif", image, resolution=(40000, 20000), resolutionunit="CENTIMETER"
+    )
+    argv = ["predict", "--model", boundary_model, "--images", tmp_path / "img.tif"]
+    out = tmp_path / "out"
+    assert main([str(a) for a in [*argv, "--out-dir", out, "--instances", "--probabilities"]]) == 0
+    probabilities = tifffile.imread(out / "img_probabilities.tif")
+    cells = tifffile.imread(out / "img_instances.tif")
+    expected = boundary_instances(probabilities, 1, spacing=(0.5, 0.25))
+    np.testing.assert_array_equal(cells, expected)
+    assert not np.array_equal(cells, boundary_instances(probabilities, 1))  # it mattered

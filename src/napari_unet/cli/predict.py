@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from napari_unet.core import (
     load_model,
     run_to_completion,
 )
+from napari_unet.core.analysis.spacing import file_spacing
 from napari_unet.core.device import describe_compute, precision_policy, select_device
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.io.disk_space import disk_full_error, is_disk_full
@@ -122,7 +124,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="with cells bounded by a class: the image's voxel size, Z Y X for a stack (Y X "
         "in 2D), in any one unit: the cells' seeds and smoothing follow it (an anisotropic "
-        "stack: e.g. 2 1 1); default: isotropic",
+        "stack: e.g. 2 1 1); default: the file's own (OME-Zarr scale, TIFF resolution and "
+        "ImageJ Z spacing), else isotropic",
     )
     p.add_argument(
         "--split-strength",
@@ -280,6 +283,8 @@ def _job(
     """The prediction job of one input file."""
     args = with_file_channels(args, image)
     data, rgb, channel_axis = image_layout(image.data, path, args, model.in_channels)
+    if config.boundary_class is not None and config.voxel_size is None:
+        config = replace(config, voxel_size=_file_voxel_size(image, data, rgb, channel_axis))
     return PredictionJob(
         model,
         data,
@@ -293,6 +298,19 @@ def _job(
         match_object_size=args.object_size == "auto",
         info=image.info,
     )
+
+
+def _file_voxel_size(
+    image: OpenedImage, data: Any, rgb: bool, channel_axis: int | None
+) -> tuple[float, ...] | None:
+    """The voxel size the file states (OME-Zarr scale; TIFF resolution, with ImageJ's Z
+    spacing for a stack) when it differs between axes, else None (isotropic)."""
+    spatial = data.ndim - (1 if rgb or channel_axis is not None else 0)
+    dims = min(spatial, 3)
+    spacing, _ = file_spacing(image.info or {}, image.spec, spatial, channel_axis, dims)
+    if spacing is None or len(set(spacing)) <= 1:
+        return None
+    return tuple(float(v) for v in spacing)
 
 
 def _run_one(job: PredictionJob, client: Any, zarr_bytes: int) -> PredictionResult:
