@@ -452,11 +452,12 @@ class SegmentWidget(ViewerWidget):
     ) -> PredictionJob:
         """The engine's job for this run: a lazy image, or a whole stack on a cluster,
         goes to a zarr store (the chosen folder, or a temporary one kept per image for
-        resuming) shown as it fills; anything else stays in memory."""
+        resuming) shown as it fills; anything else stays in memory. Cells follow the
+        layer's own voxel size (its scale)."""
         source = full_resolution(image_layer.data)
         on_cluster = request.cluster.on_cluster and request.index is None
         to_zarr = is_lazy(source) or on_cluster
-        config = request.config
+        config = replace(request.config, voxel_size=layer_voxel_size(image_layer))
         results = ResultsTo()
         if to_zarr:  # no float layer of a whole stack: probabilities stay in memory runs
             config = replace(config, probabilities=False)
@@ -489,7 +490,6 @@ class SegmentWidget(ViewerWidget):
             tta=bool(self._tta.value),
             boundary_class=(self._objects_are.value or None) if self._instances.value else None,
             merge_threshold=float(self._merge_threshold.value),
-            voxel_size=layer_voxel_size(image_layer),
         )
         cluster = ClusterChoice(
             self._run_on.value, int(self._workers.value), str(self._address.value)
