@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Generator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,12 @@ from napari_unet.core import (
     load_model,
     run_to_completion,
 )
-from napari_unet.core.analysis.spacing import file_spacing
 from napari_unet.core.device import describe_compute, precision_policy, select_device
 from napari_unet.core.errors import UserInputError
 from napari_unet.core.io.disk_space import disk_full_error, is_disk_full
 from napari_unet.core.io.image_files import OpenedImage, open_image
 from napari_unet.core.oom import OutOfMemoryRetry
-from napari_unet.core.prediction.batch import write_objects_table
+from napari_unet.core.prediction.batch import with_file_voxel_size, write_objects_table
 from napari_unet.core.prediction.boundary_instances import DEFAULT_MERGE_THRESHOLD
 from napari_unet.core.prediction.boundary_instances import DEFAULT_MIN_SIZE as BOUNDARY_MIN_SIZE
 from napari_unet.core.prediction.cluster import ClusterChoice, cluster_client
@@ -283,8 +281,7 @@ def _job(
     """The prediction job of one input file."""
     args = with_file_channels(args, image)
     data, rgb, channel_axis = image_layout(image.data, path, args, model.in_channels)
-    if config.boundary_class is not None and config.voxel_size is None:
-        config = replace(config, voxel_size=_file_voxel_size(image, data, rgb, channel_axis))
+    config = with_file_voxel_size(config, image, data, rgb, channel_axis)
     return PredictionJob(
         model,
         data,
@@ -298,19 +295,6 @@ def _job(
         match_object_size=args.object_size == "auto",
         info=image.info,
     )
-
-
-def _file_voxel_size(
-    image: OpenedImage, data: Any, rgb: bool, channel_axis: int | None
-) -> tuple[float, ...] | None:
-    """The voxel size the file states (OME-Zarr scale; TIFF resolution, with ImageJ's Z
-    spacing for a stack) when it differs between axes, else None (isotropic)."""
-    spatial = data.ndim - (1 if rgb or channel_axis is not None else 0)
-    dims = min(spatial, 3)
-    spacing, _ = file_spacing(image.info or {}, image.spec, spatial, channel_axis, dims)
-    if spacing is None or len(set(spacing)) <= 1:
-        return None
-    return tuple(float(v) for v in spacing)
 
 
 def _run_one(job: PredictionJob, client: Any, zarr_bytes: int) -> PredictionResult:

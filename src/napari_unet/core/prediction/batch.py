@@ -11,7 +11,7 @@ them for a folder of files, with the channel layout read from each file. Qt-free
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,28 @@ def folder_jobs(
     ]
 
 
+def with_file_voxel_size(
+    config: PredictionConfig,
+    opened: OpenedImage,
+    data: Any,
+    rgb: bool,
+    channel_axis: int | None,
+) -> PredictionConfig:
+    """``config`` for cells bounded by a class in the file ``opened`` (its layout ``data``,
+    ``rgb``, ``channel_axis``): without a voxel size of its own, the one the file states
+    (OME-Zarr scale; TIFF resolution, with ImageJ's Z spacing for a stack) when it
+    differs between axes."""
+    if config.boundary_class is None or config.voxel_size is not None:
+        return config
+    spatial = data.ndim - (1 if rgb or channel_axis is not None else 0)
+    spacing, _ = file_spacing(
+        opened.info or {}, opened.spec, spatial, channel_axis, min(spatial, 3)
+    )
+    if spacing is None or len(set(spacing)) <= 1:
+        return config
+    return replace(config, voxel_size=tuple(float(v) for v in spacing))
+
+
 def _file_job_maker(
     path: Path, model: TrainedModel, config: PredictionConfig, out_dir: str | Path, kind: str
 ) -> JobMaker:
@@ -141,7 +163,7 @@ def _file_job_maker(
             model,
             data,
             name=str(path.resolve()),
-            config=config,
+            config=with_file_voxel_size(config, opened, data, rgb, channel_axis),
             results=ResultsTo("zarr" if zarr_out else "tiff", Path(out_dir), opened.stem),
             channel_axis=channel_axis,
             rgb=rgb,

@@ -182,7 +182,7 @@ class BlockScores:
     block: Block
     scores: torch.Tensor
     normalized: bool
-    context: torch.Tensor | None = None
+    context: torch.Tensor
 
 
 def run_blocks(

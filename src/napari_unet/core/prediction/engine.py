@@ -335,14 +335,12 @@ def instances_with_halo(finished: BlockScores, cfg: PredictionConfig) -> np.ndar
     crossing a block face is then cut from the same surroundings on both sides (seeds,
     watershed and merges see the whole cell), and the halves meet at the face to be
     stitched; found on the block alone, each side saw half a cell."""
-    context = finished.context if finished.context is not None else finished.scores
+    context = finished.context
     probs = None
     if cfg.instances_need_probabilities:
         probs = (context if finished.normalized else context.softmax(0)).numpy()
     # small objects dropped (cells: absorbed) here, where the objects at the face are whole
     ids = block_instances(class_values(context).numpy(), probs, cfg, whole=True)
-    if finished.context is None:
-        return ids
     return relabel_sequential(ids[finished.block.crop])[0]
 
 
